@@ -1,0 +1,52 @@
+"""Command line: ``cnnviz [IMAGE] [--model FILE] [--pane NAME] [--screenshot OUT.png]`` opens the
+window; ``cnnviz train ...`` trains one of the book's models without a window."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+PANE_NAMES = ("kernels", "matching", "stepper", "training", "activations")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cnnviz",
+        description="Explore convolutional neural networks visually. "
+        "Run 'cnnviz train --help' to train a model without a window.",
+    )
+    parser.add_argument("image", nargs="?", help="image to open (default: a bundled sample)")
+    parser.add_argument("--model", metavar="FILE", help="Keras model (.keras or .h5) to inspect")
+    parser.add_argument("--pane", choices=PANE_NAMES, help="pane to show first")
+    parser.add_argument(
+        "--screenshot",
+        metavar="OUT.png",
+        help="render the chosen pane offscreen, write it as PNG and exit",
+    )
+    parser.add_argument(
+        "--size",
+        default="1400x900",
+        metavar="WxH",
+        help="window size for --screenshot (default 1400x900)",
+    )
+    parser.add_argument(
+        "--presentation", action="store_true", help="start in presentation mode (large text)"
+    )
+    parser.add_argument("--version", action="version", version="cnnviz 0.1.0")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "train":
+        from cnnviz.ml.cli import main as train_main
+
+        return train_main(argv[1:])
+    args = build_parser().parse_args(argv)
+    from cnnviz.gui.app import run
+
+    return run(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

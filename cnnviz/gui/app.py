@@ -1,0 +1,338 @@
+"""The main window and the ``cnnviz`` start-up.
+
+The window is built and shown before anything imports TensorFlow: panes that need Keras start
+its import on the worker thread when they are first shown.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, Qt, QTimer, Slot
+from PySide6.QtGui import QAction, QActionGroup, QFont, QKeySequence
+from PySide6.QtWidgets import (
+    QApplication,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QTabWidget,
+    QToolBar,
+    QWidget,
+)
+
+from cnnviz import paths
+from cnnviz.gui.context import AppContext
+from cnnviz.gui.panes import PANES
+from cnnviz.gui.panes.base import Pane
+
+IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.tif *.tiff *.webp *.pgm *.ppm);;All files (*)"
+MODEL_FILTER = "Keras models (*.keras *.h5 *.hdf5);;All files (*)"
+MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
+PRESENTATION_SCALE = 1.6
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, ctx: AppContext | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.ctx = ctx if ctx is not None else AppContext(parent=self)
+        if self.ctx.parent() is None:
+            self.ctx.setParent(self)
+        self.setWindowTitle("cnnviz")
+        self.setAcceptDrops(True)
+        self.resize(1400, 900)
+        self._base_font = QFont(QApplication.font())
+        self._closing = False
+
+        self.tabs = QTabWidget(self)
+        self.tabs.setDocumentMode(True)
+        self.setCentralWidget(self.tabs)
+        self.panes: dict[str, Pane] = {}
+        for spec in PANES:
+            pane = spec.load()(self.ctx, self.tabs)
+            self.panes[spec.name] = pane
+            self.tabs.addTab(pane, spec.title)
+
+        self._busy = QProgressBar(self)
+        self._busy.setRange(0, 0)
+        self._busy.setMaximumWidth(120)
+        self._busy.setVisible(False)
+        self._busy_label = QLabel("")
+        self.statusBar().addPermanentWidget(self._busy_label)
+        self.statusBar().addPermanentWidget(self._busy)
+
+        self._build_actions()
+        self.ctx.message_posted.connect(self._on_message_posted)
+        self.ctx.error_posted.connect(self._on_error_posted)
+        self.ctx.pane_requested.connect(self.show_pane)
+        self.ctx.presentation_changed.connect(self._on_presentation_changed)
+        self.ctx.image_changed.connect(self._on_image_changed)
+
+    # -- actions and menus -------------------------------------------------------------------
+    def _build_actions(self) -> None:
+        menu = self.menuBar()
+        file_menu = menu.addMenu("&File")
+        self.open_image_action = file_menu.addAction("&Open image…", self.open_image_dialog)
+        self.open_image_action.setShortcut(QKeySequence.StandardKey.Open)
+        self.open_model_action = file_menu.addAction("Open &model…", self.open_model_dialog)
+        self.open_model_action.setShortcut(QKeySequence("Ctrl+M"))
+        self.recent_menu = file_menu.addMenu("Open &recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        self.samples_menu = file_menu.addMenu("&Samples")
+        for sample in paths.sample_images():
+            act = self.samples_menu.addAction(sample.stem.replace("_", " "))
+            act.setData(str(sample))
+            act.triggered.connect(self._on_sample_triggered)
+        file_menu.addSeparator()
+        self.export_action = file_menu.addAction("&Export view as PNG…", self.export_view_dialog)
+        self.export_action.setShortcut(QKeySequence("Ctrl+E"))
+        file_menu.addSeparator()
+        quit_action = file_menu.addAction("&Quit", self.close)
+        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+
+        view_menu = menu.addMenu("&View")
+        self.presentation_action = view_menu.addAction("&Presentation mode")
+        self.presentation_action.setCheckable(True)
+        self.presentation_action.setShortcut(QKeySequence("F5"))
+        self.presentation_action.toggled.connect(self.ctx.set_presentation)
+        self.fullscreen_action = view_menu.addAction("&Full screen")
+        self.fullscreen_action.setCheckable(True)
+        self.fullscreen_action.setShortcut(QKeySequence("F11"))
+        self.fullscreen_action.toggled.connect(self._on_fullscreen_toggled)
+        view_menu.addSeparator()
+        group = QActionGroup(self)
+        self.pane_actions: dict[str, QAction] = {}
+        for i, spec in enumerate(PANES):
+            act = view_menu.addAction(spec.title)
+            act.setShortcut(QKeySequence(f"Ctrl+{i + 1}"))
+            act.setData(spec.name)
+            act.triggered.connect(self._on_pane_action)
+            group.addAction(act)
+            self.pane_actions[spec.name] = act
+
+        help_menu = menu.addMenu("&Help")
+        help_menu.addAction("&About cnnviz", self._about)
+
+        toolbar = QToolBar("Main", self)
+        toolbar.setObjectName("mainToolbar")
+        toolbar.setMovable(False)
+        toolbar.addAction(self.open_image_action)
+        toolbar.addAction(self.open_model_action)
+        toolbar.addAction(self.export_action)
+        toolbar.addSeparator()
+        toolbar.addAction(self.presentation_action)
+        self.addToolBar(toolbar)
+        self.toolbar = toolbar
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        entries = [("images", p) for p in self.ctx.recent("images")]
+        entries += [("models", p) for p in self.ctx.recent("models")]
+        if not entries:
+            self.recent_menu.addAction("(nothing yet)").setEnabled(False)
+            return
+        for kind, path in entries:
+            act = self.recent_menu.addAction(f"{path.name}  —  {path.parent}")
+            act.setData((kind, str(path)))
+            act.triggered.connect(self._on_recent_triggered)
+
+    @Slot()
+    def _on_recent_triggered(self) -> None:
+        kind, path = self.sender().data()
+        if kind == "models":
+            self.ctx.open_model(path)
+        else:
+            self.ctx.open_image(path)
+
+    @Slot()
+    def _on_sample_triggered(self) -> None:
+        self.ctx.open_image(self.sender().data())
+
+    @Slot()
+    def _on_pane_action(self) -> None:
+        self.show_pane(self.sender().data())
+
+    # -- opening files -----------------------------------------------------------------------
+    def open_image_dialog(self) -> None:
+        start = str(self.ctx.image_path.parent) if self.ctx.image_path else ""
+        path, _ = QFileDialog.getOpenFileName(self, "Open image", start, IMAGE_FILTER)
+        if path:
+            self.ctx.open_image(path)
+
+    def open_model_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open Keras model", "", MODEL_FILTER)
+        if path:
+            self.ctx.open_model(path)
+
+    def open_path(self, path: str | Path) -> None:
+        """Open a file by its kind: a model by suffix, anything else as an image."""
+        path = Path(path)
+        if path.suffix.lower() in MODEL_SUFFIXES:
+            self.ctx.open_model(path)
+        else:
+            self.ctx.open_image(path)
+
+    def dragEnterEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:  # noqa: N802
+        for url in event.mimeData().urls():
+            if url.isLocalFile():
+                self.open_path(url.toLocalFile())
+                event.acceptProposedAction()
+                return
+        self.ctx.error_posted.emit("Only files on this computer can be opened.")
+
+    # -- views -------------------------------------------------------------------------------
+    @Slot(str)
+    def show_pane(self, name: str) -> None:
+        pane = self.panes.get(name)
+        if pane is not None:
+            self.tabs.setCurrentWidget(pane)
+
+    def current_pane(self) -> Pane:
+        return self.tabs.currentWidget()
+
+    def export_view_dialog(self) -> None:
+        pane = self.current_pane()
+        if pane is None:
+            return
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Export view", f"cnnviz-{pane.name}.png", "PNG image (*.png)"
+        )
+        if path:
+            self.export_view(path)
+
+    def export_view(self, path: str | Path) -> bool:
+        image = self.current_pane().export_image()
+        ok = image.save(str(path), "PNG")
+        if ok:
+            self.ctx.post(f"Saved the view to {path}")
+        else:
+            self.ctx.error_posted.emit(f"Could not write {path}: check the folder exists and is writable.")
+        return ok
+
+    @Slot(bool)
+    def _on_presentation_changed(self, on: bool) -> None:
+        font = QFont(self._base_font)
+        if on:
+            size = self._base_font.pointSizeF()
+            font.setPointSizeF((size if size > 0 else 10) * PRESENTATION_SCALE)
+        QApplication.instance().setFont(font)
+        self.setFont(font)
+        for pane in self.panes.values():
+            pane.set_presentation_mode(on)
+        if self.presentation_action.isChecked() != on:
+            self.presentation_action.setChecked(on)
+
+    @Slot(bool)
+    def _on_fullscreen_toggled(self, on: bool) -> None:
+        self.showFullScreen() if on else self.showNormal()
+
+    @Slot()
+    def _on_image_changed(self) -> None:
+        name = self.ctx.image_path.name if self.ctx.image_path else "image"
+        self.setWindowTitle(f"cnnviz — {name}")
+
+    @Slot(str, int)
+    def _on_message_posted(self, text: str, ms: int) -> None:
+        self.statusBar().showMessage(text, ms)
+
+    @Slot(str)
+    def _on_error_posted(self, text: str) -> None:
+        self.statusBar().showMessage(text, 15000)
+
+    def set_busy(self, text: str) -> None:
+        """Show (non-empty text) or hide the busy indicator in the status bar."""
+        self._busy_label.setText(text)
+        self._busy.setVisible(bool(text))
+
+    def _about(self) -> None:
+        QMessageBox.about(
+            self,
+            "About cnnviz",
+            "cnnviz — explore convolutional neural networks visually.\n\n"
+            "Kernels, pattern matching, a convolution stepper, training the book's models "
+            "with live plots, and activation heatmaps of your own Keras models.",
+        )
+
+    def closeEvent(self, event) -> None:  # noqa: N802
+        if not self._closing:
+            self._closing = True
+            for pane in self.panes.values():
+                pane.shutdown()
+            self.ctx.shutdown(timeout=2.0)
+        super().closeEvent(event)
+
+
+def _make_app() -> QApplication:
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication(sys.argv[:1])
+    app.setApplicationName("cnnviz")
+    app.setOrganizationName("cnnviz")
+    return app
+
+
+def wait_until_idle(window: MainWindow, pane: Pane, timeout: float = 60.0) -> None:
+    """Process events until the pane and the worker have nothing left to do."""
+    app = QApplication.instance()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        app.processEvents()
+        worker_busy = window.ctx.has_worker() and window.ctx.worker.is_busy()
+        if not pane.is_busy() and not worker_busy:
+            break
+        time.sleep(0.02)
+    for _ in range(5):
+        app.processEvents()
+
+
+def screenshot(window: MainWindow, pane_name: str, out: str | Path, timeout: float = 120.0) -> bool:
+    window.show_pane(pane_name)
+    pane = window.panes[pane_name]
+    QApplication.instance().processEvents()
+    pane.prepare_screenshot()
+    wait_until_idle(window, pane, timeout)
+    return window.grab().save(str(out), "PNG")
+
+
+def run(args) -> int:
+    if args.screenshot and not os.environ.get("QT_QPA_PLATFORM"):
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    app = _make_app()
+    settings = QSettings("cnnviz", "cnnviz")
+    ctx = AppContext(settings)
+    window = MainWindow(ctx)
+    ctx.setParent(window)
+    if args.screenshot:
+        w, _, h = args.size.partition("x")
+        window.resize(int(w), int(h))
+    image = args.image or paths.default_sample_image()
+    if not ctx.open_image(image):
+        # Keep going on a bundled sample so the user still gets a working window.
+        sys.stderr.write(f"cnnviz: could not open {image}\n")
+        ctx.open_image(paths.default_sample_image())
+    if args.presentation:
+        ctx.set_presentation(True)
+    if args.pane:
+        window.show_pane(args.pane)
+    if args.model:
+        ctx.open_model(args.model)
+    window.show()
+    if args.screenshot:
+        if not args.pane:
+            args.pane = window.current_pane().name
+        ok = screenshot(window, args.pane, args.screenshot)
+        window.close()
+        if not ok:
+            sys.stderr.write(f"cnnviz: could not write {args.screenshot}\n")
+            return 1
+        print(f"wrote {args.screenshot}")
+        return 0
+    return app.exec()

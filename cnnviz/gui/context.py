@@ -1,0 +1,118 @@
+"""The state every pane shares: the current image, the current kernel, the open model, settings.
+
+One instance lives for the whole window. Panes never keep a second copy of what is here; they
+read it on the ``*_changed`` signals.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QObject, QSettings, Signal
+
+from cnnviz.core import images
+from cnnviz.core.kernels import PRESETS
+
+MAX_RECENT = 10
+
+
+class AppContext(QObject):
+    image_changed = Signal()
+    kernel_changed = Signal()
+    model_requested = Signal(str, bool)  # path, trusted
+    model_object_offered = Signal(object, str)  # a live keras model handed over, its name
+    presentation_changed = Signal(bool)
+    message_posted = Signal(str, int)  # text, milliseconds (0 = until replaced)
+    error_posted = Signal(str)
+    pane_requested = Signal(str)
+
+    def __init__(self, settings: QSettings | None = None, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.settings = settings if settings is not None else QSettings("cnnviz", "cnnviz")
+        self.image: np.ndarray = np.zeros((64, 64, 3), np.uint8)
+        self.image_path: Path | None = None
+        self.kernel: np.ndarray = PRESETS["sobel_x"].copy()
+        self.kernel_name: str = "sobel_x"
+        self.presentation: bool = False
+        self._worker = None
+
+    # -- image -------------------------------------------------------------------------------
+    def open_image(self, path: str | Path) -> bool:
+        """Load an image file; on failure say why and keep the current image."""
+        path = Path(path)
+        try:
+            img = images.load_image(path)
+        except images.ImageLoadError as exc:
+            self.error_posted.emit(str(exc))
+            return False
+        self.set_image(img, path)
+        self.add_recent("images", path)
+        self.post(f"Opened {path.name} ({img.shape[1]}×{img.shape[0]})")
+        return True
+
+    def set_image(self, img: np.ndarray, path: Path | None = None) -> None:
+        if img.ndim == 2:
+            img = np.repeat(img[:, :, None], 3, axis=2)
+        self.image = np.ascontiguousarray(img, dtype=np.uint8)
+        self.image_path = Path(path) if path is not None else None
+        self.image_changed.emit()
+
+    # -- kernel ------------------------------------------------------------------------------
+    def set_kernel(self, kernel: np.ndarray, name: str = "custom") -> None:
+        self.kernel = np.array(kernel, dtype=np.float32, copy=True)
+        self.kernel_name = name
+        self.kernel_changed.emit()
+
+    # -- model -------------------------------------------------------------------------------
+    def open_model(self, path: str | Path, trusted: bool = False) -> None:
+        """Ask the activations pane to open a model file (it runs the load on the worker)."""
+        self.add_recent("models", Path(path))
+        self.model_requested.emit(str(path), trusted)
+        self.pane_requested.emit("activations")
+
+    def offer_model(self, model: object, name: str) -> None:
+        """Hand a model trained in the app to the activations pane."""
+        self.model_object_offered.emit(model, name)
+        self.pane_requested.emit("activations")
+
+    # -- messages ----------------------------------------------------------------------------
+    def post(self, text: str, ms: int = 5000) -> None:
+        self.message_posted.emit(text, ms)
+
+    def set_presentation(self, on: bool) -> None:
+        if on != self.presentation:
+            self.presentation = on
+            self.presentation_changed.emit(on)
+
+    # -- recent files ------------------------------------------------------------------------
+    def recent(self, kind: str) -> list[Path]:
+        value = self.settings.value(f"recent/{kind}", [])
+        if isinstance(value, str):
+            value = [value]
+        return [Path(v) for v in (value or [])]
+
+    def add_recent(self, kind: str, path: Path) -> None:
+        path = Path(path).resolve()
+        items = [p for p in self.recent(kind) if p != path]
+        items.insert(0, path)
+        self.settings.setValue(f"recent/{kind}", [str(p) for p in items[:MAX_RECENT]])
+        self.settings.sync()
+
+    # -- the Keras worker --------------------------------------------------------------------
+    @property
+    def worker(self):
+        """The one thread that owns Keras models (started on first use)."""
+        if self._worker is None:
+            from cnnviz.gui.worker import KerasWorker
+
+            self._worker = KerasWorker(parent=self)
+        return self._worker
+
+    def has_worker(self) -> bool:
+        return self._worker is not None
+
+    def shutdown(self, timeout: float = 2.0) -> bool:
+        if self._worker is None:
+            return True
+        return self._worker.shutdown(timeout)
