@@ -1,0 +1,344 @@
+"""Loading, converting and saving images as numpy arrays.
+
+Conventions used everywhere in cnnviz:
+
+* colour images are RGB (not OpenCV's BGR), ``uint8``, shape (H, W, 3);
+* grayscale images are ``uint8``, shape (H, W);
+* "float" images are ``float32`` in 0..1 (see :func:`to_float`); filter results are float32 with
+  their sign kept.
+
+Loading reads the file's bytes with ``np.fromfile`` and decodes them with ``cv2.imdecode``, so
+paths with any characters work on every platform. Before decoding, the image size is read from
+the file header and compared with a pixel limit, so a decompression bomb is refused without
+allocating its pixels.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from cnnviz.core._headers import image_dimensions, looks_truncated, sniff_format
+
+__all__ = [
+    "MAX_PIXELS",
+    "ImageLoadError",
+    "load_image",
+    "read_image_size",
+    "to_gray",
+    "to_rgb",
+    "to_float",
+    "to_uint8",
+    "save_image",
+    "crop",
+    "resize",
+    "fit_within",
+]
+
+#: Largest image (width × height) :func:`load_image` accepts unless told otherwise. 100 MP is
+#: well above any camera photo and keeps a decoded RGB image under 300 MB.
+MAX_PIXELS: int = 100_000_000
+
+_SUFFIX_FORMAT = {
+    ".png": "PNG",
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".jpe": "JPEG",
+    ".gif": "GIF",
+    ".bmp": "BMP",
+    ".dib": "BMP",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+    ".webp": "WEBP",
+    ".pgm": "PNM",
+    ".ppm": "PNM",
+    ".pbm": "PNM",
+    ".pnm": "PNM",
+}
+
+
+class ImageLoadError(ValueError):
+    """An image file could not be loaded; the message names the file and the reason."""
+
+    def __init__(self, path: str | os.PathLike[str], reason: str) -> None:
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"Cannot open image '{self.path}': {reason}")
+
+
+def read_image_size(path: str | os.PathLike[str]) -> tuple[int, int] | None:
+    """(width, height) of an image file from its header alone, or None if the format is unknown.
+
+    Cheap enough for a file browser: only the first 256 KiB are read.
+    """
+    with open(path, "rb") as fh:
+        head = fh.read(256 * 1024)
+    return image_dimensions(head)
+
+
+def load_image(
+    path: str | os.PathLike[str], gray: bool = False, *, max_pixels: int | None = None
+) -> np.ndarray:
+    """Load an image file as RGB ``uint8`` (H, W, 3), or (H, W) when ``gray=True``.
+
+    * 16-bit images are scaled to 8 bit (65535 → 255), float images are clipped to 0..1 first.
+    * Transparency is composited over a white background (how image viewers show it), so a
+      black drawing on a transparent background stays visible.
+    * Grayscale files give a 3-channel image with equal channels unless ``gray=True``.
+    * ``gray=True`` converts colour with the ITU-R BT.601 weights (0.299 R + 0.587 G + 0.114 B).
+    * ``max_pixels`` (default :data:`MAX_PIXELS`, read at call time) caps width × height; the
+      check uses the file header, before any pixel is decoded.
+
+    Raises :class:`ImageLoadError` for a missing path, a folder, an empty, truncated, oversized or
+    unreadable file.
+    """
+    p = Path(path)
+    limit = MAX_PIXELS if max_pixels is None else int(max_pixels)
+    if not p.exists():
+        raise ImageLoadError(p, "no file or folder exists at this path.")
+    if p.is_dir():
+        raise ImageLoadError(p, "this is a folder, not an image file.")
+    try:
+        data = np.fromfile(str(p), dtype=np.uint8)
+    except OSError as exc:
+        raise ImageLoadError(p, f"the file cannot be read ({exc.strerror or exc}).") from None
+    if data.size == 0:
+        raise ImageLoadError(p, "the file is empty (0 bytes).")
+
+    raw = data.tobytes()
+    fmt = sniff_format(raw)
+    expected = _SUFFIX_FORMAT.get(p.suffix.lower())
+    dims = image_dimensions(raw)
+    if dims is not None:
+        width, height = dims
+        if width <= 0 or height <= 0:
+            raise ImageLoadError(p, f"its header gives an impossible size of {width}×{height}.")
+        if limit > 0 and width * height > limit:
+            raise ImageLoadError(
+                p,
+                f"the image is {width}×{height} = {width * height / 1e6:.1f} megapixels, "
+                f"more than the limit of {limit / 1e6:g} megapixels. Resize it first, or raise "
+                "the limit if you trust the file.",
+            )
+    if looks_truncated(fmt, raw):
+        raise ImageLoadError(p, f"the {fmt} file is incomplete (truncated); it ends too early.")
+
+    decoded = None
+    if fmt is not None or expected is None:
+        # JPEGs carry an EXIF orientation that IMREAD_UNCHANGED would ignore; they have no alpha.
+        flags = (
+            cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR if fmt == "JPEG" else cv2.IMREAD_UNCHANGED
+        )
+        try:
+            decoded = cv2.imdecode(data, flags)
+        except cv2.error:
+            decoded = None
+    if decoded is None or decoded.size == 0:
+        if fmt is None and expected is not None:
+            raise ImageLoadError(
+                p,
+                f"the file name ends in '{p.suffix}' but its contents are not {expected} data "
+                f"(it starts with {raw[:8]!r}). Is it really an image?",
+            )
+        if fmt is None:
+            raise ImageLoadError(
+                p, f"this is not an image format cnnviz can read (it starts with {raw[:8]!r})."
+            )
+        raise ImageLoadError(p, f"the {fmt} data is damaged and could not be decoded.")
+    if limit > 0 and decoded.shape[0] * decoded.shape[1] > limit:  # formats without a parsed header
+        raise ImageLoadError(
+            p,
+            f"the image is {decoded.shape[1]}×{decoded.shape[0]} pixels, more than the limit of "
+            f"{limit / 1e6:g} megapixels.",
+        )
+
+    img = _to_uint8_depth(decoded)
+    if img.ndim == 3 and img.shape[2] == 1:
+        img = img[:, :, 0]
+    if img.ndim == 2:
+        return np.ascontiguousarray(img) if gray else cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
+    channels = img.shape[2]
+    if channels == 2:  # gray + alpha
+        rgb = cv2.cvtColor(_composite_white(img[:, :, :1], img[:, :, 1]), cv2.COLOR_GRAY2RGB)
+    elif channels == 4:
+        rgb = cv2.cvtColor(_composite_white(img[:, :, :3], img[:, :, 3]), cv2.COLOR_BGR2RGB)
+    else:
+        rgb = cv2.cvtColor(np.ascontiguousarray(img[:, :, :3]), cv2.COLOR_BGR2RGB)
+    return to_gray(rgb) if gray else rgb
+
+
+def _to_uint8_depth(img: np.ndarray) -> np.ndarray:
+    if img.dtype == np.uint8:
+        return img
+    if img.dtype == np.uint16:
+        # exact rounding of v * 255 / 65535
+        return ((img.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+    if img.dtype == np.int8:
+        return (img.astype(np.int16) + 128).astype(np.uint8)
+    if img.dtype == np.int16:
+        return ((img.astype(np.int32) + 32768) * 255 // 65535).astype(np.uint8)
+    if img.dtype in (np.float16, np.float32, np.float64):
+        f = np.nan_to_num(img.astype(np.float32), nan=0.0, posinf=1.0, neginf=0.0)
+        return np.round(np.clip(f, 0.0, 1.0) * 255.0).astype(np.uint8)
+    info = np.iinfo(img.dtype)
+    f = (img.astype(np.float64) - info.min) / (info.max - info.min)
+    return np.round(f * 255.0).astype(np.uint8)
+
+
+def _composite_white(color: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    a = alpha.astype(np.float32)[..., None] / 255.0
+    out = color.astype(np.float32) * a + 255.0 * (1.0 - a)
+    out = np.round(out).astype(np.uint8)
+    return out[:, :, 0] if out.shape[2] == 1 else out
+
+
+def to_gray(img: np.ndarray) -> np.ndarray:
+    """Grayscale (H, W) version of an RGB or gray image, same dtype family.
+
+    Uses the BT.601 luma weights 0.299 R + 0.587 G + 0.114 B. A gray image is returned unchanged.
+    """
+    img = np.asarray(img)
+    if img.ndim == 2:
+        return img
+    if img.ndim == 3 and img.shape[2] == 1:
+        return img[:, :, 0]
+    if img.ndim != 3 or img.shape[2] not in (3, 4):
+        raise ValueError(f"to_gray expects an (H, W) or (H, W, 3) image, got shape {img.shape}.")
+    rgb = np.ascontiguousarray(img[:, :, :3])
+    if rgb.dtype in (np.uint8, np.uint16, np.float32):
+        return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    weights = np.array([0.299, 0.587, 0.114])
+    return (rgb.astype(np.float64) @ weights).astype(np.float32)
+
+
+def to_rgb(img: np.ndarray) -> np.ndarray:
+    """(H, W, 3) version of a gray or RGB image (gray is repeated into the three channels)."""
+    img = np.asarray(img)
+    if img.ndim == 2:
+        return np.repeat(img[:, :, None], 3, axis=2)
+    if img.ndim == 3 and img.shape[2] == 1:
+        return np.repeat(img, 3, axis=2)
+    if img.ndim == 3 and img.shape[2] >= 3:
+        return img[:, :, :3]
+    raise ValueError(f"to_rgb expects an (H, W) or (H, W, 3) image, got shape {img.shape}.")
+
+
+def to_float(img: np.ndarray) -> np.ndarray:
+    """``float32`` image in 0..1: uint8 is divided by 255, uint16 by 65535, floats are kept."""
+    img = np.asarray(img)
+    if img.dtype == np.uint8:
+        return img.astype(np.float32) * np.float32(1.0 / 255.0)
+    if img.dtype == np.uint16:
+        return img.astype(np.float32) * np.float32(1.0 / 65535.0)
+    if img.dtype == np.bool_:
+        return img.astype(np.float32)
+    return img.astype(np.float32, copy=False)
+
+
+def to_uint8(img: np.ndarray) -> np.ndarray:
+    """``uint8`` image from a 0..1 float image (clipped and rounded); uint8 is returned as is."""
+    img = np.asarray(img)
+    if img.dtype == np.uint8:
+        return img
+    return _to_uint8_depth(img.astype(np.float32) if img.dtype.kind == "f" else img)
+
+
+def save_image(path: str | os.PathLike[str], img: np.ndarray) -> None:
+    """Save an RGB or gray image; the format follows the file suffix (PNG if there is none).
+
+    Float images are taken as 0..1 and converted to 8 bit. Works with non-ASCII paths.
+    """
+    p = Path(path)
+    suffix = p.suffix.lower() or ".png"
+    arr = to_uint8(np.asarray(img))
+    if arr.ndim == 3 and arr.shape[2] == 3:
+        arr = cv2.cvtColor(arr, cv2.COLOR_RGB2BGR)
+    elif arr.ndim == 3 and arr.shape[2] == 4:
+        arr = cv2.cvtColor(arr, cv2.COLOR_RGBA2BGRA)
+    elif arr.ndim != 2:
+        raise ValueError(f"save_image expects an (H, W) or (H, W, 3) image, got shape {arr.shape}.")
+    ok, buf = cv2.imencode(suffix, arr)
+    if not ok:
+        raise ValueError(f"Cannot save '{p}': the format '{suffix}' is not supported.")
+    buf.tofile(str(p))
+
+
+def crop(img: np.ndarray, top: int, left: int, height: int, width: int) -> np.ndarray:
+    """A copy of the rectangle at (top, left) of size height × width, clipped to the image."""
+    img = np.asarray(img)
+    h, w = img.shape[:2]
+    r0, c0 = max(0, int(top)), max(0, int(left))
+    r1, c1 = min(h, int(top) + int(height)), min(w, int(left) + int(width))
+    if r1 <= r0 or c1 <= c0:
+        raise ValueError(
+            f"The crop rectangle (top {top}, left {left}, {height}×{width}) lies outside the "
+            f"{h}×{w} image."
+        )
+    return img[r0:r1, c0:c1].copy()
+
+
+_INTERPOLATION = {
+    "nearest": cv2.INTER_NEAREST,
+    "linear": cv2.INTER_LINEAR,
+    "cubic": cv2.INTER_CUBIC,
+    "area": cv2.INTER_AREA,
+}
+
+
+def resize(
+    img: np.ndarray,
+    *,
+    width: int | None = None,
+    height: int | None = None,
+    scale: float | None = None,
+    interpolation: str = "auto",
+) -> np.ndarray:
+    """Resize to ``width`` and/or ``height`` (the other keeps the aspect ratio) or by ``scale``.
+
+    ``interpolation`` is "nearest", "linear", "cubic", "area" or "auto" (area when shrinking,
+    linear when enlarging, which avoids aliasing and blockiness respectively).
+    """
+    img = np.asarray(img)
+    h, w = img.shape[:2]
+    if scale is not None:
+        if not np.isfinite(scale) or scale <= 0:
+            raise ValueError(f"The resize scale must be a positive number, got {scale}.")
+        new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
+    elif width is not None and height is not None:
+        new_w, new_h = int(width), int(height)
+    elif width is not None:
+        new_w = int(width)
+        new_h = max(1, round(h * new_w / w))
+    elif height is not None:
+        new_h = int(height)
+        new_w = max(1, round(w * new_h / h))
+    else:
+        raise ValueError("resize needs a width, a height or a scale.")
+    if new_w <= 0 or new_h <= 0:
+        raise ValueError(f"The new size {new_w}×{new_h} must be at least 1×1.")
+    if interpolation == "auto":
+        flag = cv2.INTER_AREA if new_w * new_h < w * h else cv2.INTER_LINEAR
+    else:
+        try:
+            flag = _INTERPOLATION[interpolation]
+        except KeyError:
+            raise ValueError(
+                f"Unknown interpolation '{interpolation}'; use one of "
+                f"{', '.join(['auto', *_INTERPOLATION])}."
+            ) from None
+    src = img if img.dtype != np.float64 else img.astype(np.float32)
+    if src.dtype == np.bool_:
+        src = src.astype(np.uint8)
+    return cv2.resize(np.ascontiguousarray(src), (new_w, new_h), interpolation=flag)
+
+
+def fit_within(img: np.ndarray, max_side: int) -> np.ndarray:
+    """Shrink an image so its longer side is at most ``max_side`` (unchanged if already small)."""
+    h, w = np.asarray(img).shape[:2]
+    longest = max(h, w)
+    if longest <= max_side:
+        return img
+    return resize(img, scale=max_side / longest, interpolation="area")

@@ -1,0 +1,282 @@
+"""Image filter kernels: the book's presets and a fast way to apply them.
+
+Every preset is a ``float32`` 2-D array. :func:`apply_kernel` slides it over an image the way
+chapter 1 of the book does (a sliding dot product, i.e. cross-correlation, which is also what a
+Keras ``Conv2D`` computes); ``mode="convolve"`` flips the kernel first for the textbook
+mathematical convolution. Results are ``float32`` in the input's own units (0..255 for ``uint8``
+images) with negative values kept, because edge detectors produce them and clipping would hide
+half of the edges.
+
+A note on the book's kernels (chapter 3): its Sobel-x kernel is printed with a last row of
+``1 0 1``; the correct row is ``1 0 -1`` (a Sobel kernel sums to zero), which is what
+``PRESETS["sobel_x"]`` holds. The signs follow the book's printed matrices.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+__all__ = [
+    "PRESETS",
+    "PRESET_INFO",
+    "BORDERS",
+    "preset",
+    "apply_kernel",
+    "gradient_magnitude",
+    "gradient_direction",
+    "kernel_sum_effect",
+    "validate_kernel",
+]
+
+
+def _k(rows: list[list[float]], scale: float = 1.0) -> np.ndarray:
+    arr = np.array(rows, dtype=np.float64) * scale
+    arr = arr.astype(np.float32)
+    arr.setflags(write=False)
+    return arr
+
+
+_G5 = np.outer([1, 4, 6, 4, 1], [1, 4, 6, 4, 1])
+
+#: name -> read-only float32 kernel. Use :func:`preset` for an editable copy.
+PRESETS: dict[str, np.ndarray] = {
+    "identity": _k([[0, 0, 0], [0, 1, 0], [0, 0, 0]]),
+    "gradient_x": _k([[-1, 0, 1], [-1, 0, 1], [-1, 0, 1]]),
+    "gradient_y": _k([[-1, -1, -1], [0, 0, 0], [1, 1, 1]]),
+    "sobel_x": _k([[1, 0, -1], [2, 0, -2], [1, 0, -1]]),
+    "sobel_y": _k([[1, 2, 1], [0, 0, 0], [-1, -2, -1]]),
+    "laplacian": _k([[0, 1, 0], [1, -4, 1], [0, 1, 0]]),
+    "laplacian_8": _k([[1, 1, 1], [1, -8, 1], [1, 1, 1]]),
+    "box_blur": _k([[1, 1, 1], [1, 1, 1], [1, 1, 1]], 1 / 9),
+    "box_blur_5": _k(np.ones((5, 5)).tolist(), 1 / 25),
+    "gaussian_3": _k([[1, 2, 1], [2, 4, 2], [1, 2, 1]], 1 / 16),
+    "gaussian_5": _k(_G5.tolist(), 1 / 256),
+    "sharpen": _k([[0, -1, 0], [-1, 5, -1], [0, -1, 0]]),
+    "emboss": _k([[-2, -1, 0], [-1, 1, 1], [0, 1, 2]]),
+    "outline": _k([[-1, -1, -1], [-1, 8, -1], [-1, -1, -1]]),
+    "diagonal": _k([[0, 0, 1], [0, 1, 0], [1, 0, 0]]),
+    "chess_2x2": _k([[1, 0], [0, 1]]),
+}
+
+#: name -> one-line description: what the kernel does, what it sums to, and the brightness effect.
+PRESET_INFO: dict[str, str] = {
+    "identity": "Identity: copies each pixel unchanged. Sums to 1, so brightness is kept.",
+    "gradient_x": (
+        "Horizontal gradient (book ch. 3): right column minus left column, so it lights up "
+        "vertical edges where the image gets brighter to the right (negative where darker). "
+        "Sums to 0: flat areas become 0."
+    ),
+    "gradient_y": (
+        "Vertical gradient (book ch. 3): bottom row minus top row, so it lights up horizontal "
+        "edges where the image gets brighter downwards (negative where darker). Sums to 0."
+    ),
+    "sobel_x": (
+        "Sobel x (book ch. 3, last row corrected to 1 0 -1): like the gradient but the middle "
+        "row counts twice, which smooths noise; left minus right, so it is positive where the "
+        "image gets darker to the right. Sums to 0: an edge detector."
+    ),
+    "sobel_y": (
+        "Sobel y (book ch. 3): top row minus bottom row with the middle column counted twice; "
+        "finds horizontal edges. Sums to 0: an edge detector."
+    ),
+    "laplacian": (
+        "Laplacian, 4 neighbours (book ch. 3): a second derivative that finds edges in every "
+        "direction (inward and outward). Sums to 0: flat areas become 0."
+    ),
+    "laplacian_8": (
+        "Laplacian with the 8 neighbours, diagonals included: stronger, direction-free edge "
+        "response. Sums to 0."
+    ),
+    "box_blur": "Box blur: the average of the 3×3 neighbourhood. Sums to 1: brightness kept.",
+    "box_blur_5": "Box blur 5×5: the average of 25 pixels, a stronger blur. Sums to 1.",
+    "gaussian_3": (
+        "Gaussian blur 3×3: a weighted average favouring the centre, a softer blur than the box. "
+        "Sums to 1: brightness kept."
+    ),
+    "gaussian_5": "Gaussian blur 5×5 (binomial weights / 256): a smooth blur. Sums to 1.",
+    "sharpen": (
+        "Sharpen: the pixel plus its difference from its 4 neighbours, so edges get more "
+        "contrast. Sums to 1: overall brightness kept."
+    ),
+    "emboss": (
+        "Emboss: light from the bottom-right, dark from the top-left, giving a raised relief look. "
+        "Sums to 1: brightness kept."
+    ),
+    "outline": (
+        "Outline: the pixel minus its 8 neighbours (the negative 8-neighbour Laplacian); outlines "
+        "every edge. Sums to 0: flat areas go black."
+    ),
+    "diagonal": (
+        "Diagonal pattern (book ch. 1): matches lines running from bottom-left to top-right. Sums "
+        "to 3: brightens up to three times."
+    ),
+    "chess_2x2": (
+        "The 2×2 chess pattern of the book's first worked example: adds a pixel and its "
+        "lower-right neighbour. Sums to 2: doubles brightness."
+    ),
+}
+
+# border name -> OpenCV border flag. "reflect" mirrors without repeating the edge pixel
+# (numpy/PyTorch "reflect", OpenCV REFLECT_101); "symmetric" repeats it (OpenCV REFLECT).
+BORDERS: dict[str, int] = {
+    "zero": cv2.BORDER_CONSTANT,
+    "replicate": cv2.BORDER_REPLICATE,
+    "reflect": cv2.BORDER_REFLECT_101,
+    "symmetric": cv2.BORDER_REFLECT,
+}
+
+
+def preset(name: str) -> np.ndarray:
+    """An editable float32 copy of the preset kernel called ``name``."""
+    try:
+        return PRESETS[name].copy()
+    except KeyError:
+        raise ValueError(
+            f"There is no preset kernel called '{name}'. Choose one of: {', '.join(PRESETS)}."
+        ) from None
+
+
+def validate_kernel(kernel: object, *, name: str = "kernel") -> np.ndarray:
+    """The kernel as a float32 2-D array, or a ``ValueError`` a student can act on.
+
+    Refuses empty kernels, anything that is not 2-D, non-numbers, and NaN or infinite entries
+    (one NaN would turn the whole result into NaN).
+    """
+    try:
+        arr = np.asarray(kernel, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"The {name} must be a grid of numbers; got something that is not numeric."
+        ) from None
+    if arr.size == 0:
+        raise ValueError(f"The {name} is empty: it needs at least one row and one column.")
+    if arr.ndim != 2:
+        raise ValueError(
+            f"The {name} must be a 2-D grid of numbers (rows × columns); got {arr.ndim} "
+            f"dimension(s) with shape {arr.shape}."
+        )
+    if not np.isfinite(arr).all():
+        bad = np.argwhere(~np.isfinite(arr))[0]
+        raise ValueError(
+            f"The {name} contains {arr[tuple(bad)]} at row {bad[0]}, column {bad[1]}; every entry "
+            "must be a finite number."
+        )
+    return arr.astype(np.float32)
+
+
+def _check_image(image: object) -> np.ndarray:
+    img = np.asarray(image)
+    if img.size == 0:
+        raise ValueError("The image is empty (it has no pixels).")
+    if img.ndim not in (2, 3):
+        raise ValueError(
+            f"The image must be (H, W) gray or (H, W, C) colour; got shape {img.shape}."
+        )
+    if img.dtype == np.bool_:
+        img = img.astype(np.uint8)
+    elif img.dtype.kind not in "uif":
+        raise ValueError(f"The image must hold numbers; got dtype {img.dtype}.")
+    return img
+
+
+def apply_kernel(
+    image: np.ndarray,
+    kernel: np.ndarray,
+    *,
+    mode: str = "correlate",
+    flip: bool | None = None,
+    border: str = "reflect",
+) -> np.ndarray:
+    """Filter a gray (H, W) or colour (H, W, C) image with a 2-D kernel, each channel separately.
+
+    The output has the input's shape and is ``float32`` in the input's units (a ``uint8`` image
+    gives values around 0..255, negative ones kept). ``mode="correlate"`` slides the kernel as
+    is (the book's sliding dot product and Keras's Conv2D); ``mode="convolve"`` (or
+    ``flip=True``) flips it in both directions first. The kernel's centre is at
+    (kh // 2, kw // 2), mirrored for ``convolve`` so both modes stay centred on even sizes.
+    ``border`` says how the image is extended past its edges: "reflect" (mirror, default),
+    "symmetric" (mirror repeating the edge), "replicate" (repeat the edge) or "zero".
+
+    Runs as one ``cv2.filter2D`` call straight into float32, so it costs what OpenCV costs.
+    """
+    k = validate_kernel(kernel)
+    if flip is not None:
+        mode = "convolve" if flip else "correlate"
+    if mode not in ("correlate", "convolve"):
+        raise ValueError(f"Unknown mode '{mode}': use 'correlate' or 'convolve'.")
+    try:
+        border_flag = BORDERS[border]
+    except KeyError:
+        raise ValueError(
+            f"Unknown border '{border}': use one of {', '.join(map(repr, BORDERS))}."
+        ) from None
+    img = _check_image(image)
+    if img.dtype.kind == "f":
+        if img.dtype != np.float32:
+            img = img.astype(np.float32)
+        if not cv2.checkRange(img):
+            raise ValueError("The image contains NaN or infinite values; every pixel must be finite.")
+    elif img.dtype not in (np.uint8, np.uint16, np.int16):
+        img = img.astype(np.float32)
+    kh, kw = k.shape
+    if mode == "convolve":
+        k = np.ascontiguousarray(k[::-1, ::-1])
+        anchor = (kw - 1 - kw // 2, kh - 1 - kh // 2)
+    else:
+        anchor = (kw // 2, kh // 2)
+    channels = img.shape[2] if img.ndim == 3 else 1
+    if channels <= 4:  # filter2D handles up to 4 interleaved channels natively
+        out = cv2.filter2D(img, cv2.CV_32F, k, anchor=anchor, borderType=border_flag)
+        if img.ndim == 3 and out.ndim == 2:
+            out = out[:, :, None]
+        return out
+    return np.stack(
+        [
+            cv2.filter2D(
+                np.ascontiguousarray(img[:, :, c]), cv2.CV_32F, k, anchor=anchor,
+                borderType=border_flag,
+            )
+            for c in range(channels)
+        ],
+        axis=2,
+    )
+
+
+def gradient_magnitude(gx: np.ndarray, gy: np.ndarray) -> np.ndarray:
+    """sqrt(gx² + gy²) as float32: how strong the edge is, whatever its direction."""
+    gx = np.asarray(gx, dtype=np.float32)
+    gy = np.asarray(gy, dtype=np.float32)
+    if gx.shape != gy.shape:
+        raise ValueError(f"The two gradients must have the same shape; got {gx.shape} and {gy.shape}.")
+    return np.hypot(gx, gy, dtype=np.float32)
+
+
+def gradient_direction(gx: np.ndarray, gy: np.ndarray, *, degrees: bool = True) -> np.ndarray:
+    """atan2(gy, gx) as float32: the direction in which brightness rises (0 = to the right)."""
+    gx = np.asarray(gx, dtype=np.float32)
+    gy = np.asarray(gy, dtype=np.float32)
+    angle = np.arctan2(gy, gx, dtype=np.float32)
+    return np.degrees(angle).astype(np.float32) if degrees else angle
+
+
+def kernel_sum_effect(kernel: np.ndarray) -> str:
+    """A sentence on what the kernel's sum does to brightness (book ch. 3)."""
+    k = validate_kernel(kernel)
+    total = float(np.sum(k, dtype=np.float64))
+    shown = f"{total:.4g}"
+    if abs(total) < 1e-6:
+        return (
+            "sums to 0: flat regions go to 0 and only changes survive — an edge detector "
+            "(expect negative values)."
+        )
+    if abs(total - 1.0) < 1e-6:
+        return "sums to 1: brightness kept (flat regions stay as they are)."
+    if total > 1.0:
+        return f"sums to {shown} (>1): brightens — flat regions are multiplied by {shown}."
+    if total > 0.0:
+        return f"sums to {shown} (<1): darkens — flat regions are multiplied by {shown}."
+    return (
+        f"sums to {shown} (negative): inverts — flat bright regions become negative "
+        f"(multiplied by {shown})."
+    )
