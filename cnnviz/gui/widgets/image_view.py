@@ -1,0 +1,289 @@
+"""A zoomable image view on pyqtgraph, shared by every pane.
+
+Why one class: images, filter results, score maps and activations all need the same things —
+row-major pixels (``image[row, col]``, no transposes), float32 with explicit levels (pyqtgraph's
+fast path), a diverging colour map centred on 0 for signed data, a colour bar that says what the
+colours mean, pixel hover, a rubber-band selection and zoom/pan linked with a neighbour view.
+
+Coordinates: pixel ``(row, col)`` covers the square ``x ∈ [col, col+1)``, ``y ∈ [row, row+1)`` of
+the view, with y growing downwards like the image.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal, Slot
+from PySide6.QtGui import QColor, QPen
+from PySide6.QtWidgets import QGraphicsRectItem, QWidget
+
+# Once for the whole app: arrays are indexed [row, col] everywhere in cnnviz.
+pg.setConfigOptions(imageAxisOrder="row-major", antialias=True)
+
+__all__ = [
+    "ImageView",
+    "SelectionViewBox",
+    "link_views",
+    "diverging_colormap",
+    "gray_colormap",
+    "heat_colormap",
+    "symmetric_levels",
+]
+
+
+def diverging_colormap() -> pg.ColorMap:
+    """Blue (negative) – white (0) – red (positive): signed data with 0 in the middle."""
+    return pg.colormap.get("CET-D1A")
+
+
+def gray_colormap() -> pg.ColorMap:
+    """Black to white, for gray images and magnitudes."""
+    return pg.ColorMap([0.0, 1.0], [(0, 0, 0), (255, 255, 255)])
+
+
+def heat_colormap() -> pg.ColorMap:
+    """Perceptually uniform dark-to-bright map for scores and heatmaps."""
+    return pg.colormap.get("inferno")
+
+
+def symmetric_levels(data: np.ndarray) -> tuple[float, float]:
+    """(-m, m) with m = max |data|, so 0 sits exactly in the middle of a diverging map."""
+    finite = data[np.isfinite(data)] if not np.isfinite(data).all() else data
+    m = float(np.max(np.abs(finite))) if finite.size else 0.0
+    if m <= 0.0 or not math.isfinite(m):
+        m = 1.0
+    return -m, m
+
+
+class SelectionViewBox(pg.ViewBox):
+    """A ViewBox where, while selection is on, a left drag draws a rectangle instead of panning."""
+
+    selection_changing = Signal(QRectF)
+    selection_finished = Signal(QRectF)
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.selection_enabled = False
+
+    def mouseDragEvent(self, ev, axis=None) -> None:  # noqa: N802 (pyqtgraph name)
+        if not self.selection_enabled or ev.button() != Qt.MouseButton.LeftButton:
+            super().mouseDragEvent(ev, axis)
+            return
+        ev.accept()
+        p0 = self.mapSceneToView(ev.buttonDownScenePos())
+        p1 = self.mapSceneToView(ev.scenePos())
+        rect = QRectF(p0, p1).normalized()
+        if ev.isFinish():
+            self.selection_finished.emit(rect)
+        else:
+            self.selection_changing.emit(rect)
+
+
+class ImageView(pg.GraphicsLayoutWidget):
+    """One image with a title, an optional colour bar, pixel hover and rubber-band selection.
+
+    Show data with :meth:`set_image`:
+
+    * ``(H, W, 3)`` uint8 RGB → shown as is;
+    * ``(H, W)`` gray → gray colour map (levels 0..255 for uint8, data range otherwise);
+    * ``signed=True`` → diverging colour map with levels ±max|v| and a colour bar;
+    * ``cmap=``/``levels=`` → anything else (score maps, magnitudes) with a colour bar.
+
+    Signals: ``pixel_hovered(row, col)`` (``-1, -1`` when the mouse leaves the image) and
+    ``selection_made(QRectF)`` (view coordinates) after a rubber-band drag — turn it on with
+    :meth:`set_selection_enabled`. Link two views' zoom and pan with :func:`link_views`.
+    """
+
+    pixel_hovered = Signal(int, int)
+    selection_made = Signal(QRectF)
+
+    def __init__(self, title: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setBackground("#202124")
+        self.ci.setContentsMargins(4, 4, 4, 4)
+        self.ci.setSpacing(2)
+        self._title = self.addLabel(title, row=0, col=0, colspan=2, color="#e8eaed", size="11pt")
+        self.view_box = SelectionViewBox(lockAspect=True, invertY=True, enableMenu=False)
+        self.view_box.setDefaultPadding(0.01)
+        self.addItem(self.view_box, row=1, col=0)
+        self.image_item = pg.ImageItem(axisOrder="row-major", autoDownsample=True)
+        self.view_box.addItem(self.image_item)
+        self.color_bar = pg.ColorBarItem(interactive=False, width=16, colorMapMenu=False)
+        self.color_bar.getAxis("right").setTextPen("#e8eaed")
+        self.addItem(self.color_bar, row=1, col=1)
+        self.color_bar.setVisible(False)
+        self.ci.layout.setColumnStretchFactor(0, 1)
+
+        self._rubber = QGraphicsRectItem()
+        pen = QPen(QColor("#00e5ff"), 0)
+        pen.setCosmetic(True)
+        pen.setWidth(2)
+        pen.setStyle(Qt.PenStyle.DashLine)
+        self._rubber.setPen(pen)
+        self._rubber.setZValue(20)
+        self._rubber.setVisible(False)
+        self.view_box.addItem(self._rubber, ignoreBounds=True)
+
+        self._data: np.ndarray | None = None
+        self._levels: tuple[float, float] | None = None
+        self._shape: tuple[int, int] = (0, 0)
+        self._last_hover = (-1, -1)
+        self.scene().sigMouseMoved.connect(self._on_mouse_moved)
+        self.view_box.selection_changing.connect(self._on_selection_changing)
+        self.view_box.selection_finished.connect(self._on_selection_finished)
+
+    # -- showing data ------------------------------------------------------------------------
+    def set_image(
+        self,
+        data: np.ndarray | None,
+        *,
+        signed: bool = False,
+        levels: tuple[float, float] | None = None,
+        cmap: pg.ColorMap | None = None,
+        bar_label: str = "",
+        show_bar: bool | None = None,
+        auto_range: bool | None = None,
+    ) -> None:
+        """Show ``data`` (see the class docstring); ``None`` clears the view.
+
+        The colour bar shows for signed and float data unless ``show_bar`` says otherwise. The view
+        keeps its zoom unless the image size changed (or ``auto_range=True``).
+        """
+        if data is None:
+            self.image_item.clear()
+            self._data = None
+            self._shape = (0, 0)
+            self.color_bar.setVisible(False)
+            return
+        data = np.asarray(data)
+        rgb = data.ndim == 3 and data.shape[2] in (3, 4)
+        if data.ndim == 3 and not rgb:
+            raise ValueError(f"ImageView shows (H, W) or (H, W, 3) arrays, got shape {data.shape}")
+        shape_changed = data.shape[:2] != self._shape
+        if data.dtype != np.uint8:
+            data = np.ascontiguousarray(data, dtype=np.float32)
+        if levels is None:
+            if signed:
+                levels = symmetric_levels(data)
+            elif data.dtype == np.uint8:
+                levels = (0.0, 255.0)
+            else:
+                finite = data[np.isfinite(data)]
+                lo = float(finite.min()) if finite.size else 0.0
+                hi = float(finite.max()) if finite.size else 1.0
+                levels = (lo, hi if hi > lo else lo + 1.0)
+        if cmap is None and not rgb:
+            cmap = diverging_colormap() if signed else gray_colormap()
+        if rgb:
+            lut = None
+            if cmap is None and signed:
+                cmap = gray_colormap()  # per-channel: mid gray = 0; the bar shows the scale
+        else:
+            lut = cmap.getLookupTable(nPts=256)
+        self.image_item.setImage(data, levels=levels, lut=lut, autoLevels=False)
+        self._data = data
+        self._levels = (float(levels[0]), float(levels[1]))
+        self._shape = data.shape[:2]
+        if show_bar is None:
+            show_bar = signed or (not rgb and data.dtype != np.uint8)
+        show_bar = bool(show_bar) and cmap is not None
+        self.color_bar.setVisible(show_bar)
+        if show_bar:
+            self.color_bar.setColorMap(cmap)
+            self.color_bar.setLevels(self._levels)
+            self.color_bar.getAxis("right").setLabel(bar_label)
+        if auto_range or (auto_range is None and shape_changed):
+            self.view_box.autoRange(padding=0.01)
+
+    def image_data(self) -> np.ndarray | None:
+        """The array shown now, exactly as handed to pyqtgraph (float32 or uint8)."""
+        return self._data
+
+    def levels(self) -> tuple[float, float] | None:
+        """The (low, high) levels the colour map spans now."""
+        return self._levels
+
+    def image_shape(self) -> tuple[int, int]:
+        return self._shape
+
+    def set_title(self, text: str) -> None:
+        self._title.setText(text)
+
+    def title(self) -> str:
+        return self._title.text
+
+    def add_item(self, item, ignore_bounds: bool = True) -> None:
+        """Overlay a graphics item (markers, boxes) in image coordinates."""
+        self.view_box.addItem(item, ignoreBounds=ignore_bounds)
+
+    def set_title_size(self, points: float) -> None:
+        self._title.setAttr("size", f"{points:g}pt")
+        self._title.setText(self._title.text)
+
+    # -- coordinates -------------------------------------------------------------------------
+    def pixel_at(self, view_pos: QPointF) -> tuple[int, int] | None:
+        """(row, col) of the pixel at a point in view coordinates, or None outside the image."""
+        col, row = math.floor(view_pos.x()), math.floor(view_pos.y())
+        h, w = self._shape
+        if 0 <= row < h and 0 <= col < w:
+            return row, col
+        return None
+
+    def widget_pos_of(self, x: float, y: float):
+        """Where the view point (x, y) is in this widget's (viewport) pixel coordinates."""
+        scene = self.view_box.mapViewToScene(QPointF(x, y))
+        return self.mapFromScene(scene)
+
+    # -- hover -------------------------------------------------------------------------------
+    @Slot(object)
+    def _on_mouse_moved(self, scene_pos) -> None:
+        if self._data is None or not self.view_box.sceneBoundingRect().contains(scene_pos):
+            hit = None
+        else:
+            hit = self.pixel_at(self.view_box.mapSceneToView(scene_pos))
+        hit = hit if hit is not None else (-1, -1)
+        if hit != self._last_hover:
+            self._last_hover = hit
+            self.pixel_hovered.emit(*hit)
+
+    def leaveEvent(self, ev) -> None:  # noqa: N802
+        super().leaveEvent(ev)
+        if self._last_hover != (-1, -1):
+            self._last_hover = (-1, -1)
+            self.pixel_hovered.emit(-1, -1)
+
+    # -- selection ---------------------------------------------------------------------------
+    def set_selection_enabled(self, on: bool) -> None:
+        """While on, a left drag draws a selection rectangle (the right drag still zooms)."""
+        self.view_box.selection_enabled = on
+        self.setCursor(Qt.CursorShape.CrossCursor if on else Qt.CursorShape.ArrowCursor)
+
+    def selection_enabled(self) -> bool:
+        return self.view_box.selection_enabled
+
+    def show_rectangle(self, rect: QRectF | None) -> None:
+        """Show (or hide with None) the dashed selection rectangle, in view coordinates."""
+        if rect is None:
+            self._rubber.setVisible(False)
+        else:
+            self._rubber.setRect(rect)
+            self._rubber.setVisible(True)
+
+    @Slot(QRectF)
+    def _on_selection_changing(self, rect: QRectF) -> None:
+        self.show_rectangle(rect)
+
+    @Slot(QRectF)
+    def _on_selection_finished(self, rect: QRectF) -> None:
+        self.show_rectangle(rect)
+        self.selection_made.emit(rect)
+
+
+def link_views(*views: ImageView) -> None:
+    """Zoom and pan the given views together (pixel (r, c) stays at the same place in each)."""
+    first = views[0].view_box
+    for view in views[1:]:
+        view.view_box.setXLink(first)
+        view.view_box.setYLink(first)

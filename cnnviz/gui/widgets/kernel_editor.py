@@ -1,0 +1,367 @@
+"""A kernel you can draw on: a grid of numbers painted by sign and magnitude.
+
+Why a single custom-painted widget instead of a table of line edits: painting must follow a
+mouse drag across a 15×15 grid without stutter, and the colour of each cell (red positive, blue
+negative, white zero) is the point of the widget. Typing still works: double-click a cell or
+just start typing on the selected cell.
+
+Input:
+
+* left press/drag — paint the brush value into every cell the mouse crosses;
+* right press/drag, or Shift + left — erase cells to 0;
+* double-click, Enter/F2, or typing a number — edit the selected cell; Enter commits, Escape
+  cancels; arrow keys move the selection.
+
+Values typed are checked: anything that is not a finite number (``nan``, ``inf``, ``abc``) is
+refused, the cell keeps its value and ``invalid_entered`` carries a message to show.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from PySide6.QtCore import QPoint, QRect, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QKeyEvent, QMouseEvent, QPainter, QPaintEvent, QPen
+from PySide6.QtWidgets import QLineEdit, QSizePolicy, QWidget
+
+__all__ = ["KernelEditorWidget", "resize_kernel", "parse_cell_value", "format_cell_value"]
+
+MAX_SIDE = 15
+
+
+def resize_kernel(kernel: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    """The kernel grown (zeros around) or cropped to rows × cols, keeping its centre in place."""
+    if not (1 <= rows <= MAX_SIDE and 1 <= cols <= MAX_SIDE):
+        raise ValueError(f"A kernel side must be between 1 and {MAX_SIDE}; got {rows}×{cols}.")
+    k = np.asarray(kernel, dtype=np.float32)
+    out = np.zeros((rows, cols), np.float32)
+    kh, kw = k.shape
+    # centre cell (kh // 2, kw // 2) maps onto (rows // 2, cols // 2)
+    dr, dc = rows // 2 - kh // 2, cols // 2 - kw // 2
+    r0, c0 = max(0, -dr), max(0, -dc)
+    r1, c1 = min(kh, rows - dr), min(kw, cols - dc)
+    if r1 > r0 and c1 > c0:
+        out[r0 + dr : r1 + dr, c0 + dc : c1 + dc] = k[r0:r1, c0:c1]
+    return out
+
+
+def parse_cell_value(text: str) -> float:
+    """A typed cell value as a float; fractions like ``1/9`` are accepted. ValueError otherwise."""
+    t = text.strip().replace(",", ".").replace("−", "-")
+    if not t:
+        raise ValueError("An empty cell is not a number; type 0 to clear it.")
+    try:
+        if "/" in t:
+            num, _, den = t.partition("/")
+            value = float(num) / float(den)
+        else:
+            value = float(t)
+    except (ValueError, ZeroDivisionError):
+        raise ValueError(f"'{text}' is not a number. Type a value such as 1, -2, 0.25 or 1/9.") from None
+    if not math.isfinite(value):
+        raise ValueError(
+            f"'{text}' is not a finite number: a kernel cell must be an ordinary number "
+            "(one NaN or infinity would turn the whole result into NaN)."
+        )
+    return value
+
+
+def format_cell_value(v: float) -> str:
+    """Short text for a cell: integers without decimals, others with up to 3 significant digits."""
+    if abs(v - round(v)) < 1e-6:
+        return str(int(round(v)))
+    return f"{v:.3g}".replace("0.", ".", 1) if 0 < abs(v) < 1 else f"{v:.3g}"
+
+
+class KernelEditorWidget(QWidget):
+    """An editable grid of kernel values (1–15 per side), coloured by sign and magnitude.
+
+    The widget holds the numbers it shows; the owner listens to ``kernel_edited`` (emitted once
+    per user change, with a float32 copy) and calls :meth:`set_kernel` to show new values
+    (that never emits). ``stroke_finished`` fires on mouse release after a paint or erase drag.
+    """
+
+    kernel_edited = Signal(object)  # np.ndarray float32 (rows, cols)
+    invalid_entered = Signal(str)
+    stroke_finished = Signal()
+
+    def __init__(self, kernel: np.ndarray | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._kernel = np.zeros((3, 3), np.float32) if kernel is None else np.array(kernel, np.float32)
+        self._brush = 1.0
+        self._selected = (0, 0)
+        self._painting: str | None = None  # "paint" or "erase" during a drag
+        self._before_press: np.ndarray | None = None
+        self._highlight: tuple[int, int] | None = None
+        self._editor = QLineEdit(self)
+        self._editor.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self._editor.hide()
+        self._editor.returnPressed.connect(self._on_editor_return)
+        self._editor.installEventFilter(self)
+        self._editing: tuple[int, int] | None = None
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.setMouseTracking(False)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setMinimumSize(120, 120)
+        self.setToolTip(
+            "Left-drag: paint the brush value · Right-drag or Shift+drag: erase to 0 · "
+            "Double-click or type: enter a value (1/9 works) · Arrows: move"
+        )
+
+    # -- the model ---------------------------------------------------------------------------
+    def kernel(self) -> np.ndarray:
+        """A float32 copy of the values shown."""
+        return self._kernel.copy()
+
+    def set_kernel(self, kernel: np.ndarray) -> None:
+        """Show new values (any size 1–15 per side); does not emit ``kernel_edited``."""
+        k = np.array(kernel, dtype=np.float32)
+        if k.ndim != 2 or not (1 <= k.shape[0] <= MAX_SIDE and 1 <= k.shape[1] <= MAX_SIDE):
+            raise ValueError(f"A kernel must be 2-D with 1–{MAX_SIDE} rows and columns; got {k.shape}")
+        if k.shape == self._kernel.shape and np.array_equal(k, self._kernel):
+            return
+        self._kernel = k
+        r, c = self._selected
+        self._selected = (min(r, k.shape[0] - 1), min(c, k.shape[1] - 1))
+        if self._editing is not None:
+            self._cancel_edit()
+        self.updateGeometry()
+        self.update()
+
+    def brush_value(self) -> float:
+        return self._brush
+
+    def set_brush_value(self, value: float) -> None:
+        """The value a left-drag paints."""
+        if not math.isfinite(value):
+            raise ValueError("The brush value must be a finite number.")
+        self._brush = float(value)
+
+    def selected_cell(self) -> tuple[int, int]:
+        return self._selected
+
+    def set_highlight(self, cell: tuple[int, int] | None) -> None:
+        """Outline one cell (e.g. the one whose product is under discussion); None clears it."""
+        if cell != self._highlight:
+            self._highlight = cell
+            self.update()
+
+    # -- geometry ----------------------------------------------------------------------------
+    def _cell_size(self) -> float:
+        rows, cols = self._kernel.shape
+        return max(4.0, min((self.width() - 2) / cols, (self.height() - 2) / rows))
+
+    def _origin(self) -> tuple[float, float]:
+        rows, cols = self._kernel.shape
+        s = self._cell_size()
+        return (self.width() - s * cols) / 2, (self.height() - s * rows) / 2
+
+    def cell_rect(self, row: int, col: int) -> QRect:
+        """The cell's rectangle in widget coordinates."""
+        s = self._cell_size()
+        x0, y0 = self._origin()
+        return QRect(round(x0 + col * s), round(y0 + row * s), round(s), round(s))
+
+    def cell_at(self, pos: QPoint) -> tuple[int, int] | None:
+        """(row, col) under a widget position, or None outside the grid."""
+        s = self._cell_size()
+        x0, y0 = self._origin()
+        col = math.floor((pos.x() - x0) / s)
+        row = math.floor((pos.y() - y0) / s)
+        rows, cols = self._kernel.shape
+        if 0 <= row < rows and 0 <= col < cols:
+            return row, col
+        return None
+
+    def sizeHint(self) -> QSize:  # noqa: N802
+        rows, cols = self._kernel.shape
+        side = max(44, self.fontMetrics().horizontalAdvance("-0.25") + 16)
+        side = min(side, 360 // max(rows, cols) + 8)
+        return QSize(max(180, cols * side + 2), max(180, rows * side + 2))
+
+    # -- drawing -----------------------------------------------------------------------------
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802
+        p = QPainter(self)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing, False)
+        rows, cols = self._kernel.shape
+        scale = float(np.max(np.abs(self._kernel))) or 1.0
+        s = self._cell_size()
+        font = QFont(self.font())
+        longest = max(len(format_cell_value(float(v))) for v in self._kernel.flat)
+        font.setPixelSize(max(7, min(int(s * 0.42), int(s * 1.6 / max(longest, 1)))))
+        p.setFont(font)
+        grid = QPen(QColor("#5f6368"))
+        grid.setWidth(1)
+        for r in range(rows):
+            for c in range(cols):
+                v = float(self._kernel[r, c])
+                rect = self.cell_rect(r, c)
+                p.fillRect(rect, self._cell_colour(v / scale))
+                p.setPen(grid)
+                p.drawRect(rect.adjusted(0, 0, -1, -1))
+                strength = abs(v / scale)
+                p.setPen(QColor("white") if strength > 0.55 else QColor("#202124"))
+                p.drawText(rect, Qt.AlignmentFlag.AlignCenter, format_cell_value(v))
+        # centre cell and selection outlines
+        cr, cc = rows // 2, cols // 2
+        pen = QPen(QColor("#202124"))
+        pen.setWidth(max(2, int(s / 16)))
+        pen.setStyle(Qt.PenStyle.DotLine)
+        p.setPen(pen)
+        p.drawRect(self.cell_rect(cr, cc).adjusted(2, 2, -3, -3))
+        if self.hasFocus():
+            pen = QPen(QColor("#f9ab00"))
+            pen.setWidth(max(2, int(s / 12)))
+            p.setPen(pen)
+            p.drawRect(self.cell_rect(*self._selected).adjusted(1, 1, -2, -2))
+        if self._highlight is not None and self._highlight[0] < rows and self._highlight[1] < cols:
+            pen = QPen(QColor("#00c853"))
+            pen.setWidth(max(2, int(s / 10)))
+            p.setPen(pen)
+            p.drawRect(self.cell_rect(*self._highlight).adjusted(1, 1, -2, -2))
+        p.end()
+
+    @staticmethod
+    def _cell_colour(t: float) -> QColor:
+        """White at 0, towards red for positive and blue for negative, by |t| in 0..1."""
+        t = max(-1.0, min(1.0, t))
+        target = (198, 40, 40) if t > 0 else (21, 101, 192)
+        a = abs(t) ** 0.8
+        return QColor(*(round(255 + (ch - 255) * a) for ch in target))
+
+    # -- mouse -------------------------------------------------------------------------------
+    def mousePressEvent(self, ev: QMouseEvent) -> None:  # noqa: N802
+        self.setFocus(Qt.FocusReason.MouseFocusReason)
+        if self._editing is not None:
+            self._commit_edit()
+        cell = self.cell_at(ev.position().toPoint())
+        if ev.button() == Qt.MouseButton.RightButton or (
+            ev.button() == Qt.MouseButton.LeftButton
+            and ev.modifiers() & Qt.KeyboardModifier.ShiftModifier
+        ):
+            self._painting = "erase"
+        elif ev.button() == Qt.MouseButton.LeftButton:
+            self._painting = "paint"
+        else:
+            return
+        self._before_press = self._kernel.copy()
+        if cell is not None:
+            self._selected = cell
+            self._apply_stroke(cell)
+        ev.accept()
+
+    def mouseMoveEvent(self, ev: QMouseEvent) -> None:  # noqa: N802
+        if self._painting is None:
+            return
+        cell = self.cell_at(ev.position().toPoint())
+        if cell is not None:
+            self._apply_stroke(cell)
+
+    def mouseReleaseEvent(self, ev: QMouseEvent) -> None:  # noqa: N802
+        if self._painting is not None:
+            self._painting = None
+            self.stroke_finished.emit()
+
+    def mouseDoubleClickEvent(self, ev: QMouseEvent) -> None:  # noqa: N802
+        cell = self.cell_at(ev.position().toPoint())
+        if cell is None:
+            return
+        # the first click of the double-click painted the brush: undo it before editing
+        if self._before_press is not None and not np.array_equal(self._before_press, self._kernel):
+            if self._before_press.shape == self._kernel.shape:
+                self._kernel = self._before_press.copy()
+                self.kernel_edited.emit(self.kernel())
+                self.update()
+        self._painting = None
+        self.start_edit(cell)
+
+    def _apply_stroke(self, cell: tuple[int, int]) -> None:
+        value = 0.0 if self._painting == "erase" else self._brush
+        if self._kernel[cell] != np.float32(value):
+            self._kernel[cell] = value
+            self._selected = cell
+            self.update()
+            self.kernel_edited.emit(self.kernel())
+
+    # -- typing ------------------------------------------------------------------------------
+    def start_edit(self, cell: tuple[int, int] | None = None, text: str | None = None) -> None:
+        """Open the inline editor on a cell (default: the selected one)."""
+        cell = cell or self._selected
+        self._selected = cell
+        self._editing = cell
+        rect = self.cell_rect(*cell)
+        side = max(rect.width(), self.fontMetrics().horizontalAdvance("-0.0000") + 12)
+        self._editor.setGeometry(rect.center().x() - side // 2, rect.top(), side, max(rect.height(), self.fontMetrics().height() + 8))
+        self._editor.setText(format_cell_value(float(self._kernel[cell])) if text is None else text)
+        if text is None:
+            self._editor.selectAll()
+        self._editor.show()
+        self._editor.setFocus()
+
+    def set_cell(self, row: int, col: int, text: str) -> bool:
+        """Enter text into a cell as if typed; returns False (and emits ``invalid_entered``) when
+        the text is not a finite number."""
+        try:
+            value = parse_cell_value(text)
+        except ValueError as exc:
+            self.invalid_entered.emit(f"Cell ({row + 1}, {col + 1}): {exc}")
+            return False
+        if self._kernel[row, col] != np.float32(value):
+            self._kernel[row, col] = value
+            self.update()
+            self.kernel_edited.emit(self.kernel())
+        return True
+
+    def _on_editor_return(self) -> None:
+        self._commit_edit()
+        self.setFocus()
+
+    def _commit_edit(self) -> None:
+        if self._editing is None:
+            return
+        cell, self._editing = self._editing, None
+        ok = self.set_cell(cell[0], cell[1], self._editor.text())
+        self._editor.hide()
+        if not ok:
+            self.update()
+
+    def _cancel_edit(self) -> None:
+        self._editing = None
+        self._editor.hide()
+        self.setFocus()
+
+    def eventFilter(self, obj, ev) -> bool:  # noqa: N802
+        if obj is self._editor:
+            if ev.type() == ev.Type.KeyPress and ev.key() == Qt.Key.Key_Escape:
+                self._cancel_edit()
+                return True
+            if ev.type() == ev.Type.FocusOut and self._editing is not None:
+                self._commit_edit()
+        return super().eventFilter(obj, ev)
+
+    def keyPressEvent(self, ev: QKeyEvent) -> None:  # noqa: N802
+        rows, cols = self._kernel.shape
+        r, c = self._selected
+        moves = {
+            Qt.Key.Key_Left: (0, -1),
+            Qt.Key.Key_Right: (0, 1),
+            Qt.Key.Key_Up: (-1, 0),
+            Qt.Key.Key_Down: (1, 0),
+        }
+        if ev.key() in moves:
+            dr, dc = moves[ev.key()]
+            self._selected = (min(rows - 1, max(0, r + dr)), min(cols - 1, max(0, c + dc)))
+            self.update()
+            return
+        if ev.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_F2):
+            self.start_edit()
+            return
+        if ev.key() in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace):
+            self.set_cell(r, c, "0")
+            return
+        text = ev.text()
+        if text and (text[0].isdigit() or text[0] in "-.+" or text[0].isalpha()):
+            self.start_edit(text=text)  # start typing: letters too, so "nan" gets refused politely
+            return
+        super().keyPressEvent(ev)
