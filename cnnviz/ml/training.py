@@ -1,0 +1,758 @@
+"""The training loop without Qt: ``run(config, handle) -> TrainResult``.
+
+Why a plain function with a handle: the GUI runs it on its one Keras worker thread, the headless
+``cnnviz train`` command runs it in the main thread, and tests call it directly. It is the book's
+``model.fit`` (Listing 2.6) with its callbacks — ModelCheckpoint per epoch (Listing 2.4),
+ReduceLROnPlateau (Listing 2.5), CSVLogger — plus one callback that reports progress as plain
+dicts, stops on request and stops on a NaN loss.
+
+The handle is any object with:
+
+- ``stop_event``: a ``threading.Event``; setting it stops after the current batch (validation is
+  skipped) and keeps the model;
+- ``on_batch(info: dict)``, ``on_epoch(info: dict)``, ``on_message(text: str)`` — called on the
+  training thread; missing methods are skipped. :class:`Handle` is a ready-made one.
+
+Each run writes a folder (``config.out_dir``)::
+
+    checkpoints/epoch-01.keras   one per finished epoch (and epoch-01.h5 with save_h5)
+    log.csv                      CSVLogger: one row per epoch
+    final.keras                  the model at the end (final.h5 with save_h5); not after NaN
+    run.json                     the configuration, the result and the history
+
+Only one run at a time: :func:`busy` tells whether one is going; a second ``run`` returns a
+``failed`` result at once.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from cnnviz.ml import backend
+from cnnviz.ml import datasets as data
+from cnnviz.ml import zoo
+
+__all__ = [
+    "TrainConfig",
+    "TrainResult",
+    "TrainingError",
+    "Handle",
+    "busy",
+    "run",
+    "check_output_dir",
+    "estimate_batch_bytes",
+    "new_run_dir",
+]
+
+_RUN_LOCK = threading.Lock()
+
+# A batch may use at most this share of the memory that is free when training starts.
+MEMORY_SHARE = 0.6
+
+
+class TrainingError(RuntimeError):
+    """A problem found before training starts; the message says what to change."""
+
+
+@dataclass
+class TrainConfig:
+    """Everything a run needs. ``None`` means "the book's choice for this model"."""
+
+    model: str = zoo.DEFAULT
+    # A name from cnnviz.ml.datasets.NAMES (None = the model's default), or a loaded Dataset
+    # (e.g. a folder the GUI has already read and shown).
+    dataset: str | data.Dataset | None = None
+    epochs: int = 3
+    batch_size: int = 32
+    learning_rate: float | None = None
+    optimizer: str | None = None
+    validation_split: float = 0.1
+    augment: bool = False
+    seed: int = 0
+    reduce_lr_on_plateau: bool = False
+    out_dir: str | os.PathLike[str] | None = None
+    save_h5: bool = False
+    resume_from: str | os.PathLike[str] | None = None
+    max_samples: int | None = None
+    functional: bool = False  # small_cnn: Listing 5.2 instead of 5.1
+    dataset_options: dict[str, Any] = field(default_factory=dict)  # e.g. {"path": ...} for folder
+
+    def to_json(self) -> dict[str, Any]:
+        d = dict(self.__dict__)  # not asdict(): a Dataset value would be deep-copied
+        if isinstance(d["dataset"], data.Dataset):
+            d["dataset"] = d["dataset"].name
+        for key in ("out_dir", "resume_from"):
+            if d[key] is not None:
+                d[key] = str(d[key])
+        d["dataset_options"] = {k: (str(v) if isinstance(v, os.PathLike) else v)
+                                for k, v in d["dataset_options"].items()}
+        return d
+
+
+@dataclass
+class TrainResult:
+    """What a run ended with. ``status`` is "finished", "stopped", "nan" or "failed"."""
+
+    status: str
+    message: str
+    model: Any = None
+    run_dir: Path | None = None
+    epochs_completed: int = 0
+    history: dict[str, list[float]] = field(default_factory=dict)
+    checkpoints: list[Path] = field(default_factory=list)
+    last_good_checkpoint: Path | None = None
+    final_path: Path | None = None
+    device: str = ""
+    elapsed_s: float = 0.0
+    samples_per_s: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """True when the run ended with a usable model (finished or stopped by the user)."""
+        return self.status in ("finished", "stopped")
+
+
+class Handle:
+    """A plain progress/stop handle; subclass it or give callables to the constructor."""
+
+    def __init__(
+        self,
+        on_batch: Callable[[dict], None] | None = None,
+        on_epoch: Callable[[dict], None] | None = None,
+        on_message: Callable[[str], None] | None = None,
+    ) -> None:
+        self.stop_event = threading.Event()
+        self._on_batch, self._on_epoch, self._on_message = on_batch, on_epoch, on_message
+
+    def stop(self) -> None:
+        """Ask the run to stop after the current batch."""
+        self.stop_event.set()
+
+    def on_batch(self, info: dict) -> None:
+        if self._on_batch:
+            self._on_batch(info)
+
+    def on_epoch(self, info: dict) -> None:
+        if self._on_epoch:
+            self._on_epoch(info)
+
+    def on_message(self, text: str) -> None:
+        if self._on_message:
+            self._on_message(text)
+
+
+def busy() -> bool:
+    """Whether a training run is in progress in this process."""
+    return _RUN_LOCK.locked()
+
+
+def new_run_dir(root: str | os.PathLike[str], model: str) -> Path:
+    """A fresh run folder name under ``root``: ``<root>/<yyyymmdd-hhmmss>-<model>`` (not created)."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = Path(root) / f"{stamp}-{model}"
+    candidate, k = base, 1
+    while candidate.exists():
+        k += 1
+        candidate = base.with_name(f"{base.name}-{k}")
+    return candidate
+
+
+def check_output_dir(path: str | os.PathLike[str]) -> Path:
+    """Create the run folder and prove it is writable by writing a file there, so a bad folder
+    is reported before any training time is spent (permission bits alone say nothing for root)."""
+    p = Path(path).expanduser()
+    try:
+        (p / "checkpoints").mkdir(parents=True, exist_ok=True)
+        probe = p / ".cnnviz-write-test"
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise TrainingError(
+            f"The output folder '{p}' cannot be written ({reason}). Choose another folder for "
+            f"the checkpoints and logs."
+        ) from None
+    return p
+
+
+def _send(handle: Any, method: str, payload: Any) -> None:
+    fn = getattr(handle, method, None)
+    if callable(fn):
+        fn(payload)
+
+
+def _available_memory() -> int | None:
+    """Bytes of RAM free for new allocations (Linux MemAvailable), or None when unknown."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def estimate_batch_bytes(model, batch_size: int) -> int:
+    """A rough upper estimate of the memory one training step needs: every layer's output for
+    each sample, kept for the backward pass and matched by a gradient of the same size (×3 for
+    the framework's temporaries), plus the weights with their gradients and Adam's two slots."""
+    per_sample = 0
+    for layer in _flat_layers(model):
+        try:
+            outputs = layer.output
+        except (AttributeError, ValueError):
+            continue
+        for out in outputs if isinstance(outputs, (list, tuple)) else [outputs]:
+            dims = [d for d in tuple(out.shape)[1:] if d is not None]
+            per_sample += math.prod(dims) if dims else 1
+    weights = int(model.count_params())
+    return int(batch_size) * per_sample * 4 * 3 + weights * 4 * 4
+
+
+def _flat_layers(model):
+    for layer in model.layers:
+        if hasattr(layer, "layers") and layer.layers:
+            yield from _flat_layers(layer)
+        else:
+            yield layer
+
+
+def _gb(n: float) -> str:
+    return f"{n / 1e9:.1f} GB" if n >= 1e8 else f"{n / 1e6:.0f} MB"
+
+
+# --- progress, stop and NaN detection ------------------------------------------------------
+
+
+class _RunState:
+    def __init__(self) -> None:
+        self.nan_at: tuple[int, int] | None = None  # (epoch, batch), 1-based
+        self.stopped_at: tuple[int, int] | None = None
+        self.good_epochs: list[int] = []
+        self.checkpoints: dict[int, list[Path]] = {}
+        self.trained_samples = 0
+        self.train_time = 0.0
+
+
+def _make_callbacks(keras, handle, state: _RunState, *, epochs: int, initial_epoch: int,
+                    steps: int, n_train: int, batch_size: int):
+    """The monitor (first in the list) and the reporter (last)."""
+    stop_event: threading.Event = getattr(handle, "stop_event", None) or threading.Event()
+
+    class Monitor(keras.callbacks.Callback):
+        """Stops on request and on a non-finite loss; checks the weights before checkpoints."""
+
+        def on_train_batch_end(self, batch, logs=None):
+            loss = (logs or {}).get("loss")
+            if loss is not None and not math.isfinite(float(loss)):
+                state.nan_at = (self._epoch + 1, batch + 1)
+                self.model.stop_training = True
+            elif stop_event.is_set():
+                state.stopped_at = (self._epoch + 1, batch + 1)
+                self.model.stop_training = True
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._epoch = epoch
+
+        def on_test_begin(self, logs=None):
+            if state.nan_at or state.stopped_at or stop_event.is_set():
+                self.model.stop_evaluating = True
+
+        def on_epoch_end(self, epoch, logs=None):
+            if state.nan_at is None and not state.stopped_at:
+                # A finite loss can still leave infinite weights after the last update.
+                for w in self.model.weights:
+                    if not np.all(np.isfinite(np.asarray(w))):
+                        state.nan_at = (epoch + 1, steps)
+                        self.model.stop_training = True
+                        break
+            if state.nan_at is None:
+                state.good_epochs.append(epoch + 1)
+
+    class Checkpoint(keras.callbacks.ModelCheckpoint):
+        """Listing 2.4's ModelCheckpoint that refuses to save a model whose loss became NaN."""
+
+        def on_epoch_end(self, epoch, logs=None):
+            if state.nan_at is not None:
+                return
+            super().on_epoch_end(epoch, logs)
+            path = Path(self._get_file_path(epoch, None, logs))
+            if path.exists():
+                state.checkpoints.setdefault(epoch + 1, []).append(path)
+
+    class Reporter(keras.callbacks.Callback):
+        """Turns Keras logs into the plain dicts of the handle protocol."""
+
+        def on_train_begin(self, logs=None):
+            self._t0 = time.perf_counter()
+            self._rate_t = None
+            self._rate_samples = 0
+            self._lr = self._read_lr()
+
+        def _read_lr(self) -> float:
+            try:
+                return float(np.asarray(self.model.optimizer.learning_rate))
+            except Exception:  # an optimizer without a plain learning rate
+                return float("nan")
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._epoch = epoch
+            self._epoch_t0 = time.perf_counter()
+            self._epoch_samples = 0
+            self._lr = self._read_lr()
+
+        def on_train_batch_end(self, batch, logs=None):
+            now = time.perf_counter()
+            done_before = batch * batch_size
+            samples = max(0, min(batch_size, n_train - done_before))
+            self._epoch_samples += samples
+            state.trained_samples += samples
+            # The rate leaves out the first batch, which includes building the step function.
+            if self._rate_t is None:
+                self._rate_t = now
+            else:
+                self._rate_samples += samples
+            span = now - self._rate_t
+            rate = self._rate_samples / span if span > 0 and self._rate_samples else 0.0
+            step_in_run = (self._epoch - initial_epoch) * steps + batch + 1
+            total_steps = (epochs - initial_epoch) * steps
+            remaining = (total_steps - step_in_run) * batch_size
+            logs = logs or {}
+            loss = logs.get("loss")
+            _send(handle, "on_batch", {
+                "epoch": self._epoch + 1,
+                "epochs": epochs,
+                "batch": batch + 1,
+                "batches": steps,
+                "step": step_in_run,
+                "steps": total_steps,
+                "loss": float(loss) if loss is not None else float("nan"),
+                "metrics": {k: float(v) for k, v in logs.items() if k != "loss"},
+                "lr": self._lr,
+                "samples_per_s": rate,
+                "eta_s": remaining / rate if rate > 0 else None,
+                "elapsed_s": now - self._t0,
+            })
+
+        def on_epoch_end(self, epoch, logs=None):
+            now = time.perf_counter()
+            logs = dict(logs or {})
+            partial = bool(state.stopped_at) or state.nan_at is not None
+            if partial:  # a validation cut short by Stop says nothing
+                logs = {k: v for k, v in logs.items() if not k.startswith("val_")}
+            saved = state.checkpoints.get(epoch + 1, [])
+            epoch_time = now - self._epoch_t0
+            val_loss = logs.get("val_loss")
+            _send(handle, "on_epoch", {
+                "epoch": epoch + 1,
+                "epochs": epochs,
+                "loss": float(logs.get("loss", float("nan"))),
+                "val_loss": float(val_loss) if val_loss is not None else None,
+                "metrics": {k: float(v) for k, v in logs.items() if k not in ("loss", "val_loss", "learning_rate")},
+                "lr": self._read_lr(),
+                "elapsed_s": now - self._t0,
+                "epoch_time_s": epoch_time,
+                "samples_per_s": self._epoch_samples / epoch_time if epoch_time > 0 else 0.0,
+                "checkpoint": str(saved[0]) if saved else None,
+                "partial": partial,
+                "nan": state.nan_at is not None,
+            })
+
+        def on_train_end(self, logs=None):
+            state.train_time = time.perf_counter() - self._t0
+
+    return Monitor(), Checkpoint, Reporter()
+
+
+class _AugmentedBatches:
+    """Batches for ``fit`` with fresh Listing-4.4 augmentation each epoch (uint8 in, float out)."""
+
+    def __new__(cls, *args, **kwargs):
+        keras = backend.keras()
+
+        class Batches(keras.utils.PyDataset):
+            def __init__(self, ds, x, y, input_shape, batch_size, seed, aug):
+                super().__init__(workers=1, use_multiprocessing=False)
+                self.ds, self.x, self.y = ds, x, y
+                self.input_shape, self.batch_size, self.aug = input_shape, batch_size, aug
+                self.rng = np.random.default_rng(seed)
+                self.order = self.rng.permutation(len(x))
+
+            def __len__(self):
+                return math.ceil(len(self.x) / self.batch_size)
+
+            def __getitem__(self, index):
+                idx = self.order[index * self.batch_size:(index + 1) * self.batch_size]
+                x, y = self.x[idx], self.y[idx]
+                if self.ds.task == "segmentation":
+                    x, y = data.augment(x, self.rng, self.aug, masks=y)
+                else:
+                    x = data.augment(x, self.rng, self.aug)
+                bx, by = data.model_arrays(self.ds, x, y, self.input_shape)
+                return (list(bx) if isinstance(bx, tuple) else bx), by
+
+            def on_epoch_end(self):
+                self.order = self.rng.permutation(len(self.x))
+
+        return Batches(*args, **kwargs)
+
+
+# --- the run -------------------------------------------------------------------------------
+
+
+def _validate(config: TrainConfig) -> None:
+    zoo.spec(config.model)  # raises for an unknown model
+    if isinstance(config.dataset, data.Dataset):
+        if config.dataset.task != zoo.spec(config.model).task:
+            raise TrainingError(
+                f"The dataset '{config.dataset.name}' is for {config.dataset.task}; "
+                f"{config.model} needs a {zoo.spec(config.model).task} dataset."
+            )
+    elif config.dataset is not None:
+        if config.dataset not in data.NAMES:
+            raise TrainingError(f"Unknown dataset '{config.dataset}'; choose one of {', '.join(data.NAMES)}.")
+        if config.dataset not in data.compatible(config.model):
+            raise TrainingError(
+                f"The dataset '{config.dataset}' does not suit {config.model} (a "
+                f"{zoo.spec(config.model).task} model); choose one of "
+                f"{', '.join(data.compatible(config.model))}."
+            )
+    if int(config.epochs) < 1:
+        raise TrainingError(f"Train for at least one epoch, not {config.epochs}.")
+    if int(config.batch_size) < 1:
+        raise TrainingError(f"The batch size must be at least 1, not {config.batch_size}.")
+    if not 0.0 <= float(config.validation_split) < 1.0:
+        raise TrainingError(f"The validation split must be between 0 and 1 (e.g. 0.1), not {config.validation_split}.")
+    if config.learning_rate is not None and not (math.isfinite(config.learning_rate) and config.learning_rate > 0):
+        raise TrainingError(f"The learning rate must be a positive number, not {config.learning_rate}.")
+    if config.optimizer is not None and config.optimizer.lower() not in zoo.OPTIMIZERS:
+        raise TrainingError(f"Unknown optimizer '{config.optimizer}'; choose one of {', '.join(zoo.OPTIMIZERS)}.")
+    if config.max_samples is not None and int(config.max_samples) < 2:
+        raise TrainingError("max_samples must be at least 2.")
+    if config.out_dir is None:
+        raise TrainingError("Choose an output folder for the checkpoints and logs.")
+    if config.resume_from is not None and not Path(config.resume_from).is_file():
+        raise TrainingError(f"The checkpoint '{config.resume_from}' to continue from does not exist.")
+
+
+def _split(ds: data.Dataset, fraction: float, seed: int):
+    """Training and validation arrays: the dataset's own test part, or a seeded random split
+    (shuffled first — Keras's validation_split would take the last samples unshuffled)."""
+    if ds.x_val is not None and ds.y_val is not None and fraction > 0:
+        return ds.x_train, ds.y_train, ds.x_val, ds.y_val
+    if fraction <= 0:
+        return ds.x_train, ds.y_train, None, None
+    order = np.random.default_rng(seed + 1).permutation(len(ds))
+    n_val = max(1, int(round(len(ds) * fraction)))
+    if len(ds) - n_val < 1:
+        raise TrainingError(f"Only {len(ds)} samples: too few to keep {fraction:.0%} for validation.")
+    val, train = order[:n_val], order[n_val:]
+    return ds.x_train[train], ds.y_train[train], ds.x_train[val], ds.y_train[val]
+
+
+def _epoch_from_checkpoint(path: Path) -> int:
+    """The epoch a checkpoint was written after: from its run.json, else from its name."""
+    run_json = path.parent.parent / "run.json" if path.parent.name == "checkpoints" else path.parent / "run.json"
+    match = re.search(r"epoch-(\d+)", path.name)
+    if match:
+        return int(match.group(1))
+    try:
+        info = json.loads(run_json.read_text())
+        return int(info.get("epochs_completed", 0))
+    except (OSError, ValueError):
+        return 0
+
+
+def _lr_advice(lr: float, book_lr: float, optimizer: str) -> str:
+    if lr > 10 * book_lr:
+        return (f"the learning rate {lr:g} is probably too high for {optimizer}; try "
+                f"{book_lr:g} (the book's value)")
+    return ("the data may contain invalid values (NaN or infinity), or the learning rate "
+            f"{lr:g} is still too high; try a smaller one")
+
+
+def _write_json(path: Path, payload: dict) -> None:
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(payload, indent=2, default=str))
+    os.replace(tmp, path)
+
+
+def run(config: TrainConfig, handle: Any = None) -> TrainResult:
+    """Train ``config.model`` on ``config.dataset`` and write the run folder.
+
+    Never raises for the problems a user can cause (unknown names, a folder that cannot be
+    written, a dataset that is not downloaded, a batch too large for memory, NaN, a second
+    run): those end in a ``failed`` or ``nan`` result whose ``message`` says what to do, and
+    are also sent to ``handle.on_message``.
+    """
+    handle = handle if handle is not None else Handle()
+    if not _RUN_LOCK.acquire(blocking=False):
+        msg = "A training run is already in progress; stop it or wait until it ends."
+        _send(handle, "on_message", msg)
+        return TrainResult("failed", msg)
+    try:
+        return _run_locked(config, handle)
+    except (TrainingError, data.DatasetUnavailableError, ValueError) as exc:
+        msg = str(exc)
+        _send(handle, "on_message", msg)
+        return TrainResult("failed", msg, run_dir=Path(config.out_dir) if config.out_dir else None)
+    finally:
+        _RUN_LOCK.release()
+
+
+def _run_locked(config: TrainConfig, handle: Any) -> TrainResult:
+    started = time.perf_counter()
+    started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    _validate(config)
+    spec = zoo.spec(config.model)
+    run_dir = check_output_dir(config.out_dir)  # before any data or model work
+    ckpt_dir = run_dir / "checkpoints"
+    say = lambda text: _send(handle, "on_message", text)  # noqa: E731
+
+    keras = backend.keras()
+    tf = backend.tensorflow()
+    device = backend.device_description()
+    say(f"Training on {device}.")
+
+    # Data, adapted to the model's input.
+    if isinstance(config.dataset, data.Dataset):
+        ds = config.dataset
+        dataset_name = ds.name
+    else:
+        dataset_name = config.dataset or data.default_for(config.model)
+        options = dict(config.dataset_options)
+        options.setdefault("seed", config.seed)
+        if dataset_name in ("shapes", "segmentation"):
+            options.setdefault("size", spec.input_shape[0])
+            options.setdefault("channels", spec.input_shape[2])
+        if dataset_name == "folder":
+            options.setdefault("size", spec.input_shape[:2])
+            options.setdefault("channels", spec.input_shape[2])
+        ds = data.load(dataset_name, **options)
+    for text in ds.messages:
+        say(text)
+    ds = ds.subset(config.max_samples, seed=config.seed)
+    x_tr, y_tr, x_val, y_val = _split(ds, float(config.validation_split), int(config.seed))
+    n_train = int(len(x_tr))
+
+    batch_size = int(config.batch_size)
+    if batch_size > n_train:
+        say(f"The batch size {batch_size} is larger than the {n_train} training samples; using {n_train}.")
+        batch_size = n_train
+    steps = math.ceil(n_train / batch_size)
+
+    # The model: fresh from the zoo, or a checkpoint to continue from.
+    keras.utils.set_random_seed(int(config.seed))
+    gpus = tf.config.list_physical_devices("GPU")
+    strategy = tf.distribute.MirroredStrategy() if len(gpus) > 1 else None
+    if strategy is not None:
+        say(f"Using {len(gpus)} GPUs with MirroredStrategy.")
+    initial_epoch = 0
+    scope = strategy.scope() if strategy is not None else _NullScope()
+    with scope:
+        if config.resume_from is not None:
+            from cnnviz.ml import layers as _registered  # noqa: F401  (custom objects)
+
+            source = Path(config.resume_from)
+            try:
+                model = keras.models.load_model(source)
+            except Exception as exc:
+                raise TrainingError(f"The checkpoint '{source}' cannot be loaded: {exc}") from None
+            if not getattr(model, "optimizer", None) or not getattr(model, "compiled", True):
+                model.compile(optimizer=zoo.make_optimizer(config.optimizer or spec.optimizer,
+                                                           config.learning_rate or spec.learning_rate),
+                              **zoo._compile_args(config.model))
+            elif config.learning_rate is not None:
+                model.optimizer.learning_rate.assign(float(config.learning_rate))
+            initial_epoch = _epoch_from_checkpoint(source)
+            say(f"Continuing from {source.name} (after epoch {initial_epoch}).")
+        else:
+            model = zoo.build(
+                config.model,
+                learning_rate=config.learning_rate,
+                optimizer=config.optimizer,
+                num_classes=ds.num_classes if spec.task != "pairs" else None,
+                functional=config.functional,
+            )
+    input_shape = tuple(int(d) for d in model.inputs[0].shape[1:])
+
+    # Memory: the data as float32, and one training step.
+    data_bytes = (n_train + (len(x_val) if x_val is not None else 0)) * math.prod(input_shape) * 4
+    if ds.task == "pairs":
+        data_bytes *= 2
+    step_bytes = estimate_batch_bytes(model, batch_size)
+    free = _available_memory()
+    if free is not None and step_bytes + (0 if config.augment else data_bytes) > MEMORY_SHARE * free:
+        suggestion = max(1, int(batch_size * MEMORY_SHARE * free / max(step_bytes, 1) / 2))
+        raise TrainingError(
+            f"A batch of {batch_size} would need about {_gb(step_bytes)} of memory for "
+            f"{config.model} (plus {_gb(data_bytes)} for the data), more than the "
+            f"{_gb(free)} free. Choose a smaller batch size (at most about {suggestion}) or "
+            f"fewer samples."
+        )
+
+    optimizer_name = type(model.optimizer).__name__ if getattr(model, "optimizer", None) else "?"
+    run_info: dict[str, Any] = {
+        "cnnviz_run": 1,
+        "config": config.to_json(),
+        "model": config.model,
+        "dataset": dataset_name,
+        "dataset_description": ds.description,
+        "attribution": ds.attribution,
+        "class_names": ds.class_names,
+        "task": ds.task,
+        "input_shape": list(input_shape),
+        "train_samples": n_train,
+        "val_samples": int(len(x_val)) if x_val is not None else 0,
+        "batch_size": batch_size,
+        "optimizer": optimizer_name,
+        "initial_epoch": initial_epoch,
+        "device": device,
+        "keras_version": keras.__version__,
+        "tensorflow_version": tf.__version__,
+        "started": started_at,
+        "status": "running",
+    }
+    _write_json(run_dir / "run.json", run_info)
+
+    stop_event = getattr(handle, "stop_event", None)
+    if stop_event is not None and stop_event.is_set():
+        msg = "Stopped before the first batch; the model is untrained."
+        say(msg)
+        run_info.update(status="stopped", message=msg, epochs_completed=initial_epoch,
+                        elapsed_s=time.perf_counter() - started)
+        _write_json(run_dir / "run.json", run_info)
+        return TrainResult("stopped", msg, model, run_dir, initial_epoch, device=device,
+                           elapsed_s=time.perf_counter() - started)
+
+    # Arrays and callbacks.
+    if config.augment:
+        aug = data.BOOK_AUGMENTATION if ds.flip_ok else data.BOOK_AUGMENTATION.without_flip()
+        fit_x = _AugmentedBatches(ds, data.adapt_images(x_tr, input_shape) if ds.task != "pairs" else x_tr,
+                                  y_tr, input_shape, batch_size, int(config.seed), aug)
+        fit_y = None
+    else:
+        fx, fit_y = data.model_arrays(ds, x_tr, y_tr, input_shape)
+        fit_x = list(fx) if isinstance(fx, tuple) else fx
+    validation = None
+    if x_val is not None:
+        vx, vy = data.model_arrays(ds, x_val, y_val, input_shape)
+        validation = (list(vx) if isinstance(vx, tuple) else vx, vy)
+
+    epochs = initial_epoch + int(config.epochs)
+    state = _RunState()
+    monitor, Checkpoint, reporter = _make_callbacks(
+        keras, handle, state, epochs=epochs, initial_epoch=initial_epoch, steps=steps,
+        n_train=n_train, batch_size=batch_size,
+    )
+    callbacks = [monitor, Checkpoint(str(ckpt_dir / "epoch-{epoch:02d}.keras"), monitor="loss",
+                                     save_best_only=False, save_weights_only=False, verbose=0)]
+    if config.save_h5:
+        callbacks.append(Checkpoint(str(ckpt_dir / "epoch-{epoch:02d}.h5"), monitor="loss",
+                                    save_best_only=False, save_weights_only=False, verbose=0))
+    callbacks.append(keras.callbacks.CSVLogger(str(run_dir / "log.csv")))
+    if config.reduce_lr_on_plateau:
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(
+            monitor="val_loss" if validation is not None else "loss",
+            mode="min", factor=0.2, patience=2, min_lr=1e-6, verbose=0))
+    callbacks.append(reporter)
+
+    say(f"{config.model} on {dataset_name}: {n_train} training and "
+        f"{len(x_val) if x_val is not None else 0} validation samples, batch {batch_size}, "
+        f"{steps} batches per epoch.")
+    history: dict[str, list[float]] = {}
+    failure: str | None = None
+    try:
+        fit_kwargs: dict[str, Any] = dict(
+            epochs=epochs, initial_epoch=initial_epoch, validation_data=validation,
+            callbacks=callbacks, verbose=0,
+        )
+        if fit_y is None:
+            h = model.fit(fit_x, **fit_kwargs)
+        else:
+            h = model.fit(fit_x, fit_y, batch_size=batch_size, shuffle=True, **fit_kwargs)
+        history = {k: [float(v) for v in vals] for k, vals in h.history.items()}
+    except (tf.errors.ResourceExhaustedError, MemoryError) as exc:
+        failure = (f"Training ran out of memory with a batch of {batch_size} "
+                   f"({type(exc).__name__}). Choose a smaller batch size or fewer samples.")
+
+    # The outcome.
+    last_good: Path | None = None
+    good = [e for e in state.good_epochs if e in state.checkpoints]
+    if good:
+        last_good = state.checkpoints[good[-1]][0]
+    elif config.resume_from is not None:
+        last_good = Path(config.resume_from)
+    checkpoints = [p for e in sorted(state.checkpoints) for p in state.checkpoints[e]]
+    epochs_completed = good[-1] if good else initial_epoch
+    final_path: Path | None = None
+
+    if failure is not None:
+        status, msg = "failed", failure
+    elif state.nan_at is not None:
+        epoch, batch = state.nan_at
+        lr = float(config.learning_rate or (spec.learning_rate if config.resume_from is None else reporter._lr))
+        advice = _lr_advice(lr, spec.learning_rate, (config.optimizer or spec.optimizer))
+        if last_good is not None:
+            kept = f"The last good checkpoint ({last_good.name}) is kept and the model is restored from it."
+            try:
+                model.load_weights(last_good)
+            except Exception as exc:  # the file is still there for the user
+                kept += f" (Restoring it failed: {exc})"
+        else:
+            kept = "No epoch finished before it, so there is no checkpoint; the model's weights are unusable."
+        status = "nan"
+        msg = f"The loss became NaN at epoch {epoch} batch {batch} — {advice}. {kept}"
+    elif state.stopped_at is not None:
+        epoch, batch = state.stopped_at
+        status, msg = "stopped", f"Stopped at epoch {epoch} batch {batch}; the model is kept."
+    else:
+        status, msg = "finished", f"Finished {int(config.epochs)} epoch(s)."
+
+    if status in ("finished", "stopped"):
+        final_path = run_dir / "final.keras"
+        model.save(final_path)
+        if config.save_h5:
+            model.save(run_dir / "final.h5")
+        epochs_completed = epochs if status == "finished" else epochs_completed
+        msg += f" Saved {final_path}."
+    say(msg)
+
+    elapsed = time.perf_counter() - started
+    rate = state.trained_samples / state.train_time if state.train_time > 0 else 0.0
+    run_info.update(
+        status=status, message=msg, epochs_completed=epochs_completed, history=history,
+        checkpoints=[str(p.relative_to(run_dir)) for p in checkpoints],
+        last_good_checkpoint=str(last_good) if last_good else None,
+        final=final_path.name if final_path else None,
+        nan_at=list(state.nan_at) if state.nan_at else None,
+        stopped_at=list(state.stopped_at) if state.stopped_at else None,
+        finished=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        elapsed_s=elapsed, samples_per_s=rate,
+    )
+    _write_json(run_dir / "run.json", run_info)
+    return TrainResult(status, msg, model, run_dir, epochs_completed, history, checkpoints,
+                       last_good, final_path, device, elapsed, rate)
+
+
+class _NullScope:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
