@@ -1,0 +1,957 @@
+"""Open a user's Keras model file safely: ``.keras``, Keras 3 ``.h5`` and legacy Keras 1/2 ``.h5``.
+
+Why this exists: Keras 3 refuses many real files written by Keras 2 (the old Sequential config
+as a bare list, ``groups`` on depthwise/transposed convolutions, ``dtype`` inside initializers,
+``batch_input_shape``, ``time_major``, nested models), and a model file can carry Python code
+(``Lambda`` layers) or HDF5 links that read other files. So this module
+
+1. accepts only a local regular file of sane size,
+2. walks the HDF5 structure *without following links* and refuses external links, external or
+   virtual datasets and absurd shapes before any value is read,
+3. reads the stored config JSON and refuses code (``Lambda``) unless the caller trusts the file,
+4. translates the legacy config, builds the model from it in Keras' safe mode and loads the
+   weights layer by layer itself,
+5. and when the model still cannot be built, returns what the file holds: the architecture from
+   the config and the weight tensors (conv kernels can still be shown as filters).
+
+Loading is always ``compile=False``: a viewer needs no optimizer, and compiling fails on custom
+losses of old files.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import os
+import re
+import stat
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+__all__ = [
+    "LayerSummary",
+    "LoadedModel",
+    "ModelLoadError",
+    "UnsafeModelError",
+    "demo_models",
+    "load_model",
+]
+
+MAX_FILE_BYTES = 4 * 1024**3
+MAX_ELEMENTS = 2**31
+MAX_TOTAL_BYTES = 8 * 1024**3
+MAX_CONFIG_BYTES = 64 * 1024**2
+_HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+_ZIP_MAGIC = b"PK\x03\x04"
+
+TRUST_HINT = (
+    "Open it only if you trust where it came from: choose 'Trust this file' "
+    "(load_model(path, trust=True)) to run its code."
+)
+
+
+class ModelLoadError(Exception):
+    """The file cannot be opened as a model; the message is meant for the user."""
+
+
+class UnsafeModelError(ModelLoadError):
+    """The file holds code or references to other files; refused unless trusted."""
+
+    def __init__(self, message: str, findings: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.findings = list(findings or [])
+
+
+@dataclass
+class LayerSummary:
+    """One row of the architecture table, from the built model or from the stored config."""
+
+    name: str
+    class_name: str
+    output_shape: tuple | None = None
+    params: int | None = None
+    info: str = ""
+
+
+@dataclass
+class LoadedModel:
+    """What a model file gave: the Keras model when it could be built, otherwise its contents.
+
+    ``model`` is None when the file could not be built (weights-only file, unknown custom
+    layers); ``weights`` then holds every stored tensor per layer so kernels can still be shown.
+    ``notes`` says, in plain words, what was translated or why the model is missing.
+    """
+
+    path: Path
+    model: Any | None
+    format: str
+    keras_version: str | None
+    summary: list[LayerSummary] = field(default_factory=list)
+    weights: dict[str, list[tuple[str, np.ndarray]]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    labels: list[str] | None = None
+    trusted: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """True when a runnable Keras model is available."""
+        return self.model is not None
+
+    def filters(self) -> dict[str, np.ndarray]:
+        """Convolution kernels per layer as (kh, kw, in, out), with or without a built model."""
+        out: dict[str, np.ndarray] = {}
+        if self.model is not None:
+            from cnnviz.ml import activations
+
+            for name in activations.conv_layers(self.model):
+                out[name] = activations.layer_filters(self.model, name)
+            return out
+        for layer, tensors in self.weights.items():
+            for wname, value in tensors:
+                base = wname.split("/")[-1].split(":")[0]
+                if value.ndim == 4 and base in ("kernel", "depthwise_kernel", "W", "0"):
+                    out[layer] = value
+                    break
+        return out
+
+
+# ----------------------------------------------------------------------------- public entry
+
+
+def load_model(path: str | os.PathLike, trust: bool = False) -> LoadedModel:
+    """Open a Keras model file; see the module docstring for what is accepted and refused.
+
+    Raises :class:`UnsafeModelError` for code or links in an untrusted file and
+    :class:`ModelLoadError` for anything that is not a readable Keras model.
+    """
+    p = _check_path(path)
+    with open(p, "rb") as handle:
+        head = handle.read(8)
+    if head.startswith(_HDF5_MAGIC):
+        loaded = _load_h5(p, trust)
+    elif head.startswith(_ZIP_MAGIC):
+        loaded = _load_keras_zip(p, trust)
+    else:
+        if p.suffix.lower() in (".h5", ".hdf5", ".keras"):
+            raise ModelLoadError(
+                f"The file is damaged or incomplete: '{p.name}' does not start like an HDF5 "
+                "or .keras file."
+            )
+        raise ModelLoadError(
+            f"'{p.name}' is not a Keras model file; cnnviz opens .keras and .h5 files."
+        )
+    loaded.labels = loaded.labels or _read_labels(p)
+    loaded.trusted = trust
+    return loaded
+
+
+def demo_models() -> list[Path]:
+    """The small demo models shipped with the app (trained by tools/make_demo_models.py)."""
+    from cnnviz.paths import resource
+
+    try:
+        folder = resource("models")
+    except FileNotFoundError:
+        return []
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.suffix in (".keras", ".h5"))
+
+
+# ----------------------------------------------------------------------------- path checks
+
+
+def _check_path(path: str | os.PathLike) -> Path:
+    text = os.fspath(path)
+    if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", text):
+        raise ModelLoadError(f"Only local files can be opened, not '{text}'.")
+    p = Path(text).expanduser()
+    try:
+        st = p.stat()
+    except FileNotFoundError:
+        raise ModelLoadError(f"There is no file '{text}'.") from None
+    except OSError as exc:
+        raise ModelLoadError(f"'{text}' cannot be read: {exc.strerror or exc}.") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise ModelLoadError(
+            f"'{p.name}' is a folder. cnnviz opens single .keras or .h5 files, not TensorFlow "
+            "SavedModel folders."
+        )
+    if not stat.S_ISREG(st.st_mode):
+        raise ModelLoadError(f"'{p.name}' is not a regular file.")
+    if st.st_size == 0:
+        raise ModelLoadError(f"The file is damaged or incomplete: '{p.name}' is empty.")
+    if st.st_size > MAX_FILE_BYTES:
+        raise ModelLoadError(
+            f"'{p.name}' is {st.st_size / 1024**3:.1f} GB; cnnviz opens models up to "
+            f"{MAX_FILE_BYTES // 1024**3} GB."
+        )
+    return p.resolve()
+
+
+def _read_labels(p: Path) -> list[str] | None:
+    """Class names from a ``<model>.labels.json`` (a JSON list) or ``.labels.txt`` beside it."""
+    for suffix in (".labels.json", ".labels.txt"):
+        side = p.with_name(p.stem + suffix)
+        if side.is_file() and side.stat().st_size < 1_000_000:
+            try:
+                text = side.read_text(encoding="utf8")
+                if suffix.endswith("json"):
+                    labels = json.loads(text)
+                    if isinstance(labels, list):
+                        return [str(v) for v in labels]
+                else:
+                    return [line.strip() for line in text.splitlines() if line.strip()]
+            except (OSError, ValueError):
+                return None
+    return None
+
+
+# ----------------------------------------------------------------------------- HDF5 safety
+
+
+def _h5py():
+    import h5py
+
+    return h5py
+
+
+def scan_hdf5(f) -> None:
+    """Refuse links, external/virtual datasets and absurd shapes, without reading values.
+
+    Why: h5py follows external links and external datasets transparently, so an untrusted file
+    could make the app read another file on disk; a huge declared shape would exhaust memory.
+    """
+    h5py = _h5py()
+    problems: list[str] = []
+    total = 0
+    count = 0
+
+    def walk(group, prefix: str, depth: int) -> None:
+        nonlocal total, count
+        if depth > 64:
+            problems.append(f"nesting deeper than 64 groups at '{prefix}'")
+            return
+        for key in group.keys():
+            count += 1
+            if count > 500_000:
+                problems.append("more than 500,000 objects")
+                return
+            name = f"{prefix}/{key}"
+            link = group.get(key, getlink=True)
+            if isinstance(link, h5py.ExternalLink):
+                problems.append(f"an external link '{name}' to '{link.filename}'")
+                continue
+            if isinstance(link, h5py.SoftLink):
+                problems.append(f"a soft link '{name}' to '{link.path}'")
+                continue
+            cls = group.get(key, getclass=True)
+            if cls is h5py.Group:
+                walk(group[key], name, depth + 1)
+            elif cls is h5py.Dataset:
+                ds = group[key]
+                if ds.external:
+                    problems.append(f"an external dataset '{name}' stored in {ds.external[0][0]!r}")
+                    continue
+                if ds.is_virtual:
+                    problems.append(f"a virtual dataset '{name}' that maps other files")
+                    continue
+                shape = ds.shape or ()
+                n = int(np.prod(shape, dtype=np.float64)) if shape else 1
+                if n > MAX_ELEMENTS:
+                    problems.append(f"dataset '{name}' declares {n:,} values ({shape})")
+                    continue
+                if h5py.check_dtype(ref=ds.dtype) is not None:
+                    problems.append(f"dataset '{name}' holds object references")
+                    continue
+                total += n * max(ds.dtype.itemsize, 1)
+            else:
+                problems.append(f"an unsupported object '{name}'")
+
+    walk(f, "", 0)
+    if total > MAX_TOTAL_BYTES:
+        problems.append(f"{total / 1024**3:.1f} GB of data")
+    if problems:
+        shown = "; ".join(problems[:5]) + (f" and {len(problems) - 5} more" if len(problems) > 5 else "")
+        raise UnsafeModelError(
+            "This file is refused: it contains " + shown + ". Keras never writes these, and they "
+            "can make the app read other files on this computer or run out of memory.",
+            problems,
+        )
+
+
+def _open_h5(source, name: str):
+    h5py = _h5py()
+    try:
+        return h5py.File(source, "r")
+    except OSError as exc:
+        text = str(exc)
+        if "truncated" in text or "eof" in text.lower():
+            raise ModelLoadError(
+                f"The file is damaged or incomplete (truncated HDF5): '{name}'."
+            ) from None
+        raise ModelLoadError(f"The file is damaged or not an HDF5 file: '{name}' ({text}).") from None
+
+
+def _attr_text(value) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        return value.decode("utf8", "replace")
+    if isinstance(value, np.ndarray) and value.shape == ():
+        return _attr_text(value.item())
+    return str(value)
+
+
+def _attr_list(group, name: str) -> list[str]:
+    """A string-list attribute, including the chunked form (``layer_names0``, ...) Keras uses."""
+    if name in group.attrs:
+        raw = list(np.atleast_1d(group.attrs[name]))
+    else:
+        raw, i = [], 0
+        while f"{name}{i}" in group.attrs:
+            raw.extend(np.atleast_1d(group.attrs[f"{name}{i}"]))
+            i += 1
+    return [_attr_text(v) or "" for v in raw]
+
+
+# ----------------------------------------------------------------------------- code detection
+
+_CODE_LAYERS = {"Lambda"}
+_TF_OP_LAYERS = {"TFOpLambda", "SlicingOpLambda", "TensorFlowOpLayer"}
+
+
+def _walk_dicts(obj) -> Iterator[dict]:
+    if isinstance(obj, dict):
+        yield obj
+        for v in obj.values():
+            yield from _walk_dicts(v)
+    elif isinstance(obj, list):
+        for v in obj:
+            yield from _walk_dicts(v)
+
+
+def find_code(config) -> list[str]:
+    """Everything in a stored config that would run Python code when built (for the message)."""
+    found: list[str] = []
+    for d in _walk_dicts(config):
+        cls = d.get("class_name")
+        cfg = d.get("config") if isinstance(d.get("config"), dict) else {}
+        name = cfg.get("name") or d.get("name") or "?"
+        if cls in _CODE_LAYERS:
+            found.append(f"a Lambda layer '{name}' (Python code)")
+        elif cls == "__lambda__":
+            found.append("a Python function stored as bytecode")
+        elif isinstance(cls, str) and cls not in _TF_OP_LAYERS:
+            fn = cfg.get("function")
+            if isinstance(fn, list) and fn and isinstance(fn[0], str) and len(fn[0]) > 16:
+                found.append(f"Python bytecode in layer '{name}' ({cls})")
+            elif cfg.get("function_type") == "lambda":
+                found.append(f"a Python function in layer '{name}' ({cls})")
+    # de-duplicate, keep order
+    return list(dict.fromkeys(found))
+
+
+def _refuse_code(findings: list[str], fname: str) -> None:
+    raise UnsafeModelError(
+        f"'{fname}' contains " + ", ".join(findings) + ". Building it would run that code. "
+        + TRUST_HINT,
+        findings,
+    )
+
+
+# ----------------------------------------------------------------------------- config translation
+
+
+_GROUPS_LAYERS = {"DepthwiseConv1D", "DepthwiseConv2D", "SeparableConv1D", "SeparableConv2D",
+                  "Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose"}
+_RNN_LAYERS = {"LSTM", "GRU", "SimpleRNN", "CuDNNLSTM", "CuDNNGRU", "Bidirectional", "RNN"}
+_MODEL_CLASSES = {"Sequential", "Functional", "Model"}
+_KERAS1_CLASS = {"Convolution2D": "Conv2D", "Convolution1D": "Conv1D", "Deconvolution2D": "Conv2DTranspose",
+                 "AtrousConvolution2D": "Conv2D", "SeparableConvolution2D": "SeparableConv2D"}
+_KERAS1_ARGS = {"nb_filter": "filters", "subsample": "strides", "border_mode": "padding",
+                "init": "kernel_initializer", "W_regularizer": "kernel_regularizer",
+                "b_regularizer": "bias_regularizer", "W_constraint": "kernel_constraint",
+                "b_constraint": "bias_constraint", "bias": "use_bias", "output_dim": "units",
+                "p": "rate", "subsample_length": "strides", "filter_length": "kernel_size",
+                "atrous_rate": "dilation_rate", "input_dtype": "dtype"}
+
+
+class _Translator:
+    """Rewrites a stored legacy config into one Keras 3 builds, counting what it changed."""
+
+    def __init__(self) -> None:
+        self.changes: dict[str, set[str]] = {}
+        self.blockers: list[str] = []
+
+    def note(self, what: str, layer: str | None = None) -> None:
+        self.changes.setdefault(what, set()).add(layer)
+
+    def messages(self) -> list[str]:
+        out = []
+        for what, layers in self.changes.items():
+            n = len(layers - {None})
+            count = f"{n} layer{'s' if n != 1 else ''}"
+            out.append("translated legacy config: " + what.replace("{n}", count))
+        return out
+
+    def model(self, cfg: dict) -> dict:
+        cls = cfg.get("class_name")
+        body = cfg.get("config")
+        if cls == "Sequential":
+            if isinstance(body, list):
+                self.note("old Sequential config stored as a bare list of layers")
+                body = {"name": "sequential", "layers": body}
+            raw = copy.deepcopy(list(body.get("layers", [])))
+            layers = [self.layer(l) for l in self._sequential_input(raw)]
+            return {"class_name": "Sequential", "config": {**body, "layers": layers}}
+        if cls in ("Model", "Functional"):
+            if cls == "Model":
+                self.note("renamed Model to Functional")
+            layers = []
+            for entry in body.get("layers", []):
+                new = self.layer(entry)
+                if "inbound_nodes" in entry:
+                    new["inbound_nodes"] = entry["inbound_nodes"]
+                new["name"] = new["config"].get("name", entry.get("name"))
+                layers.append(new)
+            body = {**body, "layers": layers}
+            for key in ("input_layers", "output_layers"):
+                # Keras 2 wrote [[name, 0, 0]] for one tensor; Keras 3 reads that as a list output,
+                # which breaks a functional model nested in a Sequential.
+                ends = body.get(key)
+                if isinstance(ends, list) and len(ends) == 1 and isinstance(ends[0], list) \
+                        and len(ends[0]) == 3 and isinstance(ends[0][0], str):
+                    body[key] = ends[0]
+            return {"class_name": "Functional", "config": body}
+        return self.layer(cfg)
+
+    def _sequential_input(self, layers: list[dict]) -> list[dict]:
+        """Keras 2 put ``batch_input_shape`` on the first layer; Keras 3 wants an InputLayer."""
+        if not layers or layers[0].get("class_name") in ("InputLayer", *_MODEL_CLASSES):
+            return layers
+        first = layers[0].get("config")
+        if not isinstance(first, dict):
+            return layers
+        shape = first.pop("batch_input_shape", None)
+        if shape is None and "input_shape" in first:
+            shape = [None, *first.pop("input_shape")]
+        if shape is None and first.get("input_dim") is not None:
+            shape = [None, first["input_dim"]]
+        first.pop("input_dim", None)
+        if shape is None:
+            return layers
+        self.note("moved batch_input_shape of the first layer to an InputLayer", first.get("name", "?"))
+        dtype = first.get("dtype") if isinstance(first.get("dtype"), str) else "float32"
+        inp = {"class_name": "InputLayer",
+               "config": {"batch_shape": list(shape), "dtype": dtype, "name": "input_layer"}}
+        return [inp, *layers]
+
+    def layer(self, entry: dict) -> dict:
+        entry = copy.deepcopy(entry)
+        cls = entry.get("class_name")
+        if cls in _MODEL_CLASSES:
+            return self.model(entry)
+        cfg = entry.get("config")
+        if not isinstance(cfg, dict):
+            return entry
+        name = cfg.get("name", "?")
+        if cls in _KERAS1_CLASS or any(k in cfg for k in ("nb_filter", "output_dim", "border_mode",
+                                                          "dim_ordering", "W_regularizer")):
+            cls = self._keras1(entry, cfg, name)
+        if cls == "InputLayer" and "batch_input_shape" in cfg:
+            cfg["batch_shape"] = cfg.pop("batch_input_shape")
+            self.note("renamed batch_input_shape to batch_shape in {n}", name)
+        elif "batch_input_shape" in cfg:
+            # Inside a functional model the InputLayer already gives the shape.
+            cfg.pop("batch_input_shape")
+            self.note("dropped batch_input_shape from {n}", name)
+        if "groups" in cfg and cls in _GROUPS_LAYERS:
+            if cfg["groups"] in (1, None):
+                cfg.pop("groups")
+                self.note("dropped 'groups' from {n}", name)
+            else:
+                self.blockers.append(f"layer '{name}' ({cls}) uses groups={cfg['groups']}")
+        if "time_major" in cfg and cls in _RNN_LAYERS:
+            if cfg.pop("time_major"):
+                self.blockers.append(f"layer '{name}' ({cls}) is time-major")
+            self.note("dropped 'time_major' from {n}", name)
+        for key in ("ragged",):
+            if cls == "InputLayer" and key in cfg:
+                cfg.pop(key)
+        if cls == "BatchNormalization" and isinstance(cfg.get("axis"), list) and len(cfg["axis"]) == 1:
+            cfg["axis"] = int(cfg["axis"][0])
+            self.note("turned a one-element axis list into an int in {n}", name)
+        for key, value in list(cfg.items()):
+            if key.endswith("_initializer") and isinstance(value, dict):
+                inner = value.get("config")
+                if isinstance(inner, dict) and "dtype" in inner:
+                    inner.pop("dtype")
+                    self.note("dropped 'dtype' from the initializers of {n}", name)
+        if cls == "Bidirectional" and isinstance(cfg.get("layer"), dict):
+            cfg["layer"] = self.layer(cfg["layer"])
+        entry["class_name"] = cls
+        return entry
+
+    def _keras1(self, entry: dict, cfg: dict, name: str) -> str:
+        cls = _KERAS1_CLASS.get(entry.get("class_name"), entry.get("class_name"))
+        ordering = cfg.pop("dim_ordering", None)
+        if ordering == "th":
+            self.blockers.append(
+                f"layer '{name}' uses Theano channel ordering (Keras 1 'th'), which cnnviz cannot convert"
+            )
+        elif ordering == "tf":
+            cfg["data_format"] = "channels_last"
+        for old, new in _KERAS1_ARGS.items():
+            if old in cfg:
+                cfg[new] = cfg.pop(old)
+        if "nb_row" in cfg:
+            cfg["kernel_size"] = [cfg.pop("nb_row"), cfg.pop("nb_col", None)]
+        if cls == "Dense" and cfg.get("input_dim") is None:
+            cfg.pop("input_dim", None)
+        for key in ("W_learning_rate_multiplier", "b_learning_rate_multiplier", "mode"):
+            cfg.pop(key, None)
+        self.note("converted Keras 1 arguments of {n}", name)
+        return cls
+
+
+# ----------------------------------------------------------------------------- class resolution
+
+
+def _keras():
+    from cnnviz.ml.backend import keras
+
+    keras_mod = keras()
+    try:  # the project's own registered layers, so its saved models resolve
+        import cnnviz.ml.layers  # noqa: F401
+    except Exception:  # noqa: BLE001 - optional; unknown layers are reported below
+        pass
+    return keras_mod
+
+
+def unknown_classes(config) -> list[str]:
+    """Layer classes in a config that neither Keras nor cnnviz provides, as 'Class ('name')'."""
+    keras = _keras()
+    unknown: list[str] = []
+    for d in _walk_dicts(config):
+        cls = d.get("class_name")
+        if not isinstance(cls, str) or not isinstance(d.get("config"), (dict, list)):
+            continue
+        if cls in _MODEL_CLASSES or cls in ("InputLayer", "__keras_tensor__", "__lambda__", "__tensor__"):
+            continue
+        module = d.get("module")
+        registered = d.get("registered_name")
+        if registered and keras.saving.get_registered_object(registered) is not None:
+            continue
+        if keras.saving.get_registered_object(cls) is not None:
+            continue
+        if isinstance(module, str) and module.split(".")[0] == "keras":
+            continue
+        known = any(hasattr(mod, cls) for mod in (keras.layers, keras.initializers, keras.regularizers,
+                                                  keras.constraints, keras.activations, keras.losses,
+                                                  keras.metrics, keras.optimizers, keras.dtype_policies))
+        if cls == "DTypePolicy" or known:
+            continue
+        cfg = d["config"] if isinstance(d["config"], dict) else {}
+        unknown.append(f"{cls} ('{cfg.get('name', '?')}')")
+    return list(dict.fromkeys(unknown))
+
+
+# ----------------------------------------------------------------------------- summaries
+
+
+def _summary_from_model(model) -> list[LayerSummary]:
+    from cnnviz.ml.activations import flat_layers
+
+    rows = []
+    for name, layer in flat_layers(model):
+        try:
+            shape = tuple(layer.output.shape)
+        except Exception:  # noqa: BLE001 - some layers have no single output
+            shape = None
+        rows.append(LayerSummary(name, type(layer).__name__, shape, int(layer.count_params())
+                                 if layer.built else None, _describe(layer.get_config())))
+    return rows
+
+
+def _describe(cfg: dict) -> str:
+    bits = []
+    if "filters" in cfg:
+        bits.append(f"{cfg['filters']} filters")
+    if "kernel_size" in cfg:
+        ks = cfg["kernel_size"]
+        bits.append("×".join(str(k) for k in (ks if isinstance(ks, (list, tuple)) else [ks])))
+    if "pool_size" in cfg:
+        ps = cfg["pool_size"]
+        bits.append("pool " + "×".join(str(k) for k in (ps if isinstance(ps, (list, tuple)) else [ps])))
+    if "units" in cfg:
+        bits.append(f"{cfg['units']} units")
+    strides = cfg.get("strides")
+    if strides not in (None, 1, [1, 1], (1, 1), [1], (1,)) and "pool_size" not in cfg:
+        bits.append(f"stride {strides}")
+    if cfg.get("padding") == "same":
+        bits.append("same")
+    act = cfg.get("activation")
+    if isinstance(act, str) and act != "linear":
+        bits.append(act)
+    if "rate" in cfg:
+        bits.append(f"rate {cfg['rate']}")
+    return ", ".join(bits)
+
+
+def _summary_from_config(config, prefix: str = "") -> list[LayerSummary]:
+    rows: list[LayerSummary] = []
+    if not isinstance(config, dict):
+        return rows
+    body = config.get("config")
+    layers = body if isinstance(body, list) else (body or {}).get("layers", []) if isinstance(body, dict) else []
+    for entry in layers:
+        if not isinstance(entry, dict):
+            continue
+        cls = entry.get("class_name", "?")
+        cfg = entry.get("config") if isinstance(entry.get("config"), dict) else {}
+        name = cfg.get("name") or entry.get("name") or "?"
+        if cls in _MODEL_CLASSES:
+            rows.append(LayerSummary(prefix + name, cls, info="nested model"))
+            rows.extend(_summary_from_config(entry, prefix + name + "/"))
+        else:
+            rows.append(LayerSummary(prefix + name, cls, info=_describe(cfg)))
+    return rows
+
+
+# ----------------------------------------------------------------------------- HDF5 loading
+
+
+def _read_json_attr(f, name: str):
+    raw = f.attrs.get(name)
+    if raw is None:
+        return None
+    text = _attr_text(raw)
+    if text is None or len(text) > MAX_CONFIG_BYTES:
+        raise ModelLoadError(f"The stored {name} is too large to be a Keras config.")
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise ModelLoadError("The file is damaged: its stored model config is not valid JSON.") from None
+
+
+def _weights_root(f):
+    """The group that holds per-layer weights: ``model_weights``, or the root of a weights file."""
+    if "model_weights" in f and f.get("model_weights", getclass=True) is _h5py().Group:
+        return f["model_weights"]
+    if "layer_names" in f.attrs or "layer_names0" in f.attrs:
+        return f
+    return None
+
+
+def _read_raw_weights(root) -> dict[str, list[tuple[str, np.ndarray]]]:
+    """Every stored tensor per layer, in the Keras 1/2/3 HDF5 layouts."""
+    out: dict[str, list[tuple[str, np.ndarray]]] = {}
+    names = _attr_list(root, "layer_names")
+    if names:
+        for lname in names:
+            if lname not in root:
+                continue
+            g = root[lname]
+            wnames = _attr_list(g, "weight_names")
+            tensors = []
+            for w in wnames:
+                if w in g:
+                    tensors.append((w, np.asarray(g[w][()])))
+            if not wnames:  # Keras 3 .h5 inside nested groups
+                tensors = list(_datasets_under(g))
+            if tensors:
+                out[lname] = tensors
+        return out
+    # Keras 3 ``model.weights.h5``: layers/<name>/vars/<i>
+    base = root["layers"] if "layers" in root else root
+    for lname in base.keys():
+        tensors = list(_datasets_under(base[lname]))
+        if tensors:
+            out[lname] = tensors
+    return out
+
+
+def _datasets_under(group, prefix: str = "") -> Iterator[tuple[str, np.ndarray]]:
+    h5py = _h5py()
+    for key in group.keys():
+        obj = group[key]
+        if isinstance(obj, h5py.Dataset):
+            yield prefix + key, np.asarray(obj[()])
+        else:
+            yield from _datasets_under(obj, prefix + key + "/")
+
+
+def _load_h5(p: Path, trust: bool) -> LoadedModel:
+    f = _open_h5(p, p.name)
+    try:
+        scan_hdf5(f)
+        config = _read_json_attr(f, "model_config")
+        version = _attr_text(f.attrs.get("keras_version"))
+        root = _weights_root(f)
+        if root is not None and version is None:
+            version = _attr_text(root.attrs.get("keras_version"))
+        if config is None:
+            if root is None:
+                raise ModelLoadError(
+                    f"This file is not a Keras model: '{p.name}' has no model_config or layer weights."
+                )
+            weights = _read_raw_weights(root)
+            if not weights:
+                raise ModelLoadError(
+                    f"This file is not a Keras model: '{p.name}' has no model_config or layer weights."
+                )
+            summary = [LayerSummary(name, "?", info=", ".join(
+                f"{w.split('/')[-1]} {tuple(v.shape)}" for w, v in tensors)) for name, tensors in weights.items()]
+            return LoadedModel(p, None, "h5-weights", version, summary, weights, [
+                "This file holds weights only (saved with save_weights): there is no architecture to "
+                "run, so activations are not available; the stored kernels are shown as filters."])
+        if not isinstance(config, dict) or "class_name" not in config:
+            raise ModelLoadError(f"This file is not a Keras model: '{p.name}' has an unknown model_config.")
+        findings = find_code(config)
+        if findings and not trust:
+            _refuse_code(findings, p.name)
+        fmt = "h5" if (version or "").startswith("3.") else "h5-legacy"
+        notes: list[str] = []
+        if findings:
+            notes.append("Trusted file: its code (" + ", ".join(findings) + ") was allowed to run.")
+        model, build_notes = _build_h5(p, f, config, version, trust, fmt)
+        notes.extend(build_notes)
+        if model is not None:
+            return LoadedModel(p, model, fmt, version, _summary_from_model(model), {}, notes)
+        weights = _read_raw_weights(root) if root is not None else {}
+        return LoadedModel(p, None, fmt, version, _summary_from_config(config), weights, notes)
+    finally:
+        f.close()
+
+
+def _build_h5(p: Path, f, config: dict, version: str | None, trust: bool, fmt: str):
+    """Build from the (translated) config and load weights by layer; (model or None, notes)."""
+    keras = _keras()
+    notes: list[str] = []
+    tfop = sorted({d.get("config", {}).get("name", "?") for d in _walk_dicts(config)
+                   if d.get("class_name") in _TF_OP_LAYERS and isinstance(d.get("config"), dict)})
+    if tfop:
+        notes.append("The model cannot be rebuilt: it uses TensorFlow operation layers "
+                     f"(TFOpLambda: {', '.join(tfop[:6])}{'…' if len(tfop) > 6 else ''}) that Keras 3 "
+                     "does not provide. Its architecture and weights are shown.")
+        return None, notes
+    unknown = unknown_classes(config)
+    if unknown:
+        notes.append("The model cannot be built: it uses custom layers cnnviz does not know: "
+                     + ", ".join(unknown) + ". Its architecture and weights are shown instead.")
+        return None, notes
+
+    if fmt == "h5":
+        from keras.src.legacy.saving import legacy_h5_format
+
+        try:
+            model = legacy_h5_format.load_model_from_hdf5(f, compile=False, safe_mode=not trust)
+            return model, notes
+        except Exception as exc:  # noqa: BLE001 - fall through to the translating loader
+            notes.append(f"Keras could not load it directly ({_short(exc)}); translated instead.")
+
+    tr = _Translator()
+    patched = tr.model(config)
+    if tr.blockers:
+        notes.append("The model cannot be built: " + "; ".join(tr.blockers) + ".")
+        return None, notes
+    try:
+        model, dropped = _from_config(keras, patched, trust)
+    except UnsafeModelError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any build failure falls back to the raw contents
+        notes.extend(tr.messages())
+        notes.append(f"The model could not be built from its config: {_short(exc)}")
+        return None, notes
+    notes.extend(tr.messages())
+    for cls, keys in dropped.items():
+        notes.append(f"translated legacy config: dropped {', '.join(sorted(keys))} from {cls}")
+    root = _weights_root(f)
+    if root is None:
+        notes.append("The file has no weights; the model has its initial (random) weights.")
+        return model, notes
+    try:
+        _load_weights_by_layer(root, model)
+    except ModelLoadError as exc:
+        notes.append(f"The weights do not fit the architecture: {exc}")
+        return None, notes
+    return model, notes
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:300]
+
+
+_UNRECOGNIZED = re.compile(r"Unrecognized keyword arguments? passed to (\w+): \{(.*?)\}", re.S)
+
+
+def _from_config(keras, config: dict, trust: bool):
+    """Build under safe mode; drop keyword arguments Keras 3 rejects and retry (noted)."""
+    from keras.src.legacy.saving import saving_options, saving_utils
+    from keras.src.saving import serialization_lib
+
+    dropped: dict[str, set[str]] = {}
+    cfg = config
+    for _ in range(12):
+        try:
+            with saving_options.keras_option_scope(use_legacy_config=True), \
+                    serialization_lib.SafeModeScope(not trust):
+                return saving_utils.model_from_config(copy.deepcopy(cfg)), dropped
+        except (TypeError, ValueError) as exc:
+            m = _UNRECOGNIZED.search(str(exc))
+            if not m:
+                raise
+            cls = m.group(1)
+            keys = re.findall(r"'([^']+)'\s*:", m.group(2))
+            if not keys:
+                raise
+            changed = False
+            for d in _walk_dicts(cfg):
+                if d.get("class_name") == cls and isinstance(d.get("config"), dict):
+                    for k in keys:
+                        if k in d["config"]:
+                            d["config"].pop(k)
+                            changed = True
+            if not changed:
+                raise
+            dropped.setdefault(cls, set()).update(keys)
+    raise ModelLoadError("The model config needed too many corrections to build.")
+
+
+def _legacy_vars(layer) -> list:
+    return list(layer.trainable_weights) + list(layer.non_trainable_weights)
+
+
+def _load_weights_by_layer(root, model) -> None:
+    """Assign stored tensors to the built model's layers, matched by layer name.
+
+    Within a layer, tensors are matched in Keras 2's order (trainable first); for nested models
+    by inner layer and variable name. Anything that does not fit raises ModelLoadError, because
+    activations from partly random weights would mislead.
+    """
+    stored = {}
+    for lname in _attr_list(root, "layer_names"):
+        if lname not in root:
+            continue
+        g = root[lname]
+        wnames = _attr_list(g, "weight_names")
+        if wnames:
+            stored[lname] = [(w, g[w]) for w in wnames]
+    layers_with_weights = [l for l in model.layers if _legacy_vars(l)]
+    by_name = {l.name: l for l in layers_with_weights}
+    missing = [name for name in stored if name not in by_name]
+    if missing and len(stored) == len(layers_with_weights):
+        # Layer names were changed (e.g. Keras 1 auto names); fall back to the order, as Keras does.
+        pairs = list(zip(layers_with_weights, stored.values()))
+    elif missing:
+        raise ModelLoadError("the file has weights for layers the model lacks: " + ", ".join(missing[:6]))
+    else:
+        pairs = [(by_name[name], tensors) for name, tensors in stored.items()]
+    loaded_layers = {id(l) for l, _ in pairs}
+    unloaded = [l.name for l in layers_with_weights if id(l) not in loaded_layers]
+    if unloaded:
+        raise ModelLoadError("no stored weights for layer(s) " + ", ".join(unloaded[:6]))
+    for layer, tensors in pairs:
+        _assign_layer(layer, tensors)
+
+
+def _assign_layer(layer, tensors) -> None:
+    variables = _legacy_vars(layer)
+    values = [np.asarray(ds[()]) for _, ds in tensors]
+    if len(values) == len(variables) and all(tuple(v.shape) == val.shape for v, val in zip(variables, values)):
+        for v, val in zip(variables, values):
+            v.assign(val)
+        return
+    # Nested model: match 'inner_layer/var:0' names to inner layers' variables.
+    inner = {}
+    for sub in getattr(layer, "_flatten_layers", lambda **k: [])(include_self=False, recursive=True):
+        for v in _legacy_vars(sub):
+            inner[(sub.name, v.name)] = v
+    matched = 0
+    for (wname, _), val in zip(tensors, values):
+        parts = wname.split(":")[0].split("/")
+        if len(parts) >= 2 and (parts[-2], parts[-1]) in inner:
+            v = inner[(parts[-2], parts[-1])]
+            if tuple(v.shape) != val.shape:
+                raise ModelLoadError(
+                    f"weight {wname} has shape {val.shape}, the layer expects {tuple(v.shape)}")
+            v.assign(val)
+            matched += 1
+    if matched != len(variables) or matched != len(values):
+        shapes = [tuple(v.shape) for v in variables]
+        raise ModelLoadError(
+            f"layer '{layer.name}' expects {len(variables)} weights {shapes}, the file has "
+            f"{len(values)} {[val.shape for val in values]}"
+        )
+
+
+# ----------------------------------------------------------------------------- .keras loading
+
+
+def _load_keras_zip(p: Path, trust: bool) -> LoadedModel:
+    try:
+        zf = zipfile.ZipFile(p)
+    except zipfile.BadZipFile:
+        raise ModelLoadError(f"The file is damaged or incomplete: '{p.name}' is not a readable .keras archive.") from None
+    with zf:
+        infos = zf.infolist()
+        names = {i.filename for i in infos}
+        total = sum(i.file_size for i in infos)
+        if total > MAX_TOTAL_BYTES or len(infos) > 10_000:
+            raise UnsafeModelError(
+                f"'{p.name}' unpacks to {total / 1024**3:.1f} GB in {len(infos)} entries; refused.")
+        if "config.json" not in names:
+            raise ModelLoadError(f"This file is not a Keras model: '{p.name}' has no config.json.")
+        info = zf.getinfo("config.json")
+        if info.file_size > MAX_CONFIG_BYTES:
+            raise ModelLoadError("The stored model config is too large to be a Keras config.")
+        try:
+            config = json.loads(zf.read("config.json"))
+            meta = json.loads(zf.read("metadata.json")) if "metadata.json" in names else {}
+        except (ValueError, zipfile.BadZipFile, OSError) as exc:
+            raise ModelLoadError(f"The file is damaged or incomplete: {_short(exc)}.") from None
+        weights_bytes = None
+        if "model.weights.h5" in names:
+            try:
+                weights_bytes = zf.read("model.weights.h5")
+            except (zipfile.BadZipFile, OSError) as exc:
+                raise ModelLoadError(f"The file is damaged or incomplete: {_short(exc)}.") from None
+    version = meta.get("keras_version") if isinstance(meta, dict) else None
+    wfile = None
+    if weights_bytes is not None:
+        wfile = _open_h5(io.BytesIO(weights_bytes), p.name + ":model.weights.h5")
+        try:
+            scan_hdf5(wfile)
+        except Exception:
+            wfile.close()
+            raise
+    try:
+        findings = find_code(config)
+        if findings and not trust:
+            _refuse_code(findings, p.name)
+        notes = []
+        if findings:
+            notes.append("Trusted file: its code (" + ", ".join(findings) + ") was allowed to run.")
+        unknown = unknown_classes(config)
+        if unknown:
+            notes.append("The model cannot be built: it uses custom layers cnnviz does not know: "
+                         + ", ".join(unknown) + ". Its architecture and weights are shown instead.")
+        else:
+            keras = _keras()
+            try:
+                model = keras.saving.load_model(p, compile=False, safe_mode=not trust)
+                return LoadedModel(p, model, "keras", version, _summary_from_model(model), {}, notes)
+            except Exception as exc:  # noqa: BLE001 - report and show the contents
+                notes.append(f"The model could not be built: {_short(exc)}")
+        weights = _read_raw_weights(wfile) if wfile is not None else {}
+        return LoadedModel(p, None, "keras", version, _summary_from_config(config), weights, notes)
+    finally:
+        if wfile is not None:
+            wfile.close()
