@@ -180,6 +180,14 @@ def _check_image(image: object) -> np.ndarray:
     return img
 
 
+def _all_finite(img: np.ndarray) -> bool:
+    # one pass summing |x| in double (about a third of a 3×3 filter's time): any NaN or inf
+    # poisons the sum, and finite float32 values cannot overflow a double
+    if img.ndim == 2 or img.shape[2] <= 4:
+        return bool(np.isfinite(cv2.norm(np.ascontiguousarray(img), cv2.NORM_L1)))
+    return bool(np.isfinite(img.sum(dtype=np.float64)))
+
+
 def apply_kernel(
     image: np.ndarray,
     kernel: np.ndarray,
@@ -215,7 +223,7 @@ def apply_kernel(
     if img.dtype.kind == "f":
         if img.dtype != np.float32:
             img = img.astype(np.float32)
-        if not cv2.checkRange(img):
+        if not _all_finite(img):
             raise ValueError("The image contains NaN or infinite values; every pixel must be finite.")
     elif img.dtype not in (np.uint8, np.uint16, np.int16):
         img = img.astype(np.float32)

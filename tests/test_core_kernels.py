@@ -1,0 +1,173 @@
+"""Kernel presets and apply_kernel: exact values, signs kept, borders, modes and bad kernels."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from cnnviz.core.convolution import conv2d
+from cnnviz.core.kernels import (
+    PRESET_INFO,
+    PRESETS,
+    apply_kernel,
+    gradient_direction,
+    gradient_magnitude,
+    kernel_sum_effect,
+    preset,
+    validate_kernel,
+)
+
+REQUIRED = [
+    "gradient_x", "gradient_y", "sobel_x", "sobel_y", "laplacian", "laplacian_8", "identity",
+    "box_blur", "gaussian_3", "sharpen", "emboss", "outline",
+]
+
+
+def test_required_presets_exist_as_float32_2d():
+    for name in REQUIRED:
+        k = PRESETS[name]
+        assert k.dtype == np.float32 and k.ndim == 2, name
+    assert set(PRESETS) == set(PRESET_INFO)
+    assert all(len(text) > 20 for text in PRESET_INFO.values())
+
+
+def test_book_kernels_as_printed_with_sobel_misprint_corrected():
+    np.testing.assert_array_equal(PRESETS["gradient_x"], [[-1, 0, 1]] * 3)
+    np.testing.assert_array_equal(PRESETS["gradient_y"], [[-1, -1, -1], [0, 0, 0], [1, 1, 1]])
+    np.testing.assert_array_equal(PRESETS["sobel_x"], [[1, 0, -1], [2, 0, -2], [1, 0, -1]])
+    np.testing.assert_array_equal(PRESETS["sobel_y"], [[1, 2, 1], [0, 0, 0], [-1, -2, -1]])
+    np.testing.assert_array_equal(PRESETS["laplacian"], [[0, 1, 0], [1, -4, 1], [0, 1, 0]])
+    np.testing.assert_array_equal(PRESETS["laplacian_8"], [[1, 1, 1], [1, -8, 1], [1, 1, 1]])
+    # the book (ch. 3): gradient, Sobel and Laplacian kernels all sum to 0
+    for name in ("gradient_x", "gradient_y", "sobel_x", "sobel_y", "laplacian", "laplacian_8", "outline"):
+        assert PRESETS[name].sum() == 0, name
+    for name in ("identity", "box_blur", "gaussian_3", "gaussian_5", "sharpen", "emboss"):
+        assert PRESETS[name].sum() == pytest.approx(1.0, abs=1e-6), name
+
+
+def test_presets_are_protected_and_preset_gives_a_copy():
+    with pytest.raises(ValueError):
+        PRESETS["sobel_x"][0, 0] = 5
+    k = preset("sobel_x")
+    k[0, 0] = 5
+    assert PRESETS["sobel_x"][0, 0] == 1
+    with pytest.raises(ValueError, match="no preset"):
+        preset("nope")
+
+
+def test_gradient_keeps_negative_values_on_a_step_edge():
+    img = np.zeros((5, 6), np.uint8)
+    img[:, 3:] = 200  # dark left, bright right
+    gx = apply_kernel(img, PRESETS["gradient_x"])
+    assert gx.dtype == np.float32 and gx.shape == img.shape
+    assert gx[2, 2] == 600 and gx[2, 3] == 600  # 3 rows × 200
+    assert gx[2, 0] == 0
+    sx = apply_kernel(img, PRESETS["sobel_x"])  # the book's sign: left minus right
+    assert sx[2, 2] == -800
+    sx_conv = apply_kernel(img, PRESETS["sobel_x"], mode="convolve")
+    assert sx_conv[2, 2] == 800  # flipping turns it into right minus left
+
+
+def test_apply_kernel_matches_conv2d_with_reflect_padding():
+    rng = np.random.default_rng(1)
+    img = rng.integers(0, 256, size=(9, 11, 3)).astype(np.uint8)
+    k = rng.normal(size=(3, 3)).astype(np.float32)
+    out = apply_kernel(img, k, border="zero")
+    for c in range(3):
+        ref = conv2d(img[:, :, c].astype(np.float64), k.astype(np.float64), padding="same")
+        np.testing.assert_allclose(out[:, :, c], ref, rtol=1e-5, atol=1e-3)
+    out_r = apply_kernel(img, k, border="reflect")
+    ref_r = conv2d(img[:, :, 0], k, padding="same", pad_mode="reflect")
+    np.testing.assert_allclose(out_r[:, :, 0], ref_r, rtol=1e-5, atol=1e-3)
+    out_e = apply_kernel(img, k, border="replicate")
+    ref_e = conv2d(img[:, :, 1], k, padding="same", pad_mode="replicate")
+    np.testing.assert_allclose(out_e[:, :, 1], ref_e, rtol=1e-5, atol=1e-3)
+
+
+def test_convolve_mode_flips_the_kernel_and_even_kernels_stay_centred():
+    rng = np.random.default_rng(2)
+    img = rng.random((8, 8)).astype(np.float32)
+    k = rng.random((2, 2)).astype(np.float32)
+    flipped = apply_kernel(img, k[::-1, ::-1].copy(), border="zero")
+    conv = apply_kernel(img, k, mode="convolve", border="zero")
+    same_as_flip = apply_kernel(img, k, flip=True, border="zero")
+    np.testing.assert_array_equal(conv, same_as_flip)
+    # the flipped kernel's anchor moves to the mirrored cell: shifted by one pixel
+    np.testing.assert_allclose(conv[:-1, :-1], flipped[1:, 1:], atol=1e-6)
+    # correlate with a symmetric kernel equals convolve
+    sym = PRESETS["gaussian_3"]
+    np.testing.assert_allclose(apply_kernel(img, sym), apply_kernel(img, sym, mode="convolve"))
+
+
+def test_identity_keeps_the_image_and_dtypes():
+    rgb = np.random.default_rng(3).integers(0, 256, (6, 7, 3)).astype(np.uint8)
+    np.testing.assert_array_equal(apply_kernel(rgb, PRESETS["identity"]), rgb.astype(np.float32))
+    for dtype in (np.uint16, np.int16, np.float64, np.int32, bool):
+        out = apply_kernel(rgb[:, :, 0].astype(dtype), PRESETS["identity"])
+        assert out.dtype == np.float32
+    many = np.random.default_rng(4).random((5, 5, 6))
+    np.testing.assert_allclose(apply_kernel(many, PRESETS["identity"]), many, rtol=1e-6)
+
+
+def test_kernel_bigger_than_image_still_filters():
+    out = apply_kernel(np.ones((2, 2), np.uint8), np.ones((7, 7)), border="replicate")
+    np.testing.assert_array_equal(out, np.full((2, 2), 49.0))
+
+
+def test_gradient_magnitude_and_direction():
+    gx = np.array([[3.0, 0.0]], np.float32)
+    gy = np.array([[4.0, -2.0]], np.float32)
+    np.testing.assert_allclose(gradient_magnitude(gx, gy), [[5.0, 2.0]])
+    np.testing.assert_allclose(gradient_direction(gx, gy), [[53.130104, -90.0]], atol=1e-4)
+    with pytest.raises(ValueError, match="same shape"):
+        gradient_magnitude(gx, gy.T)
+
+
+def test_kernel_sum_effect_sentences():
+    assert "edge detector" in kernel_sum_effect(PRESETS["laplacian"])
+    assert "brightness kept" in kernel_sum_effect(PRESETS["box_blur"])
+    assert "brightens" in kernel_sum_effect(PRESETS["diagonal"])
+    assert "darkens" in kernel_sum_effect(np.full((3, 3), 0.05))
+    assert "inverts" in kernel_sum_effect(-np.ones((2, 2)))
+
+
+@pytest.mark.parametrize(
+    "bad, words",
+    [
+        ([], "empty"),
+        (np.zeros((0, 3)), "empty"),
+        ([1, 2, 3], "2-d"),
+        (np.ones((3, 3, 3)), "2-d"),
+        ([[1, np.nan], [0, 1]], "finite"),
+        ([[1, np.inf], [0, 1]], "finite"),
+        ([["a", "b"]], "numbers"),
+    ],
+)
+def test_validate_kernel_rejects_with_a_sentence(bad, words):
+    with pytest.raises(ValueError) as info:
+        validate_kernel(bad)
+    assert words in str(info.value).lower()
+    with pytest.raises(ValueError):
+        apply_kernel(np.zeros((4, 4)), bad)
+
+
+def test_apply_kernel_bad_arguments():
+    img = np.zeros((4, 4), np.float32)
+    with pytest.raises(ValueError, match="mode"):
+        apply_kernel(img, PRESETS["identity"], mode="sideways")
+    with pytest.raises(ValueError, match="border"):
+        apply_kernel(img, PRESETS["identity"], border="wrap")
+    img[1, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        apply_kernel(img, PRESETS["identity"])
+    with pytest.raises(ValueError, match="empty"):
+        apply_kernel(np.zeros((0, 4)), PRESETS["identity"])
+
+
+def test_apply_kernel_is_opencv_filter2d():
+    rng = np.random.default_rng(5)
+    img = rng.integers(0, 256, (30, 40, 3)).astype(np.uint8)
+    k = PRESETS["laplacian_8"]
+    raw = cv2.filter2D(img, cv2.CV_32F, k, borderType=cv2.BORDER_REFLECT_101)
+    np.testing.assert_array_equal(apply_kernel(img, k), raw)
