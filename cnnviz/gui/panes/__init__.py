@@ -23,6 +23,8 @@ class PaneSpec:
 
 
 PANES: list[PaneSpec] = [
+    PaneSpec("kernels", "Kernels", "cnnviz.gui.panes.kernels", "KernelsPane"),
+    PaneSpec("matching", "Pattern matching", "cnnviz.gui.panes.matching", "MatchingPane"),
 ]
 
 

@@ -22,6 +22,8 @@ from PySide6.QtWidgets import QGraphicsRectItem, QWidget
 # Once for the whole app: arrays are indexed [row, col] everywhere in cnnviz.
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=True)
 
+_SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
+
 __all__ = [
     "ImageView",
     "SelectionViewBox",
@@ -34,8 +36,14 @@ __all__ = [
 
 
 def diverging_colormap() -> pg.ColorMap:
-    """Blue (negative) – white (0) – red (positive): signed data with 0 in the middle."""
-    return pg.colormap.get("CET-D1A")
+    """Blue (negative) – white (0) – red (positive): signed data with 0 in the middle.
+
+    Pure white sits exactly at 0 (the ColorBrewer RdBu colours), so "nothing happens here" reads
+    as blank paper and the sign reads as hue."""
+    return pg.ColorMap(
+        [0.0, 0.25, 0.5, 0.75, 1.0],
+        [(5, 48, 97), (67, 147, 195), (255, 255, 255), (214, 96, 77), (103, 0, 31)],
+    )
 
 
 def gray_colormap() -> pg.ColorMap:
@@ -112,6 +120,7 @@ class ImageView(pg.GraphicsLayoutWidget):
         self.view_box.addItem(self.image_item)
         self.color_bar = pg.ColorBarItem(interactive=False, width=16, colorMapMenu=False)
         self.color_bar.getAxis("right").setTextPen("#e8eaed")
+        self.color_bar.getAxis("left").setTextPen("#e8eaed")
         self.addItem(self.color_bar, row=1, col=1)
         self.color_bar.setVisible(False)
         self.ci.layout.setColumnStretchFactor(0, 1)
@@ -192,8 +201,14 @@ class ImageView(pg.GraphicsLayoutWidget):
         self.color_bar.setVisible(show_bar)
         if show_bar:
             self.color_bar.setColorMap(cmap)
-            self.color_bar.setLevels(self._levels)
-            self.color_bar.getAxis("right").setLabel(bar_label)
+            # big numbers (dot-product scores reach millions) are shown as "× 10⁶" on the bar
+            top = max(abs(self._levels[0]), abs(self._levels[1]))
+            exp = 3 * math.floor(math.log10(top) / 3) if top >= 1e4 else 0
+            scale = 10.0**exp
+            self.color_bar.setLevels((self._levels[0] / scale, self._levels[1] / scale))
+            suffix = f"× 10{str(exp).translate(_SUPERSCRIPT)}" if exp else ""
+            label = " ".join(t for t in (bar_label, suffix) if t)
+            self.color_bar.getAxis("left").setLabel(label or None)
         if auto_range or (auto_range is None and shape_changed):
             self.view_box.autoRange(padding=0.01)
 
