@@ -171,3 +171,12 @@ def test_apply_kernel_is_opencv_filter2d():
     k = PRESETS["laplacian_8"]
     raw = cv2.filter2D(img, cv2.CV_32F, k, borderType=cv2.BORDER_REFLECT_101)
     np.testing.assert_array_equal(apply_kernel(img, k), raw)
+
+
+def test_check_finite_can_be_skipped_for_trusted_float_images():
+    img = np.zeros((4, 4), np.float32)
+    img[0, 0] = np.inf
+    with pytest.raises(ValueError, match="infinite"):
+        apply_kernel(img, PRESETS["box_blur"])
+    out = apply_kernel(img, PRESETS["box_blur"], check_finite=False)
+    assert np.isinf(out[0, 0])

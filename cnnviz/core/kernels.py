@@ -195,6 +195,7 @@ def apply_kernel(
     mode: str = "correlate",
     flip: bool | None = None,
     border: str = "reflect",
+    check_finite: bool = True,
 ) -> np.ndarray:
     """Filter a gray (H, W) or colour (H, W, C) image with a 2-D kernel, each channel separately.
 
@@ -207,6 +208,8 @@ def apply_kernel(
     "symmetric" (mirror repeating the edge), "replicate" (repeat the edge) or "zero".
 
     Runs as one ``cv2.filter2D`` call straight into float32, so it costs what OpenCV costs.
+    Float images are first scanned for NaN/inf (a ``ValueError`` names the problem); callers
+    that made the image themselves can skip that pass with ``check_finite=False``.
     """
     k = validate_kernel(kernel)
     if flip is not None:
@@ -223,7 +226,7 @@ def apply_kernel(
     if img.dtype.kind == "f":
         if img.dtype != np.float32:
             img = img.astype(np.float32)
-        if not _all_finite(img):
+        if check_finite and not _all_finite(img):
             raise ValueError("The image contains NaN or infinite values; every pixel must be finite.")
     elif img.dtype not in (np.uint8, np.uint16, np.int16):
         img = img.astype(np.float32)

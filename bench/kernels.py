@@ -1,0 +1,141 @@
+"""Benchmark: apply_kernel against raw cv2.filter2D, and the convolution stepper's speed.
+
+Run from the repository root:  python bench/kernels.py [--repeats N]
+
+apply_kernel should cost at most 1.25× a raw ``cv2.filter2D`` on the same data (it is one
+filter2D call plus argument checks). The stepper needs random access to any step of a 256×256
+input fast enough for a slider to feel instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from cnnviz.core.convolution import ConvWalk, conv_steps  # noqa: E402
+from cnnviz.core.kernels import PRESETS, apply_kernel  # noqa: E402
+
+TARGET = 1.25
+SIZES = {"1080p": (1080, 1920), "4K": (2160, 3840)}
+
+
+def _median_ms(fn, repeats: int) -> float:
+    fn()  # warm up (allocations, OpenCV's thread pool)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times) * 1e3
+
+
+def _paired(fn_a, fn_b, repeats: int) -> tuple[float, float]:
+    """Median times of two functions measured alternately, so load changes hit both alike."""
+    fn_a(), fn_b()
+    ta, tb = [], []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn_a()
+        t1 = time.perf_counter()
+        fn_b()
+        t2 = time.perf_counter()
+        ta.append(t1 - t0)
+        tb.append(t2 - t1)
+    return statistics.median(ta) * 1e3, statistics.median(tb) * 1e3
+
+
+def bench_apply_kernel(repeats: int) -> bool:
+    ok = True
+    rng = np.random.default_rng(0)
+    print(f"apply_kernel vs cv2.filter2D (median of {repeats}, OpenCV threads: {cv2.getNumThreads()})")
+    for kernel_name in ("sobel_x", "gaussian_5"):
+        k = PRESETS[kernel_name]
+        for label, (h, w) in SIZES.items():
+            img = rng.integers(0, 256, size=(h, w, 3), dtype=np.uint8)
+            ours, raw = _paired(
+                lambda: apply_kernel(img, k),
+                lambda: cv2.filter2D(img, cv2.CV_32F, k, borderType=cv2.BORDER_REFLECT_101),
+                repeats,
+            )
+            ratio = ours / raw
+            ok &= ratio <= TARGET
+            print(
+                f"  apply_kernel {label:>5} uint8 RGB {kernel_name:<10}: {ours:7.2f} ms vs "
+                f"filter2D {raw:7.2f} ms  ratio {ratio:4.2f} (target <= {TARGET})"
+            )
+    # float input: apply_kernel also scans for NaN/inf, which raw filter2D does not
+    k = PRESETS["sobel_x"]
+    for label, (h, w) in SIZES.items():
+        img = rng.random((h, w, 3), dtype=np.float32)
+        ours, raw = _paired(
+            lambda: apply_kernel(img, k),
+            lambda: cv2.filter2D(img, cv2.CV_32F, k, borderType=cv2.BORDER_REFLECT_101),
+            repeats,
+        )
+        print(
+            f"  apply_kernel {label:>5} float32 RGB sobel_x   : {ours:7.2f} ms vs filter2D "
+            f"{raw:7.2f} ms  ratio {ours / raw:4.2f} (includes the NaN/inf scan; informational)"
+        )
+        ours, raw = _paired(
+            lambda: apply_kernel(img, k, check_finite=False),
+            lambda: cv2.filter2D(img, cv2.CV_32F, k, borderType=cv2.BORDER_REFLECT_101),
+            repeats,
+        )
+        ratio = ours / raw
+        ok &= ratio <= TARGET
+        print(
+            f"  apply_kernel {label:>5} float32 RGB, check_finite=False: {ours:7.2f} ms vs "
+            f"filter2D {raw:7.2f} ms  ratio {ratio:4.2f} (target <= {TARGET})"
+        )
+    return ok
+
+
+def bench_stepper() -> None:
+    rng = np.random.default_rng(1)
+    x = rng.integers(0, 256, size=(256, 256)).astype(np.float64)
+    k = PRESETS["sobel_x"]
+    print("convolution stepper, 256×256 input, 3×3 kernel, padding 'same'")
+    t0 = time.perf_counter()
+    walk = ConvWalk(x, k, padding="same")
+    build = time.perf_counter() - t0
+    print(f"  ConvWalk build (pads + whole output): {build * 1e3:.2f} ms, {len(walk)} steps")
+    order = rng.integers(0, len(walk), size=20000)
+    t0 = time.perf_counter()
+    for n in order:
+        walk[int(n)]
+    dt = time.perf_counter() - t0
+    print(f"  random access walk[n]: {len(order) / dt:,.0f} steps/s ({dt / len(order) * 1e6:.1f} µs/step)")
+    t0 = time.perf_counter()
+    count = sum(1 for _ in conv_steps(x, k, padding="same"))
+    dt = time.perf_counter() - t0
+    print(f"  iterating conv_steps: {count / dt:,.0f} steps/s ({count} steps in {dt:.2f} s)")
+    xc = rng.random((256, 256, 3))
+    kc = rng.normal(size=(3, 3, 3, 8))
+    walk = ConvWalk(xc, kc, padding="same", bias=np.zeros(8), activation="relu")
+    t0 = time.perf_counter()
+    for n in order[:5000]:
+        walk[int(n)]
+    dt = time.perf_counter() - t0
+    print(f"  random access, RGB input and 8 filters: {5000 / dt:,.0f} steps/s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=21)
+    args = parser.parse_args(argv)
+    ok = bench_apply_kernel(args.repeats)
+    bench_stepper()
+    print("apply_kernel overhead target met" if ok else "apply_kernel overhead target MISSED")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
