@@ -256,12 +256,20 @@ class _Extractor:
         self.layers = trace.layers
         self.rf = trace.rf
         self.shapes = [tuple(t.shape[1:]) for t in trace.tensors]
-        self.model = keras.Model(self.fresh, list(trace.tensors), name="cnnviz_activations")
+        self.model = keras.Model(feed, list(trace.tensors), name="cnnviz_activations")
         self.signature = _signature(model)
+        extractor = self.model
+        # One traced graph for the whole pass; outputs come back as zero-copy numpy views
+        # (``Tensor.numpy()`` would copy every map, which costs more than the pass itself).
+        self._fn = _tf().function(lambda v: extractor(v, training=False), reduce_retracing=True)
 
     def run(self, x) -> list[np.ndarray]:
-        batch = [np.asarray(v)[None] for v in x] if isinstance(x, (list, tuple)) else np.asarray(x)[None]
-        outs = self.model.predict_on_batch(batch)
+        dtypes = [str(t.dtype) for t in self.fresh]
+        if isinstance(x, (list, tuple)):
+            batch = [np.asarray(v, dtype=d)[None] for v, d in zip(x, dtypes)]
+        else:
+            batch = np.asarray(x, dtype=dtypes[0])[None]
+        outs = self._fn(batch)
         if not isinstance(outs, (list, tuple)):
             outs = [outs]
         return [np.asarray(o)[0] for o in outs]
@@ -291,7 +299,9 @@ def _extractor(model) -> _Extractor:
 def layer_activations(model, x: np.ndarray | Sequence[np.ndarray]) -> list[tuple[str, np.ndarray]]:
     """Every leaf layer's output for one input ``x`` (no batch axis), from one forward pass.
 
-    Names are the layer names, 'outer/inner' inside nested models; arrays have no batch axis.
+    Names are the layer names, 'outer/inner' inside nested models ('name#2' for a shared layer's
+    second call); arrays have no batch axis and are read-only views (copy before editing).
+    Multi-input models take a list of inputs.
     """
     ext = _extractor(model)
     return list(zip(ext.names, ext.run(x)))
