@@ -263,7 +263,7 @@ class KernelsPane(Pane):
         for name in PRESETS:
             self.preset_combo.addItem(preset_title(name), name)
         self.preset_combo.setToolTip("Load one of the book's kernels")
-        self.preset_combo.activated.connect(self._on_preset_activated)
+        self.preset_combo.currentIndexChanged.connect(self._on_preset_activated)
         kl.addWidget(self.preset_combo)
 
         size_row = QHBoxLayout()
@@ -537,6 +537,8 @@ class KernelsPane(Pane):
 
     @Slot(int)
     def _on_preset_activated(self, index: int) -> None:
+        if self._building:
+            return
         name = self.preset_combo.itemData(index)
         if name in PRESETS:
             self._chosen_preset = name
