@@ -1,0 +1,82 @@
+"""``cnnviz train`` in a real subprocess: progress lines, checkpoints, CSV, exit codes."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def train(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    code = "from cnnviz.ml.cli import main; raise SystemExit(main(%r))" % (list(args),)
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def keras():
+    from cnnviz.ml.backend import keras as _keras
+
+    return _keras()
+
+
+def test_headless_training_writes_checkpoints_and_csv_that_reload(keras, tmp_path):
+    out = tmp_path / "run"
+    proc = train("--model", "mnist_cnn", "--dataset", "digits", "--epochs", "2", "--out", str(out),
+                 "--batch-size", "32", "--max-samples", "300", "--seed", "3", "--h5")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = proc.stdout.splitlines()
+    assert any(line.startswith("epoch 1/2: loss ") for line in lines)
+    assert any(line.startswith("epoch 2/2: loss ") and "val_accuracy" in line for line in lines)
+    assert "FINISHED: Finished 2 epoch(s)." in proc.stdout and f"run folder: {out}" in proc.stdout
+    for name in ("epoch-01.keras", "epoch-02.keras", "epoch-01.h5", "epoch-02.h5"):
+        assert (out / "checkpoints" / name).is_file()
+    with open(out / "log.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 2 and {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(rows[0])
+    assert float(rows[1]["loss"]) < float(rows[0]["loss"])
+    model = keras.models.load_model(out / "checkpoints" / "epoch-02.keras")  # safe mode
+    assert model.count_params() == 4_738_826
+    legacy = keras.models.load_model(out / "checkpoints" / "epoch-01.h5", compile=False)
+    assert legacy.count_params() == 4_738_826
+
+
+def test_headless_siamese_reloads_without_lambda(keras, tmp_path):
+    out = tmp_path / "siamese"
+    proc = train("--model", "siamese_mnist", "--epochs", "1", "--out", str(out),
+                 "--max-samples", "256", "--batch-size", "64")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "pair_accuracy" in proc.stdout
+    import cnnviz.ml.layers  # noqa: F401  (registers the custom objects, as the app does)
+
+    model = keras.models.load_model(out / "final.keras", safe_mode=True)
+    kinds = [type(layer).__name__ for layer in model.layers]
+    assert "EuclideanDistance" in kinds and "Lambda" not in kinds
+
+
+def test_headless_failures_exit_non_zero_with_a_message(tmp_path):
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    proc = train("--epochs", "1", "--out", str(blocker / "run"))
+    assert proc.returncode == 2
+    assert "FAILED: The output folder" in proc.stdout and "cannot be written" in proc.stdout
+    assert "Traceback" not in proc.stderr
+
+
+def test_list_and_usage_errors(capsys):
+    import io
+
+    from cnnviz.ml.cli import main
+
+    buf = io.StringIO()
+    assert main(["--list"], out=buf) == 0
+    assert "mnist_fast" in buf.getvalue() and "digit_pairs" in buf.getvalue()
+    assert main(["--model", "vgg"]) == 2  # argparse explains the choices on stderr
+    assert "invalid choice" in capsys.readouterr().err
+    assert main(["--dataset", "folder"]) == 2  # --folder is required with it
+    assert "--folder" in capsys.readouterr().err
