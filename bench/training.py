@@ -1,0 +1,152 @@
+"""Training throughput of cnnviz's engine against a bare ``model.fit``; the GUI's longest stall.
+
+    python bench/training.py [--model mnist_fast] [--epochs 3] [--repeats 3] [--json out.json]
+
+Half one (here): the same zoo model, the same normalized arrays, the same batch size, shuffling
+and validation data, trained by a bare ``model.fit`` and by :func:`cnnviz.ml.training.run`
+(which adds its progress/stop/NaN callback, a ``.keras`` checkpoint per epoch and the CSV log).
+Throughput is training samples per second of epoch wall time (validation and checkpointing
+included), leaving out each run's first epoch, where the step function is built. Runs alternate
+and the median is reported. Target: ratio ≥ 0.95.
+
+A bare ``fit`` whose callbacks have no batch hooks dispatches them on a thread pool; on a
+machine with two busy cores that costs it a little, so the ratio can come out above 1.
+
+Half two (the training pane's): the longest event-loop stall of the window during training,
+target ≤ 50 ms — :func:`gui_event_loop_stall` is the place for it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def _data(model_name: str, max_samples: int | None, seed: int):
+    """The engine's own preparation, so both sides train on identical arrays."""
+    from cnnviz.ml import datasets as data
+    from cnnviz.ml import training, zoo
+
+    spec = zoo.spec(model_name)
+    ds = data.load(data.default_for(model_name), seed=seed).subset(max_samples, seed=seed)
+    x_tr, y_tr, x_val, y_val = training._split(ds, 0.1, seed)
+    x, y = data.model_arrays(ds, x_tr, y_tr, spec.input_shape)
+    vx, vy = data.model_arrays(ds, x_val, y_val, spec.input_shape)
+    return ds, (x, y), (vx, vy)
+
+
+def bare_fit(model_name: str, epochs: int, batch_size: int, seed: int, arrays) -> float:
+    """Samples/s of ``model.fit`` alone (first epoch left out)."""
+    from cnnviz.ml import zoo
+    from cnnviz.ml.backend import keras
+
+    k = keras()
+    ds, (x, y), (vx, vy) = arrays
+    k.utils.set_random_seed(seed)
+    model = zoo.build(model_name, num_classes=ds.num_classes)
+    times: list[float] = []
+
+    class EpochTimer(k.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.t0 = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            times.append(time.perf_counter() - self.t0)
+
+    model.fit(x, y, batch_size=batch_size, epochs=epochs + 1, shuffle=True,
+              validation_data=(vx, vy), callbacks=[EpochTimer()], verbose=0)
+    return len(x) * epochs / sum(times[1:])
+
+
+def engine_run(model_name: str, epochs: int, batch_size: int, seed: int, n_samples: int,
+               out_dir: Path) -> float:
+    """Samples/s of :func:`cnnviz.ml.training.run` (first epoch left out)."""
+    from cnnviz.ml import training
+
+    epoch_times: list[float] = []
+    handle = training.Handle(on_epoch=lambda info: epoch_times.append(info["epoch_time_s"]))
+    result = training.run(training.TrainConfig(
+        model=model_name, epochs=epochs + 1, batch_size=batch_size, seed=seed,
+        validation_split=0.1, max_samples=n_samples, out_dir=out_dir), handle)
+    if result.status != "finished":
+        raise RuntimeError(result.message)
+    return result_samples(result) * epochs / sum(epoch_times[1:])
+
+
+def result_samples(result) -> int:
+    info = json.loads((result.run_dir / "run.json").read_text())
+    return int(info["train_samples"])
+
+
+def throughput_ratio(model_name: str = "mnist_fast", epochs: int = 3, batch_size: int = 32,
+                     repeats: int = 3, seed: int = 0, max_samples: int | None = None) -> dict:
+    """Median samples/s of both, and engine ÷ bare."""
+    from cnnviz.ml import backend
+
+    arrays = _data(model_name, max_samples, seed)
+    n = len(arrays[0])  # the subset before the split: run() takes the same one with this seed
+    bare, engine = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in range(repeats):  # alternate which goes first, so load drift cancels out
+            if r % 2:
+                engine.append(engine_run(model_name, epochs, batch_size, seed, n, Path(tmp) / f"run{r}"))
+                bare.append(bare_fit(model_name, epochs, batch_size, seed, arrays))
+            else:
+                bare.append(bare_fit(model_name, epochs, batch_size, seed, arrays))
+                engine.append(engine_run(model_name, epochs, batch_size, seed, n, Path(tmp) / f"run{r}"))
+            print(f"  repeat {r + 1}: bare {bare[-1]:.0f} samples/s, engine {engine[-1]:.0f} samples/s",
+                  flush=True)
+    b, e = statistics.median(bare), statistics.median(engine)
+    return {"model": model_name, "device": backend.device_description(), "epochs_timed": epochs,
+            "batch_size": batch_size, "train_samples": len(arrays[1][0]),
+            "bare_samples_per_s": b, "engine_samples_per_s": e, "ratio": e / b,
+            "bare_all": bare, "engine_all": engine}
+
+
+def gui_event_loop_stall(*_args, **_kwargs) -> dict:
+    """The training pane's half: the longest event-loop stall (ms) while the pane trains.
+
+    To be measured with the real window: start training from the pane, let a ``QTimer`` tick
+    every few milliseconds, record its worst lateness. Target ≤ 50 ms.
+    """
+    raise NotImplementedError("measured by the training pane's benchmark")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", default="mnist_fast")
+    p.add_argument("--epochs", type=int, default=3, help="timed epochs (one more is run first)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--max-samples", type=int)
+    p.add_argument("--json", type=Path, help="also write the numbers here")
+    args = p.parse_args(argv)
+    print(f"training throughput: {args.model}, batch {args.batch_size}, {args.epochs} timed epochs, "
+          f"{args.repeats} repeats", flush=True)
+    result = throughput_ratio(args.model, args.epochs, args.batch_size, args.repeats,
+                              max_samples=args.max_samples)
+    print(f"device: {result['device']}")
+    print(f"bare model.fit:        {result['bare_samples_per_s']:8.0f} samples/s")
+    print(f"cnnviz.training.run:   {result['engine_samples_per_s']:8.0f} samples/s")
+    print(f"ratio engine/bare:     {result['ratio']:8.3f}   (target >= 0.95)")
+    try:
+        stall = gui_event_loop_stall()
+        print(f"GUI longest stall:     {stall['max_ms']:8.1f} ms (target <= 50)")
+    except NotImplementedError:
+        print("GUI longest stall:     not measured here (the training pane's half)")
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
