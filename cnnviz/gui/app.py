@@ -302,6 +302,24 @@ def screenshot(window: MainWindow, pane_name: str, out: str | Path, timeout: flo
     return window.grab().save(str(out), "PNG")
 
 
+def _start_automation(window: MainWindow) -> None:
+    """Hooks for tests and benchmarks, set by environment variables.
+
+    ``CNNVIZ_STARTUP_MARKER=1`` prints one line once the event loop runs with the window shown
+    (saying whether TensorFlow is imported by then); ``CNNVIZ_QUIT_AFTER_MS=N`` closes the window
+    N milliseconds after that, through the normal close path.
+    """
+    if os.environ.get("CNNVIZ_STARTUP_MARKER"):
+        QTimer.singleShot(0, window, _print_startup_marker)
+    quit_ms = os.environ.get("CNNVIZ_QUIT_AFTER_MS")
+    if quit_ms:
+        QTimer.singleShot(max(0, int(quit_ms)), window, window.close)
+
+
+def _print_startup_marker() -> None:
+    print(f"CNNVIZ_WINDOW_SHOWN tensorflow_imported={'tensorflow' in sys.modules}", flush=True)
+
+
 def run(args) -> int:
     if args.screenshot and not os.environ.get("QT_QPA_PLATFORM"):
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
@@ -325,6 +343,7 @@ def run(args) -> int:
     if args.model:
         ctx.open_model(args.model)
     window.show()
+    _start_automation(window)
     if args.screenshot:
         if not args.pane:
             args.pane = window.current_pane().name

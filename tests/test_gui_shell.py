@@ -1,0 +1,141 @@
+"""The main window: opening images every way a person does, errors in words, recent files across
+runs, classroom mode, export, shortcuts and closing."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+
+import cv2
+import numpy as np
+from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import QApplication
+
+from cnnviz import paths
+from cnnviz.core import images
+
+
+def drop_files(window, *files) -> bool:
+    """Drag files from a file manager onto the window and drop them."""
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(f)) for f in files])
+    pos = QPoint(window.width() // 2, window.height() // 2)
+    action = Qt.DropAction.CopyAction
+    enter = QDragEnterEvent(pos.toPointF(), action, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(window, enter)
+    if not enter.isAccepted():
+        return False
+    drop = QDropEvent(pos.toPointF(), action, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(window, drop)
+    return True
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A tiny PNG whose header claims ``width`` × ``height`` pixels (a decompression bomb)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 16)) + chunk(b"IEND", b"")
+
+
+def test_drag_and_drop_an_image_opens_it_in_every_pane(window, qtbot):
+    sudoku = paths.sample_image("sudoku")
+    assert drop_files(window, sudoku)
+    assert window.ctx.image_path == sudoku
+    np.testing.assert_array_equal(window.ctx.image, images.load_image(sudoku))
+    assert "sudoku.png" in window.windowTitle()
+    kernels = window.panes["kernels"]
+    kernels.flush()
+    assert kernels.original_view.image_shape() == window.ctx.image.shape[:2]
+
+
+def test_unreadable_image_is_reported_and_the_previous_image_kept(window, qtbot, tmp_path):
+    before = window.ctx.image.copy()
+    bad = tmp_path / "holiday.jpg"
+    bad.write_bytes(b"\xff\xd8\xff\xe0 this is not really a JPEG")
+    assert drop_files(window, bad)
+    assert "holiday.jpg" in window.statusBar().currentMessage()
+    np.testing.assert_array_equal(window.ctx.image, before)
+    assert window.ctx.image_path == paths.default_sample_image()
+
+
+def test_huge_image_is_refused_before_decoding(window, tmp_path):
+    before = window.ctx.image.copy()
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(png_header_only(100_000, 100_000))
+    assert not window.ctx.open_image(bomb)
+    message = window.statusBar().currentMessage()
+    assert "bomb.png" in message and "megapixels" in message
+    np.testing.assert_array_equal(window.ctx.image, before)
+
+
+def test_samples_menu_opens_a_sample(window):
+    actions = {a.text(): a for a in window.samples_menu.actions()}
+    names = {p.stem.replace("_", " ") for p in paths.sample_images()}
+    assert names <= set(actions) and {"shapes", "circle pattern", "sudoku", "digit 5", "cat"} <= set(actions)
+    actions["cartoon"].trigger()
+    assert window.ctx.image_path.name == "cartoon.png"
+    assert window.ctx.image.shape == images.load_image(paths.sample_image("cartoon")).shape
+
+
+def test_recent_files_survive_into_a_second_window(qtbot, settings):
+    from cnnviz.gui.app import MainWindow
+    from cnnviz.gui.context import AppContext
+
+    first = MainWindow(AppContext(settings))
+    qtbot.addWidget(first)
+    first.ctx.open_image(paths.sample_image("sudoku"))
+    first.ctx.open_image(paths.sample_image("cat"))
+    first.close()
+
+    second = MainWindow(AppContext(settings))
+    qtbot.addWidget(second)
+    assert second.ctx.recent("images")[:2] == [paths.sample_image("cat").resolve(), paths.sample_image("sudoku").resolve()]
+    second._fill_recent_menu()
+    entries = [a for a in second.recent_menu.actions() if a.data()]
+    assert entries[0].text().startswith("cat.jpg")
+    entries[1].trigger()
+    assert second.ctx.image_path.name == "sudoku.png"
+    second.close()
+
+
+def test_presentation_mode_enlarges_the_font_and_back(window, qtbot):
+    app = QApplication.instance()
+    size = app.font().pointSizeF()
+    qtbot.keyClick(window, Qt.Key.Key_F5)
+    try:
+        assert window.ctx.presentation and window.presentation_action.isChecked()
+        assert app.font().pointSizeF() >= size * 1.5
+        assert window.panes["kernels"].original_view.title()  # titles are still there
+    finally:
+        window.presentation_action.setChecked(False)
+    assert app.font().pointSizeF() == size
+
+
+def test_export_view_writes_a_png(window, tmp_path):
+    out = tmp_path / "view.png"
+    window.panes["kernels"].flush()
+    assert window.export_view(out)
+    img = cv2.imread(str(out))
+    assert img is not None and img.shape[0] > 100 and img.shape[1] > 100
+    assert float(img.std()) > 10
+    assert "view.png" in window.statusBar().currentMessage()
+    assert not window.export_view(tmp_path / "no-such-folder" / "x.png")
+
+
+def test_pane_shortcuts_switch_tabs(window, qtbot):
+    qtbot.keyClick(window, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)
+    assert window.current_pane().name == "matching"
+    qtbot.keyClick(window, Qt.Key.Key_1, Qt.KeyboardModifier.ControlModifier)
+    assert window.current_pane().name == "kernels"
+
+
+def test_closing_the_window(window, qtbot):
+    kernels = window.panes["kernels"]
+    kernels.schedule_update()
+    assert window.close()
+    assert not window.isVisible()
+    assert not kernels.is_busy()
