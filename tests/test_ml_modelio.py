@@ -284,3 +284,39 @@ def test_demo_models_load_and_predict():
         assert loaded.ok, (path, loaded.notes)
         assert loaded.labels, path
         assert path.stat().st_size < 1_000_000
+
+
+def _with_config(tmp_path: Path, source: str, edit) -> Path:
+    import json
+    import shutil
+
+    path = tmp_path / f"edited_{source}"
+    shutil.copy(FIX / source, path)
+    with h5py.File(path, "r+") as f:
+        config = json.loads(f.attrs["model_config"])
+        edit(config)
+        f.attrs["model_config"] = json.dumps(config).encode("utf8")
+    return path
+
+
+def test_untranslatable_configs_fall_back_with_a_reason(tmp_path):
+    def grouped(config):
+        config["config"]["layers"][4]["config"]["groups"] = 2  # conv_dw_1
+
+    loaded = load_model(_with_config(tmp_path, "tfkeras24_groups.h5", grouped))
+    assert not loaded.ok and "layer 'conv_dw_1' (DepthwiseConv2D) uses groups=2" in " ".join(loaded.notes)
+    assert loaded.filters()["conv1"].shape == (3, 3, 3, 8)
+
+    def tf_op(config):
+        config["config"]["layers"][2] = {"class_name": "TFOpLambda", "config": {
+            "name": "tf.math.multiply", "trainable": True, "function": "math.multiply"}}
+
+    loaded = load_model(_with_config(tmp_path, "keras224_sequential_dict.h5", tf_op))
+    assert not loaded.ok and "TFOpLambda: tf.math.multiply" in loaded.notes[0]
+    assert [r.class_name for r in loaded.summary][2] == "TFOpLambda"
+
+    def time_major(config):
+        config["config"]["layers"][0]["config"]["time_major"] = True
+
+    loaded = load_model(_with_config(tmp_path, "tfkeras_lstm_time_major.h5", time_major))
+    assert not loaded.ok and "time-major" in " ".join(loaded.notes)

@@ -741,7 +741,9 @@ def _build_h5(p: Path, f, config: dict, version: str | None, trust: bool, fmt: s
                      f"(TFOpLambda: {', '.join(tfop[:6])}{'…' if len(tfop) > 6 else ''}) that Keras 3 "
                      "does not provide. Its architecture and weights are shown.")
         return None, notes
-    unknown = unknown_classes(config)
+    tr = _Translator()
+    patched = tr.model(config)
+    unknown = unknown_classes(patched)
     if unknown:
         notes.append("The model cannot be built: it uses custom layers cnnviz does not know: "
                      + ", ".join(unknown) + ". Its architecture and weights are shown instead.")
@@ -756,8 +758,6 @@ def _build_h5(p: Path, f, config: dict, version: str | None, trust: bool, fmt: s
         except Exception as exc:  # noqa: BLE001 - fall through to the translating loader
             notes.append(f"Keras could not load it directly ({_short(exc)}); translated instead.")
 
-    tr = _Translator()
-    patched = tr.model(config)
     if tr.blockers:
         notes.append("The model cannot be built: " + "; ".join(tr.blockers) + ".")
         return None, notes
