@@ -15,7 +15,8 @@ The handle is any object with:
 
 Each run writes a folder (``config.out_dir``)::
 
-    checkpoints/epoch-01.keras   one per finished epoch (and epoch-01.h5 with save_h5)
+    checkpoints/epoch-01.keras   one per epoch (and epoch-01.h5 with save_h5); after Stop the
+                                 epoch it stopped in is saved too, as it was at that batch
     log.csv                      CSVLogger: one row per epoch
     final.keras                  the model at the end (final.h5 with save_h5); not after NaN
     run.json                     the configuration, the result and the history
@@ -124,7 +125,13 @@ class TrainConfig:
 
 @dataclass
 class TrainResult:
-    """What a run ended with. ``status`` is "finished", "stopped", "nan" or "failed"."""
+    """What a run ended with. ``status`` is "finished", "stopped", "nan" or "failed".
+
+    ``epochs_completed`` counts from the start of training (a resumed run includes the epochs
+    of its checkpoint); after Stop it is the epoch the run stopped in. ``last_good_checkpoint``
+    is the newest checkpoint with finite weights (the resumed-from file if the run saved none).
+    ``model`` is None only for "failed".
+    """
 
     status: str
     message: str
