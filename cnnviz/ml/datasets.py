@@ -462,9 +462,11 @@ _KERAS_ATTRIBUTION = {
 def keras_cache_dirs() -> list[Path]:
     """Where Keras keeps downloaded datasets: ``$KERAS_HOME/datasets`` (or ``~/.keras``), and the
     ``/tmp/.keras`` fallback Keras uses when that is not writable."""
-    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
-    dirs = [Path(home) / "datasets", Path("/tmp/.keras/datasets")]
-    return list(dict.fromkeys(dirs))
+    home = Path(os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras"))
+    dirs = [home / "datasets"]
+    if not os.access(home if home.exists() else home.parent, os.W_OK):
+        dirs.append(Path("/tmp/.keras/datasets"))
+    return dirs
 
 
 def is_cached(name: str) -> bool:
