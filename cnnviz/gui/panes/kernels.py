@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from PySide6.QtCore import QRectF, Qt, QTimer, Slot
-from PySide6.QtGui import QColor, QPen
+from PySide6.QtGui import QColor, QFont, QPalette, QPen
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
+    QFrame,
     QFormLayout,
     QGraphicsRectItem,
     QGridLayout,
@@ -249,6 +250,7 @@ class KernelsPane(Pane):
         root = QHBoxLayout(self)
         root.setContentsMargins(6, 6, 6, 6)
         splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        self._splitter = splitter
         root.addWidget(splitter)
 
         controls = QWidget()
@@ -290,12 +292,13 @@ class KernelsPane(Pane):
         kl.addLayout(size_row)
 
         self.editor = KernelEditorWidget(self.state.kernel)
+        self.editor.setMinimumSize(150, 150)
         self.editor.kernel_edited.connect(self._on_kernel_edited)
         self.editor.invalid_entered.connect(self._on_invalid_entered)
         kl.addWidget(self.editor, 1)
 
-        hint = QLabel("Drag to paint · right-drag erases · double-click to type")
-        hint.setStyleSheet("color: palette(mid);")
+        hint = self._hint_label = QLabel("Drag to paint · right-drag erases · double-click to type")
+        hint.setForegroundRole(QPalette.ColorRole.PlaceholderText)
         hint.setWordWrap(True)
         kl.addWidget(hint)
 
@@ -303,13 +306,9 @@ class KernelsPane(Pane):
         self.sum_label.setWordWrap(True)
         self.sum_label.setTextFormat(Qt.TextFormat.RichText)
         kl.addWidget(self.sum_label)
-        self.info_label = QLabel()
-        self.info_label.setWordWrap(True)
-        self.info_label.setStyleSheet("color: palette(mid);")
-        kl.addWidget(self.info_label)
         self.error_label = QLabel()
         self.error_label.setWordWrap(True)
-        self.error_label.setStyleSheet("color: #d93025; font-weight: bold;")
+        _alert(self.error_label)
         self.error_label.setVisible(False)
         kl.addWidget(self.error_label)
 
@@ -362,6 +361,9 @@ class KernelsPane(Pane):
         views.addWidget(self.original_view)
         views.addWidget(self.result_view)
         rl.addWidget(views, 1)
+        self.info_label = QLabel()  # what the chosen preset does, in the book's words
+        self.info_label.setWordWrap(True)
+        rl.addWidget(self.info_label)
         self.result_view.pixel_hovered.connect(self._on_result_hovered)
         self.original_view.pixel_hovered.connect(self._on_result_hovered)
 
@@ -381,7 +383,7 @@ class KernelsPane(Pane):
 
         self.message_label = QLabel()
         self.message_label.setWordWrap(True)
-        self.message_label.setStyleSheet("color: #d93025; font-weight: bold;")
+        _alert(self.message_label)
         self.message_label.setVisible(False)
         rl.addWidget(self.message_label)
         self.arithmetic_label = QLabel()
@@ -389,10 +391,9 @@ class KernelsPane(Pane):
         self.arithmetic_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.arithmetic_label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         self.arithmetic_label.setMinimumHeight(120)
-        self.arithmetic_label.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
-        self.arithmetic_label.setStyleSheet(
-            "QLabel { background: palette(base); border: 1px solid palette(mid); padding: 6px; }"
-        )
+        # a wide table must not widen the window: it is clipped instead (the sum is also in the first line)
+        self.arithmetic_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        _panel(self.arithmetic_label)
         rl.addWidget(self.arithmetic_label)
         splitter.addWidget(right)
         splitter.setStretchFactor(0, 0)
@@ -701,7 +702,7 @@ class KernelsPane(Pane):
             text = f"{head} — sums of products: {sums}<br>{table}"
         else:
             table = self._arithmetic_table(window, weights, products, "")
-            text = f"{head}<br>{table}"
+            text = f"{head} — sum of products = <b>{float(total[0]):.2f}</b><br>{table}"
         self.arithmetic_label.setText(text)
 
     def _arithmetic_table(self, window: np.ndarray, weights: np.ndarray, products: np.ndarray, note: str) -> str:
@@ -750,9 +751,30 @@ class KernelsPane(Pane):
             self._on_result_hovered(int(r), int(c))
 
     def set_presentation_mode(self, on: bool) -> None:
+        total = max(800, sum(self._splitter.sizes()))
+        left = 430 if on else 340
+        self._splitter.setSizes([left, total - left])
         for view in (self.original_view, self.result_view):
             view.set_title_size(16 if on else 11)
-        self.editor.updateGeometry()
+        self._hint_label.setVisible(not on)  # the tooltip still says it; the grid needs the room
 
     def shutdown(self) -> None:
         self._update_timer.stop()
+
+
+def _panel(label: QLabel) -> None:
+    """A framed, light panel for text (no style sheet, so presentation mode can scale its font)."""
+    label.setFrameShape(QFrame.Shape.StyledPanel)
+    label.setAutoFillBackground(True)
+    label.setBackgroundRole(QPalette.ColorRole.Base)
+    label.setMargin(6)
+
+
+def _alert(label: QLabel) -> None:
+    """Bold red text for problems; only the weight is set so the size follows the window."""
+    font = QFont()
+    font.setBold(True)
+    label.setFont(font)
+    palette = label.palette()
+    palette.setColor(QPalette.ColorRole.WindowText, QColor("#d93025"))
+    label.setPalette(palette)

@@ -17,11 +17,12 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, QTimer, Slot
-from PySide6.QtGui import QColor, QPen
+from PySide6.QtGui import QColor, QFont, QPalette, QPen
 from PySide6.QtWidgets import (
     QButtonGroup,
     QFileDialog,
     QFormLayout,
+    QFrame,
     QGraphicsRectItem,
     QGroupBox,
     QHBoxLayout,
@@ -123,6 +124,7 @@ class MatchingPane(Pane):
         root = QHBoxLayout(self)
         root.setContentsMargins(6, 6, 6, 6)
         splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        self._splitter = splitter
         root.addWidget(splitter)
 
         controls = QWidget()
@@ -176,8 +178,10 @@ class MatchingPane(Pane):
 
         mbox = QGroupBox("Score")
         ml = QVBoxLayout(mbox)
-        self.dot_radio = QRadioButton("Dot product Σ image × pattern (the book)")
-        self.ncc_radio = QRadioButton("Normalized cross-correlation (−1…1)")
+        self.dot_radio = QRadioButton("Dot product Σ image × pattern")
+        self.ncc_radio = QRadioButton("Normalized cross-correlation")
+        self.dot_radio.setToolTip("The book's method (chapter 1): multiply and add, window by window")
+        self.ncc_radio.setToolTip("Scores from −1 to 1 that ignore brightness and contrast: shape only")
         self.dot_radio.setChecked(True)
         self._method_group = QButtonGroup(self)
         self._method_group.addButton(self.dot_radio)
@@ -214,15 +218,13 @@ class MatchingPane(Pane):
         rl.addWidget(views, 1)
         self.message_label = QLabel()
         self.message_label.setWordWrap(True)
-        self.message_label.setStyleSheet("color: #d93025; font-weight: bold;")
+        _alert(self.message_label)
         self.message_label.setVisible(False)
         rl.addWidget(self.message_label)
         self.result_label = QLabel()
         self.result_label.setWordWrap(True)
         self.result_label.setTextFormat(Qt.TextFormat.RichText)
-        self.result_label.setStyleSheet(
-            "QLabel { background: palette(base); border: 1px solid palette(mid); padding: 6px; }"
-        )
+        _panel(self.result_label)
         rl.addWidget(self.result_label)
         splitter.addWidget(right)
         splitter.setStretchFactor(0, 0)
@@ -479,6 +481,9 @@ class MatchingPane(Pane):
         self.flush()
 
     def set_presentation_mode(self, on: bool) -> None:
+        total = max(800, sum(self._splitter.sizes()))
+        left = 430 if on else 340
+        self._splitter.setSizes([left, total - left])
         for view in (self.image_view, self.score_view, self.pattern_view):
             view.set_title_size(16 if on else 11)
 
@@ -491,3 +496,21 @@ def _pattern_levels(pat: np.ndarray) -> tuple[float, float]:
     if lo >= 0.0 and hi <= 1.0:
         return 0.0, 1.0
     return (lo, hi) if hi > lo else (lo - 1.0, lo + 1.0)
+
+
+def _panel(label: QLabel) -> None:
+    """A framed, light panel for text (no style sheet, so presentation mode can scale its font)."""
+    label.setFrameShape(QFrame.Shape.StyledPanel)
+    label.setAutoFillBackground(True)
+    label.setBackgroundRole(QPalette.ColorRole.Base)
+    label.setMargin(6)
+
+
+def _alert(label: QLabel) -> None:
+    """Bold red text for problems; only the weight is set so the size follows the window."""
+    font = QFont()
+    font.setBold(True)
+    label.setFont(font)
+    palette = label.palette()
+    palette.setColor(QPalette.ColorRole.WindowText, QColor("#d93025"))
+    label.setPalette(palette)
