@@ -1,0 +1,667 @@
+"""What the convolution stepper shows, as plain Python (no Qt), so it can be tested in milliseconds.
+
+:class:`StepperState` holds the input, the kernel and the layer settings, builds the matching
+walk from :mod:`cnnviz.core.convolution` (which does every bit of arithmetic) and keeps the
+current step. Widgets write into it with :meth:`StepperState.update` / :meth:`StepperState.go_to`
+and redraw when it calls its listeners. Settings that give no output leave ``walk`` at ``None``
+and ``error`` holding the reason in words; nothing raises into the GUI.
+
+It also turns a step into the text a teacher reads aloud — the products and their sum, the
+per-channel sums plus bias and activation, the pooling choice, the scattered kernel — and the
+output-size formula with the current numbers substituted.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from cnnviz.core.convolution import (
+    ConvStep,
+    ConvWalk,
+    PoolStep,
+    PoolWalk,
+    TransposeStep,
+    TransposeWalk,
+    pad_input,
+    resolve_padding,
+    transpose_output_size,
+)
+
+__all__ = [
+    "MODES",
+    "PADDINGS",
+    "STEP_ACTIVATIONS",
+    "BOOK_IMAGE",
+    "BOOK_KERNEL",
+    "MatrixError",
+    "parse_matrix",
+    "parse_kernel",
+    "format_matrix",
+    "fmt",
+    "StepperState",
+]
+
+#: mode -> what the mode selector says
+MODES: dict[str, str] = {
+    "conv": "Convolution",
+    "max": "Max-pooling",
+    "avg": "Average-pooling",
+    "transpose": "Transposed convolution",
+}
+PADDINGS: dict[str, str] = {
+    "valid": "valid (none)",
+    "same": "same",
+    "explicit": "explicit (pixels per side)",
+}
+STEP_ACTIVATIONS: tuple[str, ...] = ("linear", "relu", "sigmoid", "tanh")
+
+#: The book's 4×4 image and its 2×2 chess pattern (chapter 1); stride 1 gives
+#: [[399, 373, 334], [243, 315, 399], [305, 231, 272]].
+BOOK_IMAGE = np.array(
+    [[255, 185, 133, 121], [155, 144, 188, 201], [111, 88, 171, 211], [110, 194, 143, 101]],
+    dtype=np.float64,
+)
+BOOK_KERNEL = np.array([[1, 0], [0, 1]], dtype=np.float64)
+CHANNEL_NAMES = ("R", "G", "B")
+MAX_TERMS = 12  # products written out per channel before "…"
+
+
+# ------------------------------------------------------------------------------------------
+# typed matrices
+
+
+class MatrixError(ValueError):
+    """A typed matrix that cannot be read; ``row``/``col`` (1-based) and ``span`` (character
+    offsets in the text) point at the cell to fix."""
+
+    def __init__(self, message: str, row: int, col: int, span: tuple[int, int]) -> None:
+        super().__init__(message)
+        self.row, self.col, self.span = row, col, span
+
+
+_TOKEN = re.compile(r"[^\s,;]+")
+
+
+def _number(tok: str) -> float:
+    t = tok.replace("−", "-")
+    if "/" in t:
+        num, _, den = t.partition("/")
+        return float(num) / float(den)
+    return float(t)
+
+
+def parse_matrix(text: str) -> np.ndarray:
+    """Read rows of numbers: rows end with ``;`` or a new line, cells are split by spaces or
+    commas; ``1/9`` and ``nan`` are accepted. Raises :class:`MatrixError` naming the cell."""
+    rows: list[list[float]] = []
+    spans: list[tuple[int, int]] = []  # where each row's text ends, for a missing cell
+    pos = 0
+    for line in re.split(r"(;|\n)", text):
+        if line in (";", "\n"):
+            pos += 1
+            continue
+        start = pos
+        pos += len(line)
+        cells: list[float] = []
+        for m in _TOKEN.finditer(line):
+            tok = m.group(0)
+            try:
+                cells.append(_number(tok))
+            except (ValueError, ZeroDivisionError):
+                r, c = len(rows) + 1, len(cells) + 1
+                raise MatrixError(
+                    f"Row {r}, column {c}: '{tok}' is not a number (type e.g. 3, -1.5 or 1/9).",
+                    r, c, (start + m.start(), start + m.end()),
+                ) from None
+        if cells:
+            rows.append(cells)
+            spans.append((start, pos))
+    if not rows:
+        raise MatrixError("Type at least one number (rows end with ';' or a new line).", 1, 1, (0, 0))
+    width = max(len(r) for r in rows)
+    for r, cells in enumerate(rows):
+        if len(cells) < width:
+            longest = next(i for i, rr in enumerate(rows) if len(rr) == width)
+            raise MatrixError(
+                f"Row {r + 1}, column {len(cells) + 1} is missing: row {r + 1} has {len(cells)} "
+                f"number{'s' if len(cells) != 1 else ''} but row {longest + 1} has {width}.",
+                r + 1, len(cells) + 1, spans[r],
+            )
+    return np.array(rows, dtype=np.float64)
+
+
+def parse_kernel(text: str) -> np.ndarray:
+    """A typed kernel: one matrix, or one per channel separated by ``|`` (stacked to (kh, kw, C))."""
+    parts = text.split("|")
+    if len(parts) == 1:
+        return parse_matrix(text)
+    mats = []
+    offset = 0
+    for i, part in enumerate(parts):
+        try:
+            mats.append(parse_matrix(part))
+        except MatrixError as e:
+            raise MatrixError(
+                f"Channel {i + 1}: {e}", e.row, e.col, (e.span[0] + offset, e.span[1] + offset)
+            ) from None
+        offset += len(part) + 1
+    if any(m.shape != mats[0].shape for m in mats):
+        shapes = ", ".join(f"{m.shape[0]}×{m.shape[1]}" for m in mats)
+        raise MatrixError(f"Every channel of the kernel must have the same size; got {shapes}.", 1, 1, (0, 0))
+    return np.stack(mats, axis=2)
+
+
+def fmt(v: float, digits: int = 4) -> str:
+    """A number as a student reads it: integers plainly, others with a few significant digits,
+    a real minus sign, NaN spelled out."""
+    v = float(v)
+    if math.isnan(v):
+        return "NaN"
+    if math.isinf(v):
+        return "∞" if v > 0 else "−∞"
+    if abs(v - round(v)) < 1e-9 and abs(v) < 1e15:
+        s = str(int(round(v)))
+    else:
+        s = f"{v:.{digits}g}"
+    return s.replace("-", "−")
+
+
+def format_matrix(m: np.ndarray) -> str:
+    """A 2-D (or per-channel 3-D) array back as text :func:`parse_kernel` reads."""
+    m = np.asarray(m)
+    if m.ndim == 3:
+        return "\n|\n".join(format_matrix(m[:, :, c]) for c in range(m.shape[2]))
+    return "\n".join(" ".join(fmt(v, 6).replace("−", "-") for v in row) for row in m)
+
+
+def _factor(v: float) -> str:
+    s = fmt(v)
+    return f"({s})" if s.startswith("−") else s
+
+
+# ------------------------------------------------------------------------------------------
+# the state
+
+
+@dataclass
+class Settings:
+    """Everything the user chose; :class:`StepperState` rebuilds its walk from these."""
+
+    mode: str = "conv"
+    image: np.ndarray | None = None  # (H, W) or (H, W, C), float64
+    kernel: np.ndarray | None = None  # (kh, kw) or (kh, kw, C)
+    pool_size: tuple[int, int] = (2, 2)
+    stride: tuple[int, int] = (1, 1)
+    padding: str = "valid"  # valid | same | explicit
+    pads: tuple[tuple[int, int], tuple[int, int]] = ((1, 1), (1, 1))  # for "explicit"
+    pad_mode: str = "zero"
+    dilation: tuple[int, int] = (1, 1)
+    bias: float = 0.0
+    activation: str = "linear"
+    flip: bool = False
+
+
+Walk = ConvWalk | PoolWalk | TransposeWalk
+Step = ConvStep | PoolStep | TransposeStep
+_FIELDS = set(Settings.__dataclass_fields__)
+
+
+class StepperState:
+    """The stepper's one source of truth: settings, the walk built from them, the current step.
+
+    Listeners (``add_listener``) are called with ``"walk"`` after the walk was rebuilt and with
+    ``"position"`` after only the step moved, so a view can do the cheap redraw when it can.
+    """
+
+    def __init__(self) -> None:
+        self.settings = Settings(image=BOOK_IMAGE.copy(), kernel=BOOK_KERNEL.copy())
+        self.walk: Walk | None = None
+        self.error: str = ""
+        self.position: int = 0
+        self._touched: TransposeWalk | None = None
+        self._listeners: list[Callable[[str], None]] = []
+        self._rebuild()
+
+    # -- listeners ---------------------------------------------------------------------------
+    def add_listener(self, fn: Callable[[str], None]) -> None:
+        self._listeners.append(fn)
+
+    def _emit(self, what: str) -> None:
+        for fn in list(self._listeners):
+            fn(what)
+
+    # -- settings ----------------------------------------------------------------------------
+    @property
+    def mode(self) -> str:
+        return self.settings.mode
+
+    @property
+    def image(self) -> np.ndarray:
+        return self.settings.image
+
+    @property
+    def kernel(self) -> np.ndarray:
+        return self.settings.kernel
+
+    @property
+    def channels(self) -> int:
+        img = self.settings.image
+        return 1 if img.ndim == 2 else img.shape[2]
+
+    def window_size(self) -> tuple[int, int]:
+        """The sliding window: the pool size when pooling, else the kernel's (kh, kw)."""
+        if self.mode in ("max", "avg"):
+            return self.settings.pool_size
+        k = self.settings.kernel
+        return int(k.shape[0]), int(k.shape[1])
+
+    def update(self, **changes) -> None:
+        """Change settings and rebuild the walk; the step number is kept where it still exists."""
+        unknown = set(changes) - _FIELDS
+        if unknown:
+            raise TypeError(f"unknown stepper setting(s): {', '.join(sorted(unknown))}")
+        s = self.settings
+        for name, value in changes.items():
+            if name in ("image", "kernel"):
+                value = np.array(value, dtype=np.float64)
+            elif name in ("stride", "dilation", "pool_size"):
+                value = (int(value), int(value)) if np.ndim(value) == 0 else (int(value[0]), int(value[1]))
+            elif name == "pads":
+                (t, b), (l, r) = value
+                value = ((int(t), int(b)), (int(l), int(r)))
+            elif name == "bias":
+                value = float(value)
+            if name == "mode" and value not in MODES:
+                raise ValueError(f"Unknown mode '{value}': use one of {', '.join(MODES)}.")
+            setattr(s, name, value)
+        self._rebuild()
+
+    def _padding_arg(self):
+        s = self.settings
+        return s.pads if s.padding == "explicit" else s.padding
+
+    def _rebuild(self) -> None:
+        s = self.settings
+        self.walk, self._touched, self.error = None, None, ""
+        try:
+            if s.mode == "conv":
+                k = s.kernel
+                if k.ndim == 3 and k.shape[2] != self.channels:
+                    raise ValueError(
+                        f"The kernel has {k.shape[2]} channel slices but the input has "
+                        f"{self.channels}: type one slice per channel (separated by '|') or one "
+                        "2-D kernel for all of them."
+                    )
+                self.walk = ConvWalk(
+                    s.image, k, s.stride, self._padding_arg(), s.pad_mode, s.dilation,
+                    s.bias, s.flip, s.activation,
+                )
+            elif s.mode in ("max", "avg"):
+                self.walk = PoolWalk(s.image, s.pool_size, s.stride, self._padding_arg(), s.mode)
+            else:
+                if s.padding == "explicit":
+                    raise ValueError(
+                        "A transposed convolution takes padding 'valid' or 'same' (as Keras's "
+                        "Conv2DTranspose), not pixels per side."
+                    )
+                k = s.kernel
+                if k.ndim == 3:
+                    if k.shape[2] != self.channels:
+                        raise ValueError(
+                            f"The kernel has {k.shape[2]} channel slices but the input has {self.channels}."
+                        )
+                self.walk = TransposeWalk(
+                    s.image, k, s.stride, s.padding, None, s.dilation, s.bias, s.activation
+                )
+                self._touched = TransposeWalk(
+                    np.ones(s.image.shape[:2]), np.ones(k.shape[:2]), s.stride, s.padding, None,
+                    s.dilation,
+                )
+        except (ValueError, IndexError) as exc:
+            self.walk = None
+            self.error = str(exc)
+        n = self.n_steps
+        self.position = min(max(self.position, 0), max(n - 1, 0))
+        self._emit("walk")
+
+    # -- stepping ----------------------------------------------------------------------------
+    @property
+    def n_steps(self) -> int:
+        return len(self.walk) if self.walk is not None else 0
+
+    def go_to(self, n: int) -> None:
+        """Jump to step ``n`` (clamped to the walk)."""
+        n = min(max(int(n), 0), max(self.n_steps - 1, 0))
+        if n != self.position:
+            self.position = n
+            self._emit("position")
+
+    def step(self, delta: int = 1) -> bool:
+        """Move by ``delta`` steps; False when already at the end (or start) of the walk."""
+        before = self.position
+        self.go_to(self.position + delta)
+        return self.position != before
+
+    def at_end(self) -> bool:
+        return self.position >= self.n_steps - 1
+
+    def current(self) -> Step | None:
+        if self.walk is None:
+            return None
+        return self.walk[self.position]
+
+    # -- what the grids show -----------------------------------------------------------------
+    def pads(self) -> tuple[tuple[int, int], tuple[int, int]]:
+        """Padding in pixels ((top, bottom), (left, right)); zero for a transposed convolution."""
+        if self.walk is not None and hasattr(self.walk, "pads"):
+            return self.walk.pads
+        if self.mode == "transpose":
+            return ((0, 0), (0, 0))
+        kh, kw = self.window_size()
+        s = self.settings
+        try:
+            return resolve_padding(
+                s.image.shape[0], s.image.shape[1], kh, kw, s.stride,
+                s.dilation if self.mode == "conv" else 1, self._padding_arg(),
+            )
+        except ValueError:
+            return ((0, 0), (0, 0))
+
+    def shown_input(self) -> np.ndarray:
+        """The input as drawn: padded (with the pad mode's values) except for transposed mode.
+
+        Pooling pads are drawn as zeros only for colour; they take no part (see ``pad_label``).
+        """
+        s = self.settings
+        if self.mode == "transpose":
+            return s.image
+        mode = s.pad_mode if self.mode == "conv" else "zero"
+        try:
+            return pad_input(s.image, self.pads(), mode)
+        except ValueError:
+            return s.image
+
+    def pad_label(self) -> str | None:
+        """Text for padding cells when their value is not used (pooling ignores padding)."""
+        return "—" if self.mode in ("max", "avg") else None
+
+    def output(self) -> np.ndarray | None:
+        """The output shown at this step, (OH, OW) or (OH, OW, C) for pooling a colour input.
+
+        Convolution and pooling show the whole result and :meth:`filled` says how many cells
+        (row-major) are computed so far; a transposed convolution shows its running sum.
+        """
+        w = self.walk
+        if w is None:
+            return None
+        if isinstance(w, TransposeWalk):
+            if self.position >= len(w) - 1:
+                return w.output
+            return w.output_after(self.position)
+        return w.output
+
+    def filled(self) -> int | None:
+        """How many output cells (row-major) are computed at this step; None when all are
+        meaningful but some may be untouched (transposed: see :meth:`untouched`)."""
+        if self.walk is None:
+            return 0
+        if isinstance(self.walk, TransposeWalk):
+            return None
+        return self.position + 1
+
+    def untouched(self) -> np.ndarray | None:
+        """Transposed mode: the output cells no input has scattered into yet."""
+        if self._touched is None:
+            return None
+        return self._touched.output_after(self.position) <= 0
+
+    def output_levels(self) -> tuple[float, float]:
+        """(min, max) of the final output, so colours stay put while the grid fills in."""
+        if self.walk is None:
+            return (0.0, 1.0)
+        out = self.walk.output
+        vals = [float(np.min(out)), float(np.max(out))]
+        if isinstance(self.walk, TransposeWalk):
+            w = self.walk
+            part = w.output_after(len(w) - 1)
+            vals += [float(np.min(part)), float(np.max(part))]
+        return min(vals), max(vals)
+
+    def displayed_output(self) -> np.ndarray | None:
+        """The numbers the output grid shows now, NaN where a cell is still empty."""
+        out = self.output()
+        if out is None:
+            return None
+        shown = np.array(out, dtype=np.float64, copy=True)
+        f = self.filled()
+        if f is not None:
+            flat = shown.reshape(shown.shape[0] * shown.shape[1], -1)
+            flat[f:] = np.nan
+        else:
+            mask = self.untouched()
+            if mask is not None:
+                shown[mask] = np.nan
+        return shown
+
+    # -- highlights --------------------------------------------------------------------------
+    def window_cells(self) -> list[tuple[int, int]]:
+        """Input cells (in shown-input coordinates) the current step reads, or scatters from."""
+        st = self.current()
+        if st is None:
+            return []
+        if isinstance(st, ConvStep):
+            return [(r, c) for r in st.rows for c in st.cols]
+        if isinstance(st, PoolStep):
+            r0, c0 = st.window_origin
+            ph, pw = self.settings.pool_size
+            return [(r0 + u, c0 + v) for u in range(ph) for v in range(pw)]
+        return [st.in_pos]
+
+    def output_cells(self) -> list[tuple[int, int]]:
+        """Output cells the current step writes (one; a kernel footprint when transposed)."""
+        st = self.current()
+        if st is None:
+            return []
+        if isinstance(st, TransposeStep):
+            return [
+                (r, c) for a, r in enumerate(st.rows) for b, c in enumerate(st.cols) if st.inside[a, b]
+            ]
+        return [st.out_pos]
+
+    def winners(self) -> list[tuple[int, int]]:
+        """Max-pooling: the input cell that won, per channel."""
+        st = self.current()
+        if isinstance(st, PoolStep) and st.winner is not None:
+            return list(st.winner) if isinstance(st.winner, list) else [st.winner]
+        return []
+
+    def outputs_fed_by(self, r: int, c: int) -> list[tuple[int, int]]:
+        """Output cells that shown-input cell (r, c) takes part in."""
+        w = self.walk
+        if w is None:
+            return []
+        try:
+            if isinstance(w, PoolWalk):
+                (pt, _), (pl, _) = w.pads
+                h, wd = self.settings.image.shape[:2]
+                if not (pt <= r < pt + h and pl <= c < pl + wd):
+                    return []  # pooling never reads its padding
+            return w.outputs_fed_by(r, c)
+        except IndexError:
+            return []
+
+    def inputs_of(self, i: int, j: int) -> list[tuple[int, int]]:
+        """Shown-input cells that output cell (i, j) depends on (its receptive field)."""
+        w = self.walk
+        if w is None:
+            return []
+        try:
+            if isinstance(w, TransposeWalk):
+                return w.inputs_feeding(i, j)
+            return w.receptive_field(i, j)
+        except IndexError:
+            return []
+
+    def step_for_output(self, i: int, j: int) -> int | None:
+        """The step that computes output cell (i, j) — for a transposed convolution, the last
+        input that scatters into it (when the cell is complete)."""
+        w = self.walk
+        if w is None:
+            return None
+        if isinstance(w, TransposeWalk):
+            feeders = self.inputs_of(i, j)
+            return max((w.index_of(a, b) for a, b in feeders), default=None)
+        try:
+            return w.index_of(i, j)
+        except IndexError:
+            return None
+
+    def step_for_input(self, r: int, c: int) -> int | None:
+        """Transposed mode: the step in which input cell (r, c) scatters."""
+        if isinstance(self.walk, TransposeWalk):
+            try:
+                return self.walk.index_of(r, c)
+            except IndexError:
+                return None
+        return None
+
+    # -- words -------------------------------------------------------------------------------
+    def step_lines(self) -> list[str]:
+        """The arithmetic of the current step, one line per channel plus the result line."""
+        st = self.current()
+        if st is None:
+            return [self.error] if self.error else []
+        if isinstance(st, ConvStep):
+            return self._conv_lines(st)
+        if isinstance(st, PoolStep):
+            return self._pool_lines(st)
+        return self._transpose_lines(st)
+
+    @staticmethod
+    def _products(window: np.ndarray, kernel: np.ndarray, total: float) -> str:
+        terms = [f"{_factor(a)}·{_factor(b)}" for a, b in zip(window.ravel(), kernel.ravel())]
+        if len(terms) > MAX_TERMS:
+            more = len(terms) - MAX_TERMS + 1
+            terms = terms[: MAX_TERMS - 1] + [f"… ({more} more)"]
+        return " + ".join(terms) + f" = {fmt(total)}"
+
+    def _conv_lines(self, st: ConvStep) -> list[str]:
+        i, j = st.out_pos
+        lines = []
+        if st.window.ndim == 2:
+            lines.append(f"out({i},{j}) = " + self._products(st.window, st.kernel, float(np.sum(st.channel_sums))))
+            total = float(np.sum(st.channel_sums))
+        else:
+            C = st.window.shape[2]
+            sums = np.asarray(st.channel_sums).reshape(C)
+            for c in range(C):
+                name = CHANNEL_NAMES[c] if C == 3 else f"ch{c + 1}"
+                lines.append(f"{name}: " + self._products(st.window[:, :, c], st.kernel[:, :, c], float(sums[c])))
+            total = float(sums.sum())
+            lines.append(f"sum {' + '.join(_factor(v) for v in sums)} = {fmt(total)}")
+        bias, pre, val = float(st.bias), float(st.pre_activation), float(st.value)
+        tail = []
+        if bias != 0.0:
+            tail.append(f"{fmt(total)} + bias {_factor(bias)} = {fmt(pre)}")
+        if st.activation != "linear":
+            tail.append(f"{st.activation}({fmt(pre)}) = {fmt(val)}")
+        if tail:
+            lines.append(" → ".join(tail + [f"out({i},{j}) = {fmt(val)}"]))
+        return lines
+
+    def _pool_lines(self, st: PoolStep) -> list[str]:
+        i, j = st.out_pos
+        win = st.window if st.window.ndim == 3 else st.window[:, :, None]
+        C = win.shape[2]
+        vals = np.atleast_1d(np.asarray(st.value, dtype=np.float64))
+        lines = []
+        for c in range(C):
+            real = [float(v) for v, ok in zip(win[:, :, c].ravel(), st.valid.ravel()) if ok]
+            name = (CHANNEL_NAMES[c] + ": ") if C == 3 else ("" if C == 1 else f"ch{c + 1}: ")
+            listed = ", ".join(fmt(v) for v in real)
+            if st.op == "max":
+                lines.append(f"{name}out({i},{j}) = max({listed}) = {fmt(vals[c])}")
+            else:
+                lines.append(
+                    f"{name}out({i},{j}) = ({' + '.join(_factor(v) for v in real)}) / {st.count} = {fmt(vals[c])}"
+                )
+        skipped = int(st.valid.size - st.valid.sum())
+        if skipped:
+            lines.append(f"{skipped} padding cell{'s' if skipped > 1 else ''} in the window take no part.")
+        return lines
+
+    def _transpose_lines(self, st: TransposeStep) -> list[str]:
+        i, j = st.in_pos
+        k = np.asarray(st.contribution)
+        kernel = self.settings.kernel
+        if np.ndim(st.value) == 0:
+            v = float(st.value)
+            head = f"in({i},{j}) = {fmt(v)} scatters {fmt(v)} × kernel:"
+            kk = kernel if kernel.ndim == 2 else kernel[:, :, 0]
+            terms = [f"{_factor(v)}·{_factor(a)}={fmt(b)}" for a, b in zip(kk.ravel(), k.ravel())]
+        else:
+            vals = ", ".join(f"{CHANNEL_NAMES[c] if len(st.value) == 3 else c}={fmt(x)}" for c, x in enumerate(st.value))
+            head = f"in({i},{j}) = ({vals}) scatters the sum over channels of value × kernel slice:"
+            terms = [fmt(b) for b in k.ravel()]
+        if len(terms) > MAX_TERMS:
+            terms = terms[: MAX_TERMS - 1] + [f"… ({len(terms) - MAX_TERMS + 1} more)"]
+        rows = [r for r in st.rows]
+        cols = [c for c in st.cols]
+        where = f"added at output rows {rows[0]}–{rows[-1]}, columns {cols[0]}–{cols[-1]}"
+        lines = [head + "  " + "  ".join(terms), where + "; overlaps are summed."]
+        if not st.inside.all():
+            lines.append(f"{int((~st.inside).sum())} of the kernel's cells fall outside the output and are cropped.")
+        if self.position == self.n_steps - 1:
+            s = self.settings
+            extra = []
+            if s.bias != 0.0:
+                extra.append(f"+ bias {fmt(s.bias)}")
+            if s.activation != "linear":
+                extra.append(f"then {s.activation}")
+            if extra:
+                lines.append("Last input: the sums get " + " ".join(extra) + " (shown now).")
+        return lines
+
+    def formula_lines(self) -> list[str]:
+        """The output-size formula per axis with the current numbers, e.g.
+        ``Rows: ⌊(5 + 2·1 − 1·(3−1) − 1)/2⌋ + 1 = 3``; the error in words when there is no output."""
+        s = self.settings
+        h, w = s.image.shape[:2]
+        kh, kw = self.window_size()
+        lines = []
+        if self.mode == "transpose":
+            for name, n, f, st, d in (("Rows", h, kh, s.stride[0], s.dilation[0]),
+                                      ("Columns", w, kw, s.stride[1], s.dilation[1])):
+                ktext = f"{f}" if d == 1 else f"{d}·({f}−1)+1"
+                try:
+                    o = transpose_output_size(n, f, st, s.padding if s.padding != "explicit" else "valid", None, d)
+                except ValueError:
+                    o = None
+                if s.padding == "same":
+                    expr = f"{n}·{st}"
+                else:
+                    expr = f"({n} − 1)·{st} + max({ktext}, {st})"
+                lines.append(f"{name}: {expr} = {o if o is not None else '—'}")
+        else:
+            (pt, pb), (pl, pr) = self.pads()
+            d = s.dilation if self.mode == "conv" else (1, 1)
+            for name, n, f, (a, b), st, dd in (("Rows", h, kh, (pt, pb), s.stride[0], d[0]),
+                                               ("Columns", w, kw, (pl, pr), s.stride[1], d[1])):
+                ptext = f"2·{a}" if a == b else f"{a} + {b}"
+                num = n + a + b - dd * (f - 1) - 1
+                o = num // st + 1 if num >= 0 else None
+                lines.append(
+                    f"{name}: ⌊({n} + {ptext} − {dd}·({f}−1) − 1)/{st}⌋ + 1 = "
+                    + (str(o) if o is not None else f"⌊{fmt(num)}/{st}⌋ + 1 → no output")
+                )
+        if self.walk is None and self.error:
+            lines.append(self.error)
+        return lines
+
+    def output_shape(self) -> tuple[int, int] | None:
+        return None if self.walk is None else tuple(self.walk.out_shape)
