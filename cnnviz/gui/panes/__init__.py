@@ -25,6 +25,7 @@ class PaneSpec:
 PANES: list[PaneSpec] = [
     PaneSpec("kernels", "Kernels", "cnnviz.gui.panes.kernels", "KernelsPane"),
     PaneSpec("matching", "Pattern matching", "cnnviz.gui.panes.matching", "MatchingPane"),
+    PaneSpec("stepper", "Convolution stepper", "cnnviz.gui.panes.stepper", "StepperPane"),
 ]
 
 

@@ -1,0 +1,324 @@
+"""The convolution stepper pane driven like a teacher would: keys, slider, clicks, hover, export.
+
+The output grid the pane shows is checked against ``cnnviz.core.convolution`` and TensorFlow for
+every mode.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+from PySide6.QtCore import Qt, QTimer
+
+from cnnviz.core.convolution import conv2d, conv2d_transpose, pool2d
+from cnnviz.gui.stepper_state import BOOK_IMAGE, BOOK_KERNEL, format_matrix
+
+BOOK_RESULT = np.array([[399, 373, 334], [243, 315, 399], [305, 231, 272]], dtype=float)
+
+
+@pytest.fixture
+def pane(qtbot, ctx):
+    from cnnviz import paths
+    from cnnviz.gui.panes.stepper import StepperPane
+
+    ctx.open_image(paths.sample_images()[0].parent / "coffee.jpg")
+    p = StepperPane(ctx)
+    qtbot.addWidget(p)
+    p.resize(1200, 760)
+    p.show()
+    qtbot.waitExposed(p)
+    p.activateWindow()
+    yield p
+    p.shutdown()
+
+
+@pytest.fixture(scope="module")
+def tf():
+    from cnnviz.ml.backend import keras, tensorflow
+
+    return tensorflow(), keras()
+
+
+def shown(pane, channel: int = 0) -> np.ndarray:
+    return pane.output_view(channel).displayed_values()
+
+
+def full_output(pane) -> np.ndarray:
+    """Step to the end with the End key and read every output grid back."""
+    pane.go_to_end()
+    views = [v for v in pane.output_views if v.isVisible()]
+    arrs = [v.displayed_values() for v in views]
+    return arrs[0] if len(arrs) == 1 else np.stack(arrs, axis=2)
+
+
+def press(qtbot, pane, key) -> None:
+    qtbot.keyClick(pane.input_view(), key)
+
+
+def test_keys_step_play_and_jump(qtbot, pane):
+    pane.input_view().setFocus()
+    assert pane.state.position == 0
+    np.testing.assert_array_equal(pane.input_view().values(), BOOK_IMAGE)
+    press(qtbot, pane, Qt.Key.Key_Right)
+    press(qtbot, pane, Qt.Key.Key_Right)
+    assert pane.state.position == 2
+    out = shown(pane)
+    np.testing.assert_array_equal(out[0], BOOK_RESULT[0])
+    assert np.isnan(out[1:]).all()
+    assert "133·1 + 121·0 + 188·0 + 201·1 = 334" in pane.step_label.text()
+    press(qtbot, pane, Qt.Key.Key_Left)
+    assert pane.state.position == 1 and pane.step_counter.text() == "Step 2 of 9"
+    press(qtbot, pane, Qt.Key.Key_End)
+    np.testing.assert_array_equal(shown(pane), BOOK_RESULT)
+    press(qtbot, pane, Qt.Key.Key_Home)
+    assert pane.state.position == 0
+    pane.speed_spin.setValue(50)
+    press(qtbot, pane, Qt.Key.Key_Space)
+    assert pane.is_playing()
+    qtbot.waitUntil(lambda: pane.state.position >= 3, timeout=3000)
+    press(qtbot, pane, Qt.Key.Key_Space)
+    assert not pane.is_playing()
+
+
+def test_slider_scrubs_and_click_jumps_to_the_cells_step(qtbot, pane):
+    pane.slider.setValue(5)
+    assert pane.state.position == 5
+    assert np.isfinite(shown(pane)).sum() == 6
+    view = pane.output_view()
+    qtbot.mouseClick(view, Qt.MouseButton.LeftButton, pos=view.cell_center(2, 1))
+    assert pane.state.position == 7 and pane.slider.value() == 7
+    window = pane.input_view().highlights()
+    field = sorted(pane.state.walk.receptive_field(2, 1))
+    assert any(sorted(h.cells) == field for h in window)
+    assert "receptive field" in pane.hover_label.text()
+    out_cells = [h.cells for h in view.highlights()]
+    assert [(2, 1)] in out_cells
+
+
+def test_hover_shows_every_output_an_input_feeds(qtbot, pane):
+    view = pane.input_view()
+    qtbot.mouseMove(view, view.cell_center(1, 1))
+    qtbot.waitUntil(lambda: pane.hovered_outputs() != [], timeout=2000)
+    assert sorted(pane.hovered_outputs()) == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    assert "144" in pane.hover_label.text() and "feeds 4 output cells" in pane.hover_label.text()
+    assert any(sorted(h.cells) == [(0, 0), (0, 1), (1, 0), (1, 1)] for h in pane.output_view().highlights())
+    qtbot.mouseMove(view, view.cell_center(0, 0))
+    qtbot.waitUntil(lambda: pane.hovered_outputs() == [(0, 0)], timeout=2000)
+
+
+def test_changing_stride_mid_walk(qtbot, pane):
+    pane.state.go_to(6)
+    pane.stride_h.setValue(2)
+    assert pane.state.output_shape() == (2, 3)
+    assert pane.state.position == 5
+    assert "Rows: ⌊(4 + 2·0 − 1·(2−1) − 1)/2⌋ + 1 = 2" in pane.formula_label.text()
+    np.testing.assert_array_equal(full_output(pane), conv2d(BOOK_IMAGE, BOOK_KERNEL, stride=(2, 1)))
+    pane.set_padding("explicit", (1, 0, 2, 1))
+    np.testing.assert_array_equal(
+        full_output(pane), conv2d(BOOK_IMAGE, BOOK_KERNEL, stride=(2, 1), padding=((1, 0), (2, 1)))
+    )
+    assert pane.input_view().values().shape == (5, 7)
+
+
+def test_typed_matrix_errors_point_at_the_cell_and_lose_nothing(qtbot, pane):
+    pane.set_matrix_text("1 2 3\n4 5 6\n7 8 9")
+    assert pane.state.image.shape == (3, 3)
+    pane.set_matrix_text("1 2 3\n4 5\n7 8 9")
+    assert "Row 2, column 3 is missing" in pane.message_label.text()
+    assert pane.state.image.shape == (3, 3)  # the last good matrix is kept
+    assert pane.matrix_edit.toPlainText() == "1 2 3\n4 5\n7 8 9"  # and so is the typing
+    pane.set_matrix_text("1 2 3\n4 five 6\n7 8 9")
+    assert "Row 2, column 2: 'five' is not a number" in pane.message_label.text()
+    assert pane.matrix_edit.textCursor().selectedText() == "five"
+    pane.set_matrix_text("1 2 3\n4 nan 6\n7 8 9")
+    assert pane.state.walk is None and "NaN" in pane.formula_label.text()
+    assert "NaN" in pane.output_view()._placeholder
+    assert np.isnan(pane.input_view().values()[1, 1])
+    pane.grab()  # drawing NaN cells does not crash
+    pane.set_matrix_text("1 2 3\n4 5 6\n7 8 9")
+    assert pane.state.walk is not None and pane.message_label.text() == ""
+
+
+def test_settings_without_output_are_explained(qtbot, pane):
+    pane.set_kernel_text("1 1 1 1 1\n1 1 1 1 1\n1 1 1 1 1\n1 1 1 1 1\n1 1 1 1 1")
+    assert pane.state.walk is None
+    assert "5×5 kernel does not fit in the 4×4 input" in pane.formula_label.text()
+    assert not pane.forward_button.isEnabled() and pane.step_counter.text() == "No steps"
+    pane.step_forward()
+    pane.toggle_play()
+    assert not pane.is_playing()
+    pane.set_padding("explicit", (1, 1, 1, 1))  # padding makes it fit again
+    assert pane.state.output_shape() == (2, 2)
+    pane.set_kernel_text("1 0\n0 1")
+    pane.set_padding("valid")
+    pane.dil_h.setValue(4)
+    assert pane.state.walk is None and "dilation" in pane.formula_label.text()
+    pane.dil_h.setValue(1)
+    pane.stride_w.setValue(9)
+    assert pane.state.output_shape() == (3, 1)
+    pane.grab()
+
+
+def test_switching_mode_and_kernel_mid_play(qtbot, pane):
+    x = np.arange(64.0).reshape(8, 8) % 7
+    pane.set_matrix_text(format_matrix(x))
+    pane.speed_spin.setValue(60)
+    pane.play()
+    qtbot.wait(60)
+    for mode in ("max", "avg", "transpose", "conv", "transpose"):
+        pane.set_mode(mode)
+        qtbot.wait(40)
+        assert pane.state.walk is not None, pane.state.error
+        assert 0 <= pane.state.position < pane.state.n_steps
+        assert pane.is_playing()
+    pane.kernel_preset_combo.setCurrentIndex(pane.kernel_preset_combo.findData("laplacian"))
+    pane.kernel_preset_combo.activated.emit(pane.kernel_preset_combo.currentIndex())
+    assert pane.state.kernel.shape == (3, 3)
+    qtbot.wait(40)
+    pane.ctx.set_kernel(np.ones((3, 3)) / 9)
+    pane.kernel_source_combo.setCurrentIndex(pane.kernel_source_combo.findData("playground"))
+    np.testing.assert_allclose(pane.state.kernel, np.ones((3, 3)) / 9, rtol=1e-6)
+    pane.ctx.set_kernel(np.eye(2))
+    np.testing.assert_array_equal(pane.state.kernel, np.eye(2))
+    qtbot.waitUntil(lambda: not pane.is_playing(), timeout=5000)  # stops at the end
+    assert pane.state.at_end(), (pane.state.position, pane.state.n_steps, pane.state.mode)
+    np.testing.assert_allclose(full_output(pane), conv2d_transpose(x, np.eye(2)))
+
+
+def test_every_mode_matches_core_and_tensorflow(qtbot, pane, tf):
+    tf_, keras = tf
+    # convolution on an RGB crop: stride, same padding, dilation, bias and ReLU
+    pane.set_source("crop_rgb")
+    pane.set_crop(120, 200, 7, 9)
+    x = pane.state.image.copy()
+    assert x.shape == (7, 9, 3)
+    pane.set_kernel_text("1 0 -1; 2 0 -2; 1 0 -1")
+    pane.stride_h.setValue(2)
+    pane.dil_w.setValue(2)
+    pane.set_padding("same")
+    pane.bias_spin.setValue(-20.0)
+    pane.activation_combo.setCurrentIndex(pane.activation_combo.findData("relu"))
+    k = np.array([[1, 0, -1], [2, 0, -2], [1, 0, -1]], dtype=float)
+    ours = full_output(pane)
+    core = conv2d(x, k, stride=(2, 1), padding="same", dilation=(1, 2), bias=-20.0, activation="relu")
+    np.testing.assert_allclose(ours, core)
+    k4 = np.repeat(k[:, :, None, None], 3, axis=2)
+    ref = tf_.nn.relu(
+        tf_.nn.conv2d(x[None], k4, strides=[1, 2, 1, 1], padding="SAME", dilations=[1, 1, 2, 1]) - 20.0
+    ).numpy()[0, :, :, 0]
+    np.testing.assert_allclose(ours, ref, atol=1e-6 * max(1.0, np.abs(ref).max()))
+    # per-channel kernel slices
+    pane.set_kernel_text("1 0; 0 1 | 0 1; 1 0 | -1 -1; 1 1")
+    pane.dil_w.setValue(1)
+    slices = np.stack([[[1, 0], [0, 1]], [[0, 1], [1, 0]], [[-1, -1], [1, 1]]], axis=2).astype(float)
+    ref = tf_.nn.relu(tf_.nn.conv2d(x[None], slices[..., None], [1, 2, 1, 1], "SAME") - 20.0)
+    np.testing.assert_allclose(full_output(pane), ref.numpy()[0, :, :, 0], atol=1e-3)
+
+    # pooling, per channel
+    pane.set_padding("valid")
+    pane.bias_spin.setValue(0.0)
+    for mode, layer in (("max", keras.layers.MaxPooling2D), ("avg", keras.layers.AveragePooling2D)):
+        pane.set_mode(mode)
+        pane.ksize_h.setValue(3)  # pool 3×2, stride follows the pool size
+        assert pane.state.settings.stride == (3, 2)
+        ours = full_output(pane)
+        np.testing.assert_allclose(ours, pool2d(x, (3, 2), op=mode))
+        ref = layer(pool_size=(3, 2))(x[None].astype("float32")).numpy()[0]
+        np.testing.assert_allclose(ours, ref, rtol=1e-5)
+        pane.set_padding("same")
+        ours = full_output(pane)
+        ref = layer(pool_size=(3, 2), padding="same")(x[None].astype("float32")).numpy()[0]
+        np.testing.assert_allclose(ours, ref, rtol=1e-5)
+        pane.set_padding("valid")
+        pane.ksize_h.setValue(2)
+    pane.state.go_to(1)
+    assert "max" not in pane.step_label.text()  # average pooling is shown as a division
+    assert "/ 4" in pane.step_label.text()
+
+    # transposed convolution on a typed matrix
+    pane.set_mode("transpose")
+    pane.set_source("typed")
+    pane.set_matrix_text("1 2 -1; 0 3 1")
+    pane.set_kernel_text("1 -1 0; 2 0 1; 0 1 1")
+    pane.stride_h.setValue(2)
+    pane.stride_w.setValue(2)
+    pane.bias_spin.setValue(0.5)
+    xt = np.array([[1, 2, -1], [0, 3, 1]], dtype=float)
+    kt = np.array([[1, -1, 0], [2, 0, 1], [0, 1, 1]], dtype=float)
+    for padding in ("valid", "same"):
+        pane.set_padding(padding)
+        ours = full_output(pane)
+        np.testing.assert_allclose(ours, conv2d_transpose(xt, kt, 2, padding, bias=0.5, activation="relu"))
+        layer = keras.layers.Conv2DTranspose(1, 3, strides=2, padding=padding, activation="relu")
+        layer.build((1, 2, 3, 1))
+        layer.set_weights([kt[:, :, None, None].astype("float32"), np.array([0.5], "float32")])
+        ref = layer(xt[None, :, :, None].astype("float32")).numpy()[0, :, :, 0]
+        np.testing.assert_allclose(ours, ref, atol=1e-5)
+    # clicking an output cell jumps to the last input that lands there
+    pane.state.go_to(0)
+    view = pane.output_view()
+    qtbot.mouseClick(view, Qt.MouseButton.LeftButton, pos=view.cell_center(1, 2))
+    assert pane.state.position == pane.state.step_for_output(1, 2)
+    assert any(sorted(h.cells) == sorted(pane.state.inputs_of(1, 2)) for h in pane.input_view().highlights())
+
+
+def test_export_gif_has_one_frame_per_step_and_png(qtbot, pane, tmp_path):
+    pane.state.go_to(4)
+    gif = tmp_path / "walk.gif"
+    assert pane.export_gif(gif, show_progress=False) == 9
+    with Image.open(gif) as im:
+        assert im.n_frames == 9
+        assert im.size[0] > 200
+    assert pane.state.position == 4  # the view is put back
+    png = tmp_path / "step.png"
+    assert pane.export_png(png)
+    with Image.open(png) as im:
+        assert im.size == (pane.stage.width(), pane.stage.height())
+
+
+def test_exporting_a_10000_step_walk_is_capped_and_responsive(qtbot, pane, tmp_path):
+    pane.resize(700, 480)
+    pane.set_source("crop_gray")
+    pane.set_crop(100, 150, 100, 100)
+    pane.set_kernel_text("0 1 0; 1 -4 1; 0 1 0")
+    pane.set_padding("same")
+    assert pane.state.n_steps == 10_000
+    ticks = []
+    timer = QTimer()
+    timer.timeout.connect(lambda: ticks.append(time.monotonic()))
+    timer.start(20)
+    t0 = time.monotonic()
+    frames = pane.export_gif(tmp_path / "big.gif")
+    took = time.monotonic() - t0
+    timer.stop()
+    assert frames == 300
+    assert "10000 steps" in pane.last_export_message and "300" in pane.last_export_message
+    with Image.open(tmp_path / "big.gif") as im:
+        assert im.n_frames == 300
+    # the event loop kept running: no gap between timer ticks longer than half a second
+    gaps = np.diff([t0] + ticks + [t0 + took])
+    assert len(ticks) > 5 and gaps.max() < 0.5, (len(ticks), gaps.max(), took)
+
+
+def test_large_crop_steps_and_presentation(qtbot, pane):
+    pane.set_source("crop_gray")
+    pane.set_crop(0, 0, 256, 256)
+    pane.set_padding("same")
+    assert pane.state.n_steps == 256 * 256
+    t0 = time.perf_counter()
+    for _ in range(20):
+        pane.step_forward()
+        pane.repaint()
+    assert (time.perf_counter() - t0) / 20 < 0.2
+    view = pane.input_view()
+    assert view.cell_size() < 3  # colours only; numbers come back when zoomed in
+    qtbot.wait(10)
+    pane.ctx.set_presentation(True)
+    pane.set_presentation_mode(True)
+    assert pane.step_label.font().pointSizeF() > 16
+    assert view._text_scale > 1
+    pane.set_presentation_mode(False)
+    assert pane.step_label.font().pointSizeF() < 16
