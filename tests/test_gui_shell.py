@@ -22,7 +22,7 @@ def drop_files(window, *files) -> bool:
     mime.setUrls([QUrl.fromLocalFile(str(f)) for f in files])
     pos = QPoint(window.width() // 2, window.height() // 2)
     action = Qt.DropAction.CopyAction
-    enter = QDragEnterEvent(pos.toPointF(), action, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    enter = QDragEnterEvent(pos, action, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
     QApplication.sendEvent(window, enter)
     if not enter.isAccepted():
         return False
