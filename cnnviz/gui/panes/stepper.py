@@ -137,7 +137,7 @@ class StepperPane(Pane):
         scroll.setWidget(controls)
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
         scroll.setMinimumWidth(300)
         scroll.setMaximumWidth(380)
         self.controls_scroll = scroll
@@ -442,7 +442,7 @@ class StepperPane(Pane):
             lab.setFont(f4)
         for v in self.input_views + self.kernel_views + self.output_views:
             v.set_text_scale(scale)
-        self.controls_scroll.setMaximumWidth(int(380 * (1.25 if self._presentation else 1.0)))
+        self.controls_scroll.setMaximumWidth(480 if self._presentation else 380)
 
     # ======================================================================================
     # public driving (tests, screenshot, keys)
@@ -869,15 +869,16 @@ class StepperPane(Pane):
                 continue
             if out is None:
                 view.set_grid(None)
-                view.set_placeholder("No output:\n" + st.error)
+                view.set_placeholder("No output with these settings:\nsee the reason below.")
                 lab.setText("Output")
                 continue
-            view.set_grid(out if oc == 1 else out[:, :, c], "diverging", self._out_levels, nan_blank=True)
+            view.set_grid(out if oc == 1 else out[:, :, c], "diverging", self._out_levels, nan_label="", nan_blank=True)
             oh, ow = out.shape[:2]
             lab.setText(f"Output {oh}×{ow}" + (f" {names[c]}" if oc > 1 else ""))
         stretch_in, stretch_out = (3, 5) if st.mode == "transpose" else (4, 4 if max(x.shape[:2]) > 12 else 3)
         self._grids_layout.setStretchFactor(self._in_col, stretch_in)
-        self._grids_layout.setStretchFactor(self._k_col, 1 if max(k.shape[:2]) <= 5 else 2)
+        small = max(x.shape[:2]) <= 12 or max(k.shape[:2]) > 5
+        self._grids_layout.setStretchFactor(self._k_col, 2 if small else 1)
         self._grids_layout.setStretchFactor(self._out_col, stretch_out)
         n = st.n_steps
         with QSignalBlocker(self.slider):
@@ -916,7 +917,7 @@ class StepperPane(Pane):
             oc = 1 if out.ndim == 2 else out.shape[2]
             if mode == "transpose":
                 shown = st.displayed_output()
-                self.output_views[0].set_grid(shown, "diverging", self._out_levels, nan_blank=True)
+                self.output_views[0].set_grid(shown, "diverging", self._out_levels, nan_label="", nan_blank=True)
                 self.output_views[0].set_filled(None)
             else:
                 for c in range(oc):
@@ -969,7 +970,15 @@ class StepperPane(Pane):
                 hls = []
                 if self._focus_output is not None and mode == "transpose":
                     hls.append(Highlight([self._focus_output], HOVER_COLOR, 0, 3.0))
-                hls.append(Highlight(outs, OUTPUT_COLOR, 70, 3.5))
+                marks = {}
+                if mode == "transpose" and cur is not None:
+                    contrib = np.asarray(cur.contribution)
+                    for a, r in enumerate(cur.rows):
+                        for b, cc in enumerate(cur.cols):
+                            if cur.inside[a, b]:
+                                v = float(contrib[a, b])
+                                marks[(r, cc)] = ("" if v < 0 else "+") + fmt(v, 3)
+                hls.append(Highlight(outs, OUTPUT_COLOR, 50, 3.5, marks=marks))
                 if hover_outs:
                     hls.append(Highlight(hover_outs, HOVER_COLOR, 55, 2.5))
                 self.output_views[c].set_highlights(hls, follow=outs[0] if outs else None)
@@ -991,7 +1000,7 @@ class StepperPane(Pane):
                 esc = f"<b style='color:{CHANNEL_HTML[line[0]]}'>{line[0]}</b>{esc[1:]}"
             out.append(esc)
         if self.state.walk is None:
-            self.step_label.setText(f"<span style='color:#b00020'>{'<br>'.join(out)}</span>")
+            self.step_label.clear()  # the reason is shown under the formula
             return
         st = self.state.current()
         if self.state.mode == "conv":

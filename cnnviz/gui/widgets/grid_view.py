@@ -464,11 +464,15 @@ class NumberGridView(QWidget):
             f.setPixelSize(max(8, int(cs * 0.2)))
             f.setBold(True)
             p.setFont(f)
-            p.setPen(hl.color.darker(130))
+            fm = QFontMetricsF(f)
+            back = QColor(255, 255, 255, 215)
+            p.setPen(hl.color.darker(150))
             for (r, c), text in hl.marks.items():
                 if r0 <= r < r1 and c0 <= c < c1:
-                    rect = QRectF(o.x() + c * cs, o.y() + r * cs, cs - 3, cs - 1)
-                    p.drawText(rect, int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignBottom), text)
+                    tw, th = fm.horizontalAdvance(text) + 4, fm.height()
+                    box = QRectF(o.x() + (c + 1) * cs - tw - 2, o.y() + (r + 1) * cs - th - 2, tw, th)
+                    p.fillRect(box, back)
+                    p.drawText(box, int(Qt.AlignmentFlag.AlignCenter), text)
 
     # -- mouse -------------------------------------------------------------------------------
     def mousePressEvent(self, ev: QMouseEvent) -> None:  # noqa: N802
