@@ -1,0 +1,383 @@
+"""Live training curves that stay fast for hundreds of thousands of points.
+
+Why it is built this way (pyqtgraph the fast way, TensorBoard's curves):
+
+- every series keeps its full-resolution history in preallocated ``float64`` buffers that double
+  when full, so appending a batch costs O(1) and nothing is ever re-copied point by point;
+- the plot items are created once and fed with ``setData`` on views of those buffers; with
+  ``setClipToView(True)`` and ``setDownsampling(auto=True, mode="peak")`` pyqtgraph draws only
+  the visible part, decimated to about one point per pixel (peaks kept, so spikes stay visible);
+- a smoothed series is TensorBoard's debiased exponential moving average, computed on the full
+  history *before* any decimation (smoothing after downsampling gave TensorBoard artefacts) and
+  drawn bold over the raw values drawn faintly;
+- redraws are coalesced to at most ~30 per second, however fast points arrive.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, QTimer, Slot
+from PySide6.QtGui import QColor, QFont
+from PySide6.QtWidgets import QWidget
+
+__all__ = ["EmaSmoother", "GrowingSeries", "LossPlotWidget", "debiased_ema", "DEFAULT_SMOOTHING"]
+
+DEFAULT_SMOOTHING = 0.6  # TensorBoard's default weight
+REDRAW_MS = 33
+
+
+class GrowingSeries:
+    """x/y values in preallocated float64 buffers grown by doubling.
+
+    ``x`` and ``y`` are views of the filled part; they stay valid (and unchanged) when more
+    points are appended, so a plot item may keep them.
+    """
+
+    def __init__(self, capacity: int = 1024) -> None:
+        self._x = np.empty(max(16, int(capacity)), np.float64)
+        self._y = np.empty_like(self._x)
+        self._n = 0
+
+    def __len__(self) -> int:
+        return self._n
+
+    @property
+    def capacity(self) -> int:
+        return len(self._x)
+
+    @property
+    def x(self) -> np.ndarray:
+        return self._x[: self._n]
+
+    @property
+    def y(self) -> np.ndarray:
+        return self._y[: self._n]
+
+    def _reserve(self, n: int) -> None:
+        if n <= len(self._x):
+            return
+        size = len(self._x)
+        while size < n:
+            size *= 2
+        x, y = np.empty(size, np.float64), np.empty(size, np.float64)
+        x[: self._n] = self._x[: self._n]
+        y[: self._n] = self._y[: self._n]
+        self._x, self._y = x, y
+
+    def append(self, x: float, y: float) -> None:
+        self._reserve(self._n + 1)
+        self._x[self._n] = x
+        self._y[self._n] = y
+        self._n += 1
+
+    def extend(self, xs, ys) -> None:
+        xs = np.asarray(xs, np.float64).ravel()
+        ys = np.asarray(ys, np.float64).ravel()
+        if len(xs) != len(ys):
+            raise ValueError(f"x and y differ in length ({len(xs)} and {len(ys)})")
+        end = self._n + len(xs)
+        self._reserve(end)
+        self._x[self._n:end] = xs
+        self._y[self._n:end] = ys
+        self._n = end
+
+    def clear(self) -> None:
+        self._n = 0
+
+
+class EmaSmoother:
+    """TensorBoard's debiased exponential moving average, fed incrementally.
+
+    ``last = last·w + (1−w)·y``; the shown value is ``last / (1 − w^n)`` with ``n`` the number of
+    finite values so far, so the curve starts at the first value instead of near zero. Non-finite
+    values pass through unchanged and do not disturb the average.
+    """
+
+    def __init__(self, weight: float = DEFAULT_SMOOTHING) -> None:
+        if not 0.0 <= weight < 1.0:
+            raise ValueError(f"the smoothing weight must be in [0, 1), not {weight}")
+        self.weight = float(weight)
+        self.reset()
+
+    def reset(self) -> None:
+        self._last = 0.0
+        self._count = 0
+
+    def feed(self, ys) -> np.ndarray:
+        ys = np.asarray(ys, np.float64).ravel()
+        out = np.empty_like(ys)
+        w, last, count = self.weight, self._last, self._count
+        for i, y in enumerate(ys.tolist()):
+            if not math.isfinite(y):
+                out[i] = y
+                continue
+            last = last * w + (1.0 - w) * y
+            count += 1
+            out[i] = last / (1.0 - w**count) if w > 0 else y
+        self._last, self._count = last, count
+        return out
+
+
+def debiased_ema(values, weight: float = DEFAULT_SMOOTHING) -> np.ndarray:
+    """The whole series smoothed as TensorBoard smooths it (see :class:`EmaSmoother`)."""
+    return EmaSmoother(weight).feed(values)
+
+
+@dataclass
+class _Series:
+    data: GrowingSeries
+    item: pg.PlotDataItem
+    color: QColor
+    width: float
+    smooth_data: GrowingSeries | None = None
+    smooth_item: pg.PlotDataItem | None = None
+    smoother: EmaSmoother | None = None
+    dirty: bool = False
+
+
+class LossPlotWidget(pg.PlotWidget):
+    """One plot of named series: ``add_series`` once, then ``append``/``extend`` as data arrive.
+
+    A series added with ``smoothed=True`` is drawn twice: the raw values faint and thin, their
+    debiased EMA bold on top (the per-batch loss). Others are plain lines, optionally with
+    symbols (per-epoch values). Non-finite values are not drawn (a NaN loss is explained in
+    words by the training pane, and one infinity would flatten every other point).
+    """
+
+    def __init__(self, title: str = "", y_label: str = "", x_label: str = "epoch",
+                 legend_corner: str = "top-right", integer_x: bool = False,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent=parent, background="w")
+        self._integer_x = integer_x
+        self._title = title
+        self._labels = (x_label, y_label)
+        self._series: dict[str, _Series] = {}
+        self._smoothing = DEFAULT_SMOOTHING
+        self._presentation = False
+        plot = self.getPlotItem()
+        plot.setClipToView(True)
+        plot.setDownsampling(auto=True, mode="peak")
+        plot.showGrid(x=True, y=True, alpha=0.25)
+        plot.setMenuEnabled(False)
+        plot.getAxis("left").enableAutoSIPrefix(False)  # no "accuracy (x0.001)"
+        self.setMinimumHeight(120)
+        offset = {"top-right": (-10, 10), "bottom-right": (-10, -10),
+                  "top-left": (10, 10), "bottom-left": (10, -10)}[legend_corner]
+        self.legend = plot.addLegend(offset=offset, labelTextColor="#202124",
+                                     brush=pg.mkBrush(255, 255, 255, 200), pen=pg.mkPen("#c0c0c0"))
+        self._placeholder = pg.TextItem("", color="#80868b", anchor=(0.5, 0.5))
+        self._placeholder.setZValue(20)
+        plot.addItem(self._placeholder, ignoreBounds=True)
+        self._redraw_timer = QTimer(self)
+        self._redraw_timer.setSingleShot(True)
+        self._redraw_timer.setInterval(REDRAW_MS)
+        self._redraw_timer.timeout.connect(self._on_redraw_due)
+        self._apply_style()
+
+    # -- series ------------------------------------------------------------------------------
+    def add_series(self, key: str, name: str, color: str, *, smoothed: bool = False,
+                   symbol: str | None = None, dashed: bool = False, width: float = 2.0,
+                   raw_name: str = "each batch") -> None:
+        """Create the plot items of one series (once; later calls replace it). A smoothed
+        series shows ``raw_name`` and ``name`` (its smoothed line) in the legend."""
+        if key in self._series:
+            self.remove_series(key)
+        qcolor = QColor(color)
+        data = GrowingSeries()
+        style = Qt.PenStyle.DashLine if dashed else Qt.PenStyle.SolidLine
+        if smoothed:
+            faint = QColor(qcolor)
+            faint.setAlpha(70)
+            item = self._make_item(faint, 1.0, style, None, name=raw_name, antialias=False)
+            smooth = GrowingSeries()
+            smooth_item = self._make_item(qcolor, width, style, None, name=name, antialias=True)
+            smooth_item.setZValue(2)
+            self._series[key] = _Series(data, item, qcolor, width, smooth, smooth_item,
+                                        EmaSmoother(self._smoothing))
+        else:
+            item = self._make_item(qcolor, width, style, symbol, name=name, antialias=True)
+            self._series[key] = _Series(data, item, qcolor, width)
+
+    def _make_item(self, color: QColor, width: float, style, symbol, name, antialias: bool):
+        pen = pg.mkPen(color, width=width * (1.6 if self._presentation else 1.0), style=style)
+        kwargs = {}
+        if symbol:
+            kwargs.update(symbol=symbol, symbolSize=9 if not self._presentation else 13,
+                          symbolBrush=pg.mkBrush(color), symbolPen=pg.mkPen("w"))
+        item = pg.PlotDataItem(pen=pen, name=name, antialias=antialias, clipToView=True,
+                               autoDownsample=True, downsampleMethod="peak", **kwargs)
+        self.getPlotItem().addItem(item)
+        return item
+
+    def remove_series(self, key: str) -> None:
+        s = self._series.pop(key, None)
+        if s is None:
+            return
+        for item in (s.item, s.smooth_item):
+            if item is not None:
+                self.getPlotItem().removeItem(item)
+
+    def keys(self) -> list[str]:
+        return list(self._series)
+
+    def has_series(self, key: str) -> bool:
+        return key in self._series
+
+    def series(self, key: str) -> GrowingSeries:
+        """The raw values of a series (full resolution)."""
+        return self._series[key].data
+
+    def smoothed(self, key: str) -> GrowingSeries | None:
+        return self._series[key].smooth_data
+
+    def curve(self, key: str) -> pg.PlotDataItem:
+        """The plot item of the raw values."""
+        return self._series[key].item
+
+    def smoothed_curve(self, key: str) -> pg.PlotDataItem | None:
+        return self._series[key].smooth_item
+
+    # -- data --------------------------------------------------------------------------------
+    def append(self, key: str, x: float, y: float) -> None:
+        self.extend(key, [x], [y])
+
+    def extend(self, key: str, xs, ys) -> None:
+        """Add points to a series; the plot redraws shortly after (coalesced)."""
+        s = self._series[key]
+        xs = np.asarray(xs, np.float64).ravel()
+        ys = np.asarray(ys, np.float64).ravel()
+        keep = np.isfinite(xs) & np.isfinite(ys)
+        if not keep.all():
+            xs, ys = xs[keep], ys[keep]
+        if not len(xs):
+            return
+        s.data.extend(xs, ys)
+        if s.smoother is not None and s.smooth_data is not None:
+            s.smooth_data.extend(xs, s.smoother.feed(ys))
+        s.dirty = True
+        if not self._redraw_timer.isActive():
+            self._redraw_timer.start()
+
+    def clear_data(self) -> None:
+        """Forget every point, keep the series and their styles."""
+        for s in self._series.values():
+            s.data.clear()
+            s.item.setData([], [])
+            if s.smooth_data is not None:
+                s.smooth_data.clear()
+                s.smoother.reset()
+                s.smooth_item.setData([], [])
+            s.dirty = False
+
+    def set_smoothing(self, weight: float) -> None:
+        """Change the EMA weight (0 = no smoothing) and recompute from the full history."""
+        self._smoothing = float(weight)
+        for s in self._series.values():
+            if s.smoother is None:
+                continue
+            s.smoother = EmaSmoother(self._smoothing)
+            s.smooth_data.clear()
+            s.smooth_data.extend(s.data.x, s.smoother.feed(s.data.y))
+            s.dirty = True
+        self.flush()
+
+    @property
+    def smoothing(self) -> float:
+        return self._smoothing
+
+    def flush(self) -> None:
+        """Redraw now instead of at the next coalesced redraw."""
+        self._redraw_timer.stop()
+        self._on_redraw_due()
+
+    @Slot()
+    def _on_redraw_due(self) -> None:
+        for s in self._series.values():
+            if not s.dirty:
+                continue
+            s.item.setData(s.data.x, s.data.y)
+            if s.smooth_item is not None:
+                s.smooth_item.setData(s.smooth_data.x, s.smooth_data.y)
+            s.dirty = False
+        self._update_placeholder()
+
+    # -- looks -------------------------------------------------------------------------------
+    def set_placeholder(self, text: str) -> None:
+        """Grey text in the middle of an empty plot (e.g. "Press Start")."""
+        self._placeholder.setText(text)
+        self._update_placeholder()
+
+    def _update_placeholder(self) -> None:
+        empty = all(len(s.data) == 0 for s in self._series.values())
+        self._placeholder.setVisible(empty and bool(self._placeholder.textItem.toPlainText()))
+        if empty:
+            (x0, x1), (y0, y1) = self.getPlotItem().viewRange()
+            self._placeholder.setPos((x0 + x1) / 2, (y0 + y1) / 2)
+
+    def set_x_range(self, lo: float, hi: float) -> None:
+        """Fix the x range (the run's epochs), so the curve grows into a known frame. With
+        ``integer_x`` the range is widened to show whole numbers lo+1 … hi with a tick each."""
+        axis = self.getPlotItem().getAxis("bottom")
+        if self._integer_x:
+            first, last = int(lo) + 1, max(int(lo) + 1, int(hi))
+            lo, hi = first - 0.3, last + 0.3
+            if last - first <= 20:
+                axis.setTickSpacing(major=1, minor=1)
+            else:
+                axis.setTickSpacing()
+        self.getPlotItem().setXRange(lo, hi, padding=0.02 if not self._integer_x else 0.0)
+        self._update_placeholder()
+
+    def set_presentation_mode(self, on: bool) -> None:
+        """Bigger tick labels, axis titles and thicker lines for a projector."""
+        self._presentation = on
+        self._apply_style()
+        for s in self._series.values():
+            scale = 1.6 if on else 1.0
+            pen = s.item.opts["pen"]
+            pen = pg.mkPen(pen) if pen is not None else pg.mkPen(s.color)
+            if s.smooth_item is None:
+                pen.setWidthF(s.width * scale)
+                s.item.setPen(pen)
+                if s.item.opts.get("symbol"):
+                    s.item.setSymbolSize(13 if on else 9)
+            else:
+                pen.setWidthF(1.0 * scale)
+                s.item.setPen(pen)
+                spen = pg.mkPen(s.smooth_item.opts["pen"])
+                spen.setWidthF(s.width * scale)
+                s.smooth_item.setPen(spen)
+
+    def _apply_style(self) -> None:
+        on = self._presentation
+        tick_pt, label_pt, title_pt = (15, 16, 18) if on else (9, 10, 11)
+        plot = self.getPlotItem()
+        font = QFont()
+        font.setPointSize(tick_pt)
+        for side in ("left", "bottom"):
+            axis = plot.getAxis(side)
+            axis.setTickFont(font)
+            axis.setPen(pg.mkPen("#5f6368"))
+            axis.setTextPen(pg.mkPen("#202124"))
+            axis.setStyle(tickTextOffset=6 if on else 3)
+        x_label, y_label = self._labels
+        style = {"color": "#202124", "font-size": f"{label_pt}pt"}
+        plot.setLabel("bottom", x_label, **style)
+        plot.setLabel("left", y_label, **style)
+        plot.setTitle(self._title, color="#202124", size=f"{title_pt}pt")
+        self._placeholder.setFont(QFont(font.family(), label_pt))
+        legend_font = f"{label_pt - 1}pt"
+        self.legend.setLabelTextSize(legend_font)
+        # Entries already in the legend keep their size unless re-styled.
+        for _, label in self.legend.items:
+            label.setText(label.text, size=legend_font, color="#202124")
+
+    def title(self) -> str:
+        return self._title
+
+    def presentation_mode(self) -> bool:
+        return self._presentation

@@ -1,0 +1,401 @@
+"""The training pane, driven the way a class uses it: pick a model, press Start, watch the
+curves, press Stop, continue from a checkpoint, close the window mid-run — and every bad input
+ends in words on screen, never a frozen window or a lost checkpoint."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+
+from cnnviz.gui.widgets.loss_plot import EmaSmoother, GrowingSeries, LossPlotWidget, debiased_ema
+from cnnviz.ml import datasets as data
+
+LEFT = Qt.MouseButton.LeftButton
+RUN_TIMEOUT_MS = 90_000
+
+
+@pytest.fixture
+def pane(window, tmp_path):
+    window.show_pane("training")
+    p = window.panes["training"]
+    p.set_output_root(tmp_path / "runs")
+    return p
+
+
+def configure(pane, *, model="mnist_fast", dataset="digits", samples=256, epochs=1, batch=32) -> None:
+    pane.set_model(model)
+    pane.set_dataset(dataset)
+    pane.samples_spin.setValue(samples)
+    pane.epochs_spin.setValue(epochs)
+    pane.batch_spin.setValue(batch)
+
+
+def click(qtbot, button) -> None:
+    assert button.isEnabled(), f"'{button.text()}' is disabled"
+    qtbot.mouseClick(button, LEFT)
+
+
+def wait_finished(qtbot, pane, timeout: int = RUN_TIMEOUT_MS):
+    qtbot.waitUntil(lambda: not pane.is_running(), timeout=timeout)
+    assert pane.result is not None
+    return pane.result
+
+
+def run_folders(root: Path) -> list[Path]:
+    return sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+
+
+# --- the plot widget alone (no TensorFlow) ---------------------------------------------------
+
+
+def test_smoothing_is_tensorboards_debiased_ema():
+    ys = np.array([4.0, 2.0, np.nan, 1.0, 3.0])
+    w = 0.6
+    out = debiased_ema(ys, w)
+    last, n, expected = 0.0, 0, []
+    for y in ys:
+        if not math.isfinite(y):
+            expected.append(y)
+            continue
+        last = last * w + (1 - w) * y
+        n += 1
+        expected.append(last / (1 - w**n))
+    np.testing.assert_allclose(out, expected)
+    assert out[0] == 4.0  # debiased: starts at the first value, not near zero
+    np.testing.assert_allclose(debiased_ema(np.full(50, 0.7)), 0.7)  # a constant passes through
+    np.testing.assert_array_equal(debiased_ema(ys, 0.0)[[0, 1, 3, 4]], ys[[0, 1, 3, 4]])
+    # Fed in pieces it gives the same curve as in one go.
+    sm = EmaSmoother(w)
+    np.testing.assert_allclose(np.concatenate([sm.feed(ys[:2]), sm.feed(ys[2:])]), out)
+
+
+def test_growing_series_doubles_and_keeps_earlier_views():
+    s = GrowingSeries(capacity=16)
+    s.extend(np.arange(10), np.arange(10) * 2)
+    view = s.x
+    s.extend(np.arange(10, 40), np.arange(10, 40) * 2)
+    assert len(s) == 40 and s.capacity == 64
+    np.testing.assert_array_equal(view, np.arange(10))  # an old view is unchanged
+    np.testing.assert_array_equal(s.y, np.arange(40) * 2)
+    with pytest.raises(ValueError):
+        s.extend([1, 2], [1])
+
+
+def test_loss_plot_holds_100000_points_clipped_and_downsampled(qtbot):
+    plot = LossPlotWidget("Loss per batch", "loss", "step")
+    qtbot.addWidget(plot)
+    plot.resize(800, 300)
+    plot.show()
+    qtbot.waitExposed(plot)
+    plot.add_series("loss", "smoothed", "#1f77b4", smoothed=True)
+    rng = np.random.default_rng(0)
+    n, chunk = 100_000, 1_000
+    ys = 2.0 * np.exp(-np.arange(n) / 20_000) + rng.normal(0, 0.2, n)
+    for start in range(0, n, chunk):  # as training reports arrive, each followed by a redraw
+        plot.extend("loss", np.arange(start, start + chunk, dtype=np.float64), ys[start:start + chunk])
+        plot.flush()
+    curve, smooth = plot.curve("loss"), plot.smoothed_curve("loss")
+    assert len(plot.series("loss")) == n and plot.series("loss").capacity == 131_072
+    assert len(curve.xData) == n and len(smooth.yData) == n  # the items hold every point ...
+    np.testing.assert_allclose(smooth.yData, debiased_ema(ys))  # ... smoothed at full resolution
+    for item in (curve, smooth):
+        assert item.opts["clipToView"] and item.opts["autoDownsample"]
+        assert item.opts["downsampleMethod"] == "peak"
+    assert plot.getPlotItem().ctrl.clipToViewCheck.isChecked()
+    plot.grab()  # draw once at the widget's size
+    shown_x, _ = curve.getData()
+    assert len(shown_x) < n // 10, "auto downsampling should draw a few points per pixel"
+    # Zoomed into the newest tenth, only that part (plus one point each side) is drawn.
+    plot.getPlotItem().setXRange(90_000, 100_000, padding=0)
+    plot.grab()
+    shown_x, _ = curve.getData()
+    assert shown_x.min() >= 89_000
+
+
+def test_non_finite_points_are_not_drawn(qtbot):
+    plot = LossPlotWidget()
+    qtbot.addWidget(plot)
+    plot.add_series("loss", "train", "#1f77b4", symbol="o")
+    plot.extend("loss", [1, 2, 3, 4], [0.5, np.nan, np.inf, 0.25])
+    plot.flush()
+    np.testing.assert_array_equal(plot.curve("loss").yData, [0.5, 0.25])
+
+
+# --- the pane ------------------------------------------------------------------------------
+
+
+def test_summary_table_is_built_off_the_gui_thread_like_listing_2_2(pane, qtbot):
+    assert pane.summary_title.text() == "Loading TensorFlow…"  # the window is up meanwhile
+    pane.set_model("mnist_cnn")
+    qtbot.waitUntil(lambda: pane.summary_table.rowCount() == 5, timeout=60_000)
+    # Layer names carry Keras's session-wide counters (conv2d, conv2d_1, …): compare the rest.
+    rows = [(re.sub(r"^\w+? \(", "(", layer), shape, params) for layer, shape, params in pane.summary_rows()]
+    assert rows == [
+        ("(Conv2D)", "(None, 26, 26, 32)", "320"),
+        ("(Conv2D)", "(None, 24, 24, 64)", "18,496"),
+        ("(Flatten)", "(None, 36864)", "0"),
+        ("(Dense)", "(None, 128)", "4,718,720"),
+        ("(Dense)", "(None, 10)", "1,290"),
+    ]
+    assert "4,738,826" in pane.totals_label.text() and "as in the book" in pane.totals_label.text()
+    assert pane.device_label.text().startswith("Device: ") and pane.device
+    pane.set_model("small_cnn")
+    assert pane.functional_check.isVisible()
+    pane.functional_check.setChecked(True)
+    qtbot.waitUntil(lambda: "(functional)" in pane.summary_title.text(), timeout=30_000)
+    assert pane.summary_rows()[0][0].startswith("input_layer")  # functional models list the input
+    assert "5,733" in pane.totals_label.text()
+
+
+def test_training_from_the_pane_shows_live_curves_and_hands_over_the_model(pane, window, qtbot, tmp_path):
+    configure(pane, samples=512, epochs=2, batch=16)
+    click(qtbot, pane.start_button)
+    assert not pane.start_button.isEnabled() and pane.stop_button.isEnabled()
+    assert not pane.settings_box.isEnabled()
+    curve = pane.batch_plot.curve("loss")
+    qtbot.waitUntil(lambda: curve.xData is not None and len(curve.xData) > 0, timeout=RUN_TIMEOUT_MS)
+    assert pane.progress.maximum() > 1 and pane.progress.format().startswith("Epoch 1/2")
+    result = wait_finished(qtbot, pane)
+    assert result.status == "finished", result.message
+
+    # Every batch arrived, though reports were sent at most ~20 times a second.
+    steps = pane._last_info["steps"]
+    assert len(pane.batch_plot.series("loss")) == steps == 2 * pane._last_info["batches"]
+    x = pane.batch_plot.series("loss").x
+    assert np.all(np.diff(x) > 0) and x[-1] == pytest.approx(2.0)  # x in epochs
+    np.testing.assert_allclose(pane.batch_plot.smoothed("loss").y,
+                               debiased_ema(pane.batch_plot.series("loss").y))
+    # The per-epoch plots (Figures 2.19, 2.20) have one point per epoch, as in history.
+    np.testing.assert_allclose(pane.loss_plot.series("loss").y, result.history["loss"], rtol=1e-6)
+    np.testing.assert_allclose(pane.loss_plot.series("val_loss").y, result.history["val_loss"], rtol=1e-6)
+    np.testing.assert_allclose(pane.metric_plot.series("accuracy").y, result.history["accuracy"], rtol=1e-6)
+    np.testing.assert_allclose(pane.metric_plot.series("val_accuracy").y, result.history["val_accuracy"], rtol=1e-6)
+    assert pane.progress.value() == pane.progress.maximum()
+    assert "CPU" in pane.device_label.text() or "GPU" in pane.device_label.text() or result.device in pane.device_label.text()
+    assert "samples/s" in pane.speed_label.text()
+
+    # The run folder, shown with a button to open it.
+    run_dir = result.run_dir
+    assert run_folders(tmp_path / "runs") == [run_dir]
+    assert {p.name for p in (run_dir / "checkpoints").iterdir()} == {"epoch-01.keras", "epoch-02.keras"}
+    assert (run_dir / "log.csv").is_file() and (run_dir / "final.keras").is_file()
+    assert run_dir.name in pane.run_dir_label.text() and pane.open_folder_button.isEnabled()
+    assert pane.outcome_text().startswith("Finished 2 epoch(s).")
+    assert pane.start_button.isEnabled() and not pane.stop_button.isEnabled()
+
+    # Inspect hands the live model to the activations pane.
+    with qtbot.waitSignal(window.ctx.model_object_offered, timeout=5000) as signal:
+        click(qtbot, pane.inspect_button)
+    model, name = signal.args
+    assert model is result.model and "mnist_fast" in name and run_dir.name in name
+    if "activations" in window.panes:
+        activations = window.panes["activations"]
+        assert window.current_pane() is activations
+        # Let it finish taking the model in before the window closes.
+        qtbot.waitUntil(lambda: not activations.is_busy() and not window.ctx.worker.is_busy(),
+                        timeout=60_000)
+
+
+def test_stop_in_the_first_batch_keeps_the_model(pane, qtbot, tmp_path):
+    configure(pane, samples=2048, epochs=3, batch=8)
+    click(qtbot, pane.start_button)
+    qtbot.waitUntil(lambda: pane._batches_seen >= 1, timeout=RUN_TIMEOUT_MS)
+    click(qtbot, pane.stop_button)
+    assert not pane.stop_button.isEnabled()
+    assert "stopping after this batch" in pane.progress.format()
+    result = wait_finished(qtbot, pane)
+    assert result.status == "stopped", result.message
+    epoch, batch = json.loads((result.run_dir / "run.json").read_text())["stopped_at"]
+    assert epoch == 1 and batch < pane._last_info["batches"]
+    assert pane.outcome_text().startswith("Stopped at epoch 1 batch")
+    assert result.final_path.is_file() and (result.run_dir / "checkpoints" / "epoch-01.keras").is_file()
+    assert all(np.all(np.isfinite(w)) for w in result.model.get_weights())
+    assert pane.start_button.isEnabled() and pane.inspect_button.isEnabled()
+
+    # Stop pressed at once, before the first batch: an untrained model, said so.
+    click(qtbot, pane.start_button)
+    click(qtbot, pane.stop_button)
+    result = wait_finished(qtbot, pane)
+    assert result.status == "stopped" and "before the first batch" in pane.outcome_text()
+    assert pane.batch_plot.series("loss").x.size == 0
+    assert pane.start_button.isEnabled()
+
+
+def test_a_second_run_cannot_start_while_one_is_running(pane, qtbot, tmp_path):
+    configure(pane, samples=2048, epochs=3, batch=8)
+    assert pane.start()
+    qtbot.waitUntil(lambda: pane._batches_seen >= 1, timeout=RUN_TIMEOUT_MS)
+    assert not pane.start_button.isEnabled() and not pane.continue_button.isEnabled()
+    assert not pane.start()  # e.g. a keyboard shortcut or a second click that got through
+    assert "already in progress" in pane.outcome_text()
+    assert len(run_folders(tmp_path / "runs")) == 1
+    pane.stop()
+    assert wait_finished(qtbot, pane).status == "stopped"
+
+
+def test_closing_the_window_mid_epoch_joins_the_worker_and_keeps_the_checkpoint(pane, window, qtbot, qtlog, tmp_path):
+    configure(pane, samples=2048, epochs=5, batch=8)
+    assert pane.start()
+    qtbot.waitUntil(lambda: pane._last_info is not None and pane._last_info["epoch"] >= 2,
+                    timeout=RUN_TIMEOUT_MS)
+    run_dir = run_folders(tmp_path / "runs")[0]
+    started = time.monotonic()
+    window.close()
+    elapsed = time.monotonic() - started
+    assert elapsed < 2.5, f"closing took {elapsed:.2f} s"
+    assert not [t for t in threading.enumerate() if t.name.startswith("cnnviz-") and t.is_alive()]
+    info = json.loads((run_dir / "run.json").read_text())
+    assert info["status"] == "stopped" and info["stopped_at"][0] == 2
+    from cnnviz.ml.backend import keras
+
+    model = keras().models.load_model(run_dir / "checkpoints" / "epoch-01.keras")
+    assert model.count_params() > 0 and (run_dir / "final.keras").is_file()
+    assert not [r for r in qtlog.records if "QThread" in r.message]
+
+
+def test_nan_loss_is_explained_and_the_last_good_checkpoint_kept(pane, qtbot):
+    configure(pane, samples=256, epochs=1, batch=32)
+    assert pane.start()
+    first = wait_finished(qtbot, pane)
+    assert first.status == "finished", first.message
+    checkpoint = first.run_dir / "checkpoints" / "epoch-01.keras"
+    before = checkpoint.read_bytes()
+
+    pane.set_model("small_cnn")  # continuing takes the model and data from the run's run.json
+    pane.lr_edit.setText("1e6")
+    pane.epochs_spin.setValue(2)
+    assert pane.continue_from(checkpoint)
+    assert pane.model_name() == "mnist_fast" and pane.dataset_name() == "digits"
+    result = wait_finished(qtbot, pane)
+    assert result.status == "nan", result.message
+    text = pane.outcome_text()
+    assert "at epoch 2 batch" in text and "probably too high" in text and "kept" in text
+    assert str(checkpoint) in text
+    assert pane.progress.format() == "Stopped: the loss became NaN"
+    assert np.all(np.isfinite(pane.batch_plot.curve("loss").yData))
+    assert checkpoint.read_bytes() == before
+    assert result.last_good_checkpoint == checkpoint
+    assert pane.inspect_button.isEnabled()  # the model was restored from that checkpoint
+
+
+def write_class(folder: Path, kind: str, n: int) -> None:
+    folder.mkdir(parents=True)
+    for i in range(n):
+        canvas = np.zeros((40, 40), np.float32)
+        data.draw_shape(canvas, kind, (20 + i % 5 - 2, 20), 10 + i % 4, 0.3 * i, 255)
+        cv2.imwrite(str(folder / f"{i}.png"), canvas.astype(np.uint8))
+
+
+def test_image_folder_with_one_class_or_unreadable_files(pane, qtbot, tmp_path):
+    images = tmp_path / "images"
+    write_class(images / "circles", "circle", 10)
+    (images / "circles" / "broken.jpg").write_bytes(b"\xff\xd8\xff not a JPEG at all")
+    configure(pane, samples=0, epochs=1, batch=8)
+    pane.set_folder(images)
+    assert pane.folder_widget.isVisible()
+    assert pane.start()
+    result = wait_finished(qtbot, pane)
+    assert result.status == "failed"
+    assert "at least two classes" in pane.outcome_text() and "circles" in pane.outcome_text()
+    assert pane.start_button.isEnabled()
+
+    write_class(images / "squares", "square", 10)
+    assert pane.start()
+    result = wait_finished(qtbot, pane)
+    assert result.status == "finished", result.message
+    assert "Skipped 1 file(s)" in pane.log_text() and "broken.jpg" in pane.log_text()
+    assert result.model.outputs[0].shape[-1] == 2
+
+    assert pane.start_button.isEnabled()
+    pane.set_folder(tmp_path / "no-such-folder")
+    assert pane.start()
+    assert wait_finished(qtbot, pane).status == "failed"
+    assert "is not a folder" in pane.outcome_text()
+
+
+def test_a_batch_too_large_for_memory_is_a_message(pane, window, qtbot):
+    from cnnviz.ml import training
+
+    free = training._available_memory()
+    if free is None:
+        pytest.skip("free memory unknown on this platform")
+    sizes = []
+
+    def per_sample(job):  # on the Keras worker, like everything that builds a model
+        from cnnviz.ml import zoo
+
+        model = zoo.build("unet_small", compile=False)
+        return training.estimate_batch_bytes(model, 2) - training.estimate_batch_bytes(model, 1)
+
+    window.ctx.worker.submit(per_sample, channel="test", on_done=sizes.append)
+    qtbot.waitUntil(lambda: bool(sizes), timeout=60_000)
+    batch = int(2 * training.MEMORY_SHARE * free / sizes[0]) + 1  # twice what fits
+    if batch > 4000:
+        pytest.skip("too much memory here to generate a dataset that large quickly")
+    configure(pane, model="unet_small", dataset="segmentation", samples=batch, epochs=1, batch=batch)
+    pane.val_spin.setValue(0.0)
+    assert pane.start()
+    result = wait_finished(qtbot, pane)
+    assert result.status == "failed", result.message
+    text = pane.outcome_text()
+    assert f"A batch of {batch} would need about" in text and "smaller batch size" in text
+    assert pane.start_button.isEnabled() and pane.batch_plot.series("loss").x.size == 0
+
+
+def test_an_output_folder_that_cannot_be_written_or_a_bad_learning_rate(pane, qtbot, tmp_path):
+    blocker = tmp_path / "afile"
+    blocker.write_text("a regular file where a folder should be")  # not writable even for root
+    pane.set_output_root(blocker / "runs")
+    configure(pane)
+    assert pane.start()
+    result = wait_finished(qtbot, pane)
+    assert result.status == "failed"
+    assert "cannot be written" in pane.outcome_text() and "afile" in pane.outcome_text()
+    assert pane.batch_plot.series("loss").x.size == 0 and pane.start_button.isEnabled()
+
+    pane.set_output_root(tmp_path / "runs")
+    pane.lr_edit.setText("fast please")
+    assert not pane.start()
+    assert "not a number" in pane.outcome_text() and not pane.is_running()
+    assert not (tmp_path / "runs").exists()
+
+
+def test_augmentation_preview_shows_listing_4_4_changes(pane, qtbot):
+    pane.set_model("mnist_fast")
+    pane.set_dataset("digits")
+    pane.augment_check.setChecked(True)
+    assert pane.side_tabs.currentIndex() == 1
+    assert pane.preview_grid.count() == 16
+    assert "no flip" in pane.preview_caption.text()  # a mirrored digit is another symbol
+    first = pane.preview_grid.mosaic_array().copy()
+    click(qtbot, pane.preview_button)
+    second = pane.preview_grid.mosaic_array()
+    assert first.shape == second.shape and not np.array_equal(first, second)
+    h = 28
+    np.testing.assert_array_equal(first[:h], second[:h])  # the originals on top stay the same
+    pane.set_model("small_cnn")  # shapes may be mirrored
+    qtbot.waitUntil(lambda: pane.preview_grid.count() == 16, timeout=10_000)
+    assert "flip." in pane.preview_caption.text() and "no flip" not in pane.preview_caption.text()
+    pane.augment_check.setChecked(False)
+    assert pane.preview_grid.count() == 0
+
+
+def test_presentation_mode_enlarges_the_plots(pane, window):
+    axis = pane.batch_plot.getPlotItem().getAxis("bottom")
+    normal = axis.style["tickFont"].pointSize()
+    window.presentation_action.setChecked(True)
+    big = axis.style["tickFont"].pointSize()
+    assert big >= normal + 4
+    assert pane.loss_plot.presentation_mode() and pane.metric_plot.presentation_mode()
+    assert pane.batch_plot.smoothed_curve("loss").opts["pen"].widthF() > 3
+    window.presentation_action.setChecked(False)
+    assert axis.style["tickFont"].pointSize() == normal
