@@ -27,6 +27,7 @@ PANES: list[PaneSpec] = [
     PaneSpec("matching", "Pattern matching", "cnnviz.gui.panes.matching", "MatchingPane"),
     PaneSpec("stepper", "Convolution stepper", "cnnviz.gui.panes.stepper", "StepperPane"),
     PaneSpec("training", "Training", "cnnviz.gui.panes.training", "TrainingPane"),
+    PaneSpec("activations", "Activations", "cnnviz.gui.panes.activations", "ActivationsPane"),
 ]
 
 
