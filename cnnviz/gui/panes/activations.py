@@ -488,15 +488,16 @@ class ActivationsPane(Pane):
         self.canvas_box.setVisible(False)
         rv.addWidget(self.canvas_box, 3)
         self.input_view = ImageView("What the model sees")
-        self.input_view.setMinimumHeight(150)
+        self.input_view.setMinimumHeight(110)
         rv.addWidget(self.input_view, 2)
         self.prediction_chart = BarChartWidget("Prediction")
-        self.prediction_chart.setMinimumHeight(170)
+        self.prediction_chart.setMinimumHeight(140)
         rv.addWidget(self.prediction_chart, 3)
         self.prediction_label = QLabel()
         self.prediction_label.setWordWrap(True)
         rv.addWidget(self.prediction_label)
-        gbox = QGroupBox("Grad-CAM: where the model looks")
+        gbox = QGroupBox("Grad-CAM")
+        gbox.setToolTip("Where the model looks: the regions that raise the chosen class's score")
         gl = QVBoxLayout(gbox)
         gl.setContentsMargins(4, 4, 4, 4)
         grow = QFormLayout()
@@ -511,7 +512,7 @@ class ActivationsPane(Pane):
         gl.addLayout(grow)
         self.gradcam_view = OverlayView("")
         self.gradcam_view.set_alpha(self.state.gradcam_alpha)
-        self.gradcam_view.setMinimumHeight(180)
+        self.gradcam_view.setMinimumHeight(120)
         gl.addWidget(self.gradcam_view, 1)
         arow = QHBoxLayout()
         arow.addWidget(QLabel("Opacity"))
@@ -1333,7 +1334,9 @@ class ActivationsPane(Pane):
         shape = "×".join(str(v) for v in res["shape"])
         preview = res["preview"]
         self.input_view.set_image(preview)
-        self.input_view.set_title(f"What the model sees ({preview.shape[1]}×{preview.shape[0]})")
+        self.input_view.set_title(f"Model input {preview.shape[1]}×{preview.shape[0]}")
+        self.input_view.setToolTip("The image as the model sees it: resized, gray or RGB, inverted "
+                                   "if that scaling is chosen")
         self._show_input_note(res)
         if res["kind"] == "vector":
             self.maps_stack.setCurrentWidget(self.vector_chart)
@@ -1366,7 +1369,7 @@ class ActivationsPane(Pane):
             mlv = levels if levels is not None else map_levels(fmap, signed)
             self.map_view.set_image(fmap, signed=signed, levels=mlv,
                                     cmap=None if signed else heat_colormap())
-            self.map_view.set_title(f"Map #{s.map_index} of {name} ({fmap.shape[1]}×{fmap.shape[0]})")
+            self.map_view.set_title(f"Map #{s.map_index} ({fmap.shape[1]}×{fmap.shape[0]})")
             if "overlay" in res:
                 self.overlay_view.set_overlay(preview, res["overlay"], signed=signed, levels=mlv)
                 self.overlay_view.set_title(f"Map #{s.map_index} on the input")
@@ -1414,12 +1417,12 @@ class ActivationsPane(Pane):
             return
         p = pred["probabilities"]
         labels = pred["labels"]
-        order = np.argsort(-p)[:10]
+        order = np.argsort(-p)[: (5 if self._presentation else 10)]
         self.prediction_chart.set_values(p[order], [labels[i] for i in order], horizontal=True,
                                          highlight=0, fmt="{:.1%}", limits=(0, 1))
         top = order[0]
         note = "" if pred["is_probability"] else " (the output is not a softmax; shown through one)"
-        more = f" — top 10 of {p.size}" if p.size > 10 else ""
+        more = f" — top {len(order)} of {p.size}" if p.size > len(order) else ""
         self.prediction_label.setText(f"Predicted <b>{_esc(labels[top])}</b> ({p[top]:.1%}){more}{note}")
 
     def _draw_gradcam(self, res: dict) -> None:
@@ -1435,6 +1438,7 @@ class ActivationsPane(Pane):
         self.gradcam_view.set_title(f"“{g['label']}” ({g['probability']:.0%})")
         self.gradcam_label.setText(f"Evidence for “{_esc(g['label'])}” from layer {_esc(g['layer'])}: "
                                    "bright = the regions that raise that class's score.")
+        self.gradcam_view.setToolTip(self.gradcam_label.text())
 
     def _draw_compare(self, res: dict) -> None:
         second = res.get("compare")
@@ -1509,10 +1513,19 @@ class ActivationsPane(Pane):
             g.set_text_scale(scale)
         for chart in (self.prediction_chart, self.vector_chart):
             chart.set_text_scale(scale)
+        if self.result is not None:
+            self._draw_prediction(self.result.get("prediction"))
         for view in (self.input_view, self.map_view, self.overlay_view, self.gradcam_view, *self.compare_views):
             view.set_title_size(15 if on else 11)
+        # on a projector the type column and the Grad-CAM caption give way (both stay in tooltips)
+        self.layer_table.setColumnHidden(1, on)
+        table_font = QFont(self.font())
+        if on and table_font.pointSizeF() > 0:
+            table_font.setPointSizeF(table_font.pointSizeF() * 0.8)
+        self.layer_table.setFont(table_font)
+        self.gradcam_label.setVisible(not on)
         total = max(1000, sum(self._splitter.sizes()))
-        left, right = (400, 380) if on else (360, 310)
+        left, right = (450, 370) if on else (360, 310)
         self._splitter.setSizes([left, total - left - right, right])
 
     def shutdown(self) -> None:

@@ -229,7 +229,7 @@ class FeatureGridWidget(QWidget):
         return f
 
     def _bar_area(self) -> float:
-        return (BAR_WIDTH + 64 * self._text_scale) if (self._show_bar and self._images) else 0.0
+        return (BAR_WIDTH + 52 * self._text_scale) if (self._show_bar and self._images) else 0.0
 
     def _layout(self) -> tuple[int, float, float, QPointF]:
         """(columns, tile side across, gap, origin) that fit every tile as large as possible."""

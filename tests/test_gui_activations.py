@@ -1,0 +1,352 @@
+"""The activations pane, driven as a person uses it: open models (drop, menu path, demo), click
+layers and maps, change the image, draw a digit, answer the trust question — and the bad files
+and odd models it must survive. Results come from the real Keras worker; tests wait for them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import QApplication
+
+from cnnviz import paths
+
+LEFT = Qt.MouseButton.LeftButton
+FIXTURES = paths.resources_dir().parent / "tests" / "fixtures" / "models"
+DEMO = paths.resources_dir() / "models"
+TIMEOUT = 60_000
+
+
+def wait_idle(qtbot, pane) -> None:
+    qtbot.waitUntil(lambda: not pane.is_busy(), timeout=TIMEOUT)
+
+
+def open_and_wait(qtbot, pane, path) -> None:
+    pane.ctx.open_model(str(path))
+    wait_idle(qtbot, pane)
+
+
+@pytest.fixture
+def pane(window, qtbot):
+    """The pane shown with the demo digits model open and its first result drawn."""
+    window.ctx.open_image(paths.sample_image("digit_5"))
+    window.show_pane("activations")
+    p = window.panes["activations"]
+    p.trust_prompt = _refuse  # a test that wants another answer sets its own
+    qtbot.waitUntil(lambda: p.info is not None and p.result is not None, timeout=TIMEOUT)
+    wait_idle(qtbot, p)
+    return p
+
+
+def _refuse(name, message, findings, hint) -> bool:
+    return False
+
+
+def click_layer(qtbot, pane, name: str) -> None:
+    table = pane.layer_table
+    row = next(r for r in range(table.rowCount()) if table.item(r, 0).text() == name)
+    rect = table.visualItemRect(table.item(row, 0))
+    qtbot.mouseClick(table.viewport(), LEFT, pos=rect.center())
+    wait_idle(qtbot, pane)
+
+
+def top_prediction(pane) -> str:
+    pred = pane.result["prediction"]
+    return pred["labels"][int(np.argmax(pred["probabilities"]))]
+
+
+def drop_file(window, path) -> None:
+    """Drag a file from a file manager onto the window and drop it."""
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    pos = QPoint(window.width() // 2, window.height() // 2)
+    action = Qt.DropAction.CopyAction
+    enter = QDragEnterEvent(pos, action, mime, LEFT, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(window, enter)
+    assert enter.isAccepted()
+    drop = QDropEvent(pos.toPointF(), action, mime, LEFT, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(window, drop)
+
+
+# ---------------------------------------------------------------------------- the demo model
+
+
+def test_first_open_shows_the_demo_digits_model_with_real_activations(pane):
+    info = pane.info
+    assert info["name"] == "digits_cnn.keras" and info["buildable"]
+    assert pane.layer_table.rowCount() == 7
+    assert [pane.layer_table.item(0, c).text() for c in range(4)] == ["conv2d", "Conv2D", "26×26×16", "160"]
+    assert pane.grid.tile_count() == 16 and pane.grid.total() == 16
+    maps = pane.grid.maps()
+    assert maps.shape == (16, 26, 26) and maps.max() > 0
+    # the book's digit 5 is read as a 5, and the probabilities are labelled
+    assert top_prediction(pane) == "5"
+    assert pane.prediction_chart.labels()[0] == "5"
+    assert "Predicted <b>5</b>" in pane.prediction_label.text()
+    # the digit is white on black like MNIST, so no inversion
+    assert pane.state.scaling == "div255"
+    assert pane.input_view.image_data().shape == (28, 28)
+    # the most active map is enlarged and overlaid at the input's size
+    assert pane.map_view.image_data().shape == (26, 26)
+    assert pane.overlay_view.heat_data().shape == (28, 28)
+    assert pane.model_combo.currentText() == "digits_cnn (demo)"
+
+
+def test_clicking_layers_maps_and_pages(pane, qtbot):
+    click_layer(qtbot, pane, "conv2d_1")
+    assert pane.result["layer"] == "conv2d_1"
+    assert pane.grid.total() == 32 and pane.grid.maps().shape == (32, 11, 11)
+    assert "32 maps of 11×11" in pane.layer_label.text()
+    # click one map: it is enlarged and laid over the input by receptive field
+    qtbot.mouseClick(pane.grid, LEFT, pos=pane.grid.tile_center(3))
+    wait_idle(qtbot, pane)
+    assert pane.state.map_index == 3 and pane.grid.selected() == 3
+    np.testing.assert_allclose(pane.map_view.image_data(), pane.grid.maps()[3])
+    assert pane.overlay_view.heat_data().shape == (28, 28)
+    # the overlay is placed, not stretched: conv2d_1's first cell is centred on input pixel 3.5
+    heat = pane.overlay_view.heat_data()
+    fmap = pane.grid.maps()[3]
+    assert heat[3, 3] == pytest.approx(fmap[0, 0], abs=1e-5)
+    # opacity slider
+    pane.alpha_slider.setValue(20)
+    assert pane.overlay_view.alpha() == pytest.approx(0.2)
+    # a Dense layer is drawn as bars, the output with its class labels
+    click_layer(qtbot, pane, "dense")
+    assert pane.maps_stack.currentWidget() is pane.vector_chart
+    assert pane.vector_chart.values().shape == (64,)
+    click_layer(qtbot, pane, "dense_1")
+    assert pane.vector_chart.labels() == [str(i) for i in range(10)]
+    assert pane.vector_chart.values().sum() == pytest.approx(1.0, abs=1e-4)
+
+
+def test_quick_layer_switches_show_the_last_one(pane, qtbot):
+    table = pane.layer_table
+    for name in ("conv2d_1", "max_pooling2d", "dense", "max_pooling2d_1"):
+        row = next(r for r in range(table.rowCount()) if table.item(r, 0).text() == name)
+        qtbot.mouseClick(table.viewport(), LEFT, pos=table.visualItemRect(table.item(row, 0)).center())
+    wait_idle(qtbot, pane)
+    assert pane.result["layer"] == "max_pooling2d_1"
+    assert pane.grid.maps().shape == (32, 5, 5)
+
+
+def test_normalisation_per_map_per_layer_and_global(pane, qtbot):
+    grid = pane.grid
+    assert len({grid.tile_levels(i) for i in range(grid.tile_count())}) > 1  # per map
+    pane.norm_combo.setCurrentIndex(pane.norm_combo.findData("layer"))
+    wait_idle(qtbot, pane)
+    lo, hi = grid.tile_levels(0)
+    assert all(grid.tile_levels(i) == (lo, hi) for i in range(grid.tile_count()))
+    assert hi == pytest.approx(float(grid.maps().max()), rel=1e-5)
+    pane.norm_combo.setCurrentIndex(pane.norm_combo.findData("global"))
+    wait_idle(qtbot, pane)
+    assert grid.tile_levels(0)[1] >= hi  # the Dense layers reach higher than the first conv
+
+
+def test_changing_the_image_updates_the_prediction(pane, qtbot):
+    pane.ctx.open_image(paths.sample_image("digit_7"))
+    wait_idle(qtbot, pane)
+    assert top_prediction(pane) == "7"
+    # an RGB photo is turned gray and resized for a 28×28×1 model
+    pane.ctx.open_image(paths.sample_image("cat"))
+    wait_idle(qtbot, pane)
+    assert pane.input_view.image_data().shape == (28, 28)
+    assert "resized to 28×28" in pane.input_label.text() and "gray" in pane.input_label.text()
+
+
+def test_a_bright_digit_is_inverted_by_default(pane, qtbot, tmp_path):
+    import cv2
+
+    dark_on_light = 255 - cv2.imread(str(paths.sample_image("digit_7")), cv2.IMREAD_GRAYSCALE)
+    path = tmp_path / "scan.png"
+    cv2.imwrite(str(path), dark_on_light)
+    pane.ctx.open_image(path)
+    wait_idle(qtbot, pane)
+    assert pane.state.scaling == "div255_inverted"
+    assert top_prediction(pane) == "7"
+
+
+def test_drawing_a_digit_updates_the_prediction(pane, qtbot):
+    pane.source_combo.setCurrentIndex(pane.source_combo.findData("canvas"))
+    wait_idle(qtbot, pane)
+    assert pane.canvas.isVisible()
+    empty = pane.result["prediction"]["probabilities"].copy()
+    assert not pane.input_view.image_data().any()
+    canvas = pane.canvas
+    # a "1": one vertical stroke
+    qtbot.mousePress(canvas, LEFT, pos=canvas.widget_pos(140, 40).toPoint())
+    for y in range(60, 260, 20):
+        qtbot.mouseMove(canvas, canvas.widget_pos(140, y).toPoint())
+    qtbot.mouseRelease(canvas, LEFT, pos=canvas.widget_pos(140, 250).toPoint())
+    wait_idle(qtbot, pane)
+    assert pane.input_view.image_data().max() > 200
+    probs = pane.result["prediction"]["probabilities"]
+    assert not np.allclose(probs, empty)
+    assert top_prediction(pane) == "1"
+    qtbot.mouseClick(pane.clear_button, LEFT)
+    wait_idle(qtbot, pane)
+    assert not pane.input_view.image_data().any()
+
+
+def test_compare_two_inputs_side_by_side(pane, qtbot):
+    pane.norm_combo.setCurrentIndex(pane.norm_combo.findData("layer"))
+    pane.views.setCurrentIndex(2)
+    wait_idle(qtbot, pane)
+    assert pane.state.compare_with.endswith("digit_7.png")
+    assert "predicted <b>5</b>" in pane.compare_labels[0].text()
+    assert "predicted <b>7</b>" in pane.compare_labels[1].text()
+    a, b = pane.compare_grids
+    assert a.tile_count() == b.tile_count() == 16
+    assert a.tile_levels(0) == b.tile_levels(0)  # one scale for both inputs
+
+
+def test_filters_of_any_conv_layer_and_the_grad_cam(pane, qtbot):
+    pane.views.setCurrentIndex(1)
+    wait_idle(qtbot, pane)
+    assert pane.filter_grid.tile_count() == 16 and pane.filter_grid.is_signed()
+    pane.filter_layer_combo.setCurrentIndex(pane.filter_layer_combo.findData("conv2d_1"))
+    wait_idle(qtbot, pane)
+    assert pane.filter_channel_combo.count() == 16
+    assert pane.filter_grid.total() == 32 and pane.filter_grid.maps().shape == (32, 3, 3)
+    # Grad-CAM: the last conv layer found automatically, values 0…1 at the input's size
+    heat = pane.gradcam_view.heat_data()
+    assert heat.shape == (28, 28) and 0.5 < heat.max() <= 1.0 and heat.min() >= 0.0
+    assert "conv2d_1" in pane.gradcam_label.text()
+    pane.gradcam_layer_combo.setCurrentIndex(pane.gradcam_layer_combo.findData("conv2d"))
+    wait_idle(qtbot, pane)
+    assert pane.result["gradcam"]["layer"] == "conv2d"
+    pane.class_combo.setCurrentIndex(pane.class_combo.findData(7))
+    wait_idle(qtbot, pane)
+    assert pane.result["gradcam"]["label"] == "7"
+
+
+# ---------------------------------------------------------------------------- opening models
+
+
+def test_drop_a_model_on_the_window_and_see_rgb_filters(window, pane, qtbot):
+    window.ctx.open_image(paths.sample_image("shapes"))
+    drop_file(window, DEMO / "shapes_cnn.keras")
+    qtbot.waitUntil(lambda: pane.info["name"] == "shapes_cnn.keras", timeout=TIMEOUT)
+    wait_idle(qtbot, pane)
+    assert window.current_pane() is pane
+    assert pane.input_view.image_data().shape == (64, 64, 3)  # gray image → RGB model
+    assert "resized to 64×64" in pane.input_label.text()
+    assert top_prediction(pane) in ("circle", "square", "triangle", "hexagon")
+    assert pane.gradcam_view.heat_data().shape == (64, 64)
+    pane.views.setCurrentIndex(1)
+    wait_idle(qtbot, pane)
+    assert pane.filter_channel_combo.currentData() == -1  # first layer, 3 inputs: as RGB
+    assert pane.filter_grid.tile_pixels(0).shape == (3, 3, 3)
+
+
+def test_legacy_h5_opens_through_the_recent_list_path(pane, qtbot):
+    open_and_wait(qtbot, pane, FIXTURES / "keras208_sequential_list.h5")
+    assert pane.info["format"] == "h5-legacy" and pane.info["buildable"]
+    assert pane.grid.tile_count() > 0
+    assert "translated" in pane.message_label.text()
+    assert str(FIXTURES / "keras208_sequential_list.h5") in [str(p) for p in pane.ctx.recent("models")]
+
+
+def test_unsafe_lambda_file_is_refused_without_running_its_code(pane, qtbot, tmp_path, monkeypatch):
+    marker = tmp_path / "ran.txt"
+    monkeypatch.setenv("CNNVIZ_LAMBDA_MARKER", str(marker))
+    asked = []
+
+    def answer_no(name, message, findings, hint):
+        asked.append((name, findings))
+        return False
+
+    pane.trust_prompt = answer_no
+    open_and_wait(qtbot, pane, FIXTURES / "lambda_layer.h5")
+    assert asked and asked[0][0] == "lambda_layer.h5"
+    assert any("Lambda" in f for f in asked[0][1])
+    assert pane.info["name"] == "digits_cnn.keras"  # the previous model stays
+    assert "refused" in pane.last_error and "previous model stays open" in pane.last_error
+    assert not marker.exists()
+
+
+def test_trusting_a_lambda_file_opens_it(pane, qtbot, tmp_path, monkeypatch):
+    monkeypatch.setenv("CNNVIZ_LAMBDA_MARKER", str(tmp_path / "ran.txt"))
+    pane.trust_prompt = lambda name, message, findings, hint: True
+    open_and_wait(qtbot, pane, FIXTURES / "lambda_layer.h5")
+    assert pane.info["name"] == "lambda_layer.h5" and pane.info["trusted"]
+    assert "trusted" in pane.model_label.text()
+
+
+def test_a_file_linking_to_other_files_is_refused_without_asking(pane, qtbot):
+    asked = []
+    pane.trust_prompt = lambda *a: asked.append(a) or True
+    open_and_wait(qtbot, pane, FIXTURES / "external_link.h5")
+    assert not asked
+    assert "external link" in pane.last_error
+    assert pane.info["name"] == "digits_cnn.keras"
+
+
+@pytest.mark.parametrize("name, words", [
+    ("truncated.h5", "damaged"),
+    ("not_keras.h5", "not a Keras model"),
+])
+def test_damaged_or_foreign_files_give_a_message_and_keep_the_model(pane, qtbot, name, words):
+    open_and_wait(qtbot, pane, FIXTURES / name)
+    assert words in pane.last_error
+    assert words in pane.message_label.text()
+    assert pane.info["name"] == "digits_cnn.keras" and pane.grid.tile_count() == 16
+
+
+@pytest.mark.parametrize("name, words", [
+    ("weights_only.h5", "weights only"),
+    ("custom_layer.h5", "AttentionPooling"),
+])
+def test_unbuildable_files_show_their_summary_and_stored_filters(pane, qtbot, name, words):
+    open_and_wait(qtbot, pane, FIXTURES / name)
+    assert pane.info["name"] == name and not pane.info["buildable"]
+    assert pane.layer_table.rowCount() > 0
+    assert words in pane.message_label.text()
+    assert "no activations" in pane.grid.message() or "activations are not available" in pane.grid.message()
+    pane.views.setCurrentIndex(1)
+    wait_idle(qtbot, pane)
+    assert pane.filter_grid.tile_count() > 0
+
+
+@pytest.mark.parametrize("name, words", [
+    ("two_inputs.keras", "2 inputs"),
+    ("dense_only.keras", "vector of 6 numbers"),
+    ("tfkeras_lstm_time_major.h5", "sequence"),
+])
+def test_models_that_take_no_single_image_are_explained(pane, qtbot, name, words):
+    open_and_wait(qtbot, pane, FIXTURES / name)
+    assert pane.info["name"] == name and pane.info["spec"] is None
+    assert words in pane.grid.message() and words in pane.message_label.text()
+    assert pane.layer_table.rowCount() >= 1
+    assert pane.input_view.image_data() is None
+    click_layer(qtbot, pane, pane.layer_table.item(0, 0).text())  # nothing to compute, no crash
+    assert words in pane.grid.message()
+
+
+def test_rgb_model_given_a_gray_image_with_another_fixed_size(pane, qtbot):
+    open_and_wait(qtbot, pane, FIXTURES / "keras224_sequential_dict.h5")
+    assert pane.info["spec"] == (16, 16, 3)
+    assert pane.input_view.image_data().shape == (16, 16, 3)
+    assert "resized to 16×16" in pane.input_label.text() and "RGB" in pane.input_label.text()
+    assert pane.grid.tile_count() > 0
+    # drawing is offered only for small inputs; this one is small
+    assert pane.source_combo.model().item(1).isEnabled()
+
+
+def test_a_huge_layer_is_paged(pane, qtbot, tmp_path):
+    from cnnviz.ml.backend import keras as get_keras
+
+    keras = get_keras()
+    inp = keras.Input((6, 6, 1))
+    out = keras.layers.Conv2D(3000, 1, name="wide")(inp)
+    model = keras.Model(inp, keras.layers.GlobalAveragePooling2D()(out))
+    path = tmp_path / "wide.keras"
+    model.save(path)
+    open_and_wait(qtbot, pane, path)
+    assert pane.result["layer"] == "wide"
+    assert pane.grid.tile_count() == 64 and pane.grid.total() == 3000
+    assert pane.next_button.isVisible() and "page 1/47" in pane.page_label.text()
+    qtbot.mouseClick(pane.next_button, LEFT)
+    wait_idle(qtbot, pane)
+    assert pane.grid.first_index() == 64 and "page 2/47" in pane.page_label.text()
+    assert pane.grid.maps().shape == (64, 6, 6)
