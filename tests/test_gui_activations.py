@@ -350,3 +350,17 @@ def test_a_huge_layer_is_paged(pane, qtbot, tmp_path):
     wait_idle(qtbot, pane)
     assert pane.grid.first_index() == 64 and "page 2/47" in pane.page_label.text()
     assert pane.grid.maps().shape == (64, 6, 6)
+
+
+def test_a_model_handed_over_by_training_is_inspected(pane, qtbot):
+    from cnnviz.ml.backend import keras as get_keras
+
+    keras = get_keras()
+    inp = keras.Input((28, 28, 1))
+    x = keras.layers.Conv2D(4, 3, activation="relu", name="c")(inp)
+    out = keras.layers.Dense(3, activation="softmax", name="d")(keras.layers.Flatten()(x))
+    pane.ctx.offer_model(keras.Model(inp, out), "just trained")
+    qtbot.waitUntil(lambda: pane.info["name"] == "just trained", timeout=TIMEOUT)
+    wait_idle(qtbot, pane)
+    assert pane.result["layer"] == "c" and pane.grid.tile_count() == 4
+    assert pane.result["prediction"]["probabilities"].shape == (3,)
