@@ -109,11 +109,13 @@ def test_loss_plot_holds_100000_points_clipped_and_downsampled(qtbot):
     np.testing.assert_allclose(smooth.yData, debiased_ema(ys))  # ... smoothed at full resolution
     for item in (curve, smooth):
         assert item.opts["clipToView"] and item.opts["autoDownsample"]
-        assert item.opts["downsampleMethod"] == "peak"
+    assert curve.opts["downsampleMethod"] == "peak"  # spikes in the raw losses stay visible
+    assert smooth.opts["downsampleMethod"] == "mean"
     assert plot.getPlotItem().ctrl.clipToViewCheck.isChecked()
     plot.grab()  # draw once at the widget's size
     shown_x, _ = curve.getData()
     assert len(shown_x) < n // 10, "auto downsampling should draw a few points per pixel"
+    assert len(smooth.getData()[0]) < n // 50
     # Zoomed into the newest tenth, only that part (plus one point each side) is drawn.
     plot.getPlotItem().setXRange(90_000, 100_000, padding=0)
     plot.grab()
@@ -174,6 +176,9 @@ def test_training_from_the_pane_shows_live_curves_and_hands_over_the_model(pane,
     assert np.all(np.diff(x) > 0) and x[-1] == pytest.approx(2.0)  # x in epochs
     np.testing.assert_allclose(pane.batch_plot.smoothed("loss").y,
                                debiased_ema(pane.batch_plot.series("loss").y))
+    pane.smoothing_spin.setValue(0.9)  # TensorBoard's slider: recomputed from every batch
+    np.testing.assert_allclose(pane.batch_plot.smoothed_curve("loss").yData,
+                               debiased_ema(pane.batch_plot.series("loss").y, 0.9))
     # The per-epoch plots (Figures 2.19, 2.20) have one point per epoch, as in history.
     np.testing.assert_allclose(pane.loss_plot.series("loss").y, result.history["loss"], rtol=1e-6)
     np.testing.assert_allclose(pane.loss_plot.series("val_loss").y, result.history["val_loss"], rtol=1e-6)

@@ -363,6 +363,9 @@ class TrainingPane(Pane):
         self.eta_label = QLabel("")
         status_row.addWidget(self.eta_label)
         mid.addLayout(status_row)
+        self.batch_plot = LossPlotWidget("Loss per batch", "loss", "epoch")
+        self.batch_plot.add_series("loss", "smoothed", TRAIN_COLOR, smoothed=True, width=2.5)
+        self.batch_plot.set_placeholder("Press Start to train")
         info_row = QHBoxLayout()
         self.device_label = QLabel("Device: —")
         self.device_label.setToolTip("Where TensorFlow trains: the GPU's name, or CPU")
@@ -370,14 +373,22 @@ class TrainingPane(Pane):
         self.lr_label = QLabel("")
         info_row.addWidget(self.device_label)
         info_row.addStretch(1)
+        info_row.addWidget(QLabel("Smoothing"))
+        self.smoothing_spin = QDoubleSpinBox()
+        self.smoothing_spin.setRange(0.0, 0.99)
+        self.smoothing_spin.setSingleStep(0.05)
+        self.smoothing_spin.setDecimals(2)
+        self.smoothing_spin.setValue(self.batch_plot.smoothing)
+        self.smoothing_spin.setToolTip("Weight of TensorBoard's debiased moving average for the bold "
+                                       "per-batch line: 0 = none, 0.99 = very smooth")
+        self.smoothing_spin.valueChanged.connect(self._on_smoothing_changed)
+        info_row.addWidget(self.smoothing_spin)
+        info_row.addSpacing(16)
         info_row.addWidget(self.lr_label)
         info_row.addSpacing(16)
         info_row.addWidget(self.speed_label)
         mid.addLayout(info_row)
 
-        self.batch_plot = LossPlotWidget("Loss per batch", "loss", "epoch")
-        self.batch_plot.add_series("loss", "smoothed (EMA 0.6)", TRAIN_COLOR, smoothed=True, width=2.5)
-        self.batch_plot.set_placeholder("Press Start to train")
         self.loss_plot = LossPlotWidget("Loss per epoch (Figure 2.19)", "loss", "epoch", integer_x=True)
         self.loss_plot.add_series("loss", "train", TRAIN_COLOR, symbol="o")
         self.loss_plot.add_series("val_loss", "validation", VAL_COLOR, symbol="o")
@@ -1038,6 +1049,10 @@ class TrainingPane(Pane):
 
     def log_text(self) -> str:
         return self.log_view.toPlainText()
+
+    @Slot(float)
+    def _on_smoothing_changed(self, value: float) -> None:
+        self.batch_plot.set_smoothing(value)
 
     # -- after training ------------------------------------------------------------------------
     @Slot()
