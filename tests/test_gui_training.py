@@ -285,8 +285,11 @@ def test_nan_loss_is_explained_and_the_last_good_checkpoint_kept(pane, qtbot):
     text = pane.outcome_text()
     assert "at epoch 2 batch" in text and "probably too high" in text and "kept" in text
     assert str(checkpoint) in text
-    assert pane.progress.format() == "Stopped: the loss became NaN"
+    assert pane.progress.format() == "Stopped: the loss diverged"
     assert np.all(np.isfinite(pane.batch_plot.curve("loss").yData))
+    marks = pane.batch_plot.marks()  # where it happened, on the per-batch plot
+    assert len(marks) == 1 and marks[0].startswith("loss ")
+    assert pane.loss_plot.series("loss").x.size == 0  # the diverged epoch is not plotted
     assert checkpoint.read_bytes() == before
     assert result.last_good_checkpoint == checkpoint
     assert pane.inspect_button.isEnabled()  # the model was restored from that checkpoint

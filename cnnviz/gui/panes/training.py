@@ -17,8 +17,10 @@ worker too, the first time the pane is shown, while the table says "Loading Tens
 
 from __future__ import annotations
 
+import atexit
 import json
 import math
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -94,11 +96,16 @@ class TrainingProgressHandle:
     """
 
     def __init__(self, job: Any, interval: float = REPORT_INTERVAL_S) -> None:
+        from cnnviz.ml.training import DIVERGED_LOSS
+
+        self._diverged_at = DIVERGED_LOSS
+        self._diverged_sent = False
         self.stop_event = job.stop_event
         self._job = job
         self._interval = float(interval)
         self._last_sent = 0.0
         self._prev_mean: float | None = None
+        self._info: dict = {}
         self._xs: list[float] = []
         self._raw: list[float] = []
         self._means: list[float] = []
@@ -111,14 +118,31 @@ class TrainingProgressHandle:
         else:
             raw = batch * mean - (batch - 1) * self._prev_mean
         self._prev_mean = mean
-        self._xs.append((int(info["epoch"]) - 1) + batch / batches)
+        x = (int(info["epoch"]) - 1) + batch / batches
+        self._info = info
+        if not (math.isfinite(mean) and abs(mean) < self._diverged_at):
+            # The run stops here (the engine explains why); no point of a flat plot at 1e30.
+            if not self._diverged_sent:
+                self._diverged_sent = True
+                self._flush(info, time.monotonic())
+                self._job.progress({"kind": "diverged", "x": x, "loss": mean,
+                                    "epoch": int(info["epoch"]), "batch": batch})
+            return
+        self._xs.append(x)
         self._raw.append(raw)
         self._means.append(mean)
         now = time.monotonic()
         if info.get("step") == 1 or batch == batches or now - self._last_sent >= self._interval:
             self._flush(info, now)
 
+    def finish(self) -> None:
+        """Send the batches still held back (the run ended between two reports)."""
+        if self._xs:
+            self._flush(self._info, time.monotonic())
+
     def _flush(self, info: dict, now: float) -> None:
+        if not self._xs:
+            return
         payload = {
             "kind": "batches",
             "x": np.asarray(self._xs, np.float64),
@@ -143,7 +167,11 @@ def train_job(job: Any, config: Any):
     """Run one training on the worker; returns the engine's ``TrainResult``."""
     from cnnviz.ml import training
 
-    return training.run(config, TrainingProgressHandle(job))
+    handle = TrainingProgressHandle(job)
+    try:
+        return training.run(config, handle)
+    finally:
+        handle.finish()
 
 
 def summary_job(job: Any, model_name: str, functional: bool = False) -> dict:
@@ -326,7 +354,11 @@ class TrainingPane(Pane):
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        for combo in (self.model_combo, self.dataset_combo, self.optimizer_combo):
+            # Long entries must not widen the column (presentation fonts): the list shows them.
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(8)
         scroll.setWidget(self.settings_box)
         left_layout.addWidget(scroll, 1)
         buttons = QGridLayout()
@@ -477,6 +509,8 @@ class TrainingPane(Pane):
         self.side_tabs.addTab(self.log_view, "Log")
         splitter.addWidget(self.side_tabs)
 
+        for plot in (self.batch_plot, self.loss_plot, self.metric_plot):
+            plot.set_x_range(0, self.epochs_spin.value())
         splitter.setStretchFactor(0, 0)
         splitter.setStretchFactor(1, 1)
         splitter.setStretchFactor(2, 0)
@@ -904,6 +938,10 @@ class TrainingPane(Pane):
             self._on_batches(payload)
         elif kind == "epoch":
             self._on_epoch(payload["info"])
+        elif kind == "diverged":
+            loss = payload["loss"]
+            what = "NaN" if math.isnan(loss) else f"{loss:.2g}"
+            self.batch_plot.mark(payload["x"], f"loss {what}")
         elif kind == "message":
             self._log(payload["text"])
             if payload["text"].startswith("Training on "):
@@ -955,7 +993,9 @@ class TrainingPane(Pane):
         self.loss_plot.append("loss", epoch, info["loss"])
         if info.get("val_loss") is not None:
             self.loss_plot.append("val_loss", epoch, info["val_loss"])
-        metrics = {k: v for k, v in (info.get("metrics") or {}).items() if k not in ("learning_rate", "lr")}
+        # MSE (Listing 6.1 compiles it) is a second loss, not a score: it stays in the log.
+        metrics = {k: v for k, v in (info.get("metrics") or {}).items()
+                   if k not in ("learning_rate", "lr", "mse", "val_mse")}
         for key, value in metrics.items():
             if key not in self._metric_keys:
                 self._add_metric_series(key, metrics)
@@ -974,13 +1014,19 @@ class TrainingPane(Pane):
         if single:
             self.metric_plot.add_series(key, "validation" if val else "train",
                                         VAL_COLOR if val else TRAIN_COLOR, symbol="o")
-        else:
-            self.metric_plot.add_series(key, f"{label} ({'validation' if val else 'train'})", color,
-                                        symbol="o", dashed=val)
+        else:  # one legend entry per metric; validation is the dashed line of the same colour
+            self.metric_plot.add_series(key, None if val else label, color, symbol="o", dashed=val)
         self._metric_keys.append(key)
         title = _metric_title(bases[0]) if single else "Metrics"
+        if single:
+            self.metric_plot.set_legend_layout("bottom-right")
+        else:  # scores in [0, 1]: one legend row above them
+            self.metric_plot.set_legend_layout("top-left", columns=len(bases))
+            self.metric_plot.getPlotItem().setYRange(0.0, 1.15, padding=0.0)
+        heading = (f"{title} per epoch" + (" (Figure 2.20)" if bases == ["accuracy"] else "")
+                   if single else "Metrics (dashed: validation)")
         self.metric_plot.getPlotItem().setTitle(
-            f"{title} per epoch" + (" (Figure 2.20)" if bases == ["accuracy"] else ""),
+            heading,
             color="#202124", size="18pt" if self.metric_plot.presentation_mode() else "11pt")
         self.metric_plot.getPlotItem().setLabel("left", title.lower() if single else "value")
 
@@ -994,6 +1040,9 @@ class TrainingPane(Pane):
         self._set_device(result.device)
         if self._batches_seen == 0:
             self.batch_plot.set_placeholder("No batch was trained")
+        for plot in (self.loss_plot, self.metric_plot):
+            if not any(len(plot.series(k)) for k in plot.keys()):
+                plot.set_placeholder("No whole epoch in this run")
         steps = self.progress.maximum()
         if result.status == "finished":
             self.progress.setRange(0, max(1, steps))
@@ -1001,7 +1050,7 @@ class TrainingPane(Pane):
         elif self.progress.maximum() == 0:
             self.progress.setRange(0, 1)
             self.progress.setValue(0)
-        self.progress.setFormat({"finished": "Finished", "stopped": "Stopped", "nan": "Stopped: the loss became NaN",
+        self.progress.setFormat({"finished": "Finished", "stopped": "Stopped", "nan": "Stopped: the loss diverged",
                                  "failed": "Not trained"}.get(result.status, result.status))
         self.eta_label.setText(f"{_clock(result.elapsed_s)} in all" if result.elapsed_s else "")
         if result.samples_per_s:
@@ -1094,14 +1143,18 @@ class TrainingPane(Pane):
         self.samples_spin.setValue(1536)
         self.epochs_spin.setValue(3)
         self.batch_spin.setValue(16)
-        self.set_output_root(Path(tempfile.mkdtemp(prefix="cnnviz-screenshot-")))
+        folder = tempfile.mkdtemp(prefix="cnnviz-screenshot-")
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)  # after the worker has ended
+        self.set_output_root(Path(folder))
         self._screenshot_pending = self.start()
 
     def set_presentation_mode(self, on: bool) -> None:
         for plot in (self.batch_plot, self.loss_plot, self.metric_plot):
             plot.set_presentation_mode(on)
+        # On a projector the curves matter most: the summary/augmentation/log column folds away
+        # (its splitter handle brings it back).
         total = max(900, sum(self._splitter.sizes()))
-        left, right = (400, 460) if on else (310, 410)
+        left, right = (400, 0) if on else (310, 410)
         self._splitter.setSizes([left, total - left - right, right])
 
     def shutdown(self) -> None:

@@ -158,6 +158,8 @@ class LossPlotWidget(pg.PlotWidget):
         self._title = title
         self._labels = (x_label, y_label)
         self._series: dict[str, _Series] = {}
+        self._marks: list[pg.InfiniteLine] = []
+        self._legend_columns: int | None = None
         self._smoothing = DEFAULT_SMOOTHING
         self._presentation = False
         plot = self.getPlotItem()
@@ -171,6 +173,7 @@ class LossPlotWidget(pg.PlotWidget):
                   "top-left": (10, 10), "bottom-left": (10, -10)}[legend_corner]
         self.legend = plot.addLegend(offset=offset, labelTextColor="#202124",
                                      brush=pg.mkBrush(255, 255, 255, 200), pen=pg.mkPen("#c0c0c0"))
+        self.legend.setVisible(False)  # until a series has a name
         self._placeholder = pg.TextItem("", color="#80868b", anchor=(0.5, 0.5))
         self._placeholder.setZValue(20)
         plot.addItem(self._placeholder, ignoreBounds=True)
@@ -181,7 +184,7 @@ class LossPlotWidget(pg.PlotWidget):
         self._apply_style()
 
     # -- series ------------------------------------------------------------------------------
-    def add_series(self, key: str, name: str, color: str, *, smoothed: bool = False,
+    def add_series(self, key: str, name: str | None, color: str, *, smoothed: bool = False,
                    symbol: str | None = None, dashed: bool = False, width: float = 2.0,
                    raw_name: str = "each batch") -> None:
         """Create the plot items of one series (once; later calls replace it). A smoothed
@@ -210,6 +213,22 @@ class LossPlotWidget(pg.PlotWidget):
         else:
             item = self._make_item(qcolor, width, style, symbol, name=name, antialias=True)
             self._series[key] = _Series(data, item, qcolor, width)
+        self._update_legend()
+
+    def _update_legend(self) -> None:
+        """Show the legend only when it has entries (an empty one is a stray box); many
+        entries go in two columns so they cover less of the curves."""
+        count = len(self.legend.items)
+        self.legend.setColumnCount(self._legend_columns or (2 if count > 4 else 1))
+        self.legend.setVisible(count > 0)
+
+    def set_legend_layout(self, corner: str, columns: int | None = None) -> None:
+        """Move the legend to a corner; ``columns`` fixed (e.g. one row above the curves)."""
+        offset = {"top-right": (-10, 10), "bottom-right": (-10, -10),
+                  "top-left": (10, 10), "bottom-left": (10, -10)}[corner]
+        self.legend.setOffset(offset)
+        self._legend_columns = columns
+        self._update_legend()
 
     def _make_item(self, color: QColor, width: float, style, symbol, name, antialias: bool,
                    method: str = "peak"):
@@ -231,6 +250,7 @@ class LossPlotWidget(pg.PlotWidget):
         for item in (s.item, s.smooth_item):
             if item is not None:
                 self.getPlotItem().removeItem(item)
+        self._update_legend()
 
     def keys(self) -> list[str]:
         return list(self._series)
@@ -274,7 +294,13 @@ class LossPlotWidget(pg.PlotWidget):
             self._redraw_timer.start()
 
     def clear_data(self) -> None:
-        """Forget every point, keep the series and their styles."""
+        """Forget every point and mark, keep the series and their styles."""
+        for line in self._marks:
+            self.getPlotItem().removeItem(line)
+        self._marks = []
+        plot = self.getPlotItem()
+        plot.setYRange(0.0, 1.0, padding=0.0)  # not the last run's range while empty
+        plot.enableAutoRange(axis="y")
         for s in self._series.values():
             s.data.clear()
             s.item.setData([], [])
@@ -313,8 +339,36 @@ class LossPlotWidget(pg.PlotWidget):
             s.item.setData(s.data.x, s.data.y)
             if s.smooth_item is not None:
                 s.smooth_item.setData(s.smooth_data.x, s.smooth_data.y)
+                # One or two points make no visible line: show them as dots until there are more.
+                few = len(s.smooth_data) < 3
+                if few != bool(s.smooth_item.opts.get("symbol")):
+                    if few:
+                        s.smooth_item.setSymbol("o")
+                        s.smooth_item.setSymbolSize(8)
+                        s.smooth_item.setSymbolBrush(pg.mkBrush(s.color))
+                        s.smooth_item.setSymbolPen(None)
+                    else:
+                        s.smooth_item.setSymbol(None)
             s.dirty = False
         self._update_placeholder()
+
+    def mark(self, x: float, text: str, color: str = "#d93025") -> pg.InfiniteLine:
+        """A labelled vertical line, e.g. where the loss became NaN (removed by clear_data)."""
+        pen = pg.mkPen(color, width=2, style=Qt.PenStyle.DashLine)
+        (x0, x1), _ = self.getPlotItem().viewRange()
+        right_half = x > (x0 + x1) / 2
+        anchor = (1.05, 0) if right_half else (-0.05, 0)  # the label beside the line, inside the plot
+        line = pg.InfiniteLine(pos=float(x), angle=90, movable=False, pen=pen, label=text,
+                               labelOpts={"position": 0.9, "color": color, "anchors": [anchor, anchor],
+                                          "fill": pg.mkBrush(255, 255, 255, 220)})
+        line.setZValue(5)
+        self.getPlotItem().addItem(line, ignoreBounds=True)
+        self._marks.append(line)
+        return line
+
+    def marks(self) -> list[str]:
+        """The texts of the marks shown."""
+        return [line.label.toPlainText() for line in self._marks]
 
     # -- looks -------------------------------------------------------------------------------
     def set_placeholder(self, text: str) -> None:
