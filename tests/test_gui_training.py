@@ -177,6 +177,7 @@ def test_training_from_the_pane_shows_live_curves_and_hands_over_the_model(pane,
     np.testing.assert_allclose(pane.batch_plot.smoothed("loss").y,
                                debiased_ema(pane.batch_plot.series("loss").y))
     pane.smoothing_spin.setValue(0.9)  # TensorBoard's slider: recomputed from every batch
+    qtbot.waitUntil(lambda: pane.batch_plot.smoothing == pytest.approx(0.9), timeout=2000)
     np.testing.assert_allclose(pane.batch_plot.smoothed_curve("loss").yData,
                                debiased_ema(pane.batch_plot.series("loss").y, 0.9))
     # The per-epoch plots (Figures 2.19, 2.20) have one point per epoch, as in history.
