@@ -95,10 +95,15 @@ class KerasWorker(QObject):
         on_progress: Callable[[Any], None] | None = None,
         supersede: bool = True,
     ) -> Job:
-        """Queue ``fn(job, *args)``. Callbacks run in the GUI thread."""
-        if self._closed:
-            raise RuntimeError("the worker has been shut down")
+        """Queue ``fn(job, *args)``. Callbacks run in the GUI thread.
+
+        After :meth:`shutdown` (the window is closing) the job is returned already stopped and
+        never runs: late timers and signals of a closing pane must not start Keras work.
+        """
         job = Job(next(self._ids), channel, fn, args, on_done, on_error, on_progress)
+        if self._closed:
+            job.stop()
+            return job
         job._bridge = self._bridge
         with self._lock:
             if supersede:
