@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
-from PySide6.QtGui import QImage
-from PySide6.QtWidgets import QWidget
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor, QFont, QImage, QPalette
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QScrollArea,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
 
 from cnnviz.gui.context import AppContext
 
@@ -23,6 +33,36 @@ class Pane(QWidget):
         self.ctx = ctx
         self.setObjectName(f"{self.name}Pane")
 
+    def _build_controls_column(self, width: int = 340) -> tuple[QSplitter, QVBoxLayout]:
+        """The pane's frame: a splitter whose left side is a column of controls that scrolls
+        vertically (on a projector its groups would otherwise be squeezed over each other).
+        Returns the splitter (the caller adds the right side) and the column's layout."""
+        root = QHBoxLayout(self)
+        root.setContentsMargins(6, 6, 6, 6)
+        splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        root.addWidget(splitter)
+        controls = QWidget()
+        side = QVBoxLayout(controls)
+        side.setContentsMargins(0, 0, 4, 0)
+        scroll = QScrollArea()
+        scroll.setWidget(controls)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setMinimumWidth(300)
+        splitter.addWidget(scroll)
+        splitter.setStretchFactor(0, 0)
+        self._splitter = splitter
+        self._controls_width = width
+        self.controls_scroll = scroll
+        return splitter, side
+
+    def _set_controls_width(self, presentation: bool) -> None:
+        """Widen the controls column for a projector's larger fonts (or narrow it back)."""
+        total = max(800, sum(self._splitter.sizes()))
+        left = self._controls_width + (90 if presentation else 0)
+        self._splitter.setSizes([left, total - left])
+
     def is_busy(self) -> bool:
         """True while the pane is still computing what it shows (a screenshot waits for it)."""
         return False
@@ -40,3 +80,31 @@ class Pane(QWidget):
 
     def shutdown(self) -> None:
         """Stop anything the pane runs; called once when the window closes."""
+
+
+def panel(label: QLabel) -> QLabel:
+    """A framed, light panel for text (no style sheet, so presentation mode can scale its font)."""
+    label.setFrameShape(QFrame.Shape.StyledPanel)
+    label.setAutoFillBackground(True)
+    label.setBackgroundRole(QPalette.ColorRole.Base)
+    label.setMargin(6)
+    return label
+
+
+def alert(label: QLabel) -> QLabel:
+    """Bold red text for problems; only the weight is set so the size follows the window."""
+    font = QFont()
+    font.setBold(True)
+    label.setFont(font)
+    palette = label.palette()
+    palette.setColor(QPalette.ColorRole.WindowText, QColor("#d93025"))
+    label.setPalette(palette)
+    return label
+
+
+def fit_combos(container: QWidget, chars: int = 8) -> None:
+    """Let every combo box in ``container`` shrink below its longest entry (the open list still
+    shows it whole), so long entries and a projector's fonts never widen a controls column."""
+    for combo in container.findChildren(QComboBox):
+        combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        combo.setMinimumContentsLength(chars)

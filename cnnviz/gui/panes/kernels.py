@@ -16,12 +16,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from PySide6.QtCore import QRectF, Qt, QTimer, Slot
-from PySide6.QtGui import QColor, QFont, QPalette, QPen
+from PySide6.QtGui import QColor, QPalette, QPen
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
-    QFrame,
     QFormLayout,
     QGraphicsRectItem,
     QGridLayout,
@@ -47,7 +46,7 @@ from cnnviz.core.kernels import (
     validate_kernel,
 )
 from cnnviz.gui.context import AppContext
-from cnnviz.gui.panes.base import Pane
+from cnnviz.gui.panes.base import Pane, alert, fit_combos, panel
 from cnnviz.gui.widgets import ImageView, KernelEditorWidget, link_views, resize_kernel
 from cnnviz.gui.widgets.image_view import heat_colormap
 from cnnviz.gui.widgets.kernel_editor import format_cell_value
@@ -247,16 +246,7 @@ class KernelsPane(Pane):
 
     # -- UI ----------------------------------------------------------------------------------
     def _build_ui(self) -> None:
-        root = QHBoxLayout(self)
-        root.setContentsMargins(6, 6, 6, 6)
-        splitter = QSplitter(Qt.Orientation.Horizontal, self)
-        self._splitter = splitter
-        root.addWidget(splitter)
-
-        controls = QWidget()
-        controls.setMinimumWidth(300)
-        side = QVBoxLayout(controls)
-        side.setContentsMargins(0, 0, 4, 0)
+        splitter, side = self._build_controls_column()
 
         kbox = QGroupBox("Kernel")
         kl = QVBoxLayout(kbox)
@@ -308,7 +298,7 @@ class KernelsPane(Pane):
         kl.addWidget(self.sum_label)
         self.error_label = QLabel()
         self.error_label.setWordWrap(True)
-        _alert(self.error_label)
+        alert(self.error_label)
         self.error_label.setVisible(False)
         kl.addWidget(self.error_label)
 
@@ -349,7 +339,6 @@ class KernelsPane(Pane):
         self.gradient_combo.setToolTip("Gradient magnitude: combine an x/y pair of edge kernels into edge strength")
         form.addRow("Border", self.border_combo)
         side.addWidget(obox)
-        splitter.addWidget(controls)
 
         right = QWidget()
         rl = QVBoxLayout(right)
@@ -383,7 +372,7 @@ class KernelsPane(Pane):
 
         self.message_label = QLabel()
         self.message_label.setWordWrap(True)
-        _alert(self.message_label)
+        alert(self.message_label)
         self.message_label.setVisible(False)
         rl.addWidget(self.message_label)
         self.arithmetic_label = QLabel()
@@ -393,12 +382,12 @@ class KernelsPane(Pane):
         self.arithmetic_label.setMinimumHeight(120)
         # a wide table must not widen the window: it is clipped instead (the sum is also in the first line)
         self.arithmetic_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        _panel(self.arithmetic_label)
+        panel(self.arithmetic_label)
         rl.addWidget(self.arithmetic_label)
         splitter.addWidget(right)
-        splitter.setStretchFactor(0, 0)
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([340, 1000])
+        fit_combos(self.controls_scroll.widget())
         self._show_arithmetic_hint()
 
     def _combo(self, items: dict[str, str], slot) -> QComboBox:
@@ -751,9 +740,7 @@ class KernelsPane(Pane):
             self._on_result_hovered(int(r), int(c))
 
     def set_presentation_mode(self, on: bool) -> None:
-        total = max(800, sum(self._splitter.sizes()))
-        left = 430 if on else 340
-        self._splitter.setSizes([left, total - left])
+        self._set_controls_width(on)
         for view in (self.original_view, self.result_view):
             view.set_title_size(16 if on else 11)
         self._hint_label.setVisible(not on)  # the tooltip still says it; the grid needs the room
@@ -762,19 +749,3 @@ class KernelsPane(Pane):
         self._update_timer.stop()
 
 
-def _panel(label: QLabel) -> None:
-    """A framed, light panel for text (no style sheet, so presentation mode can scale its font)."""
-    label.setFrameShape(QFrame.Shape.StyledPanel)
-    label.setAutoFillBackground(True)
-    label.setBackgroundRole(QPalette.ColorRole.Base)
-    label.setMargin(6)
-
-
-def _alert(label: QLabel) -> None:
-    """Bold red text for problems; only the weight is set so the size follows the window."""
-    font = QFont()
-    font.setBold(True)
-    label.setFont(font)
-    palette = label.palette()
-    palette.setColor(QPalette.ColorRole.WindowText, QColor("#d93025"))
-    label.setPalette(palette)

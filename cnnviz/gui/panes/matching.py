@@ -17,12 +17,11 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, QTimer, Slot
-from PySide6.QtGui import QColor, QFont, QPalette, QPen
+from PySide6.QtGui import QColor, QPen
 from PySide6.QtWidgets import (
     QButtonGroup,
     QFileDialog,
     QFormLayout,
-    QFrame,
     QGraphicsRectItem,
     QGroupBox,
     QHBoxLayout,
@@ -40,7 +39,7 @@ from cnnviz import paths
 from cnnviz.core import images
 from cnnviz.core.matching import MatchResult, match_pattern, scale_pattern
 from cnnviz.gui.context import AppContext
-from cnnviz.gui.panes.base import Pane
+from cnnviz.gui.panes.base import Pane, alert, fit_combos, panel
 from cnnviz.gui.widgets import ImageView, link_views
 from cnnviz.gui.widgets.image_view import diverging_colormap, heat_colormap
 
@@ -121,16 +120,7 @@ class MatchingPane(Pane):
 
     # -- UI ----------------------------------------------------------------------------------
     def _build_ui(self) -> None:
-        root = QHBoxLayout(self)
-        root.setContentsMargins(6, 6, 6, 6)
-        splitter = QSplitter(Qt.Orientation.Horizontal, self)
-        self._splitter = splitter
-        root.addWidget(splitter)
-
-        controls = QWidget()
-        controls.setMinimumWidth(300)
-        side = QVBoxLayout(controls)
-        side.setContentsMargins(0, 0, 4, 0)
+        splitter, side = self._build_controls_column()
 
         pbox = QGroupBox("Pattern")
         pl = QVBoxLayout(pbox)
@@ -202,7 +192,6 @@ class MatchingPane(Pane):
         ml.addWidget(self.note_label)
         side.addWidget(mbox)
         side.addStretch(1)
-        splitter.addWidget(controls)
 
         right = QWidget()
         rl = QVBoxLayout(right)
@@ -218,18 +207,18 @@ class MatchingPane(Pane):
         rl.addWidget(views, 1)
         self.message_label = QLabel()
         self.message_label.setWordWrap(True)
-        _alert(self.message_label)
+        alert(self.message_label)
         self.message_label.setVisible(False)
         rl.addWidget(self.message_label)
         self.result_label = QLabel()
         self.result_label.setWordWrap(True)
         self.result_label.setTextFormat(Qt.TextFormat.RichText)
-        _panel(self.result_label)
+        panel(self.result_label)
         rl.addWidget(self.result_label)
         splitter.addWidget(right)
-        splitter.setStretchFactor(0, 0)
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([340, 1000])
+        fit_combos(self.controls_scroll.widget())
 
         # markers, made once and reused
         self._boxes: list[QGraphicsRectItem] = []
@@ -481,9 +470,7 @@ class MatchingPane(Pane):
         self.flush()
 
     def set_presentation_mode(self, on: bool) -> None:
-        total = max(800, sum(self._splitter.sizes()))
-        left = 430 if on else 340
-        self._splitter.setSizes([left, total - left])
+        self._set_controls_width(on)
         for view in (self.image_view, self.score_view, self.pattern_view):
             view.set_title_size(16 if on else 11)
 
@@ -498,19 +485,3 @@ def _pattern_levels(pat: np.ndarray) -> tuple[float, float]:
     return (lo, hi) if hi > lo else (lo - 1.0, lo + 1.0)
 
 
-def _panel(label: QLabel) -> None:
-    """A framed, light panel for text (no style sheet, so presentation mode can scale its font)."""
-    label.setFrameShape(QFrame.Shape.StyledPanel)
-    label.setAutoFillBackground(True)
-    label.setBackgroundRole(QPalette.ColorRole.Base)
-    label.setMargin(6)
-
-
-def _alert(label: QLabel) -> None:
-    """Bold red text for problems; only the weight is set so the size follows the window."""
-    font = QFont()
-    font.setBold(True)
-    label.setFont(font)
-    palette = label.palette()
-    palette.setColor(QPalette.ColorRole.WindowText, QColor("#d93025"))
-    label.setPalette(palette)

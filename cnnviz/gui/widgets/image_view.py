@@ -16,7 +16,7 @@ import math
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal, Slot
-from PySide6.QtGui import QColor, QPen
+from PySide6.QtGui import QColor, QPen, QTextOption
 from PySide6.QtWidgets import QGraphicsRectItem, QWidget
 
 # Once for the whole app: arrays are indexed [row, col] everywhere in cnnviz.
@@ -89,6 +89,35 @@ class SelectionViewBox(pg.ViewBox):
             self.selection_changing.emit(rect)
 
 
+class WrappingTitleItem(pg.LabelItem):
+    """A title that wraps onto more lines when the view is narrower than its text.
+
+    pyqtgraph's label asks for its whole text width as a minimum: a long title (or a projector's
+    larger font) then made the view wider than its place in the window, and the image and colour
+    bar were cut off at the right.
+    """
+
+    def __init__(self, text: str = " ", **opts) -> None:
+        super().__init__(text, **opts)
+        option = QTextOption(Qt.AlignmentFlag.AlignHCenter)
+        option.setWrapMode(QTextOption.WrapMode.WordWrap)
+        self.item.document().setDefaultTextOption(option)
+
+    def resizeEvent(self, ev) -> None:  # noqa: N802 (Qt name)
+        width = self.rect().width()
+        self.item.setTextWidth(-1)
+        if width > 0 and self.item.boundingRect().width() > width:
+            self.item.setTextWidth(width)
+        super().resizeEvent(ev)
+
+    def updateMin(self) -> None:  # noqa: N802 (pyqtgraph name)
+        super().updateMin()
+        height = self.itemRect().height()
+        self.setMinimumWidth(0)
+        self._sizeHint[Qt.SizeHint.MinimumSize] = (0, height)
+        self.updateGeometry()
+
+
 class ImageView(pg.GraphicsLayoutWidget):
     """One image with a title, an optional colour bar, pixel hover and rubber-band selection.
 
@@ -112,7 +141,8 @@ class ImageView(pg.GraphicsLayoutWidget):
         self.setBackground("#202124")
         self.ci.setContentsMargins(4, 4, 4, 4)
         self.ci.setSpacing(2)
-        self._title = self.addLabel(title, row=0, col=0, colspan=2, color="#e8eaed", size="11pt")
+        self._title = WrappingTitleItem(title, color="#e8eaed", size="11pt")
+        self.addItem(self._title, row=0, col=0, colspan=2)
         self.view_box = SelectionViewBox(lockAspect=True, invertY=True, enableMenu=False)
         self.view_box.setDefaultPadding(0.01)
         self.addItem(self.view_box, row=1, col=0)
