@@ -43,7 +43,7 @@ from cnnviz.core import images
 from cnnviz.core.kernels import PRESETS
 from cnnviz.gui.context import AppContext
 from cnnviz.gui.export_anim import MAX_FRAMES, ExportCancelled, export_gif, plan_frames
-from cnnviz.gui.panes.base import Pane
+from cnnviz.gui.panes.base import Pane, fit_combos
 from cnnviz.gui.stepper_state import (
     BOOK_IMAGE,
     BOOK_KERNEL,
@@ -134,10 +134,14 @@ class StepperPane(Pane):
         cl.addWidget(self._build_layer_group())
         cl.addStretch(1)
         scroll = QScrollArea()
+        fit_combos(controls)
+        for form in controls.findChildren(QFormLayout):
+            form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)  # a projector's fonts
         scroll.setWidget(controls)
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        # Never a horizontal scroll bar: the combo boxes shrink (fit_combos) and the rows wrap.
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setMinimumWidth(300)
         scroll.setMaximumWidth(380)
         self.controls_scroll = scroll
@@ -173,13 +177,20 @@ class StepperPane(Pane):
         self.formula_label.setWordWrap(True)
         self.formula_label.setTextFormat(Qt.TextFormat.RichText)
         sl.addWidget(self.formula_label)
-        self.legend_label = QLabel(
-            f"<span style='color:{WINDOW_COLOR.name()}'>■</span> window &nbsp; "
-            f"<span style='color:{OUTPUT_COLOR.name()}'>■</span> output cell &nbsp; "
-            f"<span style='color:{HOVER_COLOR.name()}'>■</span> fed by the hovered cell &nbsp; "
-            f"<span style='color:{WINNER_COLOR.name()}'>○</span> max winner &nbsp; "
-            "<span style='color:#b07820'>▨</span> padding &nbsp; ×k = kernel weight"
-        )
+        legend = [
+            (WINDOW_COLOR.name(), "■", "window"),
+            (OUTPUT_COLOR.name(), "■", "output cell"),
+            (HOVER_COLOR.name(), "■", "fed by the hovered cell"),
+            (WINNER_COLOR.name(), "○", "max winner"),
+            ("#b07820", "▨", "padding"),
+        ]
+        entries = [f"<span style='color:{c}'>{mark}</span>&nbsp;{text}" for c, mark, text in legend]
+        entries.append("×k = kernel weight")
+        # Entries break between each other, never inside: on a projector the legend wraps
+        # instead of making the stage wider than the screen.
+        self.legend_label = QLabel(" &nbsp; ".join(e.replace(" ", "&nbsp;").replace("<span&nbsp;", "<span ")
+                                                   for e in entries))
+        self.legend_label.setWordWrap(True)
         self.legend_label.setTextFormat(Qt.TextFormat.RichText)
         self.legend_label.setStyleSheet("color: #444;")
         sl.addWidget(self.legend_label)
@@ -384,8 +395,15 @@ class StepperPane(Pane):
         form.addRow("Activation", self.activation_combo)
         return box
 
-    def _build_transport(self) -> QHBoxLayout:
+    def _build_transport(self) -> QVBoxLayout:
+        """The timeline (scrub slider and step counter) above the buttons: on one row they were
+        wider than a projector's screen leaves beside the controls, and the slider shrank to a
+        stub."""
+        transport = QVBoxLayout()
+        timeline = QHBoxLayout()
         bar = QHBoxLayout()
+        transport.addLayout(timeline)
+        transport.addLayout(bar)
 
         def button(text: str, tip: str, slot) -> QPushButton:
             b = QPushButton(text)
@@ -413,13 +431,14 @@ class StepperPane(Pane):
         self.slider.setRange(0, 0)
         self.slider.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.slider.valueChanged.connect(self._on_slider_moved)
-        bar.addWidget(self.slider, 1)
+        timeline.addWidget(self.slider, 1)
         self.step_counter = QLabel()
         self.step_counter.setMinimumWidth(110)
-        bar.addWidget(self.step_counter)
+        timeline.addWidget(self.step_counter)
+        bar.addStretch(1)
         self.gif_button = button("GIF…", "Export the walk as an animated GIF", self._on_export_gif_clicked)
         self.png_button = button("PNG…", "Export this step as a PNG image", self._on_export_png_clicked)
-        return bar
+        return transport
 
     def _apply_fonts(self) -> None:
         scale = PRESENTATION_SCALE if self._presentation else 1.0
@@ -442,7 +461,7 @@ class StepperPane(Pane):
             lab.setFont(f4)
         for v in self.input_views + self.kernel_views + self.output_views:
             v.set_text_scale(scale)
-        self.controls_scroll.setMaximumWidth(480 if self._presentation else 380)
+        self.controls_scroll.setMaximumWidth(420 if self._presentation else 380)
 
     # ======================================================================================
     # public driving (tests, screenshot, keys)
