@@ -97,8 +97,8 @@ class WrappingTitleItem(pg.LabelItem):
     bar were cut off at the right.
     """
 
-    def __init__(self, text: str = " ", **opts) -> None:
-        super().__init__(text, **opts)
+    def __init__(self, text: str = " ", parent=None, **opts) -> None:
+        super().__init__(text, parent=parent, **opts)
         option = QTextOption(Qt.AlignmentFlag.AlignHCenter)
         option.setWrapMode(QTextOption.WrapMode.WordWrap)
         self.item.document().setDefaultTextOption(option)

@@ -26,6 +26,8 @@ from PySide6.QtCore import Qt, QTimer, Slot
 from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import QWidget
 
+from cnnviz.gui.widgets.image_view import WrappingTitleItem
+
 __all__ = ["EmaSmoother", "GrowingSeries", "LossPlotWidget", "debiased_ema", "DEFAULT_SMOOTHING"]
 
 DEFAULT_SMOOTHING = 0.6  # TensorBoard's default weight
@@ -165,6 +167,12 @@ class LossPlotWidget(pg.PlotWidget):
         self._smoothing = DEFAULT_SMOOTHING
         self._presentation = False
         plot = self.getPlotItem()
+        # A title that wraps instead of asking for its whole width: side by side on a projector
+        # the epoch plots were wider than their place, and their right side was cut off.
+        plot.layout.removeItem(plot.titleLabel)
+        plot.titleLabel.setParentItem(None)
+        plot.titleLabel = WrappingTitleItem("", size="11pt", parent=plot)
+        plot.layout.addItem(plot.titleLabel, 0, 1)
         plot.setClipToView(True)
         plot.setDownsampling(auto=True, mode="peak")
         plot.showGrid(x=True, y=True, alpha=0.25)
@@ -440,6 +448,7 @@ class LossPlotWidget(pg.PlotWidget):
         plot.setLabel("bottom", x_label, **style)
         plot.setLabel("left", y_label, **style)
         plot.setTitle(self._title, color="#202124", size=f"{title_pt}pt")
+        plot.titleLabel.setMaximumHeight(4 * title_pt * 2)  # pyqtgraph caps it at one line
         self._placeholder.setFont(QFont(font.family(), label_pt))
         legend_font = f"{label_pt - 1}pt"
         self.legend.setLabelTextSize(legend_font)
