@@ -49,7 +49,7 @@ from PySide6.QtWidgets import (
 from cnnviz import paths
 from cnnviz.core import images
 from cnnviz.gui.context import AppContext
-from cnnviz.gui.panes.base import Pane
+from cnnviz.gui.panes.base import Pane, fit_combos
 from cnnviz.gui.widgets.bar_chart import BarChartWidget
 from cnnviz.gui.widgets.draw_canvas import DrawCanvasWidget, center_like_mnist
 from cnnviz.gui.widgets.feature_grid import FeatureGridWidget, map_levels
@@ -452,6 +452,7 @@ class ActivationsPane(Pane):
         self.input_label.setWordWrap(True)
         form.addRow(self.input_label)
         lv.addWidget(ibox)
+        fit_combos(left)  # long entries give way to the labels ("Scaling" was cut on a projector)
         self._splitter.addWidget(left)
 
         # -- centre: feature maps, filters, compare
