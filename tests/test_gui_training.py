@@ -408,3 +408,15 @@ def test_presentation_mode_enlarges_the_plots(pane, window):
     assert pane.batch_plot.smoothed_curve("loss").opts["pen"].widthF() > 3
     window.presentation_action.setChecked(False)
     assert axis.style["tickFont"].pointSize() == normal
+
+
+def test_a_plot_off_screen_draws_what_arrived_once_it_is_shown(qtbot):
+    plot = LossPlotWidget()
+    qtbot.addWidget(plot)
+    plot.add_series("loss", "train", "#1f77b4", smoothed=True)
+    plot.extend("loss", [0.1, 0.2, 0.3], [1.0, 0.8, 0.6])
+    qtbot.wait(300)  # past the coalesced redraw: nothing drawn while hidden
+    assert plot.curve("loss").xData is None or len(plot.curve("loss").xData) == 0
+    plot.show()
+    qtbot.waitUntil(lambda: plot.curve("loss").xData is not None and len(plot.curve("loss").xData) == 3)
+    np.testing.assert_allclose(plot.smoothed_curve("loss").xData, [0.1, 0.2, 0.3])

@@ -59,7 +59,7 @@ from PySide6.QtWidgets import (
 
 from cnnviz.gui.context import AppContext
 from cnnviz.gui.panes.base import Pane
-from cnnviz.gui.widgets.loss_plot import LossPlotWidget
+from cnnviz.gui.widgets.loss_plot import REDRAW_MS, LossPlotWidget
 from cnnviz.gui.widgets.sample_grid import SampleGridWidget
 from cnnviz.ml import datasets as data  # numpy + OpenCV only
 from cnnviz.ml import zoo  # Keras is imported only when a model is built
@@ -69,6 +69,7 @@ __all__ = ["TrainingPane", "TrainingProgressHandle", "default_runs_root", "summa
 CHANNEL = "training"
 SUMMARY_CHANNEL = "training-summary"
 PREVIEW_CHANNEL = "training-preview"
+TRAINING_REDRAW_MS = 200  # plots and their words while a run competes for the CPU
 REPORT_INTERVAL_S = 0.05  # ~20 progress reports per second at most
 GENERATED = ("shapes", "segmentation", "digit_pairs")  # sets generated on demand ("n" samples)
 TRAIN_COLOR, VAL_COLOR = "#1f77b4", "#ff7f0e"  # the book's matplotlib figures
@@ -222,6 +223,7 @@ class TrainingPane(Pane):
         self._metric_keys: list[str] = []
         self._last_info: dict | None = None
         self._batches_seen = 0
+        self._labels_shown_at = 0.0
         self.result = None  # the last TrainResult
         self.epoch_reports: list[dict] = []  # this run's epoch dicts, as the engine sent them
         self.device = ""
@@ -901,6 +903,10 @@ class TrainingPane(Pane):
         self._log("Stop pressed: finishing the current batch.")
 
     def _set_running(self, running: bool) -> None:
+        # While training, every redraw is CPU taken from TensorFlow: ~5 redraws a second.
+        for plot in (self.batch_plot, self.loss_plot, self.metric_plot):
+            plot.set_redraw_interval(TRAINING_REDRAW_MS if running else REDRAW_MS)
+        self._labels_shown_at = 0.0
         self.settings_box.setEnabled(not running)
         self.start_button.setEnabled(not running)
         self.continue_button.setEnabled(not running)
@@ -965,20 +971,26 @@ class TrainingPane(Pane):
                 plot.set_x_range(initial, end)
         self._batches_seen += len(payload["x"])
         self.batch_plot.extend("loss", payload["x"], payload["loss"])
+        # The words around the plots change at the plots' rate, not at every report (each new
+        # text lays the row out again), and always at the end of an epoch.
+        now = time.monotonic()
+        if now - self._labels_shown_at < TRAINING_REDRAW_MS / 1000 and info["batch"] != info["batches"]:
+            return
+        self._labels_shown_at = now
         steps = max(1, int(info["steps"]))
         if self.progress.maximum() != steps:
             self.progress.setRange(0, steps)
         self.progress.setValue(int(info["step"]))
         stopping = " — stopping after this batch…" if self._job is not None and self._job.stopped else ""
-        self.progress.setFormat(f"Epoch {info['epoch']}/{info['epochs']} · batch {info['batch']}/{info['batches']}"
-                                f" · %p%{stopping}")
+        _set_text(self.progress, f"Epoch {info['epoch']}/{info['epochs']} · batch {info['batch']}/"
+                  f"{info['batches']} · %p%{stopping}", self.progress.format, self.progress.setFormat)
         eta = info.get("eta_s")
-        self.eta_label.setText(f"ETA {_clock(eta)}" if eta is not None else "ETA —")
+        _set_text(self.eta_label, f"ETA {_clock(eta)}" if eta is not None else "ETA —")
         rate = info.get("samples_per_s") or 0.0
-        self.speed_label.setText(f"{rate:,.0f} samples/s" if rate else "")
+        _set_text(self.speed_label, f"{rate:,.0f} samples/s" if rate else "")
         lr = info.get("lr")
         if lr is not None and math.isfinite(lr):
-            self.lr_label.setText(f"learning rate {lr:.3g}")
+            _set_text(self.lr_label, f"learning rate {lr:.3g}")
 
     def _on_epoch(self, info: dict) -> None:
         self.epoch_reports.append(info)
@@ -1193,6 +1205,14 @@ def _clock(seconds: float | None) -> str:
     h, rem = divmod(s, 3600)
     m, s = divmod(rem, 60)
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def _set_text(widget, text: str, get=None, put=None) -> None:
+    """Set a text only when it changed: an unchanged label is not laid out again."""
+    get = get or widget.text
+    put = put or widget.setText
+    if get() != text:
+        put(text)
 
 
 def _dim(label: QLabel) -> None:

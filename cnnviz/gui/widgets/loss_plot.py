@@ -12,7 +12,10 @@ Why it is built this way (pyqtgraph the fast way, TensorBoard's curves):
 - a smoothed series is TensorBoard's debiased exponential moving average, computed on the full
   history *before* any decimation (smoothing after downsampling gave TensorBoard artefacts) and
   drawn bold over the raw values drawn faintly;
-- redraws are coalesced to at most ~10 per second, however fast points arrive.
+- redraws are coalesced to at most ~10 per second (``set_redraw_interval``: the training pane
+  asks for ~5 while a run competes with it for the CPU), however fast points arrive; the last
+  points always follow within one interval; a plot that is not on screen (another tab) does not
+  redraw at all until it is shown again.
 """
 
 from __future__ import annotations
@@ -336,6 +339,15 @@ class LossPlotWidget(pg.PlotWidget):
     def smoothing(self) -> float:
         return self._smoothing
 
+    def set_redraw_interval(self, ms: int) -> None:
+        """Coalesce redraws to one per ``ms`` milliseconds at most."""
+        self._redraw_timer.setInterval(max(0, int(ms)))
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        super().showEvent(event)
+        if any(s.dirty for s in self._series.values()):
+            QTimer.singleShot(0, self, self._on_redraw_due)  # what arrived while hidden, drawn now
+
     def stop_updates(self) -> None:
         """Cancel a pending redraw (the window is closing)."""
         self._redraw_timer.stop()
@@ -343,10 +355,15 @@ class LossPlotWidget(pg.PlotWidget):
     def flush(self) -> None:
         """Redraw now instead of at the next coalesced redraw."""
         self._redraw_timer.stop()
-        self._on_redraw_due()
+        self._redraw()
 
     @Slot()
     def _on_redraw_due(self) -> None:
+        if self.isHidden() or not self.isVisible():
+            return  # not on screen: the data stay dirty and are drawn when shown (showEvent)
+        self._redraw()
+
+    def _redraw(self) -> None:
         for s in self._series.values():
             if not s.dirty:
                 continue
