@@ -21,12 +21,13 @@ losses of old files.
 from __future__ import annotations
 
 import copy
-import io
 import json
 import os
 import re
 import stat
+import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -46,6 +47,14 @@ MAX_FILE_BYTES = 4 * 1024**3
 MAX_ELEMENTS = 2**31
 MAX_TOTAL_BYTES = 8 * 1024**3
 MAX_CONFIG_BYTES = 64 * 1024**2
+#: Deepest nesting of lists and dicts accepted in a stored config; Keras configs stay far below.
+MAX_CONFIG_DEPTH = 100
+#: Most HDF5 groups and datasets walked before a file is refused (bounds the time of the scan).
+MAX_OBJECTS = 50_000
+#: A ``.keras`` member larger than the floor that expands more than this is a decompression bomb;
+#: Keras stores members uncompressed (about 1:1) and float weights hardly compress.
+ZIP_MAX_EXPANSION = 100
+ZIP_BOMB_FLOOR_BYTES = 64 * 1024**2
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 _ZIP_MAGIC = b"PK\x03\x04"
 
@@ -130,8 +139,7 @@ def load_model(path: str | os.PathLike, trust: bool = False) -> LoadedModel:
     :class:`ModelLoadError` for anything that is not a readable Keras model.
     """
     p = _check_path(path)
-    with open(p, "rb") as handle:
-        head = handle.read(8)
+    head = _read_head(p)
     if head.startswith(_HDF5_MAGIC):
         loaded = _load_h5(p, trust)
     elif head.startswith(_ZIP_MAGIC):
@@ -170,13 +178,15 @@ def _check_path(path: str | os.PathLike) -> Path:
     text = os.fspath(path)
     if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", text):
         raise ModelLoadError(f"Only local files can be opened, not '{text}'.")
+    if "\0" in text:
+        raise ModelLoadError(f"{text!r} is not a valid file name (it contains a NUL character).")
     p = Path(text).expanduser()
     try:
         st = p.stat()
     except FileNotFoundError:
         raise ModelLoadError(f"There is no file '{text}'.") from None
-    except OSError as exc:
-        raise ModelLoadError(f"'{text}' cannot be read: {exc.strerror or exc}.") from None
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"'{text}' cannot be read: {getattr(exc, 'strerror', None) or exc}.") from None
     if stat.S_ISDIR(st.st_mode):
         raise ModelLoadError(
             f"'{p.name}' is a folder. cnnviz opens single .keras or .h5 files, not TensorFlow "
@@ -192,6 +202,63 @@ def _check_path(path: str | os.PathLike) -> Path:
             f"{MAX_FILE_BYTES // 1024**3} GB."
         )
     return p.resolve()
+
+
+def _read_head(p: Path) -> bytes:
+    """The first bytes of a regular file, opened without blocking.
+
+    Why: between the check and the open the path could have become a FIFO or a device; a
+    non-blocking open and a second check on the open handle never wait for a writer.
+    """
+    try:
+        fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except OSError as exc:
+        raise ModelLoadError(f"'{p.name}' cannot be read: {exc.strerror or exc}.") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ModelLoadError(f"'{p.name}' is not a regular file.")
+        return os.read(fd, 8)
+    finally:
+        os.close(fd)
+
+
+def _parse_json(raw: bytes | str, what: str):
+    """A stored config parsed as JSON, refusing what no Keras version writes.
+
+    Why: ``json.loads`` recurses per nesting level and the config is walked recursively later,
+    so a deeply nested document would end in a RecursionError from deep inside.
+    """
+    if isinstance(raw, bytes):
+        try:
+            raw = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ModelLoadError(f"The file is damaged: its {what} is not text (not UTF-8).") from None
+    try:
+        value = json.loads(raw)
+    except RecursionError:
+        value = None
+    except ValueError:
+        raise ModelLoadError(f"The file is damaged: its {what} is not valid JSON.") from None
+    else:
+        if not _deeper_than(value, MAX_CONFIG_DEPTH):
+            return value
+    raise ModelLoadError(
+        f"The file is refused: its {what} is nested more than {MAX_CONFIG_DEPTH} levels deep, "
+        "which no Keras model needs."
+    )
+
+
+def _deeper_than(obj, limit: int) -> bool:
+    stack = [(obj, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value)
+    return False
 
 
 def _read_labels(p: Path) -> list[str] | None:
@@ -232,16 +299,19 @@ def scan_hdf5(f) -> None:
     total = 0
     count = 0
 
+    class _TooMany(Exception):
+        pass
+
     def walk(group, prefix: str, depth: int) -> None:
         nonlocal total, count
         if depth > 64:
             problems.append(f"nesting deeper than 64 groups at '{prefix}'")
             return
+        count += len(group)  # checked before iterating, so a huge group costs no time
+        if count > MAX_OBJECTS:
+            problems.append(f"more than {MAX_OBJECTS:,} groups and datasets")
+            raise _TooMany
         for key in group.keys():
-            count += 1
-            if count > 500_000:
-                problems.append("more than 500,000 objects")
-                return
             name = f"{prefix}/{key}"
             link = group.get(key, getlink=True)
             if isinstance(link, h5py.ExternalLink):
@@ -269,11 +339,20 @@ def scan_hdf5(f) -> None:
                 if h5py.check_dtype(ref=ds.dtype) is not None:
                     problems.append(f"dataset '{name}' holds object references")
                     continue
+                missing = _missing_filters(ds)
+                if missing:
+                    raise ModelLoadError(
+                        f"The file cannot be read: dataset '{name}' is compressed with {missing}, "
+                        "which this installation of HDF5 does not provide."
+                    )
                 total += n * max(ds.dtype.itemsize, 1)
             else:
                 problems.append(f"an unsupported object '{name}'")
 
-    walk(f, "", 0)
+    try:
+        walk(f, "", 0)
+    except _TooMany:
+        pass
     if total > MAX_TOTAL_BYTES:
         problems.append(f"{total / 1024**3:.1f} GB of data")
     if problems:
@@ -285,11 +364,37 @@ def scan_hdf5(f) -> None:
         )
 
 
+def _missing_filters(ds) -> str:
+    """The compression filters of a dataset that are not available here, for the message."""
+    h5py = _h5py()
+    try:
+        plist = ds.id.get_create_plist()
+        filters = [plist.get_filter(i) for i in range(plist.get_nfilters())]
+    except Exception:  # noqa: BLE001 - contiguous data has no pipeline
+        return ""
+    missing = []
+    for code, _flags, _values, fname in filters:
+        if not h5py.h5z.filter_avail(code):
+            label = fname.decode("ascii", "replace") if isinstance(fname, bytes) else str(fname)
+            missing.append(f"filter {code}" + (f" ({label})" if label else ""))
+    return ", ".join(missing)
+
+
+def _values(ds, layer: str) -> np.ndarray:
+    """A stored tensor's values; damaged data becomes a message naming the layer."""
+    try:
+        return np.asarray(ds[()])
+    except (OSError, ValueError, TypeError) as exc:
+        raise ModelLoadError(
+            f"the stored weights of layer '{layer}' cannot be read ({_short(exc)})"
+        ) from None
+
+
 def _open_h5(source, name: str):
     h5py = _h5py()
     try:
         return h5py.File(source, "r")
-    except OSError as exc:
+    except (OSError, ValueError) as exc:
         text = str(exc)
         if "truncated" in text or "eof" in text.lower():
             raise ModelLoadError(
@@ -631,13 +736,13 @@ def _read_json_attr(f, name: str):
     raw = f.attrs.get(name)
     if raw is None:
         return None
-    text = _attr_text(raw)
-    if text is None or len(text) > MAX_CONFIG_BYTES:
+    if isinstance(raw, np.ndarray) and raw.shape == ():
+        raw = raw.item()
+    if not isinstance(raw, (bytes, str)):
+        raise ModelLoadError("The file is damaged: its stored model config is not valid JSON.")
+    if len(raw) > MAX_CONFIG_BYTES:
         raise ModelLoadError(f"The stored {name} is too large to be a Keras config.")
-    try:
-        return json.loads(text)
-    except ValueError:
-        raise ModelLoadError("The file is damaged: its stored model config is not valid JSON.") from None
+    return _parse_json(raw, "stored model config")
 
 
 def _weights_root(f):
@@ -662,7 +767,7 @@ def _read_raw_weights(root) -> dict[str, list[tuple[str, np.ndarray]]]:
             tensors = []
             for w in wnames:
                 if w in g:
-                    tensors.append((w, np.asarray(g[w][()])))
+                    tensors.append((w, _values(g[w], lname)))
             if not wnames:  # Keras 3 .h5 inside nested groups
                 tensors = list(_datasets_under(g))
             if tensors:
@@ -682,7 +787,7 @@ def _datasets_under(group, prefix: str = "") -> Iterator[tuple[str, np.ndarray]]
     for key in group.keys():
         obj = group[key]
         if isinstance(obj, h5py.Dataset):
-            yield prefix + key, np.asarray(obj[()])
+            yield prefix + key, _values(obj, group.name.strip("/") or key)
         else:
             yield from _datasets_under(obj, prefix + key + "/")
 
@@ -843,6 +948,10 @@ def _load_weights_by_layer(root, model) -> None:
         g = root[lname]
         wnames = _attr_list(g, "weight_names")
         if wnames:
+            absent = [w for w in wnames if w not in g]
+            if absent:
+                raise ModelLoadError(
+                    f"layer '{lname}' lists weights the file does not hold: {', '.join(absent[:4])}")
             stored[lname] = [(w, g[w]) for w in wnames]
     layers_with_weights = [l for l in model.layers if _legacy_vars(l)]
     by_name = {l.name: l for l in layers_with_weights}
@@ -864,7 +973,7 @@ def _load_weights_by_layer(root, model) -> None:
 
 def _assign_layer(layer, tensors) -> None:
     variables = _legacy_vars(layer)
-    values = [np.asarray(ds[()]) for _, ds in tensors]
+    values = [_values(ds, layer.name) for _, ds in tensors]
     if len(values) == len(variables) and all(tuple(v.shape) == val.shape for v, val in zip(variables, values)):
         for v, val in zip(variables, values):
             v.assign(val)
@@ -895,11 +1004,73 @@ def _assign_layer(layer, tensors) -> None:
 # ----------------------------------------------------------------------------- .keras loading
 
 
+_ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, RuntimeError,
+               NotImplementedError, ValueError, zlib.error)
+
+
+def _check_members(infos: list[zipfile.ZipInfo], fname: str) -> None:
+    """Refuse archive members Keras never writes: paths leaving the archive, links, duplicate
+    names, encryption, and members that decompress to far more than they store (bombs)."""
+    seen: set[str] = set()
+    for info in infos:
+        name = info.filename
+        parts = re.split(r"[/\\]", name)
+        if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name) or ".." in parts:
+            raise UnsafeModelError(
+                f"'{fname}' is refused: it holds an entry '{name}' whose path points outside the "
+                "archive. Keras never writes such entries.", [f"path '{name}'"])
+        if stat.S_ISLNK(info.external_attr >> 16):
+            raise UnsafeModelError(
+                f"'{fname}' is refused: its entry '{name}' is a symbolic link, which could point "
+                "at other files on this computer. Keras never writes links.", [f"link '{name}'"])
+        if name in seen:
+            raise UnsafeModelError(
+                f"'{fname}' is refused: it holds two entries named '{name}'.", [f"duplicate '{name}'"])
+        seen.add(name)
+        if info.flag_bits & 0x1:
+            raise ModelLoadError(f"'{fname}' cannot be opened: its entry '{name}' is encrypted.")
+        if info.file_size > ZIP_BOMB_FLOOR_BYTES and info.file_size > ZIP_MAX_EXPANSION * max(
+                info.compress_size, 1):
+            raise UnsafeModelError(
+                f"'{fname}' is refused: its entry '{name}' would unpack from "
+                f"{info.compress_size / 1024**2:.1f} MB to {info.file_size / 1024**2:,.0f} MB "
+                "(a decompression bomb).", [f"bomb '{name}'"])
+
+
+def _open_weights(zf: zipfile.ZipFile, fname: str):
+    """The archive's ``model.weights.h5`` as an h5py file, without reading it into memory.
+
+    A stored (uncompressed) member is read in place; a compressed one is unpacked into a
+    temporary file, counting the bytes so it can never exceed its declared size.
+    """
+    info = zf.getinfo("model.weights.h5")
+    stream = zf.open(info)
+    if info.compress_type != zipfile.ZIP_STORED:
+        spool = tempfile.SpooledTemporaryFile(max_size=64 * 1024**2)
+        try:
+            copied = 0
+            while chunk := stream.read(1024**2):
+                copied += len(chunk)
+                if copied > info.file_size:
+                    raise ModelLoadError(f"The file is damaged: '{fname}' holds more data than it declares.")
+                spool.write(chunk)
+        finally:
+            stream.close()
+        spool.seek(0)
+        stream = spool
+    try:
+        return _open_h5(stream, fname + ":model.weights.h5"), stream
+    except Exception:
+        stream.close()
+        raise
+
+
 def _load_keras_zip(p: Path, trust: bool) -> LoadedModel:
     try:
         zf = zipfile.ZipFile(p)
-    except zipfile.BadZipFile:
+    except _ZIP_ERRORS:
         raise ModelLoadError(f"The file is damaged or incomplete: '{p.name}' is not a readable .keras archive.") from None
+    wfile = stream = None
     with zf:
         infos = zf.infolist()
         names = {i.filename for i in infos}
@@ -907,51 +1078,58 @@ def _load_keras_zip(p: Path, trust: bool) -> LoadedModel:
         if total > MAX_TOTAL_BYTES or len(infos) > 10_000:
             raise UnsafeModelError(
                 f"'{p.name}' unpacks to {total / 1024**3:.1f} GB in {len(infos)} entries; refused.")
+        _check_members(infos, p.name)
         if "config.json" not in names:
             raise ModelLoadError(f"This file is not a Keras model: '{p.name}' has no config.json.")
-        info = zf.getinfo("config.json")
-        if info.file_size > MAX_CONFIG_BYTES:
-            raise ModelLoadError("The stored model config is too large to be a Keras config.")
+        for member in ("config.json", "metadata.json"):
+            if member in names and zf.getinfo(member).file_size > MAX_CONFIG_BYTES:
+                raise ModelLoadError(f"The stored {member} is too large to be a Keras config.")
         try:
-            config = json.loads(zf.read("config.json"))
-            meta = json.loads(zf.read("metadata.json")) if "metadata.json" in names else {}
-        except (ValueError, zipfile.BadZipFile, OSError) as exc:
+            raw_config = zf.read("config.json")
+            raw_meta = zf.read("metadata.json") if "metadata.json" in names else b"{}"
+        except _ZIP_ERRORS as exc:
             raise ModelLoadError(f"The file is damaged or incomplete: {_short(exc)}.") from None
-        weights_bytes = None
-        if "model.weights.h5" in names:
-            try:
-                weights_bytes = zf.read("model.weights.h5")
-            except (zipfile.BadZipFile, OSError) as exc:
-                raise ModelLoadError(f"The file is damaged or incomplete: {_short(exc)}.") from None
-    version = meta.get("keras_version") if isinstance(meta, dict) else None
-    wfile = None
-    if weights_bytes is not None:
-        wfile = _open_h5(io.BytesIO(weights_bytes), p.name + ":model.weights.h5")
+        config = _parse_json(raw_config, "config.json")
         try:
-            scan_hdf5(wfile)
-        except Exception:
-            wfile.close()
-            raise
-    try:
-        findings = find_code(config)
-        if findings and not trust:
-            _refuse_code(findings, p.name)
-        notes = []
-        if findings:
-            notes.append("Trusted file: its code (" + ", ".join(findings) + ") was allowed to run.")
-        unknown = unknown_classes(config)
-        if unknown:
-            notes.append("The model cannot be built: it uses custom layers cnnviz does not know: "
-                         + ", ".join(unknown) + ". Its architecture and weights are shown instead.")
-        else:
-            keras = _keras()
-            try:
-                model = keras.saving.load_model(p, compile=False, safe_mode=not trust)
-                return LoadedModel(p, model, "keras", version, _summary_from_model(model), {}, notes)
-            except Exception as exc:  # noqa: BLE001 - report and show the contents
-                notes.append(f"The model could not be built: {_short(exc)}")
-        weights = _read_raw_weights(wfile) if wfile is not None else {}
-        return LoadedModel(p, None, "keras", version, _summary_from_config(config), weights, notes)
-    finally:
-        if wfile is not None:
-            wfile.close()
+            meta = _parse_json(raw_meta, "metadata.json")
+        except ModelLoadError:
+            meta = {}
+        if not isinstance(config, dict) or "class_name" not in config:
+            raise ModelLoadError(f"This file is not a Keras model: '{p.name}' has an unknown config.json.")
+        version = meta.get("keras_version") if isinstance(meta, dict) else None
+        version = version if isinstance(version, str) else None
+        try:
+            if "model.weights.h5" in names:
+                try:
+                    wfile, stream = _open_weights(zf, p.name)
+                except _ZIP_ERRORS as exc:
+                    raise ModelLoadError(f"The file is damaged or incomplete: {_short(exc)}.") from None
+                scan_hdf5(wfile)
+            return _build_keras_zip(p, config, version, wfile, trust)
+        finally:
+            if wfile is not None:
+                wfile.close()
+            if stream is not None:
+                stream.close()
+
+
+def _build_keras_zip(p: Path, config: dict, version: str | None, wfile, trust: bool) -> LoadedModel:
+    findings = find_code(config)
+    if findings and not trust:
+        _refuse_code(findings, p.name)
+    notes = []
+    if findings:
+        notes.append("Trusted file: its code (" + ", ".join(findings) + ") was allowed to run.")
+    unknown = unknown_classes(config)
+    if unknown:
+        notes.append("The model cannot be built: it uses custom layers cnnviz does not know: "
+                     + ", ".join(unknown) + ". Its architecture and weights are shown instead.")
+    else:
+        keras = _keras()
+        try:
+            model = keras.saving.load_model(p, compile=False, safe_mode=not trust)
+            return LoadedModel(p, model, "keras", version, _summary_from_model(model), {}, notes)
+        except Exception as exc:  # noqa: BLE001 - report and show the contents
+            notes.append(f"The model could not be built: {_short(exc)}")
+    weights = _read_raw_weights(wfile) if wfile is not None else {}
+    return LoadedModel(p, None, "keras", version, _summary_from_config(config), weights, notes)
