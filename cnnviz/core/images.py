@@ -16,6 +16,7 @@ allocating its pixels.
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 import cv2
@@ -41,6 +42,12 @@ __all__ = [
 #: Largest image (width × height) :func:`load_image` accepts unless told otherwise. 100 MP is
 #: well above any camera photo and keeps a decoded RGB image under 300 MB.
 MAX_PIXELS: int = 100_000_000
+
+#: Largest image file :func:`load_image` reads. A 100 MP 16-bit RGBA TIFF stored uncompressed is
+#: 800 MB; anything bigger is not a picture a student opens.
+MAX_FILE_BYTES: int = 1024**3
+
+_SUPPORTED = "PNG, JPEG, GIF, BMP, TIFF, WebP and PNM (PGM/PPM/PBM)"
 
 _SUFFIX_FORMAT = {
     ".png": "PNG",
@@ -74,8 +81,13 @@ def read_image_size(path: str | os.PathLike[str]) -> tuple[int, int] | None:
 
     Cheap enough for a file browser: only the first 256 KiB are read.
     """
-    with open(path, "rb") as fh:
-        head = fh.read(256 * 1024)
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):  # a FIFO or device would block or never end
+            return None
+        head = os.read(fd, 256 * 1024)
+    finally:
+        os.close(fd)
     return image_dimensions(head)
 
 
@@ -97,20 +109,15 @@ def load_image(
     """
     p = Path(path)
     limit = MAX_PIXELS if max_pixels is None else int(max_pixels)
-    if not p.exists():
-        raise ImageLoadError(p, "no file or folder exists at this path.")
-    if p.is_dir():
-        raise ImageLoadError(p, "this is a folder, not an image file.")
-    try:
-        data = np.fromfile(str(p), dtype=np.uint8)
-    except OSError as exc:
-        raise ImageLoadError(p, f"the file cannot be read ({exc.strerror or exc}).") from None
+    data = _read_regular_file(p)
     if data.size == 0:
         raise ImageLoadError(p, "the file is empty (0 bytes).")
 
     raw = data.tobytes()
     fmt = sniff_format(raw)
     expected = _SUFFIX_FORMAT.get(p.suffix.lower())
+    if fmt is None:
+        _refuse_unknown(p, raw, expected)
     dims = image_dimensions(raw)
     if dims is not None:
         width, height = dims
@@ -126,27 +133,13 @@ def load_image(
     if looks_truncated(fmt, raw):
         raise ImageLoadError(p, f"the {fmt} file is incomplete (truncated); it ends too early.")
 
-    decoded = None
-    if fmt is not None or expected is None:
-        # JPEGs carry an EXIF orientation that IMREAD_UNCHANGED would ignore; they have no alpha.
-        flags = (
-            cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR if fmt == "JPEG" else cv2.IMREAD_UNCHANGED
-        )
-        try:
-            decoded = cv2.imdecode(data, flags)
-        except cv2.error:
-            decoded = None
+    # JPEGs carry an EXIF orientation that IMREAD_UNCHANGED would ignore; they have no alpha.
+    flags = cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR if fmt == "JPEG" else cv2.IMREAD_UNCHANGED
+    try:
+        decoded = cv2.imdecode(data, flags)
+    except cv2.error:
+        decoded = None
     if decoded is None or decoded.size == 0:
-        if fmt is None and expected is not None:
-            raise ImageLoadError(
-                p,
-                f"the file name ends in '{p.suffix}' but its contents are not {expected} data "
-                f"(it starts with {raw[:8]!r}). Is it really an image?",
-            )
-        if fmt is None:
-            raise ImageLoadError(
-                p, f"this is not an image format cnnviz can read (it starts with {raw[:8]!r})."
-            )
         raise ImageLoadError(p, f"the {fmt} data is damaged and could not be decoded.")
     if limit > 0 and decoded.shape[0] * decoded.shape[1] > limit:  # formats without a parsed header
         raise ImageLoadError(
@@ -168,6 +161,60 @@ def load_image(
     else:
         rgb = cv2.cvtColor(np.ascontiguousarray(img[:, :, :3]), cv2.COLOR_BGR2RGB)
     return to_gray(rgb) if gray else rgb
+
+
+def _read_regular_file(p: Path) -> np.ndarray:
+    """The bytes of a regular file of sane size.
+
+    Why: reading a FIFO blocks until someone writes to it and a device such as /dev/zero never
+    ends, so the path is opened without blocking and checked on the open handle.
+    """
+    try:
+        fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except FileNotFoundError:
+        raise ImageLoadError(p, "no file or folder exists at this path.") from None
+    except IsADirectoryError:
+        raise ImageLoadError(p, "this is a folder, not an image file.") from None
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise ImageLoadError(p, f"the file cannot be read ({reason}).") from None
+    st = os.fstat(fd)
+    reason = None
+    if stat.S_ISDIR(st.st_mode):
+        reason = "this is a folder, not an image file."
+    elif not stat.S_ISREG(st.st_mode):
+        reason = "this is not a regular file (a pipe, socket or device)."
+    elif st.st_size > MAX_FILE_BYTES:
+        reason = (f"the file is {st.st_size / 1024**3:.1f} GB, more than the "
+                  f"{MAX_FILE_BYTES / 1024**3:g} GB an image may have.")
+    if reason is not None:
+        os.close(fd)
+        raise ImageLoadError(p, reason)
+    with os.fdopen(fd, "rb") as fh:
+        try:
+            return np.fromfile(fh, dtype=np.uint8, count=MAX_FILE_BYTES)
+        except OSError as exc:
+            raise ImageLoadError(p, f"the file cannot be read ({exc.strerror or exc}).") from None
+
+
+def _refuse_unknown(p: Path, raw: bytes, expected: str | None) -> None:
+    """Refuse data whose format the header check does not know, so every decoded image has been
+    checked against the pixel limit first (OpenCV also reads HDR, PFM, PAM, EXR, ... whose size
+    would only be known after the pixels were allocated)."""
+    head = raw[:512].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if head.startswith(b"<svg") or (head.startswith(b"<?xml") and b"<svg" in raw[:4096].lower()):
+        raise ImageLoadError(
+            p, "this is an SVG drawing (vector graphics), which cnnviz cannot show. Export it as "
+            "PNG first.")
+    if expected is not None:
+        raise ImageLoadError(
+            p,
+            f"the file name ends in '{p.suffix}' but its contents are not {expected} data "
+            f"(it starts with {raw[:8]!r}). Is it really an image?",
+        )
+    raise ImageLoadError(
+        p, f"this is not an image format cnnviz can read (it starts with {raw[:8]!r}); it "
+        f"reads {_SUPPORTED}.")
 
 
 def _to_uint8_depth(img: np.ndarray) -> np.ndarray:
