@@ -80,3 +80,20 @@ def test_list_and_usage_errors(capsys):
     assert "invalid choice" in capsys.readouterr().err
     assert main(["--dataset", "folder"]) == 2  # --folder is required with it
     assert "--folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--seed", "-1"), "The seed must be a whole number from 0 to 4294967295, not -1."),
+    (("--epochs", "0"), "Train for at least one epoch, not 0."),
+    (("--batch-size", "-1"), "The batch size must be at least 1, not -1."),
+    (("--lr", "nan"), "The learning rate must be a positive number, not nan."),
+])
+def test_bad_numbers_exit_2_with_a_message(tmp_path, capsys, args, message):
+    import io
+
+    from cnnviz.ml.cli import main
+
+    buf = io.StringIO()
+    assert main([*args, "--out", str(tmp_path / "run")], out=buf) == 2
+    assert f"FAILED: {message}" in buf.getvalue()
+    assert "Traceback" not in capsys.readouterr().err

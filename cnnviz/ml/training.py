@@ -483,6 +483,8 @@ def _validate(config: TrainConfig) -> None:
         raise TrainingError(f"The learning rate must be a positive number, not {config.learning_rate}.")
     if config.optimizer is not None and config.optimizer.lower() not in zoo.OPTIMIZERS:
         raise TrainingError(f"Unknown optimizer '{config.optimizer}'; choose one of {', '.join(zoo.OPTIMIZERS)}.")
+    if not 0 <= int(config.seed) < 2**32:
+        raise TrainingError(f"The seed must be a whole number from 0 to {2**32 - 1}, not {config.seed}.")
     if config.max_samples is not None and int(config.max_samples) < 2:
         raise TrainingError("max_samples must be at least 2.")
     if config.out_dir is None:
