@@ -9,6 +9,13 @@ import sys
 PANE_NAMES = ("kernels", "matching", "stepper", "training", "activations")
 
 
+def _window_size(text: str) -> str:
+    width, sep, height = text.lower().partition("x")
+    if not (sep and width.isdigit() and height.isdigit() and int(width) >= 200 and int(height) >= 150):
+        raise argparse.ArgumentTypeError(f"'{text}' is not a window size like 1400x900")
+    return f"{int(width)}x{int(height)}"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cnnviz",
@@ -25,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--size",
+        type=_window_size,
         default="1400x900",
         metavar="WxH",
         help="window size for --screenshot (default 1400x900)",

@@ -50,7 +50,31 @@ def test_an_unreadable_image_on_the_command_line_falls_back_to_a_sample(tmp_path
     bad.write_bytes(b"nope")
     proc = run_app([str(bad)], tmp_path, timeout=120, CNNVIZ_QUIT_AFTER_MS="200")
     assert proc.returncode == 0, proc.stderr
-    assert "could not open" in proc.stderr
+    assert "Cannot open image" in proc.stderr and "broken.png" in proc.stderr
+
+
+def test_an_unreadable_image_on_the_command_line_is_reported_in_the_window(qtbot, tmp_path, settings):
+    from cnnviz.__main__ import build_parser
+    from cnnviz.gui.app import open_window
+
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"nope")
+    window = open_window(build_parser().parse_args([str(bad)]), settings)
+    qtbot.addWidget(window)
+    qtbot.waitUntil(lambda: "broken.png" in window.statusBar().currentMessage(), timeout=5000)
+    message = window.statusBar().currentMessage()
+    assert "Cannot open image" in message and "bundled sample" in message
+    assert window.ctx.image_path is not None and window.ctx.image_path.name == "shapes.png"
+    window.close()
+
+
+def test_a_malformed_window_size_is_refused_by_the_parser(capsys):
+    from cnnviz.__main__ import build_parser
+
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args(["--screenshot", "x.png", "--size", "abc"])
+    assert exit_info.value.code == 2
+    assert "not a window size like 1400x900" in capsys.readouterr().err
 
 
 def _distinctive(name: str, bgr: np.ndarray) -> None:

@@ -76,8 +76,6 @@ def test_shutdown_stops_a_running_job_and_joins(qtbot, ctx):
 
     ctx.worker.submit(long_job, channel="train")
     assert started.wait(5)
-    t0 = time.monotonic()
-    assert ctx.worker.shutdown(timeout=2.0)
-    assert time.monotonic() - t0 < 1.0
+    assert ctx.worker.shutdown(timeout=2.0), "the running job did not notice stop_event"
     late = ctx.worker.submit(_slow_square, 5, channel="train")
     assert late.stopped, "work submitted while the window closes must not run"

@@ -247,6 +247,16 @@ class MainWindow(QMainWindow):
     def _on_error_posted(self, text: str) -> None:
         self.statusBar().showMessage(text, 15000)
 
+    def report_startup_error(self, text: str) -> None:
+        """Show a problem found while starting (e.g. an unreadable image on the command line)
+        in the status bar once the window is shown."""
+        self._startup_error = text
+        QTimer.singleShot(0, self, self._on_startup_error_due)
+
+    @Slot()
+    def _on_startup_error_due(self) -> None:
+        self.ctx.error_posted.emit(self._startup_error)
+
     def set_busy(self, text: str) -> None:
         """Show (non-empty text) or hide the busy indicator in the status bar."""
         self._busy_label.setText(text)
@@ -320,12 +330,10 @@ def _print_startup_marker() -> None:
     print(f"CNNVIZ_WINDOW_SHOWN tensorflow_imported={'tensorflow' in sys.modules}", flush=True)
 
 
-def run(args) -> int:
-    if args.screenshot and not os.environ.get("QT_QPA_PLATFORM"):
-        os.environ["QT_QPA_PLATFORM"] = "offscreen"
-    app = _make_app()
-    settings = QSettings("cnnviz", "cnnviz")
-    ctx = AppContext(settings)
+def open_window(args, settings: QSettings | None = None) -> MainWindow:
+    """Build the main window as the command line asks and show it (without running the loop)."""
+    _make_app()
+    ctx = AppContext(settings if settings is not None else QSettings("cnnviz", "cnnviz"))
     window = MainWindow(ctx)
     ctx.setParent(window)
     if args.screenshot:
@@ -333,9 +341,12 @@ def run(args) -> int:
         window.resize(int(w), int(h))
     image = args.image or paths.default_sample_image()
     if not ctx.open_image(image):
-        # Keep going on a bundled sample so the user still gets a working window.
-        sys.stderr.write(f"cnnviz: could not open {image}\n")
+        # Keep going on a bundled sample so the user still gets a working window, and say why
+        # once the window is up (opening the sample posts its own message first).
+        failure = ctx.last_error
+        sys.stderr.write(f"cnnviz: {failure}\n")
         ctx.open_image(paths.default_sample_image())
+        window.report_startup_error(f"{failure} — showing a bundled sample instead.")
     if args.presentation:
         ctx.set_presentation(True)
     if args.pane:
@@ -343,6 +354,13 @@ def run(args) -> int:
     if args.model:
         ctx.open_model(args.model)
     window.show()
+    return window
+
+
+def run(args) -> int:
+    if args.screenshot and not os.environ.get("QT_QPA_PLATFORM"):
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    window = open_window(args)
     _start_automation(window)
     if args.screenshot:
         if not args.pane:
@@ -354,4 +372,4 @@ def run(args) -> int:
             return 1
         print(f"wrote {args.screenshot}")
         return 0
-    return app.exec()
+    return QApplication.instance().exec()

@@ -35,6 +35,7 @@ class AppContext(QObject):
         self.kernel: np.ndarray = PRESETS["sobel_x"].copy()
         self.kernel_name: str = "sobel_x"
         self.presentation: bool = False
+        self.last_error: str = ""
         self._worker = None
 
     # -- image -------------------------------------------------------------------------------
@@ -44,7 +45,8 @@ class AppContext(QObject):
         try:
             img = images.load_image(path)
         except images.ImageLoadError as exc:
-            self.error_posted.emit(str(exc))
+            self.last_error = str(exc)
+            self.error_posted.emit(self.last_error)
             return False
         self.set_image(img, path)
         self.add_recent("images", path)
