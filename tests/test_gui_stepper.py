@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QTextCursor
+from PySide6.QtWidgets import QApplication
 
 from cnnviz.core.convolution import conv2d, conv2d_transpose, pool2d
 from cnnviz.gui.stepper_state import BOOK_IMAGE, BOOK_KERNEL, format_matrix
@@ -58,29 +60,80 @@ def press(qtbot, pane, key) -> None:
     qtbot.keyClick(pane.input_view(), key)
 
 
-def test_keys_step_play_and_jump(qtbot, pane):
-    pane.input_view().setFocus()
-    assert pane.state.position == 0
-    np.testing.assert_array_equal(pane.input_view().values(), BOOK_IMAGE)
-    press(qtbot, pane, Qt.Key.Key_Right)
-    press(qtbot, pane, Qt.Key.Key_Right)
-    assert pane.state.position == 2
-    out = shown(pane)
+def focused_key(qtbot, key) -> None:
+    """Press a key where the keyboard focus is now, as a person at the keyboard would."""
+    target = QApplication.focusWidget()
+    assert target is not None, "nothing has the keyboard focus"
+    qtbot.keyClick(target, key)
+
+
+@pytest.mark.parametrize("opened_by", ["show_pane", "ctrl_3", "tab_click", "step_button"])
+def test_keys_step_play_and_jump(qtbot, window, opened_by):
+    window.show_pane("kernels")
+    stepper = window.panes["stepper"]
+    if opened_by == "show_pane":
+        window.show_pane("stepper")
+    elif opened_by == "ctrl_3":
+        qtbot.keyClick(window, Qt.Key.Key_3, Qt.KeyboardModifier.ControlModifier)
+    elif opened_by == "tab_click":
+        bar = window.tabs.tabBar()
+        qtbot.mouseClick(bar, Qt.MouseButton.LeftButton, pos=bar.tabRect(window.tabs.indexOf(stepper)).center())
+    else:
+        window.show_pane("stepper")
+        qtbot.mouseClick(stepper.forward_button, Qt.MouseButton.LeftButton)
+        assert stepper.state.position == 1
+        stepper.reset()
+    assert window.current_pane() is stepper
+    assert stepper.state.position == 0
+    np.testing.assert_array_equal(stepper.input_view().values(), BOOK_IMAGE)
+    focused_key(qtbot, Qt.Key.Key_Right)
+    focused_key(qtbot, Qt.Key.Key_Right)
+    assert stepper.state.position == 2
+    assert window.current_pane() is stepper  # the arrow keys did not switch tabs
+    out = shown(stepper)
     np.testing.assert_array_equal(out[0], BOOK_RESULT[0])
     assert np.isnan(out[1:]).all()
-    assert "133·1 + 121·0 + 188·0 + 201·1 = 334" in pane.step_label.text()
-    press(qtbot, pane, Qt.Key.Key_Left)
-    assert pane.state.position == 1 and pane.step_counter.text() == "Step 2 of 9"
-    press(qtbot, pane, Qt.Key.Key_End)
-    np.testing.assert_array_equal(shown(pane), BOOK_RESULT)
-    press(qtbot, pane, Qt.Key.Key_Home)
-    assert pane.state.position == 0
-    pane.speed_spin.setValue(50)
-    press(qtbot, pane, Qt.Key.Key_Space)
-    assert pane.is_playing()
-    qtbot.waitUntil(lambda: pane.state.position >= 3, timeout=3000)
-    press(qtbot, pane, Qt.Key.Key_Space)
-    assert not pane.is_playing()
+    assert "133·1 + 121·0 + 188·0 + 201·1 = 334" in stepper.step_label.text()
+    focused_key(qtbot, Qt.Key.Key_Left)
+    assert stepper.state.position == 1 and stepper.step_counter.text() == "Step 2 of 9"
+    focused_key(qtbot, Qt.Key.Key_End)
+    np.testing.assert_array_equal(shown(stepper), BOOK_RESULT)
+    focused_key(qtbot, Qt.Key.Key_Home)
+    assert stepper.state.position == 0
+    stepper.speed_spin.setValue(50)
+    focused_key(qtbot, Qt.Key.Key_Space)
+    assert stepper.is_playing()
+    qtbot.waitUntil(lambda: stepper.state.position >= 3, timeout=3000)
+    focused_key(qtbot, Qt.Key.Key_Space)
+    assert not stepper.is_playing()
+    assert window.current_pane() is stepper
+
+
+def test_text_and_spin_boxes_keep_their_keys(qtbot, window):
+    window.show_pane("stepper")
+    stepper = window.panes["stepper"]
+    stepper.set_source("typed")
+    edit = stepper.matrix_edit
+    qtbot.mouseClick(edit.viewport(), Qt.MouseButton.LeftButton)
+    assert QApplication.focusWidget() is edit
+    edit.moveCursor(QTextCursor.MoveOperation.End)
+    at = edit.textCursor().position()
+    qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Left)
+    qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Home)
+    assert edit.textCursor().position() < at  # the cursor moved in the text
+    assert stepper.state.position == 0 and not stepper.is_playing()
+    qtbot.mouseClick(stepper.stride_h.lineEdit(), Qt.MouseButton.LeftButton)
+    assert QApplication.focusWidget() in (stepper.stride_h, stepper.stride_h.lineEdit())
+    stepper.stride_h.lineEdit().selectAll()
+    qtbot.keyClicks(QApplication.focusWidget(), "2")
+    qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Space)
+    qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Return)
+    assert stepper.stride_h.value() == 2
+    assert not stepper.is_playing()
+    # keys sent while another pane is current do nothing to the stepper
+    window.show_pane("kernels")
+    qtbot.keyClick(QApplication.focusWidget() or window, Qt.Key.Key_End)
+    assert stepper.state.position == 0
 
 
 def test_slider_scrubs_and_click_jumps_to_the_cells_step(qtbot, pane):

@@ -6,7 +6,8 @@ layer settings and the current step, with every number coming from
 it says: the padded input with the window, the kernel, the output filling in, the arithmetic of
 the step and the output-size formula with the numbers substituted.
 
-Keys (anywhere in the pane outside a text box): ←/→ step, Space play/pause, Home/End.
+Keys (whenever the pane is the current tab, except while typing in a text or spin box):
+←/→ step, Space play/pause, Home/End.
 """
 
 from __future__ import annotations
@@ -220,6 +221,11 @@ class StepperPane(Pane):
             v.cell_clicked.connect(self._on_output_clicked)
             v.cell_hovered.connect(self._on_output_hovered)
 
+        # Window-wide shortcuts, so the keys work wherever the focus is (the tab bar after a tab
+        # click or Ctrl+3, a button just clicked). They are enabled only while this pane is the
+        # current tab (show/hide events); a text or spin box that has the focus keeps its own
+        # keys, because it accepts the ShortcutOverride event Qt sends it first.
+        self._shortcuts: list[QShortcut] = []
         for key, slot in (
             (Qt.Key.Key_Right, self.step_forward),
             (Qt.Key.Key_Left, self.step_back),
@@ -228,8 +234,11 @@ class StepperPane(Pane):
             (Qt.Key.Key_End, self.go_to_end),
         ):
             sc = QShortcut(QKeySequence(key), self)
-            sc.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            sc.setContext(Qt.ShortcutContext.WindowShortcut)
+            sc.setAutoRepeat(key != Qt.Key.Key_Space)
+            sc.setEnabled(False)
             sc.activated.connect(slot)
+            self._shortcuts.append(sc)
 
     def _grid_column(self, n: int) -> tuple[list[NumberGridView], list[QLabel], QWidget]:
         col = QWidget()
@@ -1225,6 +1234,16 @@ class StepperPane(Pane):
 
     # ======================================================================================
     # Pane hooks
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        super().showEvent(event)
+        for sc in self._shortcuts:
+            sc.setEnabled(True)
+
+    def hideEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        super().hideEvent(event)
+        for sc in self._shortcuts:
+            sc.setEnabled(False)
+
     def is_busy(self) -> bool:
         return self._exporting or self._text_timer.isActive()
 
