@@ -155,6 +155,49 @@ def test_rgb_flip_and_border(pane):
     np.testing.assert_allclose(
         shown(pane), apply_kernel(rgb, k, mode="convolve", border="zero"), rtol=1e-5, atol=1e-3
     )
+    # what is drawn: per channel, mid-gray = 0, ±max|x| at the ends, as bytes in one pass
+    raw = apply_kernel(rgb, k, mode="convolve", border="zero")
+    m = float(np.abs(raw).max())
+    assert pane.result_view.levels() == pytest.approx((-m, m))
+    drawn = pane.result_view.image_item.image
+    assert drawn.dtype == np.uint8 and drawn.shape == raw.shape
+    np.testing.assert_allclose(drawn, np.clip(np.rint(raw * 127.5 / m + 127.5), 0, 255), atol=1)
+    for mode, expected, top in (("abs", np.abs(raw), m), ("clipped", np.clip(raw, 0, 255), 255.0)):
+        pane.display_combo.setCurrentIndex(pane.display_combo.findData(mode))
+        np.testing.assert_allclose(shown(pane), expected, rtol=1e-5, atol=1e-3)
+        drawn = pane.result_view.image_item.image
+        assert drawn.dtype == np.uint8
+        np.testing.assert_allclose(drawn, np.rint(expected * 255.0 / top), atol=1)
+
+
+def test_painting_a_large_kernel_on_a_1080p_photo_shows_the_last_stroke(pane, qtbot):
+    """Large updates are computed in the background: the pane stays responsive while painting,
+    intermediate results may be skipped, and the result finally shown is the last kernel's."""
+    rng = np.random.default_rng(3)
+    pane.ctx.set_image(rng.integers(0, 256, (1080, 1920, 3), dtype=np.uint8))
+    pane.color_combo.setCurrentIndex(pane.color_combo.findData("rgb"))
+    pane.rows_spin.setValue(15)
+    pane.cols_spin.setValue(15)
+    qtbot.waitUntil(lambda: not pane.is_busy(), timeout=20000)
+    computing = []
+    pane.editor.kernel_edited.connect(lambda _k: computing.append(pane._runner.is_busy()))
+    cells = [(r, (r * 3) % 15) for r in range(15)]
+    editor = pane.editor
+    qtbot.mousePress(editor, LEFT, pos=editor.cell_rect(*cells[0]).center())
+    for cell in cells[1:]:
+        qtbot.wait(8)  # a person's drag: the event loop turns between mouse moves
+        qtbot.mouseMove(editor, editor.cell_rect(*cell).center())
+    qtbot.mouseRelease(editor, LEFT, pos=editor.cell_rect(*cells[-1]).center())
+    assert any(computing)  # cells were painted while a result was being computed
+    assert pane.is_busy()
+    qtbot.waitUntil(lambda: not pane.is_busy(), timeout=20000)
+    final = pane.editor.kernel()
+    for r, c in cells:
+        assert final[r, c] == 1.0
+    rgb = pane.ctx.image.astype(np.float32)
+    # read what the view holds now, without flushing: it must be the last stroke's result
+    np.testing.assert_allclose(pane.result_view.image_data(), apply_kernel(rgb, final), rtol=1e-4, atol=1e-2)
+    np.testing.assert_array_equal(pane.ctx.kernel, final)
 
 
 def test_gradient_magnitude_of_an_xy_pair(pane):

@@ -10,10 +10,12 @@ event-loop turn with a zero-delay single-shot timer, so a fast paint drag never 
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import math
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 from PySide6.QtCore import QRectF, Qt, QTimer, Slot
 from PySide6.QtGui import QColor, QPalette, QPen
@@ -45,10 +47,11 @@ from cnnviz.core.kernels import (
     preset,
     validate_kernel,
 )
+from cnnviz.gui.compute import LatestWinsRunner
 from cnnviz.gui.context import AppContext
 from cnnviz.gui.panes.base import Pane, alert, fit_combos, panel
 from cnnviz.gui.widgets import ImageView, KernelEditorWidget, link_views, resize_kernel
-from cnnviz.gui.widgets.image_view import heat_colormap
+from cnnviz.gui.widgets.image_view import heat_colormap, max_abs, symmetric_levels, to_uint8
 from cnnviz.gui.widgets.kernel_editor import format_cell_value
 
 DISPLAY_MODES = {
@@ -67,6 +70,9 @@ PAIR_KERNELS = {"sobel": ("sobel_x", "sobel_y"), "gradient": ("gradient_x", "gra
 BORDER_NAMES = {"reflect": "Mirror (reflect)", "replicate": "Repeat edge", "zero": "Zeros", "symmetric": "Mirror with edge"}
 _NP_PAD = {"reflect": "reflect", "symmetric": "symmetric", "replicate": "edge", "zero": "constant"}
 MAX_ARITHMETIC_SIDE = 7
+#: Above this many multiply-adds (pixels × channels × kernel cells) an update is computed off the
+#: GUI thread; below it (a 1080p gray image with a 7×7 kernel, RGB with 3×3) it is done at once.
+SYNC_WORK_LIMIT = 1.5e8
 
 
 def preset_title(name: str) -> str:
@@ -86,6 +92,7 @@ class KernelResult:
     raw: np.ndarray | None = None  # signed filter output (or the magnitude)
     gx: np.ndarray | None = None
     gy: np.ndarray | None = None
+    rendered: np.ndarray | None = None  # colour results: ``shown`` mapped to bytes for drawing
 
 
 @dataclass
@@ -118,8 +125,18 @@ class KernelPlaygroundState:
         kx, ky = PAIR_KERNELS[self.gradient]
         return PRESETS[kx], PRESETS[ky]
 
-    def compute(self, source: np.ndarray) -> KernelResult:
-        """Filter ``source`` (from :meth:`source`) and prepare it for display."""
+    def work(self, source: np.ndarray) -> float:
+        """Multiply-adds one update costs: decides whether it runs off the GUI thread."""
+        pair = self.pair()
+        cells = sum(k.size for k in pair) if pair is not None else self.kernel.size
+        return float(source.size) * cells
+
+    def compute(self, source: np.ndarray, check_finite: bool = True) -> KernelResult:
+        """Filter ``source`` (from :meth:`source`) and prepare it for display.
+
+        Colour results also come mapped to bytes (``rendered``) in one pass, so drawing them
+        costs no float rescaling. ``check_finite=False`` skips the NaN scan for images that
+        cannot hold NaN (made from integer pixels)."""
         try:
             kernel = validate_kernel(self.kernel)
         except ValueError as exc:
@@ -138,20 +155,26 @@ class KernelPlaygroundState:
                         "a bigger image."
                     ),
                 )
+        colour = source.ndim == 3
         if pair is not None:
-            gx = apply_kernel(source, pair[0], mode=self.mode, border=self.border)
-            gy = apply_kernel(source, pair[1], mode=self.mode, border=self.border)
+            gx = apply_kernel(source, pair[0], mode=self.mode, border=self.border, check_finite=check_finite)
+            gy = apply_kernel(source, pair[1], mode=self.mode, border=self.border, check_finite=False)
             mag = gradient_magnitude(gx, gy)
-            top = float(mag.max()) or 1.0
-            return KernelResult(mag, levels=(0.0, top), heat=self.color == "gray", raw=mag, gx=gx, gy=gy)
-        raw = apply_kernel(source, kernel, mode=self.mode, border=self.border)
+            top = max_abs(mag) or 1.0
+            rendered = to_uint8(mag, (0.0, top), at_least_low=True) if colour else None
+            return KernelResult(mag, levels=(0.0, top), heat=not colour, raw=mag, gx=gx, gy=gy, rendered=rendered)
+        raw = apply_kernel(source, kernel, mode=self.mode, border=self.border, check_finite=check_finite)
         if self.display == "signed":
-            return KernelResult(raw, signed=True, raw=raw)
+            levels = symmetric_levels(raw)
+            rendered = to_uint8(raw, levels, at_least_low=True) if colour else None
+            return KernelResult(raw, signed=True, levels=levels, raw=raw, rendered=rendered)
         if self.display == "abs":
-            shown = np.abs(raw)
-            top = float(shown.max()) or 1.0
-            return KernelResult(shown, levels=(0.0, top), raw=raw)
-        return KernelResult(np.clip(raw, 0.0, 255.0), levels=(0.0, 255.0), raw=raw)
+            top = max_abs(raw) or 1.0
+            rendered = to_uint8(raw, (0.0, top), at_least_low=True) if colour else None  # |x| by OpenCV
+            return KernelResult(np.abs(raw), levels=(0.0, top), raw=raw, rendered=rendered)
+        shown = np.clip(raw, 0.0, 255.0)
+        rendered = cv2.convertScaleAbs(shown) if colour else None
+        return KernelResult(shown, levels=(0.0, 255.0), raw=raw, rendered=rendered)
 
     def effective_kernel(self, kernel: np.ndarray | None = None) -> tuple[np.ndarray, tuple[int, int]]:
         """The weights as they lie over the image and the window's anchor (row, col) in them.
@@ -236,6 +259,7 @@ class KernelsPane(Pane):
         self._update_timer.setSingleShot(True)
         self._update_timer.setInterval(0)
         self._update_timer.timeout.connect(self._on_update_due)
+        self._runner = LatestWinsRunner(self)
 
         self._build_ui()
         self._building = False
@@ -440,16 +464,17 @@ class KernelsPane(Pane):
             self._update_timer.start()
 
     def is_busy(self) -> bool:
-        return self._update_timer.isActive()
+        return self._update_timer.isActive() or self._runner.is_busy()
 
     def flush(self) -> None:
-        """Recompute now if an update is pending (tests and screenshots use it)."""
-        if self._update_timer.isActive():
+        """Show the result for the current state now, computing it here if it is pending or
+        still being computed in the background (tests and screenshots use it)."""
+        if self._update_timer.isActive() or self._runner.is_busy():
             self._update_timer.stop()
-            self._on_update_due()
+            self._on_update_due(background=False)
 
     @Slot()
-    def _on_update_due(self) -> None:
+    def _on_update_due(self, background: bool = True) -> None:
         self._update_sum_label()
         if not (np.array_equal(self.ctx.kernel, self.state.kernel) and self.ctx.kernel.shape == self.state.kernel.shape):
             self.ctx.set_kernel(self.state.kernel, self.state.kernel_name)
@@ -462,8 +487,23 @@ class KernelsPane(Pane):
                 self.original_view.set_image(image)
             else:
                 self.original_view.set_image(self._source, levels=(0.0, 255.0), show_bar=False)
-        self._result = self.state.compute(self._source)
-        r = self._result
+        self.original_view.set_title(
+            f"Original ({'gray' if self.state.color == 'gray' else 'RGB'}, "
+            f"{image.shape[1]}×{image.shape[0]})"
+        )
+        # integer pixels cannot be NaN: the filter's finiteness scan is skipped for them
+        check = image.dtype.kind == "f"
+        if background and self.state.work(self._source) > SYNC_WORK_LIMIT:
+            # a copy of the state: the user keeps painting while this one is computed
+            state = dataclasses.replace(self.state, kernel=np.array(self.state.kernel, copy=True))
+            source = self._source
+            self._runner.submit(lambda: state.compute(source, check), self._show_result)
+            return
+        self._runner.cancel()  # a result still computing for an older state must not land
+        self._show_result(self.state.compute(self._source, check))
+
+    def _show_result(self, r: KernelResult) -> None:
+        self._result = r
         self.message_label.setVisible(bool(r.message))
         self.message_label.setText(r.message)
         if r.shown is None:
@@ -476,12 +516,9 @@ class KernelsPane(Pane):
                 levels=r.levels,
                 cmap=heat_colormap() if r.heat else None,
                 bar_label="",
+                rendered=r.rendered,
             )
             self.result_view.set_title(self._result_title())
-        self.original_view.set_title(
-            f"Original ({'gray' if self.state.color == 'gray' else 'RGB'}, "
-            f"{image.shape[1]}×{image.shape[0]})"
-        )
         if self._hover != (-1, -1):
             self._show_arithmetic(*self._hover)
 
@@ -662,8 +699,8 @@ class KernelsPane(Pane):
     def _show_arithmetic(self, row: int, col: int) -> None:
         s = self.state
         h, w = self._source.shape[:2] if self._source is not None else (0, 0)
-        if not (0 <= row < h and 0 <= col < w) or self._result.raw is None:
-            return
+        if not (0 <= row < h and 0 <= col < w) or self._result.raw is None or self._result.raw.shape[:2] != (h, w):
+            return  # (or the result for a new image is still being computed)
         k, (ar, ac) = s.effective_kernel()
         kh, kw = k.shape
         self._window_box.setRect(QRectF(col - ac, row - ar, kw, kh))
@@ -747,5 +784,6 @@ class KernelsPane(Pane):
 
     def shutdown(self) -> None:
         self._update_timer.stop()
+        self._runner.shutdown()
 
 

@@ -1,0 +1,115 @@
+"""Benchmark: the kernel playground's edit → repainted result on a 1080p image.
+
+Run from the repository root:  QT_QPA_PLATFORM=offscreen python bench/kernels_pane.py [--repeats N]
+
+Each measurement goes through the real pane in the real main window: type a value into a kernel
+cell (as a person would), process events until the pane has the new result, then repaint the
+result view so pyqtgraph really renders it. The time is compared with a raw ``apply_kernel`` of
+the same kernel on the same data, measured alternately in the same run (so machine load hits
+both alike). The target is one frame at 60 Hz. Large kernels are computed off the GUI thread:
+the last column says how long the GUI thread itself was busy at a stretch (what makes painting
+stutter), the repaint itself excluded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+
+FRAME_MS = 1000 / 60
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=15)
+    args = parser.parse_args(argv)
+
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QApplication
+
+    from cnnviz.core.kernels import apply_kernel
+    from cnnviz.gui.app import MainWindow
+    from cnnviz.gui.context import AppContext
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    settings = QSettings(str(Path(os.environ.get("TMPDIR", "/tmp")) / "cnnviz-bench.ini"), QSettings.Format.IniFormat)
+    ctx = AppContext(settings)
+    window = MainWindow(ctx)
+    window.resize(1600, 1000)
+    rng = np.random.default_rng(0)
+    ctx.set_image(rng.integers(0, 256, (1080, 1920, 3), dtype=np.uint8))
+    window.show()
+    window.show_pane("kernels")
+    pane = window.panes["kernels"]
+    view = pane.result_view.viewport()
+
+    stalls: list[float] = []
+
+    def turn() -> None:
+        """One turn of the event loop, timed: the GUI thread cannot react for that long."""
+        t = time.perf_counter()
+        app.processEvents()
+        stalls.append(time.perf_counter() - t)
+
+    def settle() -> None:
+        turn()
+        while pane.is_busy():
+            turn()
+            time.sleep(0.0002)
+        turn()
+
+    settle()
+    print(f"kernel playground, 1080p (1920×1080) image, edit → repainted result (median of {args.repeats})")
+    print(f"target: ≤ {FRAME_MS:.1f} ms (one frame at 60 Hz)")
+    worst = 0.0
+    for color in ("gray", "rgb"):
+        pane.color_combo.setCurrentIndex(pane.color_combo.findData(color))
+        for side in (3, 15):
+            kernel = rng.normal(size=(side, side)).astype(np.float32)
+            pane.set_kernel(kernel, "custom")
+            settle()
+            view.repaint()
+            source = pane._source
+            edits, raws, blocked = [], [], []
+            for i in range(args.repeats + 1):
+                value = f"{(i % 7) - 3 + 0.5:g}"
+                stalls.clear()
+                t0 = time.perf_counter()
+                pane.editor.set_cell(side // 2, side // 2, value)
+                stalls.append(time.perf_counter() - t0)
+                settle()
+                blocked.append(max(stalls))
+                view.repaint()
+                t1 = time.perf_counter()
+                apply_kernel(source, pane.state.kernel, check_finite=False)
+                t2 = time.perf_counter()
+                if i:  # the first round warms caches
+                    edits.append(t1 - t0)
+                    raws.append(t2 - t1)
+            edit = statistics.median(edits) * 1e3
+            raw = statistics.median(raws) * 1e3
+            worst = max(worst, edit)
+            mark = "ok" if edit <= FRAME_MS else "over"
+            stall = statistics.median(blocked) * 1e3
+            print(
+                f"  {color:>4} {side:>2}×{side:<2}: edit → repaint {edit:6.1f} ms "
+                f"(max {max(edits) * 1e3:6.1f}) | raw apply_kernel {raw:6.1f} ms | "
+                f"ratio {edit / raw:5.2f} | target ≤ {FRAME_MS:.1f} ms: {mark} | "
+                f"longest GUI-thread stall {stall:5.1f} ms"
+            )
+    window.close()
+    ctx.shutdown(timeout=5.0)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
