@@ -160,3 +160,57 @@ def test_top_matches_are_marked(pane):
     assert len(shown) == 4
     for box, peak in zip(shown, expected):
         assert (box.rect().top(), box.rect().left()) == peak.top_left
+
+
+def test_dragging_the_scale_on_a_big_photo_shows_the_last_scale_only(pane, qtbot):
+    """On a big photo the score map is computed in the background while the slider moves; the
+    requests made meanwhile are dropped and the map finally shown is the last scale's."""
+    rng = np.random.default_rng(5)
+    photo = rng.integers(0, 256, (1500, 2600, 3), dtype=np.uint8)
+    pane.ctx.set_image(photo)
+    qtbot.waitUntil(lambda: not pane.is_busy(), timeout=20000)
+    assert pane.result is not None and pane.result.image_shape == (1500, 2600)
+    shown_scales = []
+    pane.score_view.image_item.sigImageChanged.connect(lambda: shown_scales.append(pane.state.scale))
+    slider = pane.scale_slider
+    values = [slider.value() + d for d in (1, 3, 5, 8, 12, 16)]
+    busy_seen = []
+    for v in values:  # a quick drag: one value every few milliseconds
+        slider.setValue(v)
+        qtbot.wait(5)
+        busy_seen.append(pane.is_busy())
+    assert any(busy_seen)
+    assert "computing" in pane.score_view.title()
+    qtbot.waitUntil(lambda: not pane.is_busy(), timeout=30000)
+    final_scale = values[-1] * 5 / 100
+    assert pane.state.scale == pytest.approx(final_scale)
+    assert len(shown_scales) < len(values)  # intermediate scales were skipped, not queued
+    expected = match_pattern(gray_of(pane.ctx), scale_pattern(circle(), final_scale).astype(np.float32), "dot")
+    assert pane.result.pattern_shape == expected.pattern_shape
+    np.testing.assert_allclose(
+        pane.score_view.image_data(), expected.centered_map(np.nan).astype(np.float32), rtol=1e-5, equal_nan=True
+    )
+    assert pane.result.best_center == expected.best_center
+    assert "computing" not in pane.score_view.title()
+    h, w = expected.pattern_shape
+    assert (pane._boxes[0].rect().height(), pane._boxes[0].rect().width()) == (h, w)
+    # nothing stale lands later
+    qtbot.wait(300)
+    np.testing.assert_allclose(
+        pane.score_view.image_data(), expected.centered_map(np.nan).astype(np.float32), rtol=1e-5, equal_nan=True
+    )
+
+
+def test_screenshot_waits_for_a_background_score_map(window, qtbot):
+    from cnnviz.gui.app import wait_until_idle
+
+    pane = window.panes["matching"]
+    window.show_pane("matching")
+    pane.ctx.set_image(np.random.default_rng(6).integers(0, 256, (1400, 2400), dtype=np.uint8))
+    pane.set_scale(1.5)
+    qtbot.wait(20)
+    assert pane.is_busy()
+    wait_until_idle(window, pane, timeout=30)
+    assert not pane.is_busy()
+    assert pane.result.pattern_shape == scale_pattern(circle(), 1.5).shape
+    assert pane.result.image_shape == (1400, 2400)

@@ -10,6 +10,7 @@ centre), marks the best matches and explains what the numbers mean.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,7 @@ from PySide6.QtWidgets import (
 from cnnviz import paths
 from cnnviz.core import images
 from cnnviz.core.matching import MatchResult, match_pattern, scale_pattern
+from cnnviz.gui.compute import LatestWinsRunner
 from cnnviz.gui.context import AppContext
 from cnnviz.gui.panes.base import Pane, alert, fit_combos, panel
 from cnnviz.gui.widgets import ImageView, link_views
@@ -47,6 +49,9 @@ IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.tif *.tiff *.webp *.pgm *.ppm
 SCALE_MIN, SCALE_MAX, SCALE_STEP = 20, 300, 5  # percent
 MAX_MARKED = 9
 MIN_SIDE = 2  # a selection thinner than this is treated as empty
+#: Images with more pixels than this (about a 1080p photo's half) are matched off the GUI thread:
+#: a 4K photo takes 0.1–0.6 s per slider tick. Smaller ones are matched at once.
+SYNC_PIXEL_LIMIT = 1_000_000
 
 
 @dataclass
@@ -113,6 +118,7 @@ class MatchingPane(Pane):
         self._update_timer.setSingleShot(True)
         self._update_timer.setInterval(0)
         self._update_timer.timeout.connect(self._on_update_due)
+        self._runner = LatestWinsRunner(self)
         self._build_ui()
         self._building = False
         ctx.image_changed.connect(self._on_image_changed)
@@ -360,12 +366,14 @@ class MatchingPane(Pane):
             self._update_timer.start()
 
     def is_busy(self) -> bool:
-        return self._update_timer.isActive()
+        """True while an update is pending or a score map is being computed."""
+        return self._update_timer.isActive() or self._runner.is_busy()
 
     def flush(self) -> None:
-        if self._update_timer.isActive():
+        """Show the score map for the current state now (computed here if still pending)."""
+        if self._update_timer.isActive() or self._runner.is_busy():
             self._update_timer.stop()
-            self._on_update_due()
+            self._on_update_due(background=False)
 
     def _ensure_gray(self) -> None:
         image = self.ctx.image
@@ -381,14 +389,24 @@ class MatchingPane(Pane):
         self.message_label.setVisible(bool(text))
 
     @Slot()
-    def _on_update_due(self) -> None:
+    def _on_update_due(self, background: bool = True) -> None:
         self._ensure_gray()
         pat = self.state.scaled_pattern()
         if pat is not None:
             self.pattern_view.set_image(pat, levels=_pattern_levels(pat), show_bar=False, auto_range=True)
             self.pattern_view.set_title(f"Pattern: {pat.shape[0]}×{pat.shape[1]}")
             self.scale_label.setText(f"{round(self.state.scale * 100)}% ({pat.shape[0]}×{pat.shape[1]})")
-        self.result, why = self.state.compute(self._gray)
+        gray = self._gray
+        if background and pat is not None and gray.size > SYNC_PIXEL_LIMIT:
+            state = dataclasses.replace(self.state)  # the pattern array is replaced, never edited
+            self._runner.submit(lambda: _match(state, gray), lambda done: self._show_result(done, pat))
+            self.score_view.set_title(f"Score map — computing… ({pat.shape[0]}×{pat.shape[1]} pattern)")
+            return
+        self._runner.cancel()  # a score map still computing for an older state must not land
+        self._show_result(_match(self.state, gray), pat)
+
+    def _show_result(self, done: tuple[MatchResult | None, str, np.ndarray | None], pat: np.ndarray | None) -> None:
+        self.result, why, scores = done
         self._show_message(why)
         if self.result is None:
             self.score_view.set_image(None)
@@ -398,7 +416,6 @@ class MatchingPane(Pane):
             self.result_label.setText("")
             return
         res = self.result
-        scores = res.centered_map(np.nan).astype(np.float32)
         if res.method == "ncc":
             self.score_view.set_image(scores, levels=(-1.0, 1.0), cmap=diverging_colormap())
             self.score_view.set_title("Score map: normalized cross-correlation")
@@ -476,6 +493,15 @@ class MatchingPane(Pane):
 
     def shutdown(self) -> None:
         self._update_timer.stop()
+        self._runner.shutdown()
+
+
+def _match(state: MatchingState, gray: np.ndarray) -> tuple[MatchResult | None, str, np.ndarray | None]:
+    """The match and its score map aligned with the image (NaN where no window fits): plain
+    data, so it can be computed on any thread."""
+    result, why = state.compute(gray)
+    scores = None if result is None else result.centered_map(np.nan).astype(np.float32)
+    return result, why, scores
 
 
 def _pattern_levels(pat: np.ndarray) -> tuple[float, float]:
