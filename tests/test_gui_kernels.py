@@ -3,8 +3,6 @@ switch display modes, hover the result. What is shown must be the core's numbers
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 from PySide6.QtCore import QPoint, Qt
@@ -291,19 +289,20 @@ def test_rapid_preset_switching_while_painting(pane, qtbot):
     np.testing.assert_array_equal(pane.ctx.kernel, final)
 
 
-def test_edit_on_a_1080p_image_updates_within_a_frame_budget(pane, qtbot):
+def test_every_edit_on_a_1080p_image_shows_that_kernels_result(pane, qtbot):
+    """Speed is measured in bench/kernels_pane.py; here: each edit shows its own result."""
     rng = np.random.default_rng(1)
     pane.ctx.set_image(rng.integers(0, 256, (1080, 1920, 3), dtype=np.uint8))
     shown(pane)  # gray conversion happens once per image
-    times = []
+    source = pane._source
     for i in range(5):
         paint(qtbot, pane.editor, [(i % 3, (i + 1) % 3)])
-        start = time.perf_counter()
-        pane.flush()
-        times.append(time.perf_counter() - start)
-    # one frame is 16 ms; two shared CPU cores in CI get some slack, and a human cannot tell
-    assert min(times) < 0.05, times
-    np.testing.assert_allclose(shown(pane), apply_kernel(gray_of(pane.ctx), pane.state.kernel), rtol=1e-5, atol=1e-2)
+        qtbot.waitUntil(lambda: not pane.is_busy(), timeout=5000)
+        assert pane._source is source  # the gray image was not converted again
+        np.testing.assert_allclose(
+            pane.result_view.image_data(), apply_kernel(gray_of(pane.ctx), pane.editor.kernel()), rtol=1e-5, atol=1e-2
+        )
+    np.testing.assert_array_equal(pane.ctx.kernel, pane.editor.kernel())
 
 
 def test_kernel_set_elsewhere_appears_in_the_editor(pane):
