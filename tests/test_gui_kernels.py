@@ -328,3 +328,16 @@ def test_editor_widget_alone_clicks_paint_and_cells_map_back(qtbot):
     paint(qtbot, editor, [(2, 0), (2, 1), (2, 1), (2, 2)])
     assert len(edits) == 3  # a cell painted twice emits once
     np.testing.assert_array_equal(resize_kernel(np.ones((3, 3)), 1, 1), [[1]])
+
+
+def test_original_and_result_zoom_and_pan_together(pane, qtbot):
+    from PySide6.QtCore import QRectF
+
+    a, b = pane.original_view.view_box, pane.result_view.view_box
+    a.setRange(QRectF(40, 30, 64, 48), padding=0)
+    qtbot.waitUntil(lambda: np.allclose(b.viewRange(), a.viewRange(), atol=0.5), timeout=2000)
+    (x0, x1), (y0, y1) = b.viewRange()
+    assert x0 < 41 and x1 > 103 and x1 - x0 < 200  # zoomed in on the same pixels
+    b.translateBy(x=25, y=-10)  # pan the result: the original follows
+    qtbot.waitUntil(lambda: np.allclose(a.viewRange(), b.viewRange(), atol=0.5), timeout=2000)
+    assert a.viewRange()[0][0] == pytest.approx(x0 + 25, abs=0.5)

@@ -214,3 +214,24 @@ def test_screenshot_waits_for_a_background_score_map(window, qtbot):
     assert not pane.is_busy()
     assert pane.result.pattern_shape == scale_pattern(circle(), 1.5).shape
     assert pane.result.image_shape == (1400, 2400)
+
+
+def test_image_and_score_map_zoom_and_pan_together(pane, qtbot):
+    from PySide6.QtCore import QRectF
+
+    a, b = pane.image_view.view_box, pane.score_view.view_box
+    a.setRange(QRectF(60, 50, 100, 80), padding=0)
+    # the score map is narrower (its colour bar): same rows, same zoom, same centre
+    def follows(src, dst) -> bool:
+        (sx0, sx1), (sy0, sy1) = src.viewRange()
+        (dx0, dx1), (dy0, dy1) = dst.viewRange()
+        return abs(sy0 - dy0) < 0.5 and abs(sy1 - dy1) < 0.5 and abs((sx0 + sx1) - (dx0 + dx1)) < 1.0
+
+    qtbot.waitUntil(lambda: follows(a, b), timeout=2000)
+    (y0, y1) = b.viewRange()[1]
+    assert y0 < 51 and y1 > 129 and y1 - y0 < 300  # zoomed in on the same pixels
+    b.scaleBy((0.5, 0.5))  # zoom in on the score map: the image follows
+    qtbot.waitUntil(lambda: follows(b, a), timeout=2000)
+    assert a.viewRange()[1][1] - a.viewRange()[1][0] == pytest.approx((y1 - y0) / 2, rel=0.05)
+    b.translateBy(x=20, y=15)  # pan the score map: the image follows
+    qtbot.waitUntil(lambda: follows(b, a), timeout=2000)

@@ -393,3 +393,32 @@ def test_large_crop_steps_and_presentation(qtbot, pane):
     assert view._text_scale > 1
     pane.set_presentation_mode(False)
     assert pane.step_label.font().pointSizeF() < 16
+
+
+@pytest.mark.parametrize("pad_mode, np_mode", [("replicate", "edge"), ("reflect", "reflect")])
+def test_replicate_and_reflect_padding_rings(qtbot, pane, pad_mode, np_mode):
+    x = np.array([[1, 2, 3, 4], [5, 6, 7, 8], [9, 10, 11, 12]], dtype=float)
+    k = np.array([[1, 0, -1], [2, 0, -2], [1, 0, -1]], dtype=float)
+    pane.set_matrix_text(format_matrix(x))
+    pane.set_kernel_text(format_matrix(k))
+    pane.set_padding("explicit", (2, 1, 1, 2))
+    combo = pane.pad_mode_combo
+    combo.setCurrentIndex(combo.findData(pad_mode))
+    padded = np.pad(x, ((2, 1), (1, 2)), mode=np_mode)
+    # the ring drawn around the input holds the mode's values
+    np.testing.assert_array_equal(pane.input_view().values(), padded)
+    assert pane.input_view().values()[0, 0] != 0  # not zeros
+    assert "padded (" + combo.currentText() + ")" in pane.input_labels[0].text()
+    expected = conv2d(x, k, padding=((2, 1), (1, 2)), pad_mode=pad_mode)
+    np.testing.assert_array_equal(full_output(pane), expected)
+    # hovering a ring cell says it is padding and shows its value
+    view = pane.input_view()
+    qtbot.mouseMove(view, view.cell_center(3, 2))
+    qtbot.waitUntil(lambda: "Input cell (1, 1) = 6" in pane.hover_label.text(), timeout=2000)
+    qtbot.mouseMove(view, view.cell_center(0, 0))
+    qtbot.waitUntil(lambda: "Padding cell" in pane.hover_label.text(), timeout=2000)
+    assert f"= {padded[0, 0]:g}" in pane.hover_label.text()
+    # zeros again
+    combo.setCurrentIndex(combo.findData("zero"))
+    np.testing.assert_array_equal(pane.input_view().values(), np.pad(x, ((2, 1), (1, 2))))
+    np.testing.assert_array_equal(full_output(pane), conv2d(x, k, padding=((2, 1), (1, 2))))
