@@ -341,3 +341,15 @@ def test_original_and_result_zoom_and_pan_together(pane, qtbot):
     b.translateBy(x=25, y=-10)  # pan the result: the original follows
     qtbot.waitUntil(lambda: np.allclose(a.viewRange(), b.viewRange(), atol=0.5), timeout=2000)
     assert a.viewRange()[0][0] == pytest.approx(x0 + 25, abs=0.5)
+
+
+def test_signed_mode_is_labelled_as_drawn(pane):
+    combo = pane.display_combo
+    combo.setCurrentIndex(combo.findData("signed"))
+    assert "blue" in combo.currentText() and "white 0" in combo.currentText()
+    pane.color_combo.setCurrentIndex(pane.color_combo.findData("rgb"))
+    pane.flush()
+    assert "mid-gray 0" in combo.currentText() and "blue" not in combo.currentText()
+    assert "mid-gray = 0" in pane.result_view.title()
+    pane.color_combo.setCurrentIndex(pane.color_combo.findData("gray"))
+    assert "blue" in combo.currentText()

@@ -69,6 +69,8 @@ GRADIENT_PAIRS = {
 PAIR_KERNELS = {"sobel": ("sobel_x", "sobel_y"), "gradient": ("gradient_x", "gradient_y")}
 BORDER_NAMES = {"reflect": "Mirror (reflect)", "replicate": "Repeat edge", "zero": "Zeros", "symmetric": "Mirror with edge"}
 _NP_PAD = {"reflect": "reflect", "symmetric": "symmetric", "replicate": "edge", "zero": "constant"}
+#: In RGB each channel is drawn in its own colour, dark = most negative, mid-gray = 0.
+SIGNED_RGB_TEXT = "Signed per channel (dark − · mid-gray 0 · bright +)"
 MAX_ARITHMETIC_SIDE = 7
 #: Above this many multiply-adds (pixels × channels × kernel cells) an update is computed off the
 #: GUI thread; below it (a 1080p gray image with a 7×7 kernel, RGB with 3×3) it is done at once.
@@ -441,9 +443,15 @@ class KernelsPane(Pane):
             ):
                 combo.setCurrentIndex(combo.findData(value))
             self.display_combo.setEnabled(s.gradient == "off")
+            self._label_display_modes()
         finally:
             self._building = False
         self._update_sum_label()
+
+    def _label_display_modes(self) -> None:
+        """Say what "signed" draws: a blue–white–red map for gray, mid-gray = 0 per channel for RGB."""
+        i = self.display_combo.findData("signed")
+        self.display_combo.setItemText(i, SIGNED_RGB_TEXT if self.state.color == "rgb" else DISPLAY_MODES["signed"])
 
     def _update_sum_label(self) -> None:
         k = self.state.kernel
@@ -630,6 +638,7 @@ class KernelsPane(Pane):
     @Slot(int)
     def _on_color_changed(self, _i: int) -> None:
         self._combo_changed("color", self.color_combo)
+        self._label_display_modes()
 
     @Slot(int)
     def _on_display_changed(self, _i: int) -> None:
