@@ -70,7 +70,7 @@ PAIR_KERNELS = {"sobel": ("sobel_x", "sobel_y"), "gradient": ("gradient_x", "gra
 BORDER_NAMES = {"reflect": "Mirror (reflect)", "replicate": "Repeat edge", "zero": "Zeros", "symmetric": "Mirror with edge"}
 _NP_PAD = {"reflect": "reflect", "symmetric": "symmetric", "replicate": "edge", "zero": "constant"}
 #: In RGB each channel is drawn in its own colour, dark = most negative, mid-gray = 0.
-SIGNED_RGB_TEXT = "Signed per channel (dark − · mid-gray 0 · bright +)"
+SIGNED_RGB_TEXT = "Signed (per channel, mid-gray 0)"
 MAX_ARITHMETIC_SIDE = 7
 #: Above this many multiply-adds (pixels × channels × kernel cells) an update is computed off the
 #: GUI thread; below it (a 1080p gray image with a 7×7 kernel, RGB with 3×3) it is done at once.
