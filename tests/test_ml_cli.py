@@ -32,6 +32,11 @@ def test_headless_training_writes_checkpoints_and_csv_that_reload(keras, tmp_pat
     assert proc.returncode == 0, proc.stderr[-2000:]
     lines = proc.stdout.splitlines()
     assert any(line.startswith("epoch 1/2: loss ") for line in lines)
+    # The speed is unknown after the first batch (it includes building the step function).
+    first = next(line for line in lines if line.startswith("  epoch 1/2 batch 1/"))
+    assert "… samples/s" in first and " 0 samples/s" not in proc.stdout
+    for name in ("epoch-01.h5", "epoch-02.h5", "final.h5"):  # .h5 twins are written atomically too
+        assert not list(out.rglob(f".*{Path(name).suffix}"))
     assert any(line.startswith("epoch 2/2: loss ") and "val_accuracy" in line for line in lines)
     assert "FINISHED: Finished 2 epoch(s)." in proc.stdout and f"run folder: {out}" in proc.stdout
     for name in ("epoch-01.keras", "epoch-02.keras", "epoch-01.h5", "epoch-02.h5"):

@@ -155,6 +155,75 @@ def test_stop_within_the_first_batch_finishes_it_and_keeps_the_model(keras, tmp_
     assert all(np.all(np.isfinite(w)) for w in r.model.get_weights())
 
 
+def test_a_stopped_epoch_is_saved_as_partial_and_continuing_trains_it_again(keras, tmp_path):
+    class StopAtBatch3(Recorder):
+        def on_batch(self, info):
+            super().on_batch(info)
+            if info["epoch"] == 2 and info["batch"] == 3:
+                self.stop()
+
+    handle = StopAtBatch3()
+    r = T.run(T.TrainConfig(model="mnist_fast", epochs=3, max_samples=400, batch_size=32,
+                            out_dir=tmp_path / "s"), handle)
+    assert r.status == "stopped", r.message
+    names = sorted(p.name for p in (tmp_path / "s" / "checkpoints").iterdir())
+    assert names == ["epoch-01.keras", "epoch-02-partial.keras"]  # nothing hidden left behind
+    partial = tmp_path / "s" / "checkpoints" / "epoch-02-partial.keras"
+    assert r.last_good_checkpoint == partial
+    again = Recorder()
+    r2 = T.run(T.TrainConfig(model="mnist_fast", epochs=1, max_samples=400, batch_size=32,
+                             resume_from=partial, out_dir=tmp_path / "more"), again)
+    assert r2.status == "finished", r2.message
+    # Epoch 2 was cut short, so it is the one trained, from its first batch.
+    assert [e["epoch"] for e in again.epochs] == [2] and again.batches[0]["batch"] == 1
+    assert r2.epochs_completed == 2
+    assert any("epoch 2 was stopped" in m for m in again.messages)
+    assert (tmp_path / "more" / "checkpoints" / "epoch-02.keras").is_file()
+
+
+def test_out_of_memory_during_fit_ends_in_a_plain_message(keras, tmp_path):
+    tf = T.backend.tensorflow()
+
+    class OutOfMemory(Recorder):
+        def on_batch(self, info):
+            super().on_batch(info)
+            if info["batch"] == 2:  # as TensorFlow raises it when a tensor cannot be allocated
+                raise tf.errors.ResourceExhaustedError(
+                    None, None, "OOM when allocating tensor with shape[32,32,26,26] and type float")
+
+    handle = OutOfMemory()
+    r = T.run(T.TrainConfig(model="mnist_fast", epochs=2, max_samples=256, batch_size=32,
+                            out_dir=tmp_path / "oom"), handle)
+    assert r.status == "failed" and r.final_path is None
+    assert r.message == ("Training ran out of memory with a batch of 32 (ResourceExhaustedError). "
+                         "Choose a smaller batch size or fewer samples.")
+    assert handle.messages[-1] == r.message and "Traceback" not in r.message
+    info = json.loads((tmp_path / "oom" / "run.json").read_text())
+    assert info["status"] == "failed" and info["message"] == r.message
+    assert not (tmp_path / "oom" / "checkpoints").exists()  # no empty folder left behind
+
+
+def test_a_failed_run_leaves_no_empty_checkpoints_folder(keras, tmp_path):
+    r = T.run(T.TrainConfig(model="mnist_fast", dataset="folder", out_dir=tmp_path / "f",
+                            dataset_options={"path": str(tmp_path / "missing")}))
+    assert r.status == "failed"
+    assert (tmp_path / "f").is_dir() and not (tmp_path / "f" / "checkpoints").exists()
+
+
+def test_a_run_marked_interrupted_says_so_and_names_its_last_checkpoint(tmp_path):
+    run_dir = tmp_path / "r"
+    (run_dir / "checkpoints").mkdir(parents=True)
+    (run_dir / "checkpoints" / "epoch-01.keras").write_bytes(b"x")
+    (run_dir / "run.json").write_text(json.dumps({"status": "running", "model": "mnist_fast"}))
+    assert T.mark_interrupted(run_dir, "closed")
+    info = json.loads((run_dir / "run.json").read_text())
+    assert info["status"] == "interrupted" and info["message"] == "closed"
+    assert info["model"] == "mnist_fast"
+    assert info["last_good_checkpoint"] == str(run_dir / "checkpoints" / "epoch-01.keras")
+    assert not T.mark_interrupted(run_dir, "again")  # only a run still running is changed
+    assert sorted(p.name for p in run_dir.iterdir()) == ["checkpoints", "run.json"]
+
+
 def test_nan_from_a_bad_sample_stops_with_an_explanation(keras, tmp_path):
     ds = data.load("digits").subset(96)
     x = ds.x_train.astype(np.float32)

@@ -272,12 +272,50 @@ class MainWindow(QMainWindow):
         )
 
     def closeEvent(self, event) -> None:  # noqa: N802
+        """One shutdown path: every pane stops its work, then the Keras worker ends.
+
+        Work that is still going (a training batch, then the saving of the model) is waited
+        for with the window already hidden: the close is ignored, the window hides at once, and
+        the close is finished when the worker has ended — after ``close_wait_s`` (30 s) at most,
+        when a run still going is marked "interrupted" in its run.json (its checkpoints, written
+        atomically, stay valid) and the window closes anyway.
+        """
+        if getattr(self, "_close_ready", False):
+            super().closeEvent(event)
+            return
         if not self._closing:
             self._closing = True
             for pane in self.panes.values():
                 pane.shutdown()
-            self.ctx.shutdown(timeout=2.0)
-        super().closeEvent(event)
+            if self.ctx.shutdown(timeout=0.2):
+                self._close_ready = True
+                super().closeEvent(event)
+                return
+            deadline = time.monotonic() + float(getattr(self, "close_wait_s", 30.0))
+            self._close_timer = QTimer(self)
+            self._close_timer.setInterval(50)
+
+            def finish_close() -> None:
+                ended = self.ctx.shutdown(timeout=0.0)
+                if not ended and time.monotonic() < deadline:
+                    return
+                self._close_timer.stop()
+                if not ended:
+                    for pane in self.panes.values():
+                        mark = getattr(pane, "mark_interrupted", None)
+                        if callable(mark):
+                            mark()
+                self._close_ready = True
+                # Shown off-screen for the close, so Qt still sees its last window closing and
+                # ends the event loop as for any close.
+                self.setAttribute(Qt.WidgetAttribute.WA_DontShowOnScreen, True)
+                self.show()
+                self.close()
+
+            self._close_timer.timeout.connect(finish_close)
+            self._close_timer.start()
+        event.ignore()
+        self.hide()
 
 
 def _make_app() -> QApplication:

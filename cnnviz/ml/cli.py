@@ -72,7 +72,8 @@ class _Printer:
         print(
             f"  epoch {info['epoch']}/{info['epochs']} batch {info['batch']}/{info['batches']}"
             f"  loss {info['loss']:.4f}{_metrics(info['metrics'])}"
-            f"  {info['samples_per_s']:.0f} samples/s" + (f"  eta {eta:.0f}s" if eta is not None else ""),
+            + (f"  {info['samples_per_s']:.0f} samples/s" if info["samples_per_s"] else "  … samples/s")
+            + (f"  eta {eta:.0f}s" if eta is not None else ""),
             file=self.out, flush=True,
         )
 

@@ -16,10 +16,17 @@ The handle is any object with:
 Each run writes a folder (``config.out_dir``)::
 
     checkpoints/epoch-01.keras   one per epoch (and epoch-01.h5 with save_h5); after Stop the
-                                 epoch it stopped in is saved too, as it was at that batch
+                                 epoch it stopped in is saved as it was at that batch, named
+                                 epoch-0N-partial.keras (continuing from it trains epoch N again)
     log.csv                      CSVLogger: one row per epoch
     final.keras                  the model at the end (final.h5 with save_h5); not after NaN
-    run.json                     the configuration, the result and the history
+    run.json                     the configuration, the result and the history; "status" is
+                                 "running" until the run ends (the window writes "interrupted"
+                                 if it had to quit before the run could end)
+
+Every model file and run.json is written to a hidden temporary name in the same folder and then
+renamed over the real name (``os.replace``), so a process killed mid-save never leaves a
+half-written file under a real name. A run that fails removes its empty ``checkpoints`` folder.
 
 Only one run at a time: :func:`busy` tells whether one is going; a second ``run`` returns a
 ``failed`` result at once.
@@ -52,6 +59,8 @@ __all__ = [
     "busy",
     "run",
     "check_output_dir",
+    "mark_interrupted",
+    "save_atomic",
     "estimate_batch_bytes",
     "new_run_dir",
 ]
@@ -64,6 +73,27 @@ MEMORY_SHARE = 0.6
 # A loss this large means training has diverged even while it is still a finite number (a
 # clipped cross-entropy cannot exceed about 16; 1e12 leaves room for any sane loss).
 DIVERGED_LOSS = 1e12
+
+
+def _temp_name(path: Path) -> Path:
+    """A hidden name next to ``path`` with the same suffix (Keras picks the format by suffix)."""
+    return path.with_name(f".{path.stem}.writing-{os.getpid()}{path.suffix}")
+
+
+def save_atomic(model, path: str | os.PathLike[str]) -> None:
+    """``model.save(path)`` through a temporary file renamed over ``path``: a reader (or a
+    process killed meanwhile) sees the old file or the new one, never half of one."""
+    path = Path(path)
+    tmp = _temp_name(path)
+    try:
+        if path.suffix == ".h5":
+            save_h5(model, tmp)
+        else:
+            model.save(tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
 
 
 def save_h5(model, path: str | os.PathLike[str]) -> None:
@@ -236,6 +266,27 @@ def _available_memory() -> int | None:
         return None
 
 
+def _available_gpu_memory(tf) -> int | None:
+    """Bytes free on the first GPU: its total (from nvidia-smi, or the logical device's memory
+    limit) less what TensorFlow holds there now; None when unknown."""
+    total = None
+    try:
+        import subprocess
+
+        out = subprocess.run(["nvidia-smi", "--query-gpu=memory.total", "--format=csv,noheader,nounits"],
+                             capture_output=True, text=True, timeout=5, check=True).stdout
+        total = int(out.split()[0]) * 1024**2
+    except (OSError, ValueError, IndexError, subprocess.SubprocessError):
+        pass
+    if total is None:
+        return None
+    try:
+        used = int(tf.config.experimental.get_memory_info("GPU:0")["current"])
+    except (ValueError, RuntimeError, KeyError, AttributeError):
+        used = 0
+    return max(0, total - used)
+
+
 def estimate_batch_bytes(model, batch_size: int) -> int:
     """A rough upper estimate of the memory one training step needs: every layer's output for
     each sample, kept for the backward pass and matched by a gradient of the same size, plus the
@@ -315,6 +366,7 @@ def _make_callbacks(keras, handle, state: _RunState, *, epochs: int, initial_epo
 
     class Checkpoint(keras.callbacks.ModelCheckpoint):
         """Listing 2.4's ModelCheckpoint that refuses to save a model whose loss became NaN,
+        writes each file atomically, names the epoch cut short by Stop ``epoch-0N-partial``
         and writes an ``.h5`` twin on request."""
 
         save_h5 = False
@@ -322,13 +374,15 @@ def _make_callbacks(keras, handle, state: _RunState, *, epochs: int, initial_epo
         def on_epoch_end(self, epoch, logs=None):
             if state.nan_at is not None:
                 return
-            super().on_epoch_end(epoch, logs)
             path = Path(self._get_file_path(epoch, None, logs))
-            if path.exists():
-                state.checkpoints.setdefault(epoch + 1, []).append(path)
-                if self.save_h5:
-                    save_h5(self.model, path.with_suffix(".h5"))
-                    state.checkpoints[epoch + 1].append(path.with_suffix(".h5"))
+            if state.stopped_at is not None:
+                path = path.with_name(f"{path.stem}-partial{path.suffix}")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            save_atomic(self.model, path)
+            state.checkpoints.setdefault(epoch + 1, []).append(path)
+            if self.save_h5:
+                save_atomic(self.model, path.with_suffix(".h5"))
+                state.checkpoints[epoch + 1].append(path.with_suffix(".h5"))
 
     class Reporter(keras.callbacks.Callback):
         """Turns Keras logs into the plain dicts of the handle protocol."""
@@ -509,11 +563,15 @@ def _split(ds: data.Dataset, fraction: float, seed: int):
 
 
 def _epoch_from_checkpoint(path: Path) -> int:
-    """The epoch a checkpoint was written after: from its run.json, else from its name."""
+    """The epochs a checkpoint has completed: from its name, else from its run.json.
+
+    ``epoch-03.keras`` was written after epoch 3, so training continues with epoch 4;
+    ``epoch-03-partial.keras`` was written when Stop cut epoch 3 short, so epoch 3 is trained
+    again from its start (from the weights it had reached)."""
     run_json = path.parent.parent / "run.json" if path.parent.name == "checkpoints" else path.parent / "run.json"
-    match = re.search(r"epoch-(\d+)", path.name)
+    match = re.search(r"epoch-(\d+)(-partial)?", path.name)
     if match:
-        return int(match.group(1))
+        return int(match.group(1)) - (1 if match.group(2) else 0)
     try:
         info = json.loads(run_json.read_text())
         return int(info.get("epochs_completed", 0))
@@ -530,9 +588,45 @@ def _lr_advice(lr: float, book_lr: float, optimizer: str) -> str:
 
 
 def _write_json(path: Path, payload: dict) -> None:
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(payload, indent=2, default=str))
-    os.replace(tmp, path)
+    tmp = _temp_name(path)
+    try:
+        tmp.write_text(json.dumps(payload, indent=2, default=str))
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def mark_interrupted(run_dir: str | os.PathLike[str], message: str) -> bool:
+    """Record in ``run.json`` that the program quit before a run could end (its last saved
+    checkpoint is what is left). Only a run still marked "running" is changed; True if it was."""
+    path = Path(run_dir) / "run.json"
+    try:
+        info = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    if not isinstance(info, dict) or info.get("status") != "running":
+        return False
+    ckpt_dir = Path(run_dir) / "checkpoints"
+    saved = sorted(ckpt_dir.glob("epoch-*.keras"), key=lambda p: p.stat().st_mtime) if ckpt_dir.is_dir() else []
+    info.update(status="interrupted", message=message,
+                last_good_checkpoint=str(saved[-1]) if saved else None,
+                finished=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    try:
+        _write_json(path, info)
+    except OSError:
+        return False
+    return True
+
+
+def _remove_empty_checkpoints(run_dir: Path | None) -> None:
+    """A run that failed before saving anything leaves no empty ``checkpoints`` folder behind."""
+    if run_dir is None:
+        return
+    try:
+        (Path(run_dir) / "checkpoints").rmdir()  # only succeeds when empty
+    except OSError:
+        pass
 
 
 def run(config: TrainConfig, handle: Any = None) -> TrainResult:
@@ -553,7 +647,9 @@ def run(config: TrainConfig, handle: Any = None) -> TrainResult:
     except (TrainingError, data.DatasetUnavailableError, ValueError) as exc:
         msg = str(exc)
         _send(handle, "on_message", msg)
-        return TrainResult("failed", msg, run_dir=Path(config.out_dir) if config.out_dir else None)
+        run_dir = Path(config.out_dir).expanduser() if config.out_dir else None
+        _remove_empty_checkpoints(run_dir)
+        return TrainResult("failed", msg, run_dir=run_dir)
     finally:
         _RUN_LOCK.release()
 
@@ -623,7 +719,11 @@ def _run_locked(config: TrainConfig, handle: Any) -> TrainResult:
             elif config.learning_rate is not None:
                 model.optimizer.learning_rate.assign(float(config.learning_rate))
             initial_epoch = _epoch_from_checkpoint(source)
-            say(f"Continuing from {source.name} (after epoch {initial_epoch}).")
+            if "-partial" in source.stem:
+                say(f"Continuing from {source.name} (saved when epoch {initial_epoch + 1} was "
+                    f"stopped; that epoch is trained again from its start).")
+            else:
+                say(f"Continuing from {source.name} (after epoch {initial_epoch}).")
         else:
             model = zoo.build(
                 config.model,
@@ -640,13 +740,26 @@ def _run_locked(config: TrainConfig, handle: Any) -> TrainResult:
         data_bytes *= 2
     step_bytes = estimate_batch_bytes(model, batch_size)
     free = _available_memory()
-    if free is not None and step_bytes + (0 if config.augment else data_bytes) > MEMORY_SHARE * free:
-        suggestion = max(1, int(batch_size * MEMORY_SHARE * free / max(step_bytes, 1) / 2))
+    # On a GPU the training step lives in the GPU's memory and the arrays in the host's; on a
+    # CPU both share the host's RAM.
+    gpu_free = _available_gpu_memory(tf) if gpus else None
+    if gpu_free is not None:
+        step_need, step_free, where = step_bytes, gpu_free, "on the GPU"
+        if free is not None and not config.augment and data_bytes > MEMORY_SHARE * free:
+            raise TrainingError(
+                f"The data for {config.model} needs about {_gb(data_bytes)} of memory, more than "
+                f"the {_gb(free)} free. Choose fewer samples or turn on augmentation (which "
+                f"prepares one batch at a time)."
+            )
+    else:
+        step_need, step_free, where = step_bytes + (0 if config.augment else data_bytes), free, ""
+    if step_free is not None and step_need > MEMORY_SHARE * step_free:
+        suggestion = max(1, int(batch_size * MEMORY_SHARE * step_free / max(step_bytes, 1) / 2))
+        extra = "" if gpu_free is not None else f" (plus {_gb(data_bytes)} for the data)"
         raise TrainingError(
             f"A batch of {batch_size} would need about {_gb(step_bytes)} of memory for "
-            f"{config.model} (plus {_gb(data_bytes)} for the data), more than the "
-            f"{_gb(free)} free. Choose a smaller batch size (at most about {suggestion}) or "
-            f"fewer samples."
+            f"{config.model}{extra}, more than the {_gb(step_free)} free{(' ' + where) if where else ''}. "
+            f"Choose a smaller batch size (at most about {suggestion}) or fewer samples."
         )
 
     optimizer_name = type(model.optimizer).__name__ if getattr(model, "optimizer", None) else "?"
@@ -770,11 +883,13 @@ def _run_locked(config: TrainConfig, handle: Any) -> TrainResult:
 
     if status in ("finished", "stopped"):
         final_path = run_dir / "final.keras"
-        model.save(final_path)
+        save_atomic(model, final_path)
         if config.save_h5:
-            save_h5(model, run_dir / "final.h5")
+            save_atomic(model, run_dir / "final.h5")
         epochs_completed = epochs if status == "finished" else epochs_completed
         msg += f" Saved {final_path}."
+    if status == "failed":
+        _remove_empty_checkpoints(run_dir)
     say(msg)
 
     elapsed = time.perf_counter() - started

@@ -840,6 +840,7 @@ class TrainingPane(Pane):
             self._show_outcome("failed", str(exc))
             return False
         self.result = None
+        self._run_dir = run_dir
         self._reset_plots(config)
         self.log_view.clear()
         self._log(f"Run folder: {run_dir}")
@@ -1180,6 +1181,18 @@ class TrainingPane(Pane):
         total = max(900, sum(self._splitter.sizes()))
         left, right = (400, 0) if on else (310, 410)
         self._splitter.setSizes([left, total - left - right, right])
+
+    def mark_interrupted(self) -> bool:
+        """The window had to quit before the run could end: say so in its run.json (the
+        checkpoints saved so far stay valid). True if a running run was marked."""
+        run_dir = getattr(self, "_run_dir", None)
+        if self._job is None or run_dir is None:
+            return False
+        from cnnviz.ml import training
+
+        return training.mark_interrupted(
+            run_dir, "The program was closed before the current batch and the saving of the model "
+                     "could finish; the last checkpoint in this folder is the model to use.")
 
     def shutdown(self) -> None:
         """Stop the run (it finishes its batch and saves a checkpoint while the window joins
