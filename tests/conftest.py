@@ -2,14 +2,42 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import socket
+import tempfile
 import threading
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ["KERAS_BACKEND"] = "tensorflow"
+# Keras keeps downloaded datasets and keras.json under KERAS_HOME. A folder of the test session's
+# own (set before anything imports Keras) means a machine with MNIST or CIFAR-10 cached behaves
+# like a fresh one, and a user's keras.json cannot change the backend or the image layout.
+os.environ["KERAS_HOME"] = tempfile.mkdtemp(prefix="cnnviz-test-keras-home-")
+atexit.register(shutil.rmtree, os.environ["KERAS_HOME"], ignore_errors=True)
 
 import pytest  # noqa: E402
+
+
+class NetworkAccessError(RuntimeError):
+    """A test tried to reach the internet (tests must work offline)."""
+
+
+@pytest.fixture(autouse=True)
+def _no_network(monkeypatch):
+    """Any attempt to open a connection to another machine fails loudly (a download that a test
+    did not mean to make). Local connections (e.g. a test's own server) still work."""
+    real_connect = socket.socket.connect
+
+    def guarded_connect(sock, address):
+        host = address[0] if isinstance(address, tuple) else address
+        if sock.family in (socket.AF_INET, socket.AF_INET6) and host not in ("127.0.0.1", "::1", "localhost"):
+            raise NetworkAccessError(f"tests must not use the network (tried to reach {address})")
+        return real_connect(sock, address)
+
+    monkeypatch.setattr(socket.socket, "connect", guarded_connect)
 
 
 @pytest.fixture
