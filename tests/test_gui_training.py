@@ -463,3 +463,26 @@ def test_a_plot_off_screen_draws_what_arrived_once_it_is_shown(qtbot):
     plot.show()
     qtbot.waitUntil(lambda: plot.curve("loss").xData is not None and len(plot.curve("loss").xData) == 3)
     np.testing.assert_allclose(plot.smoothed_curve("loss").xData, [0.1, 0.2, 0.3])
+
+
+def test_a_dataset_not_on_this_computer_is_downloaded_only_when_the_user_agrees(pane, qtbot, tmp_path):
+    assert not data.is_cached("mnist")  # the tests' own empty Keras folder
+    configure(pane, dataset="mnist", samples=256)
+    assert "(not downloaded)" in pane.dataset_combo.currentText()
+    asked: list[tuple[str, str]] = []
+
+    pane.download_prompt = lambda name, size: asked.append((name, size)) or False
+    assert not pane.start()
+    assert asked == [("mnist", "11 MB")]
+    assert "MNIST is not downloaded, so nothing was trained" in pane.outcome_text()
+    assert run_folders(tmp_path / "runs") == [] and pane.start_button.isEnabled()
+
+    # Agreed, but this computer cannot reach the internet: a plain message, not a traceback.
+    pane.download_prompt = lambda name, size: asked.append((name, size)) or True
+    assert pane.start()
+    result = wait_finished(qtbot, pane)
+    assert result.status == "failed" and len(asked) == 2
+    text = pane.outcome_text()
+    assert "mnist could not be downloaded" in text and "use the bundled 'digits' set" in text
+    assert "Traceback" not in text and pane.start_button.isEnabled()
+    assert not data.is_cached("mnist")

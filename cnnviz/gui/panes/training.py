@@ -24,7 +24,7 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from PySide6.QtCore import QStandardPaths, Qt, QTimer, QUrl, Slot
@@ -43,6 +43,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
@@ -75,6 +76,11 @@ GENERATED = ("shapes", "segmentation", "digit_pairs")  # sets generated on deman
 TRAIN_COLOR, VAL_COLOR = "#1f77b4", "#ff7f0e"  # the book's matplotlib figures
 METRIC_COLORS = ["#1f77b4", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2"]
 STATUS_COLORS = {"finished": "#188038", "stopped": "#b06000", "nan": "#d93025", "failed": "#d93025"}
+
+
+#: Download sizes of the keras.datasets sets, for the question asked before fetching one.
+DOWNLOAD_SIZES = {"mnist": "11 MB", "fashion_mnist": "30 MB", "cifar10": "170 MB"}
+DATASET_TITLES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST", "cifar10": "CIFAR-10"}
 
 
 def default_runs_root() -> Path:
@@ -225,6 +231,9 @@ class TrainingPane(Pane):
         self._batches_seen = 0
         self._labels_shown_at = 0.0
         self.result = None  # the last TrainResult
+        # Asked before a dataset is downloaded: (dataset name, size text) -> True to download.
+        # Tests answer it themselves; the default is a dialog.
+        self.download_prompt: Callable[[str, str], bool] = self._ask_download
         self.epoch_reports: list[dict] = []  # this run's epoch dicts, as the engine sent them
         self.device = ""
         self._runs_root = default_runs_root()
@@ -839,6 +848,8 @@ class TrainingPane(Pane):
         except ValueError as exc:
             self._show_outcome("failed", str(exc))
             return False
+        if not self._allow_download(config):
+            return False
         self.result = None
         self._run_dir = run_dir
         self._reset_plots(config)
@@ -860,6 +871,31 @@ class TrainingPane(Pane):
             self._show_outcome("failed", f"Training cannot start: {exc}.")
             return False
         return True
+
+    def _allow_download(self, config) -> bool:
+        """A Keras dataset that is not on this computer is downloaded only when the user agrees
+        (asked through ``download_prompt``); False (with the reason shown) when they do not."""
+        name = config.dataset if isinstance(config.dataset, str) else None
+        if name not in DOWNLOAD_SIZES or data.is_cached(name):
+            return True
+        if not self.download_prompt(name, DOWNLOAD_SIZES[name]):
+            self._show_outcome("failed", f"{DATASET_TITLES.get(name, name)} is not downloaded, so "
+                                         f"nothing was trained. Choose a bundled set such as "
+                                         f"'digits', or allow the download.")
+            return False
+        config.dataset_options["allow_download"] = True
+        return True
+
+    def _ask_download(self, name: str, size: str) -> bool:
+        """The dialog behind ``download_prompt``."""
+        title = DATASET_TITLES.get(name, name)
+        answer = QMessageBox.question(
+            self, "Download dataset",
+            f"Download {title} ({size}) from the internet?\n\nIt is kept on this computer for "
+            f"later runs. Without a connection, choose the bundled 'digits' set instead.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
 
     def continue_from(self, checkpoint: str | Path) -> bool:
         """Continue training from a saved checkpoint, with the model and data of its run."""
