@@ -303,9 +303,18 @@ def test_unbuildable_files_show_their_summary_and_stored_filters(pane, qtbot, na
     assert pane.layer_table.rowCount() > 0
     assert words in pane.message_label.text()
     assert "no activations" in pane.grid.message() or "activations are not available" in pane.grid.message()
-    pane.views.setCurrentIndex(1)
+    assert pane.views.currentIndex() == 1  # the filters are what such a file has: shown at once
     wait_idle(qtbot, pane)
     assert pane.filter_grid.tile_count() > 0
+    assert "could not be built into a runnable model" in pane.filter_label.text()
+    assert pane.gradcam_view.title() == "No Grad-CAM" and pane.input_view.title() == "No image input"
+
+
+def test_a_weights_only_file_lists_layer_types_and_params_from_its_tensors(pane, qtbot):
+    open_and_wait(qtbot, pane, FIXTURES / "weights_only.h5")
+    rows = [[pane.layer_table.item(r, c).text() for c in (0, 1, 3)] for r in range(pane.layer_table.rowCount())]
+    assert rows == [["conv2d_1", "Conv2D", "40"], ["dense_1", "Dense", "514"]]
+    assert "inferred from the stored weights" in pane.layer_table.item(0, 1).toolTip()
 
 
 @pytest.mark.parametrize("name, words", [
@@ -314,9 +323,20 @@ def test_unbuildable_files_show_their_summary_and_stored_filters(pane, qtbot, na
     ("tfkeras_lstm_time_major.h5", "sequence"),
 ])
 def test_models_that_take_no_single_image_are_explained(pane, qtbot, name, words):
+    # The digits demo's titles are up before the switch...
+    views = (pane.input_view, pane.map_view, pane.overlay_view, pane.gradcam_view)
+    assert pane.gradcam_view.title().startswith("“5”") and pane.map_view.title().startswith("Map #")
     open_and_wait(qtbot, pane, FIXTURES / name)
     assert pane.info["name"] == name and pane.info["spec"] is None
     assert words in pane.grid.message() and words in pane.message_label.text()
+    # ...and none of them, nor their pictures, is left describing the previous model.
+    titles = [v.title() for v in views]
+    assert not any(t.startswith(("Model input", "Map #", "“")) for t in titles), titles
+    assert titles == ["No image input", "No feature map", "No overlay", "No Grad-CAM"]
+    assert pane.map_view.image_data() is None and pane.gradcam_view.heat_data() is None
+    assert pane.overlay_view.heat_data() is None
+    assert "5" not in pane.gradcam_label.text() and pane.prediction_label.text() == ""
+    assert pane.prediction_chart.labels() == []
     assert pane.layer_table.rowCount() >= 1
     assert pane.input_view.image_data() is None
     click_layer(qtbot, pane, pane.layer_table.item(0, 0).text())  # nothing to compute, no crash

@@ -754,6 +754,23 @@ def _weights_root(f):
     return None
 
 
+def _guess_layer_type(tensors: list[tuple[str, np.ndarray]]) -> str:
+    """The likely layer class of a weights-only file's layer, from its tensors' names and shapes
+    (a file saved with ``save_weights`` stores no architecture)."""
+    names = [w.split("/")[-1].split(":")[0] for w, _ in tensors]
+    shapes = [tuple(v.shape) for _, v in tensors]
+    if any("depthwise" in n for n in names):
+        return "DepthwiseConv2D" if not any("pointwise" in n for n in names) else "SeparableConv2D"
+    if any("recurrent" in n for n in names):
+        return "RNN (LSTM/GRU)"
+    if any(n in ("moving_mean", "moving_variance") for n in names):
+        return "BatchNormalization"
+    if any(n in ("embeddings",) for n in names):
+        return "Embedding"
+    kernel = next((sh for n, sh in zip(names, shapes) if n == "kernel"), shapes[0] if shapes else ())
+    return {4: "Conv2D", 3: "Conv1D", 5: "Conv3D", 2: "Dense"}.get(len(kernel), "?")
+
+
 def _read_raw_weights(root) -> dict[str, list[tuple[str, np.ndarray]]]:
     """Every stored tensor per layer, in the Keras 1/2/3 HDF5 layouts."""
     out: dict[str, list[tuple[str, np.ndarray]]] = {}
@@ -811,7 +828,9 @@ def _load_h5(p: Path, trust: bool) -> LoadedModel:
                 raise ModelLoadError(
                     f"This file is not a Keras model: '{p.name}' has no model_config or layer weights."
                 )
-            summary = [LayerSummary(name, "?", info=", ".join(
+            summary = [LayerSummary(name, _guess_layer_type(tensors),
+                                    params=int(sum(int(np.prod(v.shape)) for _, v in tensors)),
+                                    info="type inferred from the stored weights: " + ", ".join(
                 f"{w.split('/')[-1]} {tuple(v.shape)}" for w, v in tensors)) for name, tensors in weights.items()]
             return LoadedModel(p, None, "h5-weights", version, summary, weights, [
                 "This file holds weights only (saved with save_weights): there is no architecture to "

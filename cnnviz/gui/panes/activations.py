@@ -824,6 +824,9 @@ class ActivationsPane(Pane):
             self.select_layer(first)
         if info["spec"] is None:
             self._show_no_activations(info["spec_reason"] or "")
+            if not info["buildable"] and info["conv_layers"]:
+                # Nothing can run: the stored kernels are what this file has to show.
+                self.views.setCurrentIndex(1)
         self._request_filters()
         self.ctx.post(f"Opened the model {info['name']}")
 
@@ -1231,7 +1234,10 @@ class ActivationsPane(Pane):
         self.filter_page_label.setText(f"{first + 1}–{last} of {cout}" if pages > 1 else f"{cout} filters")
         self.filter_prev.setEnabled(s.filter_page > 0)
         self.filter_next.setEnabled(s.filter_page + 1 < pages)
-        self.filter_label.setText(f"{fr['layer']}: {cout} filters of {kh}×{kw}×{cin}. {how}")
+        text = f"{fr['layer']}: {cout} filters of {kh}×{kw}×{cin}. {how}"
+        if self.info is not None and not self.info["buildable"]:
+            text = f"{self.info['spec_reason']}\n\n{text}"  # why only the filters are here
+        self.filter_label.setText(text)
 
     # ------------------------------------------------------------------ computing
     def request_compute(self) -> None:
@@ -1485,13 +1491,26 @@ class ActivationsPane(Pane):
         self.layer_label.setText(self.info["name"] if self.info else "")
         for w in (self.prev_button, self.next_button, self.page_label):
             w.setVisible(False)
+        # Every panel and title of the previous model goes: nothing here may describe it.
         self.map_view.set_image(None)
+        self.map_view.set_title("No feature map")
         self.overlay_view.set_overlay(None, None)
+        self.overlay_view.set_title("No overlay")
         self.input_view.set_image(None)
+        self.input_view.set_title("No image input")
         self.input_label.setText("")
+        self.gradcam_view.set_overlay(None, None)
+        self.gradcam_view.set_title("No Grad-CAM")
+        self.gradcam_view.setToolTip("")
+        self.gradcam_label.setText("Grad-CAM needs a classifier that takes an image.")
+        self.vector_chart.set_values(np.zeros(0), [])
         self._draw_prediction(None)
         for grid in self.compare_grids:
             grid.set_message(reason)
+        for view, label in zip(self.compare_views, self.compare_labels):
+            view.set_image(None)
+            view.set_title("")
+            label.setText("")
 
     # ------------------------------------------------------------------ pane hooks
     def is_busy(self) -> bool:
