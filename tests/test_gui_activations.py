@@ -384,3 +384,35 @@ def test_a_model_handed_over_by_training_is_inspected(pane, qtbot):
     wait_idle(qtbot, pane)
     assert pane.result["layer"] == "c" and pane.grid.tile_count() == 4
     assert pane.result["prediction"]["probabilities"].shape == (3,)
+
+
+def test_screenshot_of_an_unsafe_model_refuses_it_without_asking(tmp_path):
+    """With --screenshot nobody can answer the trust question: the file is refused at once (no
+    dialog waiting forever) and the message says why."""
+    import os
+    import subprocess
+    import sys
+
+    import cv2
+
+    out = tmp_path / "shot.png"
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_CONFIG_HOME=str(tmp_path / "config"),
+               PYTHONPATH=str(paths.resources_dir().parent))
+    proc = subprocess.run(
+        [sys.executable, "-m", "cnnviz", "--screenshot", str(out), "--pane", "activations",
+         "--model", str(FIXTURES / "lambda_layer.h5")],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert cv2.imread(str(out)) is not None
+    assert not (tmp_path / "lambda_ran").exists()
+
+
+def test_while_a_screenshot_is_taken_an_unsafe_file_is_refused_with_the_reason(pane, qtbot):
+    asked = []
+    pane.trust_prompt = lambda *a: asked.append(a) or True
+    pane.prepare_screenshot()
+    open_and_wait(qtbot, pane, FIXTURES / "lambda_layer.h5")
+    assert asked == []  # nobody is there to answer
+    assert "Not opened: 'lambda_layer.h5' contains" in pane.last_error
+    assert "while a screenshot is taken" in pane.message_label.text()
+    assert pane.info["name"] == "digits_cnn.keras"

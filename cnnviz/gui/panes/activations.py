@@ -755,6 +755,13 @@ class ActivationsPane(Pane):
                 kept = " The previous model stays open." if self.info is not None else ""
                 self._report_error(info["message"] + kept)
                 return
+            if getattr(self, "_unattended", False):
+                # A screenshot runs with nobody to answer the question: refuse, and say why.
+                self._report_error(f"Not opened: '{name}' contains " + "; ".join(info["findings"])
+                                   + ". Nobody can answer 'Do you trust this file?' while a "
+                                     "screenshot is taken, so it was refused; open it in the "
+                                     "window to decide.")
+                return
             if self.trust_prompt(name, info["message"], info["findings"], info["hint"]):
                 self.open_model(info["path"], trust=True)
             else:
@@ -1521,6 +1528,7 @@ class ActivationsPane(Pane):
                     or (not self._started and self._pending is not None))
 
     def prepare_screenshot(self) -> None:
+        self._unattended = True  # no one is there to answer questions
         if not self._started or self._start_timer.isActive():
             self._started = True
             self._start_timer.stop()
