@@ -83,6 +83,11 @@ def test_first_open_shows_the_demo_digits_model_with_real_activations(pane):
     # the book's digit 5 is read as a 5, and the probabilities are labelled
     assert top_prediction(pane) == "5"
     assert pane.prediction_chart.labels()[0] == "5"
+    # Ten classes: the five likeliest and the rest summed, so every label can be read.
+    labels, values = pane.prediction_chart.labels(), pane.prediction_chart.values()
+    assert len(labels) == 6 and labels[-1] == "5 others"
+    assert values.sum() == pytest.approx(1.0, abs=1e-4)
+    assert pane.prediction_chart.height() / len(labels) >= 16  # a row is at least one text line high
     assert "Predicted <b>5</b>" in pane.prediction_label.text()
     # the digit is white on black like MNIST, so no inversion
     assert pane.state.scaling == "div255"

@@ -1431,8 +1431,14 @@ class ActivationsPane(Pane):
             return
         p = pred["probabilities"]
         labels = pred["labels"]
-        order = np.argsort(-p)[: (5 if self._presentation else 10)]
-        self.prediction_chart.set_values(p[order], [labels[i] for i in order], horizontal=True,
+        # Five rows and "others" stay readable in the panel's height at any window size; ten
+        # classes' labels and percentages would overlap.
+        order = np.argsort(-p)[:PREDICTION_ROWS]
+        values, names = list(p[order]), [labels[i] for i in order]
+        if p.size > len(order):
+            values.append(max(0.0, float(p.sum() - p[order].sum())))
+            names.append(f"{p.size - len(order)} others")
+        self.prediction_chart.set_values(np.asarray(values), names, horizontal=True,
                                          highlight=0, fmt="{:.1%}", limits=(0, 1))
         top = order[0]
         note = "" if pred["is_probability"] else " (the output is not a softmax; shown through one)"
@@ -1560,6 +1566,10 @@ class ActivationsPane(Pane):
         self._start_timer.stop()
         self._compute_timer.stop()
         self._canvas_timer.stop()
+
+
+#: Classes listed in the prediction chart; the rest are summed into one "others" row.
+PREDICTION_ROWS = 5
 
 
 def _esc(text: str) -> str:
