@@ -194,7 +194,12 @@ def test_drawing_a_digit_updates_the_prediction(pane, qtbot):
 
 
 def test_compare_two_inputs_side_by_side(pane, qtbot):
+    # Under the default per-map scaling the note does not claim a shared scale.
+    assert pane.state.normalization == "map"
+    assert "each map is scaled to its own range" in pane.compare_note.text()
+    assert "share one scale" not in pane.compare_note.text()
     pane.norm_combo.setCurrentIndex(pane.norm_combo.findData("layer"))
+    assert "both inputs share one scale for this layer" in pane.compare_note.text()
     pane.views.setCurrentIndex(2)
     wait_idle(qtbot, pane)
     assert pane.state.compare_with.endswith("digit_7.png")

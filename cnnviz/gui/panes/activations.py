@@ -658,12 +658,24 @@ class ActivationsPane(Pane):
             self.compare_grids.append(grid)
             self.compare_labels.append(lab)
         v.addLayout(cols, 1)
-        note = QLabel("Both inputs go through the same layer; colours share one scale per layer "
-                      "(or across layers), so brighter means stronger in either.")
+        note = QLabel()
         note.setWordWrap(True)
         note.setForegroundRole(QPalette.ColorRole.PlaceholderText)
         v.addWidget(note)
+        self.compare_note = note
+        self._update_compare_note()
         return page
+
+    def _update_compare_note(self) -> None:
+        """The note under the two inputs says how the colours are scaled now."""
+        mode = getattr(self.state, "normalization", "map")
+        how = {
+            "map": "each map is scaled to its own range, so compare shapes, not brightness "
+                   "(choose 'Per layer' above to compare strengths)",
+            "layer": "both inputs share one scale for this layer, so brighter means stronger in either",
+            "global": "both inputs share one scale across all layers, so brighter means stronger in either",
+        }.get(mode, "")
+        self.compare_note.setText(f"Both inputs go through the same layer; {how}.")
 
     def _fill_compare_combo(self) -> None:
         self.compare_combo.blockSignals(True)
@@ -998,6 +1010,7 @@ class ActivationsPane(Pane):
         if self._updating:
             return
         self.state.normalization = self.norm_combo.itemData(index)
+        self._update_compare_note()
         if self.state.normalization == "global":
             self.request_compute()
         else:
