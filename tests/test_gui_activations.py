@@ -426,3 +426,28 @@ def test_while_a_screenshot_is_taken_an_unsafe_file_is_refused_with_the_reason(p
     assert "Not opened: 'lambda_layer.h5' contains" in pane.last_error
     assert "while a screenshot is taken" in pane.message_label.text()
     assert pane.info["name"] == "digits_cnn.keras"
+
+
+def test_the_demo_model_opened_first_suits_the_image(window, qtbot):
+    """On the default shapes scene the shapes classifier opens (a digits model would only guess);
+    on a bundled digit the digits CNN opens."""
+    from cnnviz.core import images
+    from cnnviz.gui.panes.activations import choose_demo, looks_like_a_digit
+
+    demos = [paths.resource("models", "digits_cnn.keras"), paths.resource("models", "shapes_cnn.keras")]
+    digit = images.load_image(paths.sample_image("digit_7"))
+    scene = images.load_image(paths.sample_image("shapes"))
+    photo = images.load_image(paths.sample_image("cat"))
+    assert looks_like_a_digit(digit) and not looks_like_a_digit(scene) and not looks_like_a_digit(photo)
+    assert choose_demo(digit, demos).stem == "digits_cnn"
+    assert choose_demo(scene, demos).stem == "shapes_cnn"
+    assert choose_demo(photo, demos).stem == "shapes_cnn"
+    assert choose_demo(scene, []) is None
+
+    window.show_pane("activations")  # the window fixture opened the shapes scene
+    pane = window.panes["activations"]
+    pane.trust_prompt = _refuse
+    qtbot.waitUntil(lambda: pane.info is not None and pane.result is not None, timeout=TIMEOUT)
+    wait_idle(qtbot, pane)
+    assert pane.info["name"] == "shapes_cnn.keras"
+    assert top_prediction(pane) in ("circle", "square", "triangle", "hexagon")

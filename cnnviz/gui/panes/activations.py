@@ -331,6 +331,28 @@ class ActivationsState:
     filter_page: int = 0
 
 
+def looks_like_a_digit(image: np.ndarray) -> bool:
+    """A small gray picture (like the bundled MNIST samples) rather than a scene or a photo."""
+    h, w = image.shape[:2]
+    if max(h, w) > 64:
+        return False
+    if image.ndim == 3 and image.shape[2] >= 3:
+        rgb = image[:, :, :3].astype(np.int16)
+        if np.abs(rgb[:, :, 0] - rgb[:, :, 1]).max() > 8 or np.abs(rgb[:, :, 1] - rgb[:, :, 2]).max() > 8:
+            return False
+    return True
+
+
+def choose_demo(image: np.ndarray, demos: list[Path]) -> Path | None:
+    """The bundled demo model that suits the current image: the digits CNN for a digit-like
+    picture, the shapes classifier for anything else (a digits model reading a photo of shapes
+    would only show a meaningless guess)."""
+    if not demos:
+        return None
+    wanted = "digits" if looks_like_a_digit(image) else "shapes"
+    return next((p for p in demos if p.stem.startswith(wanted)), demos[0])
+
+
 class ActivationsPane(Pane):
     """A model's layers, their feature maps on the current image, its filters, its prediction
     and Grad-CAM; a drawing canvas as input; two inputs side by side."""
@@ -712,10 +734,9 @@ class ActivationsPane(Pane):
             self._pending = None
             self._submit_load(path, trust)
         elif self.info is None and not self._loading:
-            demos = self._demo_models()
-            digits = [p for p in demos if p.stem.startswith("digits")] or demos
-            if digits:
-                self.open_model(digits[0])
+            demo = choose_demo(self.ctx.image, self._demo_models())
+            if demo is not None:
+                self.open_model(demo)
             else:
                 self._show_no_model("No model is open. Open a .keras or .h5 file (Ctrl+M) or drop one here.")
 
