@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import threading
 
@@ -32,6 +33,11 @@ def keras():
             import keras as _keras
 
             _keras.config.set_image_data_format("channels_last")
+            # TensorFlow and Keras leave hundreds of thousands of long-lived objects; moving them
+            # out of the collector's reach keeps full collections (which hold the GIL, and so
+            # pause the window) short while a model trains.
+            gc.collect()
+            gc.freeze()
             _configured = True
         import keras as _keras
 
