@@ -70,6 +70,10 @@ def window(qtbot, settings):
     context.open_image(paths.default_sample_image())
     win.show()
     qtbot.waitExposed(win)
+    # Keyboard shortcuts reach only the active window; on a real X server without a window
+    # manager nothing activates a new window by itself.
+    win.activateWindow()
+    qtbot.waitUntil(win.isActiveWindow, timeout=5000)
     yield win
     win.close()
     assert context.shutdown(timeout=5.0), "the Keras worker thread did not stop"
