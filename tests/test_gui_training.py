@@ -8,7 +8,6 @@ import json
 import math
 import re
 import threading
-import time
 from pathlib import Path
 
 import cv2

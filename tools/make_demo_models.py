@@ -71,7 +71,6 @@ def train_shapes(keras) -> dict:
 def _save(model, name: str, labels: list[str], acc: float, n_train: int, n_val: int) -> dict:
     path = OUT / f"{name}.keras"
     # Saved uncompiled: the optimizer's state would triple the file and a viewer never needs it.
-    from cnnviz.ml.backend import keras
 
     plain = type(model).from_config(model.get_config())
     plain.set_weights(model.get_weights())

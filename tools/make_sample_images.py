@@ -30,7 +30,6 @@ The drawings are deterministic: running the script again gives identical PNGs.
 from __future__ import annotations
 
 import argparse
-import io
 import zipfile
 from pathlib import Path
 

@@ -21,7 +21,6 @@ This module imports numpy and OpenCV only; Keras is imported only to fetch the K
 
 from __future__ import annotations
 
-import gzip
 import math
 import os
 from dataclasses import dataclass, field

@@ -49,7 +49,7 @@ from PySide6.QtWidgets import (
 from cnnviz import paths
 from cnnviz.core import images
 from cnnviz.gui.context import AppContext
-from cnnviz.gui.panes.base import Pane, fit_combos
+from cnnviz.gui.panes.base import Pane, choice_combo, fit_combos
 from cnnviz.gui.widgets.bar_chart import BarChartWidget
 from cnnviz.gui.widgets.draw_canvas import DrawCanvasWidget, center_like_mnist
 from cnnviz.gui.widgets.feature_grid import FeatureGridWidget, map_levels
@@ -459,16 +459,10 @@ class ActivationsPane(Pane):
 
         ibox = QGroupBox("Input")
         form = QFormLayout(ibox)
-        self.source_combo = QComboBox()
-        for key, text in SOURCES.items():
-            self.source_combo.addItem(text, key)
-        self.source_combo.currentIndexChanged.connect(self._on_source_changed)
+        self.source_combo = choice_combo(SOURCES, self._on_source_changed)
         form.addRow("Feed", self.source_combo)
-        self.scaling_combo = QComboBox()
-        for key, text in SCALING_TEXT.items():
-            self.scaling_combo.addItem(text, key)
-        self.scaling_combo.setToolTip("How pixels become the numbers the model was trained on")
-        self.scaling_combo.currentIndexChanged.connect(self._on_scaling_changed)
+        self.scaling_combo = choice_combo(SCALING_TEXT, self._on_scaling_changed,
+                                          "How pixels become the numbers the model was trained on")
         form.addRow("Scaling", self.scaling_combo)
         self.input_label = QLabel()
         self.input_label.setWordWrap(True)
@@ -567,12 +561,9 @@ class ActivationsPane(Pane):
         self.layer_label.setFont(f)
         top.addWidget(self.layer_label, 1)
         top.addWidget(QLabel("Colours scaled"))
-        self.norm_combo = QComboBox()
-        for key, text in NORMALIZATIONS.items():
-            self.norm_combo.addItem(text, key)
-        self.norm_combo.setToolTip("Per map shows each map's pattern; per layer and across layers show "
-                                   "which maps respond most")
-        self.norm_combo.currentIndexChanged.connect(self._on_norm_changed)
+        self.norm_combo = choice_combo(NORMALIZATIONS, self._on_norm_changed,
+                                       "Per map shows each map's pattern; per layer and across layers "
+                                       "show which maps respond most")
         top.addWidget(self.norm_combo)
         self.prev_button = QPushButton("◀")
         self.next_button = QPushButton("▶")
@@ -1379,7 +1370,6 @@ class ActivationsPane(Pane):
         s = self.state
         name = res["layer"]
         row = self._layer_row(name) or {"type": "?"}
-        shape = "×".join(str(v) for v in res["shape"])
         preview = res["preview"]
         self.input_view.set_image(preview)
         self.input_view.set_title(f"Model input {preview.shape[1]}×{preview.shape[0]}")

@@ -102,6 +102,18 @@ def alert(label: QLabel) -> QLabel:
     return label
 
 
+def choice_combo(items: dict[str, str], on_changed=None, tooltip: str = "") -> QComboBox:
+    """A combo box of ``{key: text}`` choices; ``currentData()`` gives the key back."""
+    combo = QComboBox()
+    for key, text in items.items():
+        combo.addItem(text, key)
+    if tooltip:
+        combo.setToolTip(tooltip)
+    if on_changed is not None:
+        combo.currentIndexChanged.connect(on_changed)
+    return combo
+
+
 def fit_combos(container: QWidget, chars: int = 8) -> None:
     """Let every combo box in ``container`` shrink below its longest entry (the open list still
     shows it whole), so long entries and a projector's fonts never widen a controls column."""

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import html
-import math
 from dataclasses import dataclass, field
 
 import cv2
@@ -49,7 +48,7 @@ from cnnviz.core.kernels import (
 )
 from cnnviz.gui.compute import LatestWinsRunner
 from cnnviz.gui.context import AppContext
-from cnnviz.gui.panes.base import Pane, alert, fit_combos, panel
+from cnnviz.gui.panes.base import Pane, alert, choice_combo, fit_combos, panel
 from cnnviz.gui.widgets import ImageView, KernelEditorWidget, link_views, resize_kernel
 from cnnviz.gui.widgets.image_view import heat_colormap, max_abs, symmetric_levels, to_uint8
 from cnnviz.gui.widgets.kernel_editor import format_cell_value
@@ -355,10 +354,10 @@ class KernelsPane(Pane):
 
         obox = QGroupBox("Output")
         form = QFormLayout(obox)
-        self.color_combo = self._combo(COLOR_MODES, self._on_color_changed)
-        self.display_combo = self._combo(DISPLAY_MODES, self._on_display_changed)
-        self.gradient_combo = self._combo(GRADIENT_PAIRS, self._on_gradient_changed)
-        self.border_combo = self._combo(BORDER_NAMES, self._on_border_changed)
+        self.color_combo = choice_combo(COLOR_MODES, self._on_color_changed)
+        self.display_combo = choice_combo(DISPLAY_MODES, self._on_display_changed)
+        self.gradient_combo = choice_combo(GRADIENT_PAIRS, self._on_gradient_changed)
+        self.border_combo = choice_combo(BORDER_NAMES, self._on_border_changed)
         form.addRow("Channels", self.color_combo)
         form.addRow("Show", self.display_combo)
         form.addRow("Magnitude", self.gradient_combo)
@@ -415,13 +414,6 @@ class KernelsPane(Pane):
         splitter.setSizes([340, 1000])
         fit_combos(self.controls_scroll.widget())
         self._show_arithmetic_hint()
-
-    def _combo(self, items: dict[str, str], slot) -> QComboBox:
-        combo = QComboBox()
-        for key, text in items.items():
-            combo.addItem(text, key)
-        combo.currentIndexChanged.connect(slot)
-        return combo
 
     # -- state → widgets ---------------------------------------------------------------------
     def _sync_controls(self) -> None:

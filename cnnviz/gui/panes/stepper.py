@@ -44,7 +44,7 @@ from cnnviz.core import images
 from cnnviz.core.kernels import PRESETS
 from cnnviz.gui.context import AppContext
 from cnnviz.gui.export_anim import MAX_FRAMES, ExportCancelled, export_gif, plan_frames
-from cnnviz.gui.panes.base import Pane, fit_combos
+from cnnviz.gui.panes.base import Pane, choice_combo, fit_combos
 from cnnviz.gui.stepper_state import (
     BOOK_IMAGE,
     BOOK_KERNEL,
@@ -288,10 +288,7 @@ class StepperPane(Pane):
     def _build_input_group(self) -> QGroupBox:
         box = QGroupBox("Input")
         form = QFormLayout(box)
-        self.source_combo = QComboBox()
-        for key, text in SOURCES.items():
-            self.source_combo.addItem(text, key)
-        self.source_combo.currentIndexChanged.connect(self._on_source_changed)
+        self.source_combo = choice_combo(SOURCES, self._on_source_changed)
         form.addRow("Source", self.source_combo)
         self.matrix_edit = QPlainTextEdit()
         self.matrix_edit.setPlaceholderText("1 2 3; 4 5 6  (or one row per line)")
@@ -319,10 +316,7 @@ class StepperPane(Pane):
     def _build_kernel_group(self) -> QGroupBox:
         box = QGroupBox("Kernel")
         form = QFormLayout(box)
-        self.kernel_source_combo = QComboBox()
-        for key, text in KERNEL_SOURCES.items():
-            self.kernel_source_combo.addItem(text, key)
-        self.kernel_source_combo.currentIndexChanged.connect(self._on_kernel_source_changed)
+        self.kernel_source_combo = choice_combo(KERNEL_SOURCES, self._on_kernel_source_changed)
         form.addRow("Source", self.kernel_source_combo)
         self.kernel_preset_combo = QComboBox()
         self.kernel_preset_combo.addItem("Preset…", "")
@@ -355,20 +349,14 @@ class StepperPane(Pane):
     def _build_layer_group(self) -> QGroupBox:
         box = QGroupBox("Layer")
         form = QFormLayout(box)
-        self.mode_combo = QComboBox()
-        for key, text in MODES.items():
-            self.mode_combo.addItem(text, key)
-        self.mode_combo.currentIndexChanged.connect(self._on_mode_changed)
+        self.mode_combo = choice_combo(MODES, self._on_mode_changed)
         form.addRow("Mode", self.mode_combo)
         self.stride_h = self._spin(1, 64, 1, "How many rows the window moves each step")
         self.stride_w = self._spin(1, 64, 1, "How many columns the window moves each step")
         self.stride_h.valueChanged.connect(self._on_stride_changed)
         self.stride_w.valueChanged.connect(self._on_stride_changed)
         form.addRow("Stride", self._pair(self.stride_h, self.stride_w))
-        self.padding_combo = QComboBox()
-        for key, text in PADDINGS.items():
-            self.padding_combo.addItem(text, key)
-        self.padding_combo.currentIndexChanged.connect(self._on_padding_changed)
+        self.padding_combo = choice_combo(PADDINGS, self._on_padding_changed)
         form.addRow("Padding", self.padding_combo)
         self.pad_spins = [self._spin(0, 16, 1, tip) for tip in ("Top", "Bottom", "Left", "Right")]
         for sb in self.pad_spins:
@@ -381,10 +369,7 @@ class StepperPane(Pane):
             pl.addWidget(sb)
         self.pads_row = pads
         form.addRow("Pixels", pads)
-        self.pad_mode_combo = QComboBox()
-        for key, text in PAD_MODE_NAMES.items():
-            self.pad_mode_combo.addItem(text, key)
-        self.pad_mode_combo.currentIndexChanged.connect(self._on_pad_mode_changed)
+        self.pad_mode_combo = choice_combo(PAD_MODE_NAMES, self._on_pad_mode_changed)
         form.addRow("Pad with", self.pad_mode_combo)
         self.dil_h = self._spin(1, 16, 1, "Gap between kernel taps (rows); 1 = no gap")
         self.dil_w = self._spin(1, 16, 1, "Gap between kernel taps (columns); 1 = no gap")
