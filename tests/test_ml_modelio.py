@@ -12,6 +12,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+from model_files import legacy_h5_copy
 
 from cnnviz.ml import modelio
 from cnnviz.ml.modelio import ModelLoadError, UnsafeModelError, load_model
@@ -129,21 +130,12 @@ def test_committed_lambda_fixture_is_refused():
 # ----------------------------------------------------------------------------- links and shapes
 
 
-def _keras2_like(path: Path) -> h5py.File:
-    f = h5py.File(path, "w")
-    with h5py.File(FIX / "keras208_sequential_list.h5", "r") as src:
-        for k, v in src.attrs.items():
-            f.attrs[k] = v
-        src.copy("model_weights", f)
-    return f
-
-
 def test_external_link_is_refused_before_it_is_followed(tmp_path):
     secret = tmp_path / "secret.h5"
     with h5py.File(secret, "w") as s:
         s["data"] = np.arange(5)
     path = tmp_path / "linked.h5"
-    with _keras2_like(path) as f:
+    with legacy_h5_copy(path) as f:
         f["model_weights/conv2d_1/conv2d_1/leak"] = h5py.ExternalLink(str(secret), "/data")
     with h5py.File(path, "r") as f:  # h5py itself would read the other file
         assert list(f["model_weights/conv2d_1/conv2d_1/leak"][()]) == [0, 1, 2, 3, 4]
@@ -167,7 +159,7 @@ def test_external_virtual_and_soft_links_and_huge_shapes_are_refused(tmp_path):
         other["d"] = np.zeros(4, "f4")
     for what, make in cases.items():
         path = tmp_path / f"{what.replace(' ', '_')}.h5"
-        with _keras2_like(path) as f:
+        with legacy_h5_copy(path) as f:
             make(f)
         assert path.stat().st_size < 1_000_000
         with pytest.raises(UnsafeModelError, match=what):

@@ -14,6 +14,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+from model_files import legacy_h5_copy
 
 from cnnviz.ml.modelio import ModelLoadError, UnsafeModelError, load_model
 
@@ -33,15 +34,6 @@ def _zip(path: Path, entries: dict, extra=()) -> Path:
         for info, data in extra:
             z.writestr(info, data)
     return path
-
-
-def _legacy(path: Path) -> h5py.File:
-    f = h5py.File(path, "w")
-    with h5py.File(FIX / "keras208_sequential_list.h5", "r") as src:
-        for k, v in src.attrs.items():
-            f.attrs[k] = v
-        src.copy("model_weights", f)
-    return f
 
 
 def _first_dataset(f) -> str:
@@ -201,7 +193,7 @@ def test_configs_naming_other_modules_import_and_run_nothing(tmp_path, entries, 
 
 def test_configs_naming_other_modules_in_h5_import_nothing(tmp_path, marker_module):
     path = tmp_path / "hostile.h5"
-    with _legacy(path) as f:
+    with legacy_h5_copy(path) as f:
         config = json.loads(f.attrs["model_config"])
         layers = config["config"]
         layers[-1].update(module="cnnviz_hostile_marker", class_name="Evil", registered_name="cnnviz_hostile_marker>Evil")
@@ -263,7 +255,7 @@ def test_weights_member_that_is_not_hdf5(tmp_path, entries):
 ])
 def test_broken_model_config_attribute(tmp_path, value, match):
     path = tmp_path / "cfg.h5"
-    with _legacy(path) as f:
+    with legacy_h5_copy(path) as f:
         f.attrs["model_config"] = value
     with pytest.raises(ModelLoadError, match=match):
         load_model(path)
@@ -280,7 +272,7 @@ def test_huge_model_config_attribute(tmp_path):
 
 def test_unavailable_compression_filter_is_named(tmp_path):
     path = tmp_path / "filter.h5"
-    with _legacy(path) as f:
+    with legacy_h5_copy(path) as f:
         for name in [_first_dataset(f)]:
             data = f[name][()]
             del f[name]
@@ -296,7 +288,7 @@ def test_unavailable_compression_filter_is_named(tmp_path):
 
 def test_many_groups_are_refused_before_their_members_are_looked_at(tmp_path):
     path = tmp_path / "many.h5"
-    with _legacy(path) as f:
+    with legacy_h5_copy(path) as f:
         junk = f.create_group("junk")
         for i in range(60_000):
             junk.create_group(str(i))
@@ -310,7 +302,7 @@ def test_many_groups_are_refused_before_their_members_are_looked_at(tmp_path):
 
 def test_wrong_weight_shapes_and_missing_weights_name_the_layer(tmp_path):
     path = tmp_path / "shape.h5"
-    with _legacy(path) as f:
+    with legacy_h5_copy(path) as f:
         name = _first_dataset(f)
         shape = f[name].shape
         del f[name]
@@ -318,7 +310,7 @@ def test_wrong_weight_shapes_and_missing_weights_name_the_layer(tmp_path):
     loaded = load_model(path)
     assert not loaded.ok and "layer 'conv2d_1' expects 2 weights" in loaded.notes[-1]
     path = tmp_path / "names.h5"
-    with _legacy(path) as f:
+    with legacy_h5_copy(path) as f:
         f["model_weights/conv2d_1"].attrs["weight_names"] = np.arange(3)
     loaded = load_model(path)
     assert not loaded.ok
@@ -327,7 +319,7 @@ def test_wrong_weight_shapes_and_missing_weights_name_the_layer(tmp_path):
 
 def test_nan_weights_load_and_custom_training_loss_is_ignored(tmp_path, marker_module):
     path = tmp_path / "nan.h5"
-    with _legacy(path) as f:
+    with legacy_h5_copy(path) as f:
         name = _first_dataset(f)
         f[name][...] = np.full(f[name].shape, np.nan, "f4")
         f.attrs["training_config"] = json.dumps({
