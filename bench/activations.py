@@ -33,7 +33,7 @@ def _models(keras):
         try:
             out.append(("small_cnn 64×64×3 (zoo)", zoo.build("small_cnn", compile=False,
                                                              input_shape=(64, 64, 3))))
-        except Exception:  # noqa: BLE001 - the zoo may not offer it at this size
+        except Exception:
             pass
     except ImportError:
         pass
@@ -67,7 +67,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from cnnviz.ml import activations
-    from cnnviz.ml.backend import device_description, keras as get_keras
+    from cnnviz.ml.backend import device_description
+    from cnnviz.ml.backend import keras as get_keras
 
     keras = get_keras()
     import tensorflow as tf

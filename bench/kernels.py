@@ -20,8 +20,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cnnviz.core.convolution import ConvWalk, conv_steps  # noqa: E402
-from cnnviz.core.kernels import PRESETS, apply_kernel  # noqa: E402
+from cnnviz.core.convolution import ConvWalk, conv_steps
+from cnnviz.core.kernels import PRESETS, apply_kernel
 
 TARGET = 1.25
 SIZES = {"1080p": (1080, 1920), "4K": (2160, 3840)}

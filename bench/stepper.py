@@ -18,14 +18,14 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
-from PySide6.QtCore import QSettings  # noqa: E402
-from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
+import numpy as np
+from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QApplication, QWidget
 
-from cnnviz import paths  # noqa: E402
-from cnnviz.core.convolution import conv2d  # noqa: E402
-from cnnviz.gui.context import AppContext  # noqa: E402
-from cnnviz.gui.panes.stepper import StepperPane  # noqa: E402
+from cnnviz import paths
+from cnnviz.core.convolution import conv2d
+from cnnviz.gui.context import AppContext
+from cnnviz.gui.panes.stepper import StepperPane
 
 TARGET = 30.0  # steps per second
 

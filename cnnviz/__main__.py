@@ -6,7 +6,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-PANE_NAMES = ("kernels", "matching", "stepper", "training", "activations")
+from cnnviz import __version__
+from cnnviz.gui.panes import pane_names
+
 
 
 def _window_size(text: str) -> str:
@@ -24,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("image", nargs="?", help="image to open (default: a bundled sample)")
     parser.add_argument("--model", metavar="FILE", help="Keras model (.keras or .h5) to inspect")
-    parser.add_argument("--pane", choices=PANE_NAMES, help="pane to show first")
+    parser.add_argument("--pane", choices=pane_names(), help="pane to show first")
     parser.add_argument(
         "--screenshot",
         metavar="OUT.png",
@@ -40,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--presentation", action="store_true", help="start in presentation mode (large text)"
     )
-    parser.add_argument("--version", action="version", version="cnnviz 0.1.0")
+    parser.add_argument("--version", action="version", version=f"cnnviz {__version__}")
     return parser
 
 

@@ -6,7 +6,7 @@ A wheel carries them inside the package as ``cnnviz/_data/resources`` and
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
@@ -26,13 +26,13 @@ def _find(name: str) -> Path:
     )
 
 
-@lru_cache(maxsize=None)
+@cache
 def resources_dir() -> Path:
     """The folder of bundled resources (demo models, datasets, icons)."""
     return _find("resources")
 
 
-@lru_cache(maxsize=None)
+@cache
 def sample_images_dir() -> Path:
     """The folder of bundled sample images."""
     return _find("sample_images")

@@ -120,7 +120,7 @@ def test_gray_model_given_rgb_and_resized(models):
     x, preview = A.prepare_input(rgb, models["keras208_sequential_list.h5"])
     assert x.shape == (28, 28, 1) and x.dtype == np.float32
     assert preview.shape == (28, 28) and preview.dtype == np.uint8
-    assert 0.0 <= x.min() and x.max() <= 1.0
+    assert x.min() >= 0.0 and x.max() <= 1.0
     assert x.max() == pytest.approx(76 / 255, abs=0.02)  # red's luma, resized
     inv, inv_preview = A.prepare_input(rgb, models["keras208_sequential_list.h5"], "div255_inverted")
     np.testing.assert_allclose(inv[..., 0], 1.0 - x[..., 0], atol=1e-6)
@@ -291,7 +291,7 @@ def test_grad_cam_highlights_the_shape(shapes_model):
     for img in x_test:
         x = img.astype("f4") / 255.0
         heat = A.grad_cam(shapes_model, x)
-        assert heat.shape == (32, 32) and 0.0 <= heat.min() and heat.max() <= 1.0
+        assert heat.shape == (32, 32) and heat.min() >= 0.0 and heat.max() <= 1.0
         mask = img[..., 0] > 110
         if heat.max() == 0:
             continue

@@ -142,7 +142,7 @@ def test_adapt_and_normalize_fit_any_classifier():
     ds = data.load("digits")
     x, y = data.model_arrays(ds, ds.x_train[:5], ds.y_train[:5], (128, 128, 1))
     assert x.shape == (5, 128, 128, 1) and x.dtype == np.float32
-    assert 0.0 <= x.min() and x.max() <= 1.0 and x.max() > 0.9  # ÷255
+    assert x.min() >= 0.0 and x.max() <= 1.0 and x.max() > 0.9  # ÷255
     assert y.shape == (5, 10) and np.array_equal(y.argmax(1), ds.y_train[:5])
     rgb = data.adapt_images(ds.x_train[:2], (32, 32, 3))
     assert rgb.shape == (2, 32, 32, 3) and np.array_equal(rgb[..., 0], rgb[..., 2])

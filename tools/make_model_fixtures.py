@@ -488,7 +488,7 @@ def marker_lambda_code(marker_env: str = "CNNVIZ_LAMBDA_MARKER") -> str:
     This is how Keras 2 stored a Lambda's Python function (``func_dump``); loading the layer
     runs it, so the marker file shows whether code from the file was executed.
     """
-    def lambda_body(x):  # noqa: ANN001 - compiled into the fixture
+    def lambda_body(x):
         import os
 
         path = os.environ.get("CNNVIZ_LAMBDA_MARKER")

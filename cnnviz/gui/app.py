@@ -29,10 +29,8 @@ from cnnviz import paths
 from cnnviz.gui.context import AppContext
 from cnnviz.gui.panes import PANES
 from cnnviz.gui.panes.base import Pane
+from cnnviz.gui.qtutil import IMAGE_FILTER, MODEL_FILTER, MODEL_SUFFIXES
 
-IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.tif *.tiff *.webp *.pgm *.ppm);;All files (*)"
-MODEL_FILTER = "Keras models (*.keras *.h5 *.hdf5);;All files (*)"
-MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
 PRESENTATION_SCALE = 1.6
 
 
@@ -68,6 +66,8 @@ class MainWindow(QMainWindow):
         self._build_actions()
         self.ctx.message_posted.connect(self._on_message_posted)
         self.ctx.error_posted.connect(self._on_error_posted)
+        self.ctx.busy_posted.connect(self.set_busy)
+        self.ctx.model_dialog_requested.connect(self.open_model_dialog)
         self.ctx.pane_requested.connect(self.show_pane)
         self.ctx.presentation_changed.connect(self._on_presentation_changed)
         self.ctx.image_changed.connect(self._on_image_changed)
@@ -302,9 +302,7 @@ class MainWindow(QMainWindow):
                 self._close_timer.stop()
                 if not ended:
                     for pane in self.panes.values():
-                        mark = getattr(pane, "mark_interrupted", None)
-                        if callable(mark):
-                            mark()
+                        pane.mark_interrupted()
                 self._close_ready = True
                 # Shown off-screen for the close, so Qt still sees its last window closing and
                 # ends the event loop as for any close.

@@ -26,12 +26,17 @@ class AppContext(QObject):
     message_posted = Signal(str, int)  # text, milliseconds (0 = until replaced)
     error_posted = Signal(str)
     pane_requested = Signal(str)
+    busy_posted = Signal(str)  # text for the busy indicator ("" hides it)
+    model_dialog_requested = Signal()  # a pane asks the window to show its Open-model dialog
 
     def __init__(self, settings: QSettings | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.settings = settings if settings is not None else QSettings("cnnviz", "cnnviz")
         self.image: np.ndarray = np.zeros((64, 64, 3), np.uint8)
         self.image_path: Path | None = None
+        #: Counts every :meth:`set_image`; caches of derived images key on it (never on ``id()``,
+        #: which Python reuses once an array is freed).
+        self.image_generation: int = 0
         self.kernel: np.ndarray = PRESETS["sobel_x"].copy()
         self.kernel_name: str = "sobel_x"
         self.presentation: bool = False
@@ -58,6 +63,7 @@ class AppContext(QObject):
             img = np.repeat(img[:, :, None], 3, axis=2)
         self.image = np.ascontiguousarray(img, dtype=np.uint8)
         self.image_path = Path(path) if path is not None else None
+        self.image_generation += 1
         self.image_changed.emit()
 
     # -- kernel ------------------------------------------------------------------------------
@@ -81,6 +87,14 @@ class AppContext(QObject):
     # -- messages ----------------------------------------------------------------------------
     def post(self, text: str, ms: int = 5000) -> None:
         self.message_posted.emit(text, ms)
+
+    def set_busy(self, text: str) -> None:
+        """Show (non-empty text) or hide the window's busy indicator."""
+        self.busy_posted.emit(text)
+
+    def request_model_dialog(self) -> None:
+        """Ask the window to show its Open-model dialog."""
+        self.model_dialog_requested.emit()
 
     def set_presentation(self, on: bool) -> None:
         if on != self.presentation:

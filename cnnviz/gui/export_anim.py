@@ -9,8 +9,8 @@ neither freezes the window nor fills the memory: the caller says so to the user.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np

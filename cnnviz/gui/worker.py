@@ -16,8 +16,9 @@ import itertools
 import queue
 import threading
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from PySide6.QtCore import QObject, Signal, Slot
 
@@ -36,7 +37,7 @@ class Job:
     on_error: Callable[[str], None] | None = None
     on_progress: Callable[[Any], None] | None = None
     stop_event: threading.Event = field(default_factory=threading.Event)
-    _bridge: "_Bridge | None" = None
+    _bridge: _Bridge | None = None
 
     def progress(self, payload: Any) -> None:
         """Report progress to the GUI thread (called from the job's own thread)."""
@@ -56,7 +57,7 @@ class _Bridge(QObject):
 
     delivered = Signal(object)
 
-    def __init__(self, worker: "KerasWorker") -> None:
+    def __init__(self, worker: KerasWorker) -> None:
         super().__init__(worker)
         self._worker = worker
         self.delivered.connect(self._on_delivered)

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import threading
 import weakref
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -280,7 +281,7 @@ def _signature(model) -> tuple:
         tuple(t.shape) for t in _model_inputs(model))
 
 
-_cache: "weakref.WeakKeyDictionary[Any, _Extractor]" = weakref.WeakKeyDictionary()
+_cache: weakref.WeakKeyDictionary[Any, _Extractor] = weakref.WeakKeyDictionary()
 _cache_lock = threading.Lock()
 
 

@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import cv2
 import numpy as np
@@ -110,7 +110,7 @@ class Dataset:
     def __len__(self) -> int:
         return int(len(self.x_train))
 
-    def subset(self, max_samples: int | None, seed: int = 0) -> "Dataset":
+    def subset(self, max_samples: int | None, seed: int = 0) -> Dataset:
         """A copy with at most ``max_samples`` training samples (random, seeded); the validation
         part is cut in the same proportion."""
         if not max_samples or max_samples >= len(self):
@@ -512,17 +512,17 @@ def adapt_images(x: np.ndarray, shape: Sequence[int], interpolation: int | None 
     ITU-R BT.601 weights). Same dtype out; nothing is copied when it already fits."""
     h, w, c = (int(v) for v in shape)
     n, H, W, C = x.shape
-    if (H, W, C) == (h, w, c):
+    if (h, w, c) == (H, W, C):
         return x
     out = np.empty((n, h, w, c), x.dtype)
     flag = interpolation if interpolation is not None else (
         cv2.INTER_AREA if h * w < H * W else cv2.INTER_LINEAR)
     for i in range(n):
         img = x[i]
-        if (H, W) != (h, w):
+        if (h, w) != (H, W):
             img = cv2.resize(img, (w, h), interpolation=flag)
         img = img.reshape(h, w, C)
-        if C != c:
+        if c != C:
             if C == 1:
                 img = np.repeat(img, c, axis=2)
             elif c == 1:
@@ -580,7 +580,7 @@ class Augmentation:
     zoom: float = 0.3
     horizontal_flip: bool = True
 
-    def without_flip(self) -> "Augmentation":
+    def without_flip(self) -> Augmentation:
         return Augmentation(self.rotation, self.shift, self.shear, self.zoom, False)
 
 

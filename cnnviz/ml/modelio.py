@@ -28,9 +28,10 @@ import stat
 import tempfile
 import zipfile
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -370,7 +371,7 @@ def _missing_filters(ds) -> str:
     try:
         plist = ds.id.get_create_plist()
         filters = [plist.get_filter(i) for i in range(plist.get_nfilters())]
-    except Exception:  # noqa: BLE001 - contiguous data has no pipeline
+    except Exception:
         return ""
     missing = []
     for code, _flags, _values, fname in filters:
@@ -634,7 +635,7 @@ def _keras():
     keras_mod = keras()
     try:  # the project's own registered layers, so its saved models resolve
         import cnnviz.ml.layers  # noqa: F401
-    except Exception:  # noqa: BLE001 - optional; unknown layers are reported below
+    except Exception:
         pass
     return keras_mod
 
@@ -677,7 +678,7 @@ def _summary_from_model(model) -> list[LayerSummary]:
     for name, layer in flat_layers(model):
         try:
             shape = tuple(layer.output.shape)
-        except Exception:  # noqa: BLE001 - some layers have no single output
+        except Exception:
             shape = None
         rows.append(LayerSummary(name, type(layer).__name__, shape, int(layer.count_params())
                                  if layer.built else None, _describe(layer.get_config())))
@@ -879,7 +880,7 @@ def _build_h5(p: Path, f, config: dict, version: str | None, trust: bool, fmt: s
         try:
             model = legacy_h5_format.load_model_from_hdf5(f, compile=False, safe_mode=not trust)
             return model, notes
-        except Exception as exc:  # noqa: BLE001 - fall through to the translating loader
+        except Exception as exc:
             notes.append(f"Keras could not load it directly ({_short(exc)}); translated instead.")
 
     if tr.blockers:
@@ -889,7 +890,7 @@ def _build_h5(p: Path, f, config: dict, version: str | None, trust: bool, fmt: s
         model, dropped = _from_config(keras, patched, trust)
     except UnsafeModelError:
         raise
-    except Exception as exc:  # noqa: BLE001 - any build failure falls back to the raw contents
+    except Exception as exc:
         notes.extend(tr.messages())
         notes.append(f"The model could not be built from its config: {_short(exc)}")
         return None, notes
@@ -1148,7 +1149,7 @@ def _build_keras_zip(p: Path, config: dict, version: str | None, wfile, trust: b
         try:
             model = keras.saving.load_model(p, compile=False, safe_mode=not trust)
             return LoadedModel(p, model, "keras", version, _summary_from_model(model), {}, notes)
-        except Exception as exc:  # noqa: BLE001 - report and show the contents
+        except Exception as exc:
             notes.append(f"The model could not be built: {_short(exc)}")
     weights = _read_raw_weights(wfile) if wfile is not None else {}
     return LoadedModel(p, None, "keras", version, _summary_from_config(config), weights, notes)

@@ -40,16 +40,16 @@ import os
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
-from cnnviz.ml import backend
+from cnnviz.ml import backend, zoo
 from cnnviz.ml import datasets as data
-from cnnviz.ml import zoo
 
 __all__ = [
     "TrainConfig",
@@ -611,7 +611,7 @@ def mark_interrupted(run_dir: str | os.PathLike[str], message: str) -> bool:
     saved = sorted(ckpt_dir.glob("epoch-*.keras"), key=lambda p: p.stat().st_mtime) if ckpt_dir.is_dir() else []
     info.update(status="interrupted", message=message,
                 last_good_checkpoint=str(saved[-1]) if saved else None,
-                finished=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+                finished=datetime.now(UTC).isoformat(timespec="seconds"))
     try:
         _write_json(path, info)
     except OSError:
@@ -656,7 +656,7 @@ def run(config: TrainConfig, handle: Any = None) -> TrainResult:
 
 def _run_locked(config: TrainConfig, handle: Any) -> TrainResult:
     started = time.perf_counter()
-    started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    started_at = datetime.now(UTC).isoformat(timespec="seconds")
     _validate(config)
     spec = zoo.spec(config.model)
     run_dir = check_output_dir(config.out_dir)  # before any data or model work
@@ -901,7 +901,7 @@ def _run_locked(config: TrainConfig, handle: Any) -> TrainResult:
         final=final_path.name if final_path else None,
         nan_at=list(state.nan_at) if state.nan_at else None,
         stopped_at=list(state.stopped_at) if state.stopped_at else None,
-        finished=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        finished=datetime.now(UTC).isoformat(timespec="seconds"),
         elapsed_s=elapsed, samples_per_s=rate,
     )
     _write_json(run_dir / "run.json", run_info)

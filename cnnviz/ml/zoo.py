@@ -20,8 +20,9 @@ Corrections of the book's misprints, applied here and said where they matter:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from cnnviz.ml import backend
 

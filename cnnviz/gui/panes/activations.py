@@ -17,9 +17,10 @@ from __future__ import annotations
 import itertools
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from PySide6.QtCore import Qt, QTimer, Slot
@@ -124,7 +125,6 @@ def load_job(job, path: str, trust: bool) -> dict:
 def adopt_job(job, model: Any, name: str) -> dict:
     """Take over a live model handed over by another pane (e.g. just trained)."""
     from cnnviz.ml import modelio
-
     from cnnviz.ml.modelio import _summary_from_model
 
     loaded = modelio.LoadedModel(Path(name), model, "in memory", None, _summary_from_model(model), {},
@@ -271,7 +271,7 @@ def compute_job(job, req: dict) -> dict:
             idx = req["class_index"] if req["class_index"] is not None else p.top
             out["gradcam"] = {"heat": np.array(heat), "layer": layer, "class_index": int(idx),
                               "label": p.labels[idx], "probability": float(p.probabilities[idx])}
-        except Exception as exc:  # noqa: BLE001 - shown to the user in words
+        except Exception as exc:
             out["gradcam"] = {"error": str(exc).strip() or type(exc).__name__, "layer": layer}
         out["gradcam_key"] = req["gradcam_key"]
     if req["compare_image"] is not None:
@@ -757,9 +757,7 @@ class ActivationsPane(Pane):
                                on_done=self._on_loaded, on_error=self._on_load_failed)
 
     def _set_busy(self, text: str) -> None:
-        win = self.window()
-        if hasattr(win, "set_busy"):
-            win.set_busy(text)
+        self.ctx.set_busy(text)
 
     def _load_finished(self) -> None:
         self._loading = max(0, self._loading - 1)
@@ -1115,9 +1113,7 @@ class ActivationsPane(Pane):
 
     @Slot()
     def _on_open_clicked(self) -> None:
-        win = self.window()
-        if hasattr(win, "open_model_dialog"):
-            win.open_model_dialog()
+        self.ctx.request_model_dialog()
 
     @Slot(int)
     def _on_view_changed(self, index: int) -> None:
@@ -1132,7 +1128,7 @@ class ActivationsPane(Pane):
             return
         data = self.compare_combo.itemData(index)
         if data == OPEN_FILE:
-            from cnnviz.gui.app import IMAGE_FILTER
+            from cnnviz.gui.qtutil import IMAGE_FILTER
 
             path, _ = QFileDialog.getOpenFileName(self, "Second input", "", IMAGE_FILTER)
             if not path:

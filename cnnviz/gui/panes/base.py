@@ -81,6 +81,11 @@ class Pane(QWidget):
     def shutdown(self) -> None:
         """Stop anything the pane runs; called once when the window closes."""
 
+    def mark_interrupted(self) -> bool:
+        """Record that work still going when the window closed was cut short (e.g. a training
+        run's ``run.json``); True if there was such work."""
+        return False
+
 
 def panel(label: QLabel) -> QLabel:
     """A framed, light panel for text (no style sheet, so presentation mode can scale its font)."""

@@ -42,10 +42,10 @@ from cnnviz.core.matching import MatchResult, match_pattern, scale_pattern
 from cnnviz.gui.compute import LatestWinsRunner
 from cnnviz.gui.context import AppContext
 from cnnviz.gui.panes.base import Pane, alert, fit_combos, panel
+from cnnviz.gui.qtutil import IMAGE_FILTER
 from cnnviz.gui.widgets import ImageView, link_views
 from cnnviz.gui.widgets.image_view import diverging_colormap, heat_colormap
 
-IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.tif *.tiff *.webp *.pgm *.ppm);;All files (*)"
 SCALE_MIN, SCALE_MAX, SCALE_STEP = 20, 300, 5  # percent
 MAX_MARKED = 9
 MIN_SIDE = 2  # a selection thinner than this is treated as empty
