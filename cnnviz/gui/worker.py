@@ -22,6 +22,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal, Slot
 
+from cnnviz.ml.store import ModelStore
+
 
 class JobStopped(Exception):
     """Raised by a job that noticed ``stop_event`` and gave up on its result."""
@@ -80,6 +82,8 @@ class KerasWorker(QObject):
         self._jobs: dict[int, Job] = {}
         self._current: Job | None = None
         self._lock = threading.Lock()
+        #: The Keras models this worker owns; only their ids reach the GUI thread.
+        self.models = ModelStore(capacity=3)
         self._bridge = _Bridge(self)
         self._thread = threading.Thread(target=self._run, name="cnnviz-keras", daemon=True)
         self._thread.start()
@@ -101,7 +105,7 @@ class KerasWorker(QObject):
         After :meth:`shutdown` (the window is closing) the job is returned already stopped and
         never runs: late timers and signals of a closing pane must not start Keras work.
         """
-        job = Job(next(self._ids), channel, fn, args, on_done, on_error, on_progress)
+        job = Job(next(self._ids), channel, fn, args, on_done, on_error, on_progress, models=self.models)
         if self._closed:
             job.stop()
             return job
