@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from cnnviz.ml import kerascompat
+
 __all__ = [
     "InputSpec",
     "Prediction",
@@ -55,9 +57,7 @@ def _is_graph_model(layer) -> bool:
     keras = _keras()
     if isinstance(layer, keras.Sequential):
         return True
-    from keras.src.models.functional import Functional
-
-    return isinstance(layer, Functional)
+    return kerascompat.is_functional(layer)
 
 
 def flat_layers(model) -> list[tuple[str, Any]]:
@@ -184,7 +184,7 @@ class _Trace:
 
             return call
 
-        return model._run_through_graph(inputs, operation_fn=operation_fn)
+        return kerascompat.run_through_graph(model, inputs, operation_fn)
 
     def apply(self, layer, args, kwargs, prefix: str):
         keras = _keras()

@@ -35,6 +35,8 @@ from typing import Any
 
 import numpy as np
 
+from cnnviz.ml import kerascompat
+
 __all__ = [
     "LayerSummary",
     "LoadedModel",
@@ -875,10 +877,8 @@ def _build_h5(p: Path, f, config: dict, version: str | None, trust: bool, fmt: s
         return None, notes
 
     if fmt == "h5":
-        from keras.src.legacy.saving import legacy_h5_format
-
         try:
-            model = legacy_h5_format.load_model_from_hdf5(f, compile=False, safe_mode=not trust)
+            model = kerascompat.load_legacy_h5(f, safe_mode=not trust)
             return model, notes
         except Exception as exc:
             notes.append(f"Keras could not load it directly ({_short(exc)}); translated instead.")
@@ -919,16 +919,11 @@ _UNRECOGNIZED = re.compile(r"Unrecognized keyword arguments? passed to (\w+): \{
 
 def _from_config(keras, config: dict, trust: bool):
     """Build under safe mode; drop keyword arguments Keras 3 rejects and retry (noted)."""
-    from keras.src.legacy.saving import saving_options, saving_utils
-    from keras.src.saving import serialization_lib
-
     dropped: dict[str, set[str]] = {}
     cfg = config
     for _ in range(12):
         try:
-            with saving_options.keras_option_scope(use_legacy_config=True), \
-                    serialization_lib.SafeModeScope(not trust):
-                return saving_utils.model_from_config(copy.deepcopy(cfg)), dropped
+            return kerascompat.model_from_legacy_config(copy.deepcopy(cfg), safe_mode=not trust), dropped
         except (TypeError, ValueError) as exc:
             m = _UNRECOGNIZED.search(str(exc))
             if not m:
@@ -1000,7 +995,7 @@ def _assign_layer(layer, tensors) -> None:
         return
     # Nested model: match 'inner_layer/var:0' names to inner layers' variables.
     inner = {}
-    for sub in getattr(layer, "_flatten_layers", lambda **k: [])(include_self=False, recursive=True):
+    for sub in kerascompat.nested_layers(layer):
         for v in _legacy_vars(sub):
             inner[(sub.name, v.name)] = v
     matched = 0

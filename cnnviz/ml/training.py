@@ -48,7 +48,7 @@ from typing import Any
 
 import numpy as np
 
-from cnnviz.ml import backend, zoo
+from cnnviz.ml import backend, kerascompat, zoo
 from cnnviz.ml import datasets as data
 
 __all__ = [
@@ -103,9 +103,8 @@ def save_h5(model, path: str | os.PathLike[str]) -> None:
     so every ``.keras`` file saved afterwards would reload with the default RMSprop and lose
     the optimizer state; the config is put back after writing.
     """
-    holder = getattr(model, "_compile_config", None)
-    config = getattr(holder, "config", None)
-    kept = dict(config) if isinstance(config, dict) else None
+    config = kerascompat.compile_config(model)
+    kept = dict(config) if config is not None else None
     try:
         model.save(path)
     finally:
@@ -374,7 +373,7 @@ def _make_callbacks(keras, handle, state: _RunState, *, epochs: int, initial_epo
         def on_epoch_end(self, epoch, logs=None):
             if state.nan_at is not None:
                 return
-            path = Path(self._get_file_path(epoch, None, logs))
+            path = Path(kerascompat.checkpoint_file_path(self, epoch, logs))
             if state.stopped_at is not None:
                 path = path.with_name(f"{path.stem}-partial{path.suffix}")
             path.parent.mkdir(parents=True, exist_ok=True)
