@@ -178,7 +178,7 @@ def test_painting_a_large_kernel_on_a_1080p_photo_shows_the_last_stroke(pane, qt
     pane.cols_spin.setValue(15)
     qtbot.waitUntil(lambda: not pane.is_busy(), timeout=20000)
     computing = []
-    pane.editor.kernel_edited.connect(lambda _k: computing.append(pane._runner.is_busy()))
+    pane.editor.kernel_edited.connect(lambda _k: computing.append(pane._live.is_computing()))
     cells = [(r, (r * 3) % 15) for r in range(15)]
     editor = pane.editor
     qtbot.mousePress(editor, LEFT, pos=editor.cell_rect(*cells[0]).center())

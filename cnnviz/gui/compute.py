@@ -1,10 +1,13 @@
 """Interactive computations off the GUI thread, the latest request winning.
 
-A slider drag or a kernel-painting stroke asks for a new result many times a second. Small
-inputs are computed at once on the GUI thread; large ones go through a :class:`LatestWinsRunner`:
-one short-lived thread computes one request at a time, requests made meanwhile replace each
-other (only the newest waits), and a result is delivered only if no newer request was made
-since — stale results are dropped, never shown.
+A slider drag or a kernel-painting stroke asks for a new result many times a second.
+:class:`LiveComputation` is the one way a pane handles that: ``schedule()`` merges a burst of
+changes into one refresh at the next turn of the event loop; the refresh hands the computation
+to :meth:`LiveComputation.request`, which computes a small job at once on the GUI thread and
+sends a large one to a :class:`LatestWinsRunner`: one short-lived thread computes one request at
+a time, requests made meanwhile replace each other (only the newest waits), and a result is
+delivered only if no newer request was made since — stale results are dropped, never shown.
+``flush()`` shows the current state's result at once (tests and screenshots).
 
 Only plain data crosses threads: the job is a function of copies made on the GUI thread, and its
 result comes back through a queued signal into a ``@Slot``. The Keras worker is not used here:
@@ -17,7 +20,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 Job = Callable[[], Any]
 Deliver = Callable[[Any], None]
@@ -90,7 +93,9 @@ class LatestWinsRunner(QObject):
         try:
             self._job_done.emit(generation, result)
         except RuntimeError:
-            pass  # the runner was deleted with its window while the job ran
+            # The runner's Qt object was deleted while the job ran: its parent went away without
+            # shutdown(), or shutdown's join timed out. Nobody is left to deliver to.
+            pass
 
     @Slot(int, object)
     def _on_job_done(self, generation: int, result: Any) -> None:
@@ -107,3 +112,75 @@ class LatestWinsRunner(QObject):
             return
         if ok and generation == self._generation and not self._closed and deliver is not None:
             deliver(value)
+
+
+class LiveComputation(QObject):
+    """One pane's live result: refreshes coalesced per event-loop turn, small jobs computed at
+    once, large ones in the background with the latest request winning.
+
+    ``refresh`` is the pane's redraw: it reads the current state, updates what is cheap and calls
+    :meth:`request` with the expensive part. :meth:`schedule` asks for a refresh; every call
+    before the refresh runs merges into it (a zero-delay single-shot timer: one refresh per turn
+    of the event loop, so a fast drag never queues work and no frame of delay is added).
+    """
+
+    def __init__(
+        self,
+        parent: QObject,
+        refresh: Callable[[], None],
+        sync_limit: float,
+        name: str = "cnnviz-compute",
+    ) -> None:
+        super().__init__(parent)
+        self._refresh = refresh
+        self._sync_limit = sync_limit
+        self._flushing = False
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(0)
+        self._timer.timeout.connect(self._on_due)
+        self.runner = LatestWinsRunner(self, name)
+
+    def schedule(self) -> None:
+        """Refresh at the next turn of the event loop; repeated calls before then merge."""
+        if not self._timer.isActive():
+            self._timer.start()
+
+    def request(self, job: Job, deliver: Deliver, size_hint: float) -> bool:
+        """Compute ``job()`` and hand its result to ``deliver``: at once when ``size_hint`` is at
+        most the sync limit (or during :meth:`flush`), else off the GUI thread, where a newer
+        request replaces this one. Returns True when the job went to the background."""
+        if size_hint > self._sync_limit and not self._flushing:
+            self.runner.submit(job, deliver)
+            return True
+        self.runner.cancel()  # a result still computing for an older request must not land
+        deliver(job())
+        return False
+
+    def is_busy(self) -> bool:
+        """True while a refresh is pending or a result is being computed."""
+        return self._timer.isActive() or self.runner.is_busy()
+
+    def is_computing(self) -> bool:
+        """True while a background job runs or waits."""
+        return self.runner.is_busy()
+
+    def flush(self) -> None:
+        """Show the result for the current state now, computing it on the GUI thread if it is
+        pending or still being computed in the background (tests and screenshots use it)."""
+        if self.is_busy():
+            self._timer.stop()
+            self._flushing = True
+            try:
+                self._refresh()
+            finally:
+                self._flushing = False
+
+    def shutdown(self) -> None:
+        """Stop refreshing and wait for a running job to end (nothing more is delivered)."""
+        self._timer.stop()
+        self.runner.shutdown()
+
+    @Slot()
+    def _on_due(self) -> None:
+        self._refresh()

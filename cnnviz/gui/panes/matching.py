@@ -1,23 +1,20 @@
 """Pattern matching, the book's chapter-1 experiment: slide a pattern over the image, score every
 position, and find the shape.
 
-The pane's truth is a :class:`MatchingState` (plain Python): the pattern (float weights, 0..1 for
-patterns cut from images), where it came from, the method ("dot" — the book's raw dot product —
-or "ncc"), the scale factor and how many matches to mark. ``cnnviz.core.matching`` does the
-arithmetic; the pane shows the score map aligned with the image (each score at its window's
-centre), marks the best matches and explains what the numbers mean.
+The pane is a view over a :class:`cnnviz.state.matching.MatchingState` (plain Python): the
+pattern, where it came from, the method, the scale and how many matches to mark, and the words
+that explain the scores. ``cnnviz.core.matching`` does the arithmetic; the pane shows the score
+map aligned with the image (each score at its window's centre) and marks the best matches. Big
+images are matched off the GUI thread through a :class:`cnnviz.gui.compute.LiveComputation`.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import math
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, Qt, QTimer, Slot
+from PySide6.QtCore import QRectF, Qt, Slot
 from PySide6.QtGui import QColor, QPen
 from PySide6.QtWidgets import (
     QButtonGroup,
@@ -38,66 +35,30 @@ from PySide6.QtWidgets import (
 
 from cnnviz import paths
 from cnnviz.core import images
-from cnnviz.core.matching import MatchResult, match_pattern, scale_pattern
-from cnnviz.gui.compute import LatestWinsRunner
+from cnnviz.core.matching import MatchResult
+from cnnviz.gui.compute import LiveComputation
 from cnnviz.gui.context import AppContext
 from cnnviz.gui.panes.base import Pane, alert, fit_combos, panel
-from cnnviz.gui.qtutil import IMAGE_FILTER
+from cnnviz.gui.qtutil import IMAGE_FILTER, signals_blocked
 from cnnviz.gui.widgets import ImageView, link_views
 from cnnviz.gui.widgets.image_view import diverging_colormap, heat_colormap
-
-SCALE_MIN, SCALE_MAX, SCALE_STEP = 20, 300, 5  # percent
-MAX_MARKED = 9
-MIN_SIDE = 2  # a selection thinner than this is treated as empty
-#: Images with more pixels than this (about a 1080p photo's half) are matched off the GUI thread:
-#: a 4K photo takes 0.1–0.6 s per slider tick. Smaller ones are matched at once.
-SYNC_PIXEL_LIMIT = 1_000_000
-
-
-@dataclass
-class MatchingState:
-    """What the matching pane shows is a function of this and the image."""
-
-    pattern: np.ndarray | None = None  # float32 (h, w) weights
-    pattern_name: str = ""
-    method: str = "dot"
-    scale: float = 1.0
-    top_n: int = 3
-
-    def scaled_pattern(self) -> np.ndarray | None:
-        if self.pattern is None:
-            return None
-        return np.asarray(scale_pattern(self.pattern, self.scale), dtype=np.float32)
-
-    def compute(self, gray: np.ndarray) -> tuple[MatchResult | None, str]:
-        """Match the scaled pattern on a gray image; (result, "") or (None, why not)."""
-        pat = self.scaled_pattern()
-        if pat is None:
-            return None, "Pick a pattern: drag a rectangle on the image, or load one."
-        try:
-            return match_pattern(gray, pat, self.method), ""
-        except ValueError as exc:
-            return None, str(exc)
-
-
-def selection_to_box(rect: QRectF, shape: tuple[int, int]) -> tuple[int, int, int, int] | str:
-    """Pixel box (top, left, height, width) covered by a rectangle in view coordinates, clipped
-    to the image — or a message saying why there is no usable box."""
-    h, w = shape
-    top, left = math.floor(rect.top()), math.floor(rect.left())
-    bottom, right = math.ceil(rect.bottom()), math.ceil(rect.right())
-    if rect.width() < 1e-9 or rect.height() < 1e-9:
-        return "The selection has no area: drag a rectangle around the shape you want to find."
-    t, l = max(0, top), max(0, left)
-    b, r = min(h, bottom), min(w, right)
-    if b <= t or r <= l:
-        return "The selection lies outside the image: drag a rectangle over the image itself."
-    if b - t < MIN_SIDE or r - l < MIN_SIDE:
-        return (
-            f"The selection is only {b - t}×{r - l} pixels: drag a larger rectangle around the "
-            "shape you want to find."
-        )
-    return t, l, b - t, r - l
+from cnnviz.state.matching import (
+    CIRCLE_NAME,
+    MAX_MARKED,
+    METHOD_TITLES,
+    SCALE_MAX,
+    SCALE_MIN,
+    SCALE_STEP,
+    SYNC_PIXEL_LIMIT,
+    MatchingState,
+    crop_pattern,
+    kernel_pattern_name,
+    match,
+    pattern_levels,
+    scale_to_slider,
+    selection_to_box,
+    slider_to_scale,
+)
 
 
 class MatchingPane(Pane):
@@ -110,17 +71,13 @@ class MatchingPane(Pane):
         super().__init__(ctx, parent)
         self.state = MatchingState()
         self._gray: np.ndarray | None = None
-        self._gray_key: tuple | None = None
+        self._gray_key: int | None = None
         self.result: MatchResult | None = None
+        self.peaks: list = []
         self.message = ""
-        self._building = True
-        self._update_timer = QTimer(self)
-        self._update_timer.setSingleShot(True)
-        self._update_timer.setInterval(0)
-        self._update_timer.timeout.connect(self._on_update_due)
-        self._runner = LatestWinsRunner(self)
+        self._live = LiveComputation(self, self._refresh, SYNC_PIXEL_LIMIT)
         self._build_ui()
-        self._building = False
+        self.state.changed.connect(self._on_state_changed)
         ctx.image_changed.connect(self._on_image_changed)
         self.use_bundled_circle()
 
@@ -174,8 +131,8 @@ class MatchingPane(Pane):
 
         mbox = QGroupBox("Score")
         ml = QVBoxLayout(mbox)
-        self.dot_radio = QRadioButton("Dot product Σ image × pattern")
-        self.ncc_radio = QRadioButton("Normalized cross-correlation")
+        self.dot_radio = QRadioButton(METHOD_TITLES["dot"])
+        self.ncc_radio = QRadioButton(METHOD_TITLES["ncc"])
         self.dot_radio.setToolTip("The book's method (chapter 1): multiply and add, window by window")
         self.ncc_radio.setToolTip("Scores from −1 to 1 that ignore brightness and contrast: shape only")
         self.dot_radio.setChecked(True)
@@ -189,7 +146,7 @@ class MatchingPane(Pane):
         self.top_spin = QSpinBox()
         self.top_spin.setRange(1, MAX_MARKED)
         self.top_spin.setValue(self.state.top_n)
-        self.top_spin.valueChanged.connect(self._on_top_changed)
+        self.top_spin.valueChanged.connect(lambda value: self.state.update(top_n=value))
         form.addRow("Matches to mark", self.top_spin)
         ml.addLayout(form)
         self.note_label = QLabel()
@@ -263,17 +220,9 @@ class MatchingPane(Pane):
     # -- patterns ----------------------------------------------------------------------------
     def set_pattern(self, pattern: np.ndarray, name: str) -> None:
         """Use ``pattern`` (float weights, (h, w)) and reset the scale to 100 %."""
-        pat = np.asarray(pattern, dtype=np.float32)
-        if pat.ndim != 2 or pat.size == 0 or not np.isfinite(pat).all():
-            self._show_message(f"'{name}' cannot be used as a pattern: it must be a finite 2-D grid.")
-            return
-        self.state.pattern = pat
-        self.state.pattern_name = name
-        self.state.scale = 1.0
-        self._building = True
-        self.scale_slider.setValue(100 // SCALE_STEP)
-        self._building = False
-        self.schedule_update()
+        why = self.state.set_pattern(pattern, name)
+        if why:
+            self._show_message(why)
 
     @Slot()
     def use_bundled_circle(self) -> None:
@@ -283,13 +232,13 @@ class MatchingPane(Pane):
         except (FileNotFoundError, images.ImageLoadError) as exc:
             self._show_message(f"The bundled circle pattern is missing: {exc}")
             return
-        self.set_pattern(img.astype(np.float32) / 255.0, "the book's circle (Fig. 1.5)")
+        self.set_pattern(img.astype(np.float32) / 255.0, CIRCLE_NAME)
         self.image_view.show_rectangle(None)
 
     @Slot()
     def use_kernel(self) -> None:
         """The kernel from the Kernels pane, weights as they are."""
-        self.set_pattern(self.ctx.kernel, f"the kernel ({self.ctx.kernel_name})")
+        self.set_pattern(self.ctx.kernel, kernel_pattern_name(self.ctx.kernel_name))
         self.image_view.show_rectangle(None)
 
     def load_pattern(self, path: str | Path) -> bool:
@@ -314,7 +263,7 @@ class MatchingPane(Pane):
     @Slot(QRectF)
     def _on_selection_made(self, rect: QRectF) -> None:
         self._ensure_gray()
-        box = selection_to_box(rect, self._gray.shape)
+        box = selection_to_box(rect.left(), rect.top(), rect.width(), rect.height(), self._gray.shape)
         if isinstance(box, str):
             self._show_message(box)
             self.ctx.error_posted.emit(box)
@@ -322,8 +271,7 @@ class MatchingPane(Pane):
             return
         t, l, h, w = box
         self.image_view.show_rectangle(QRectF(l, t, w, h))
-        crop = self._gray[t : t + h, l : l + w] / 255.0
-        self.set_pattern(crop, f"a {h}×{w} cut at row {t}, column {l}")
+        self.set_pattern(*crop_pattern(self._gray, box))
 
     @Slot(bool)
     def _on_select_toggled(self, on: bool) -> None:
@@ -335,51 +283,43 @@ class MatchingPane(Pane):
     # -- other controls ----------------------------------------------------------------------
     @Slot(bool)
     def _on_method_toggled(self, _on: bool) -> None:
-        self.state.method = "dot" if self.dot_radio.isChecked() else "ncc"
-        self.schedule_update()
+        self.state.update(method="dot" if self.dot_radio.isChecked() else "ncc")
 
     @Slot(int)
     def _on_scale_changed(self, value: int) -> None:
-        if self._building:
-            return
-        self.state.scale = value * SCALE_STEP / 100.0
-        self.schedule_update()
+        self.state.update(scale=slider_to_scale(value))
 
     def set_scale(self, factor: float) -> None:
         """Move the scale slider (to the nearest step)."""
-        self.scale_slider.setValue(round(factor * 100 / SCALE_STEP))
+        self.scale_slider.setValue(scale_to_slider(factor))
 
-    @Slot(int)
-    def _on_top_changed(self, value: int) -> None:
-        self.state.top_n = value
-        self.schedule_update()
+    def _on_state_changed(self) -> None:
+        with signals_blocked(self.scale_slider):
+            self.scale_slider.setValue(scale_to_slider(self.state.scale))
+        self._live.schedule()
 
     @Slot()
     def _on_image_changed(self) -> None:
         self.image_view.show_rectangle(None)
-        self.schedule_update()
+        self._live.schedule()
 
     # -- computing and drawing ---------------------------------------------------------------
     def schedule_update(self) -> None:
         """Recompute at the next turn of the event loop; repeated calls merge into one."""
-        if not self._update_timer.isActive():
-            self._update_timer.start()
+        self._live.schedule()
 
     def is_busy(self) -> bool:
         """True while an update is pending or a score map is being computed."""
-        return self._update_timer.isActive() or self._runner.is_busy()
+        return self._live.is_busy()
 
     def flush(self) -> None:
         """Show the score map for the current state now (computed here if still pending)."""
-        if self._update_timer.isActive() or self._runner.is_busy():
-            self._update_timer.stop()
-            self._on_update_due(background=False)
+        self._live.flush()
 
     def _ensure_gray(self) -> None:
-        image = self.ctx.image
-        key = (id(image), image.shape)
+        key = self.ctx.image_generation
         if key != self._gray_key:
-            self._gray = np.asarray(images.to_gray(image), dtype=np.float32)
+            self._gray = np.asarray(images.to_gray(self.ctx.image), dtype=np.float32)
             self._gray_key = key
             self.image_view.set_image(self._gray, levels=(0.0, 255.0), show_bar=False)
 
@@ -388,46 +328,39 @@ class MatchingPane(Pane):
         self.message_label.setText(text)
         self.message_label.setVisible(bool(text))
 
-    @Slot()
-    def _on_update_due(self, background: bool = True) -> None:
+    def _refresh(self) -> None:
         self._ensure_gray()
-        pat = self.state.scaled_pattern()
+        s = self.state
+        pat = s.scaled_pattern()
         if pat is not None:
-            self.pattern_view.set_image(pat, levels=_pattern_levels(pat), show_bar=False, auto_range=True)
-            self.pattern_view.set_title(f"Pattern: {pat.shape[0]}×{pat.shape[1]}")
-            self.scale_label.setText(f"{round(self.state.scale * 100)}% ({pat.shape[0]}×{pat.shape[1]})")
-        gray = self._gray
-        if background and pat is not None and gray.size > SYNC_PIXEL_LIMIT:
-            state = dataclasses.replace(self.state)  # the pattern array is replaced, never edited
-            self._runner.submit(lambda: _match(state, gray), lambda done: self._show_result(done, pat))
-            self.score_view.set_title(f"Score map — computing… ({pat.shape[0]}×{pat.shape[1]} pattern)")
-            return
-        self._runner.cancel()  # a score map still computing for an older state must not land
-        self._show_result(_match(self.state, gray), pat)
+            self.pattern_view.set_image(pat, levels=pattern_levels(pat), show_bar=False, auto_range=True)
+            self.pattern_view.set_title(s.pattern_title(pat))
+            self.scale_label.setText(s.scale_text(pat))
+        state, gray = s.snapshot(), self._gray
+        size = gray.size if pat is not None else 0
+        if self._live.request(lambda: match(state, gray), lambda done: self._show_result(done, pat), size):
+            self.score_view.set_title(s.computing_title(pat))
 
     def _show_result(self, done: tuple[MatchResult | None, str, np.ndarray | None], pat: np.ndarray | None) -> None:
         self.result, why, scores = done
         self._show_message(why)
-        if self.result is None:
+        res = self.result
+        self.score_view.set_title(self.state.score_title(res))
+        if res is None:
             self.score_view.set_image(None)
-            self.score_view.set_title("Score map — nothing to show")
             self._hide_marks()
             self.note_label.setText("")
             self.result_label.setText("")
             return
-        res = self.result
-        if res.method == "ncc":
-            self.score_view.set_image(scores, levels=(-1.0, 1.0), cmap=diverging_colormap())
-            self.score_view.set_title("Score map: normalized cross-correlation")
-        else:
-            lo, hi = float(res.scores.min()), float(res.scores.max())
-            self.score_view.set_image(scores, levels=(lo, hi if hi > lo else lo + 1.0), cmap=heat_colormap())
-            self.score_view.set_title("Score map: dot product Σ image × pattern")
+        cmap = diverging_colormap() if res.method == "ncc" else heat_colormap()
+        self.score_view.set_image(scores, levels=self.state.score_levels(res), cmap=cmap)
         h, w = res.image_shape
         self._score_frame.setRect(QRectF(0, 0, w, h))
         self._score_frame.setVisible(True)
+        self.peaks = self.state.peaks(res)
         self._draw_marks(res)
-        self._write_notes(res, pat)
+        self.result_label.setText(self.state.result_html(res, pat, self.peaks))
+        self.note_label.setText(self.state.note_html(res, pat))
 
     def _hide_marks(self) -> None:
         for box, label in zip(self._boxes, self._labels):
@@ -436,8 +369,7 @@ class MatchingPane(Pane):
         self._score_marks.setData([], [])
 
     def _draw_marks(self, res: MatchResult) -> None:
-        peaks = res.peaks(self.state.top_n)
-        self.peaks = peaks
+        peaks = self.peaks
         h, w = res.pattern_shape
         for i, (box, label) in enumerate(zip(self._boxes, self._labels)):
             if i < len(peaks):
@@ -453,35 +385,6 @@ class MatchingPane(Pane):
         ys = [p.center[0] + 0.5 for p in peaks]
         self._score_marks.setData(xs, ys)
 
-    def _write_notes(self, res: MatchResult, pat: np.ndarray) -> None:
-        best = res.peaks(1)[0]
-        r, c = best.center
-        lines = [
-            f"Pattern: {self.state.pattern_name}, scaled to {pat.shape[0]}×{pat.shape[1]}.",
-            f"<b>Best match</b> centred at row {r}, column {c}, score <b>{best.score:.4g}</b>.",
-        ]
-        others = ", ".join(f"{i + 2}: ({p.center[0]}, {p.center[1]}) {p.score:.4g}" for i, p in enumerate(self.peaks[1:]))
-        if others:
-            lines.append(f"Next best: {others}.")
-        self.result_label.setText("<br>".join(lines))
-        if res.method == "dot":
-            white = 255.0 * float(pat.sum(dtype=np.float64))
-            self.note_label.setText(
-                "<b>Why brightness wins:</b> the dot product adds up pixel × weight, so a brighter "
-                f"window always scores more. A pure white window would score 255 × Σpattern = "
-                f"<b>{white:.4g}</b>, the best possible — "
-                f"the best match here reaches {100 * best.score / white:.0f}% of it."
-                if white > 0
-                else "<b>Why brightness wins:</b> the dot product adds up pixel × weight, so where "
-                "the weights are positive a brighter window always scores more."
-            )
-        else:
-            self.note_label.setText(
-                "<b>NCC</b> removes the mean of the window and of the pattern and divides by their "
-                "contrast, so it compares shape only: 1 = the same shape, 0 = unrelated or flat, "
-                "−1 = inverted."
-            )
-
     # -- pane hooks --------------------------------------------------------------------------
     def prepare_screenshot(self) -> None:
         self.flush()
@@ -492,22 +395,4 @@ class MatchingPane(Pane):
             view.set_title_size(16 if on else 11)
 
     def shutdown(self) -> None:
-        self._update_timer.stop()
-        self._runner.shutdown()
-
-
-def _match(state: MatchingState, gray: np.ndarray) -> tuple[MatchResult | None, str, np.ndarray | None]:
-    """The match and its score map aligned with the image (NaN where no window fits): plain
-    data, so it can be computed on any thread."""
-    result, why = state.compute(gray)
-    scores = None if result is None else result.centered_map(np.nan).astype(np.float32)
-    return result, why, scores
-
-
-def _pattern_levels(pat: np.ndarray) -> tuple[float, float]:
-    lo, hi = float(pat.min()), float(pat.max())
-    if lo >= 0.0 and hi <= 1.0:
-        return 0.0, 1.0
-    return (lo, hi) if hi > lo else (lo - 1.0, lo + 1.0)
-
-
+        self._live.shutdown()

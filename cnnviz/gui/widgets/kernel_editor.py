@@ -25,53 +25,10 @@ from PySide6.QtCore import QPoint, QRect, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QKeyEvent, QMouseEvent, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import QLineEdit, QSizePolicy, QWidget
 
+# the value rules live with the kernel playground's state; imported here for the widget's users
+from cnnviz.state.kernels import MAX_SIDE, format_cell_value, parse_cell_value, resize_kernel
+
 __all__ = ["KernelEditorWidget", "resize_kernel", "parse_cell_value", "format_cell_value"]
-
-MAX_SIDE = 15
-
-
-def resize_kernel(kernel: np.ndarray, rows: int, cols: int) -> np.ndarray:
-    """The kernel grown (zeros around) or cropped to rows × cols, keeping its centre in place."""
-    if not (1 <= rows <= MAX_SIDE and 1 <= cols <= MAX_SIDE):
-        raise ValueError(f"A kernel side must be between 1 and {MAX_SIDE}; got {rows}×{cols}.")
-    k = np.asarray(kernel, dtype=np.float32)
-    out = np.zeros((rows, cols), np.float32)
-    kh, kw = k.shape
-    # centre cell (kh // 2, kw // 2) maps onto (rows // 2, cols // 2)
-    dr, dc = rows // 2 - kh // 2, cols // 2 - kw // 2
-    r0, c0 = max(0, -dr), max(0, -dc)
-    r1, c1 = min(kh, rows - dr), min(kw, cols - dc)
-    if r1 > r0 and c1 > c0:
-        out[r0 + dr : r1 + dr, c0 + dc : c1 + dc] = k[r0:r1, c0:c1]
-    return out
-
-
-def parse_cell_value(text: str) -> float:
-    """A typed cell value as a float; fractions like ``1/9`` are accepted. ValueError otherwise."""
-    t = text.strip().replace(",", ".").replace("−", "-")
-    if not t:
-        raise ValueError("An empty cell is not a number; type 0 to clear it.")
-    try:
-        if "/" in t:
-            num, _, den = t.partition("/")
-            value = float(num) / float(den)
-        else:
-            value = float(t)
-    except (ValueError, ZeroDivisionError):
-        raise ValueError(f"'{text}' is not a number. Type a value such as 1, -2, 0.25 or 1/9.") from None
-    if not math.isfinite(value):
-        raise ValueError(
-            f"'{text}' is not a finite number: a kernel cell must be an ordinary number "
-            "(one NaN or infinity would turn the whole result into NaN)."
-        )
-    return value
-
-
-def format_cell_value(v: float) -> str:
-    """Short text for a cell: integers without decimals, others with up to 3 significant digits."""
-    if abs(v - round(v)) < 1e-6:
-        return str(int(round(v)))
-    return f"{v:.3g}".replace("0.", ".", 1) if 0 < abs(v) < 1 else f"{v:.3g}"
 
 
 class KernelEditorWidget(QWidget):
@@ -268,11 +225,11 @@ class KernelEditorWidget(QWidget):
         if cell is None:
             return
         # the first click of the double-click painted the brush: undo it before editing
-        if self._before_press is not None and not np.array_equal(self._before_press, self._kernel):
-            if self._before_press.shape == self._kernel.shape:
-                self._kernel = self._before_press.copy()
-                self.kernel_edited.emit(self.kernel())
-                self.update()
+        before = self._before_press
+        if before is not None and before.shape == self._kernel.shape and not np.array_equal(before, self._kernel):
+            self._kernel = before.copy()
+            self.kernel_edited.emit(self.kernel())
+            self.update()
         self._painting = None
         self.start_edit(cell)
 
