@@ -1,0 +1,113 @@
+"""Job functions the engine's tests run in the engine process (module level, so they are sent
+by reference)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+
+import numpy as np
+
+from cnnviz.engine.jobs import JobStopped
+
+
+def slow_warm_up():
+    """Stands in for ``import keras`` at start-up."""
+    time.sleep(0.2)
+
+
+def failing_warm_up():
+    raise ImportError("No module named 'keras'")
+
+
+def echo(job, value):
+    return value
+
+
+def sleep_then_return(job, seconds, value=None):
+    time.sleep(seconds)
+    return value
+
+
+def report_progress(job, count, delay=0.0):
+    for i in range(count):
+        job.progress(i)
+        if delay:
+            time.sleep(delay)
+    return count
+
+
+def crash(job, how="kill"):
+    """Die the way TensorFlow does when it dies natively."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if how == "abort":
+        os.abort()
+    if how == "exit":
+        os._exit(3)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def crash_unless_env(job, name, value, result="survived"):
+    """Crash unless the engine's environment has ``name=value`` (the oneDNN retry)."""
+    if os.environ.get(name) != value:
+        crash(job)
+    return result
+
+
+def getenv(job, name):
+    return os.environ.get(name)
+
+
+def hang(job, seconds=3600.0):
+    """A native call that never returns: it ignores ``job.stopped``."""
+    time.sleep(seconds)
+
+
+def big_array(job, megabytes):
+    return np.ones(int(megabytes * 1024 * 1024) // 8, dtype=np.float64)
+
+
+def array_sum(job, array):
+    return float(array.sum()), array.flags.writeable
+
+
+def round_trip(job, array):
+    return array
+
+
+def raise_error(job, message="the model needs a 28×28 image"):
+    raise ValueError(message)
+
+
+def stop_aware_loop(job, seconds=30.0, partial=None):
+    """Work until stopped; give up (``JobStopped``) unless ``partial`` is given to return."""
+    deadline = time.monotonic() + seconds
+    steps = 0
+    while time.monotonic() < deadline:
+        if job.stopped:
+            if partial is None:
+                raise JobStopped
+            return partial
+        steps += 1
+        job.progress(steps)
+        time.sleep(0.01)
+    return steps
+
+
+def thread_name(job):
+    return threading.current_thread().name
+
+
+def models_kept(job, value=None):
+    """Store ``value`` in the engine's model store and say how many models it keeps."""
+    if value is not None:
+        job.models.put(value)
+    return len(job.models)
+
+
+def unpicklable_result(job):
+    return threading.Lock()
