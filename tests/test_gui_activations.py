@@ -52,8 +52,8 @@ def click_layer(qtbot, pane, name: str) -> None:
 
 
 def top_prediction(pane) -> str:
-    pred = pane.result["prediction"]
-    return pred["labels"][int(np.argmax(pred["probabilities"]))]
+    pred = pane.result.prediction
+    return pred.labels[int(np.argmax(pred.probabilities))]
 
 
 def drop_file(window, path) -> None:
@@ -74,7 +74,7 @@ def drop_file(window, path) -> None:
 
 def test_first_open_shows_the_demo_digits_model_with_real_activations(pane):
     info = pane.info
-    assert info["name"] == "digits_cnn.keras" and info["buildable"]
+    assert info.name == "digits_cnn.keras" and info.buildable
     assert pane.layer_table.rowCount() == 7
     assert [pane.layer_table.item(0, c).text() for c in range(4)] == ["conv2d", "Conv2D", "26×26×16", "160"]
     assert pane.grid.tile_count() == 16 and pane.grid.total() == 16
@@ -100,7 +100,7 @@ def test_first_open_shows_the_demo_digits_model_with_real_activations(pane):
 
 def test_clicking_layers_maps_and_pages(pane, qtbot):
     click_layer(qtbot, pane, "conv2d_1")
-    assert pane.result["layer"] == "conv2d_1"
+    assert pane.result.layer == "conv2d_1"
     assert pane.grid.total() == 32 and pane.grid.maps().shape == (32, 11, 11)
     assert "32 maps of 11×11" in pane.layer_label.text()
     # click one map: it is enlarged and laid over the input by receptive field
@@ -131,7 +131,7 @@ def test_quick_layer_switches_show_the_last_one(pane, qtbot):
         row = next(r for r in range(table.rowCount()) if table.item(r, 0).text() == name)
         qtbot.mouseClick(table.viewport(), LEFT, pos=table.visualItemRect(table.item(row, 0)).center())
     wait_idle(qtbot, pane)
-    assert pane.result["layer"] == "max_pooling2d_1"
+    assert pane.result.layer == "max_pooling2d_1"
     assert pane.grid.maps().shape == (32, 5, 5)
 
 
@@ -175,7 +175,7 @@ def test_drawing_a_digit_updates_the_prediction(pane, qtbot):
     pane.source_combo.setCurrentIndex(pane.source_combo.findData("canvas"))
     wait_idle(qtbot, pane)
     assert pane.canvas.isVisible()
-    empty = pane.result["prediction"]["probabilities"].copy()
+    empty = pane.result.prediction.probabilities.copy()
     assert not pane.input_view.image_data().any()
     canvas = pane.canvas
     # a "1": one vertical stroke
@@ -185,7 +185,7 @@ def test_drawing_a_digit_updates_the_prediction(pane, qtbot):
     qtbot.mouseRelease(canvas, LEFT, pos=canvas.widget_pos(140, 250).toPoint())
     wait_idle(qtbot, pane)
     assert pane.input_view.image_data().max() > 200
-    probs = pane.result["prediction"]["probabilities"]
+    probs = pane.result.prediction.probabilities
     assert not np.allclose(probs, empty)
     assert top_prediction(pane) == "1"
     qtbot.mouseClick(pane.clear_button, LEFT)
@@ -224,10 +224,10 @@ def test_filters_of_any_conv_layer_and_the_grad_cam(pane, qtbot):
     assert "conv2d_1" in pane.gradcam_label.text()
     pane.gradcam_layer_combo.setCurrentIndex(pane.gradcam_layer_combo.findData("conv2d"))
     wait_idle(qtbot, pane)
-    assert pane.result["gradcam"]["layer"] == "conv2d"
+    assert pane.result.gradcam.layer == "conv2d"
     pane.class_combo.setCurrentIndex(pane.class_combo.findData(7))
     wait_idle(qtbot, pane)
-    assert pane.result["gradcam"]["label"] == "7"
+    assert pane.result.gradcam.label == "7"
 
 
 # ---------------------------------------------------------------------------- opening models
@@ -236,7 +236,7 @@ def test_filters_of_any_conv_layer_and_the_grad_cam(pane, qtbot):
 def test_drop_a_model_on_the_window_and_see_rgb_filters(window, pane, qtbot):
     window.ctx.open_image(paths.sample_image("shapes"))
     drop_file(window, DEMO / "shapes_cnn.keras")
-    qtbot.waitUntil(lambda: pane.info["name"] == "shapes_cnn.keras", timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: pane.info.name == "shapes_cnn.keras", timeout=TIMEOUT)
     wait_idle(qtbot, pane)
     assert window.current_pane() is pane
     assert pane.input_view.image_data().shape == (64, 64, 3)  # gray image → RGB model
@@ -251,7 +251,7 @@ def test_drop_a_model_on_the_window_and_see_rgb_filters(window, pane, qtbot):
 
 def test_legacy_h5_opens_through_the_recent_list_path(pane, qtbot):
     open_and_wait(qtbot, pane, FIXTURES / "keras208_sequential_list.h5")
-    assert pane.info["format"] == "h5-legacy" and pane.info["buildable"]
+    assert pane.info.format == "h5-legacy" and pane.info.buildable
     assert pane.grid.tile_count() > 0
     assert "translated" in pane.message_label.text()
     assert str(FIXTURES / "keras208_sequential_list.h5") in [str(p) for p in pane.ctx.recent("models")]
@@ -270,7 +270,7 @@ def test_unsafe_lambda_file_is_refused_without_running_its_code(pane, qtbot, tmp
     open_and_wait(qtbot, pane, FIXTURES / "lambda_layer.h5")
     assert asked and asked[0][0] == "lambda_layer.h5"
     assert any("Lambda" in f for f in asked[0][1])
-    assert pane.info["name"] == "digits_cnn.keras"  # the previous model stays
+    assert pane.info.name == "digits_cnn.keras"  # the previous model stays
     assert "refused" in pane.last_error and "previous model stays open" in pane.last_error
     assert not marker.exists()
 
@@ -279,7 +279,7 @@ def test_trusting_a_lambda_file_opens_it(pane, qtbot, tmp_path, monkeypatch):
     monkeypatch.setenv("CNNVIZ_LAMBDA_MARKER", str(tmp_path / "ran.txt"))
     pane.trust_prompt = lambda name, message, findings, hint: True
     open_and_wait(qtbot, pane, FIXTURES / "lambda_layer.h5")
-    assert pane.info["name"] == "lambda_layer.h5" and pane.info["trusted"]
+    assert pane.info.name == "lambda_layer.h5" and pane.info.trusted
     assert "trusted" in pane.model_label.text()
 
 
@@ -289,7 +289,7 @@ def test_a_file_linking_to_other_files_is_refused_without_asking(pane, qtbot):
     open_and_wait(qtbot, pane, FIXTURES / "external_link.h5")
     assert not asked
     assert "external link" in pane.last_error
-    assert pane.info["name"] == "digits_cnn.keras"
+    assert pane.info.name == "digits_cnn.keras"
 
 
 @pytest.mark.parametrize("name, words", [
@@ -300,7 +300,7 @@ def test_damaged_or_foreign_files_give_a_message_and_keep_the_model(pane, qtbot,
     open_and_wait(qtbot, pane, FIXTURES / name)
     assert words in pane.last_error
     assert words in pane.message_label.text()
-    assert pane.info["name"] == "digits_cnn.keras" and pane.grid.tile_count() == 16
+    assert pane.info.name == "digits_cnn.keras" and pane.grid.tile_count() == 16
 
 
 @pytest.mark.parametrize("name, words", [
@@ -309,7 +309,7 @@ def test_damaged_or_foreign_files_give_a_message_and_keep_the_model(pane, qtbot,
 ])
 def test_unbuildable_files_show_their_summary_and_stored_filters(pane, qtbot, name, words):
     open_and_wait(qtbot, pane, FIXTURES / name)
-    assert pane.info["name"] == name and not pane.info["buildable"]
+    assert pane.info.name == name and not pane.info.buildable
     assert pane.layer_table.rowCount() > 0
     assert words in pane.message_label.text()
     assert "no activations" in pane.grid.message() or "activations are not available" in pane.grid.message()
@@ -337,7 +337,7 @@ def test_models_that_take_no_single_image_are_explained(pane, qtbot, name, words
     views = (pane.input_view, pane.map_view, pane.overlay_view, pane.gradcam_view)
     assert pane.gradcam_view.title().startswith("“5”") and pane.map_view.title().startswith("Map #")
     open_and_wait(qtbot, pane, FIXTURES / name)
-    assert pane.info["name"] == name and pane.info["spec"] is None
+    assert pane.info.name == name and pane.info.spec is None
     assert words in pane.grid.message() and words in pane.message_label.text()
     # ...and none of them, nor their pictures, is left describing the previous model.
     titles = [v.title() for v in views]
@@ -355,7 +355,7 @@ def test_models_that_take_no_single_image_are_explained(pane, qtbot, name, words
 
 def test_rgb_model_given_a_gray_image_with_another_fixed_size(pane, qtbot):
     open_and_wait(qtbot, pane, FIXTURES / "keras224_sequential_dict.h5")
-    assert pane.info["spec"] == (16, 16, 3)
+    assert pane.info.spec == (16, 16, 3)
     assert pane.input_view.image_data().shape == (16, 16, 3)
     assert "resized to 16×16" in pane.input_label.text() and "RGB" in pane.input_label.text()
     assert pane.grid.tile_count() > 0
@@ -373,7 +373,7 @@ def test_a_huge_layer_is_paged(pane, qtbot, tmp_path):
     path = tmp_path / "wide.keras"
     model.save(path)
     open_and_wait(qtbot, pane, path)
-    assert pane.result["layer"] == "wide"
+    assert pane.result.layer == "wide"
     assert pane.grid.tile_count() == 64 and pane.grid.total() == 3000
     assert pane.next_button.isVisible() and "page 1/47" in pane.page_label.text()
     qtbot.mouseClick(pane.next_button, LEFT)
@@ -389,11 +389,12 @@ def test_a_model_handed_over_by_training_is_inspected(pane, qtbot):
     inp = keras.Input((28, 28, 1))
     x = keras.layers.Conv2D(4, 3, activation="relu", name="c")(inp)
     out = keras.layers.Dense(3, activation="softmax", name="d")(keras.layers.Flatten()(x))
-    pane.ctx.offer_model(keras.Model(inp, out), "just trained")
-    qtbot.waitUntil(lambda: pane.info["name"] == "just trained", timeout=TIMEOUT)
+    model_id = pane.ctx.worker.models.put(keras.Model(inp, out))
+    pane.ctx.offer_model(model_id, "just trained")
+    qtbot.waitUntil(lambda: pane.info.name == "just trained", timeout=TIMEOUT)
     wait_idle(qtbot, pane)
-    assert pane.result["layer"] == "c" and pane.grid.tile_count() == 4
-    assert pane.result["prediction"]["probabilities"].shape == (3,)
+    assert pane.result.layer == "c" and pane.grid.tile_count() == 4
+    assert pane.result.prediction.probabilities.shape == (3,)
 
 
 def test_screenshot_of_an_unsafe_model_refuses_it_without_asking(tmp_path):
@@ -425,7 +426,7 @@ def test_while_a_screenshot_is_taken_an_unsafe_file_is_refused_with_the_reason(p
     assert asked == []  # nobody is there to answer
     assert "Not opened: 'lambda_layer.h5' contains" in pane.last_error
     assert "while a screenshot is taken" in pane.message_label.text()
-    assert pane.info["name"] == "digits_cnn.keras"
+    assert pane.info.name == "digits_cnn.keras"
 
 
 def test_the_demo_model_opened_first_suits_the_image(window, qtbot):
@@ -449,5 +450,5 @@ def test_the_demo_model_opened_first_suits_the_image(window, qtbot):
     pane.trust_prompt = _refuse
     qtbot.waitUntil(lambda: pane.info is not None and pane.result is not None, timeout=TIMEOUT)
     wait_idle(qtbot, pane)
-    assert pane.info["name"] == "shapes_cnn.keras"
+    assert pane.info.name == "shapes_cnn.keras"
     assert top_prediction(pane) in ("circle", "square", "triangle", "hexagon")

@@ -21,7 +21,7 @@ class AppContext(QObject):
     image_changed = Signal()
     kernel_changed = Signal()
     model_requested = Signal(str, bool)  # path, trusted
-    model_object_offered = Signal(object, str)  # a live keras model handed over, its name
+    model_offered = Signal(int, str)  # the id of a model in the worker's ModelStore, its name
     presentation_changed = Signal(bool)
     message_posted = Signal(str, int)  # text, milliseconds (0 = until replaced)
     error_posted = Signal(str)
@@ -79,9 +79,10 @@ class AppContext(QObject):
         self.model_requested.emit(str(path), trusted)
         self.pane_requested.emit("activations")
 
-    def offer_model(self, model: object, name: str) -> None:
-        """Hand a model trained in the app to the activations pane."""
-        self.model_object_offered.emit(model, name)
+    def offer_model(self, model_id: int, name: str) -> None:
+        """Hand a model trained in the app to the activations pane: ``model_id`` names it in the
+        worker's model store (``worker.models``); the live model never leaves the worker."""
+        self.model_offered.emit(int(model_id), name)
         self.pane_requested.emit("activations")
 
     # -- messages ----------------------------------------------------------------------------

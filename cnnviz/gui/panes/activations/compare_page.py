@@ -1,0 +1,142 @@
+"""The "Compare two inputs" tab: the same layer for the current input and a second one."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import Slot
+from PySide6.QtGui import QPalette
+from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+
+from cnnviz import paths
+from cnnviz.gui.qtutil import IMAGE_FILTER, signals_blocked
+from cnnviz.gui.widgets.feature_grid import FeatureGridWidget
+from cnnviz.gui.widgets.image_view import ImageView
+from cnnviz.ml.inspect import ActivationResult
+from cnnviz.state.activations import ActivationsState, compare_defaults, compare_note
+
+OPEN_FILE = "__open__"
+
+
+class ComparePage(QWidget):
+    def __init__(self, state: ActivationsState, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state = state
+        v = QVBoxLayout(self)
+        v.setContentsMargins(4, 4, 4, 4)
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Compare the current input with"))
+        self.compare_combo = QComboBox()
+        for p in paths.sample_images():
+            self.compare_combo.addItem(p.name, str(p))
+        self.compare_combo.addItem("The drawing", "canvas")
+        self.compare_combo.addItem("Another file…", OPEN_FILE)
+        self.compare_combo.setCurrentIndex(-1)
+        self.compare_combo.currentIndexChanged.connect(self._on_compare_changed)
+        top.addWidget(self.compare_combo, 1)
+        v.addLayout(top)
+        cols = QHBoxLayout()
+        self.compare_views: list[ImageView] = []
+        self.compare_grids: list[FeatureGridWidget] = []
+        self.compare_labels: list[QLabel] = []
+        for title in ("Current input", "Second input"):
+            col = QVBoxLayout()
+            lab = QLabel(title)
+            lab.setWordWrap(True)
+            view = ImageView(title)
+            view.setFixedHeight(170)
+            grid = FeatureGridWidget()
+            col.addWidget(view)
+            col.addWidget(lab)
+            col.addWidget(grid, 1)
+            cols.addLayout(col, 1)
+            self.compare_views.append(view)
+            self.compare_grids.append(grid)
+            self.compare_labels.append(lab)
+        v.addLayout(cols, 1)
+        self.compare_note = QLabel()
+        self.compare_note.setWordWrap(True)
+        self.compare_note.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        v.addWidget(self.compare_note)
+        self.update_note()
+
+    def update_note(self) -> None:
+        self.compare_note.setText(compare_note(self.state.normalization))
+
+    def _select(self, data: str) -> None:
+        """Make ``data`` the combo's current entry, adding a file before the last two entries."""
+        with signals_blocked(self.compare_combo):
+            idx = self.compare_combo.findData(data)
+            if idx < 0:
+                self.compare_combo.insertItem(self.compare_combo.count() - 2, Path(data).name, data)
+                idx = self.compare_combo.findData(data)
+            self.compare_combo.setCurrentIndex(idx)
+
+    def choose(self, data: str) -> bool:
+        """Choose the second input: an image file, or ``"canvas"`` for the drawing."""
+        self._select(str(data))
+        ok = self.state.set_compare(str(data))
+        self.state.request_compute()
+        return ok
+
+    def choose_default(self, current_stem: str) -> None:
+        """A bundled sample as the second input, unless one is chosen already."""
+        if self.state.compare_with is not None:
+            return
+        for stem in compare_defaults(current_stem):
+            idx = next((i for i in range(self.compare_combo.count())
+                        if Path(str(self.compare_combo.itemData(i))).stem == stem), -1)
+            if idx >= 0:
+                self._select(str(self.compare_combo.itemData(idx)))
+                self.state.set_compare(str(self.compare_combo.itemData(idx)))
+                return
+
+    @Slot(int)
+    def _on_compare_changed(self, index: int) -> None:
+        if index < 0:
+            return
+        data = self.compare_combo.itemData(index)
+        if data == OPEN_FILE:
+            path, _ = QFileDialog.getOpenFileName(self, "Second input", "", IMAGE_FILTER)
+            if not path:
+                return
+            self._select(path)
+            data = path
+        self.state.set_compare(str(data))
+        self.state.request_compute()
+
+    def draw(self, res: ActivationResult, first_name: str, shown: bool) -> None:
+        second = res.compare
+        if second is None:
+            if shown and self.state.compare_with is None:
+                for grid in self.compare_grids:
+                    grid.set_message("Choose a second input above.")
+            return
+        firsts = [res, second]
+        names = [first_name, self.state.compare_name]
+        for i, (r, name) in enumerate(zip(firsts, names)):
+            self.compare_views[i].set_image(r.preview)
+            self.compare_views[i].set_title(name)
+            pred = r.prediction or (res.prediction if i == 0 else None)
+            text = f"<b>{html.escape(name)}</b>"
+            if pred is not None:
+                p = pred.probabilities
+                t = int(np.argmax(p))
+                text += f" — predicted <b>{html.escape(pred.labels[t])}</b> ({p[t]:.1%})"
+            self.compare_labels[i].setText(text)
+            lv = self.state.levels(r, firsts[1 - i])
+            if r.kind == "vector":
+                self.compare_grids[i].set_maps(r.vector[None, None, :], 0, 1, levels=lv)
+            else:
+                signed = min(res.layer_range[0], second.layer_range[0]) < 0
+                self.compare_grids[i].set_maps(r.maps, r.first, r.total, levels=lv, signed=signed)
+
+    def clear(self, reason: str) -> None:
+        for grid in self.compare_grids:
+            grid.set_message(reason)
+        for view, label in zip(self.compare_views, self.compare_labels):
+            view.set_image(None)
+            view.set_title("")
+            label.setText("")

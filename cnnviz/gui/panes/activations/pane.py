@@ -1,0 +1,370 @@
+"""Model inspection: open a Keras model and see what each layer computes for an image.
+
+The pane's truth and rules are an :class:`cnnviz.state.activations.ActivationsState`; this
+module only wires it to the widgets. Keras work runs as the jobs of :mod:`cnnviz.ml.inspect` on
+the worker (``ctx.worker``), which keeps the open models; only plain dataclasses come back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import Qt, Slot
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import QHBoxLayout, QMessageBox, QSplitter, QTabWidget, QVBoxLayout, QWidget
+
+from cnnviz import paths
+from cnnviz.gui.context import AppContext
+from cnnviz.gui.panes.activations.compare_page import ComparePage
+from cnnviz.gui.panes.activations.filters_page import FiltersPage
+from cnnviz.gui.panes.activations.maps_page import MapsPage
+from cnnviz.gui.panes.activations.model_box import ModelColumn
+from cnnviz.gui.panes.activations.side_column import CanvasBox, GradCamBox, PredictionBox
+from cnnviz.gui.panes.base import Pane
+from cnnviz.gui.qtutil import debounce_timer
+from cnnviz.gui.widgets.draw_canvas import center_like_mnist
+from cnnviz.gui.widgets.image_view import ImageView
+from cnnviz.ml.inspect import JOBS, LoadRefused, ModelInfo
+from cnnviz.state.activations import ActivationsState, input_note
+
+COMPARE_TAB = 2
+
+
+def demo_models() -> list[Path]:
+    """The demo models shipped with cnnviz."""
+    try:
+        folder = paths.resource("models")
+    except FileNotFoundError:
+        return []
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.suffix in (".keras", ".h5"))
+
+
+class ActivationsPane(Pane):
+    """A model's layers, their feature maps on the current image, its filters, its prediction
+    and Grad-CAM; a drawing canvas as input; two inputs side by side."""
+
+    name = "activations"
+    title = "Activations"
+
+    def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(ctx, parent)
+        self.state = ActivationsState(self._submit, image=lambda: ctx.image)
+        self.state.ask_trust = self._trust
+        #: Asks whether a file may run its code: ``(name, message, findings, hint) -> bool``.
+        self.trust_prompt: Callable[[str, str, list[str], str], bool] = self._ask_trust
+        self._demos = demo_models()
+        self._compute_timer = debounce_timer(self, 0, self._on_compute_due)
+        self._canvas_timer = debounce_timer(self, 100, self._on_compute_due)  # a throttle while drawing
+        # let the window paint first: the first load imports TensorFlow
+        self._start_timer = debounce_timer(self, 30, self._start)
+        self._build_ui()
+
+        s = self.state
+        s.model_changed.connect(self._on_model_changed)
+        s.result_changed.connect(self._draw_result)
+        s.no_activations.connect(self._show_no_activations)
+        s.compute_wanted.connect(self._compute_timer.start)
+        s.compute_failed.connect(self.grid.set_message)
+        s.error.connect(self._on_error)
+        s.busy.connect(ctx.set_busy)
+        s.posted.connect(ctx.post)
+        ctx.model_requested.connect(self._on_model_requested)
+        ctx.model_offered.connect(self._on_model_offered)
+        ctx.image_changed.connect(s.image_changed)
+        self._show_no_model("Opening the demo model…")
+
+    # what tests and the window read
+    @property
+    def info(self) -> ModelInfo | None:
+        return self.state.info
+
+    @property
+    def result(self):
+        return self.state.result
+
+    @property
+    def last_error(self) -> str:
+        return self.state.last_error
+
+    def _submit(self, kind: str, request: Any, on_done, on_error) -> None:
+        fn, channel = JOBS[kind]
+        self.ctx.worker.submit(fn, request, channel=channel, on_done=on_done, on_error=on_error)
+
+    # ------------------------------------------------------------------ UI
+    def _build_ui(self) -> None:
+        s = self.state
+        root = QHBoxLayout(self)
+        root.setContentsMargins(6, 6, 6, 6)
+        self._splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        root.addWidget(self._splitter)
+
+        # -- left: model, layers, input
+        self.model_column = left = ModelColumn(s, self._demos)
+        left.open_requested.connect(self.ctx.request_model_dialog)
+        left.source_combo.currentIndexChanged.connect(self._on_source_changed)
+        self._splitter.addWidget(left)
+        self.model_combo, self.layer_table = left.model_combo, left.layer_table
+        self.model_label, self.message_label = left.model_label, left.message_label
+        self.source_combo, self.input_label = left.source_combo, left.input_label
+
+        # -- centre: feature maps, filters, compare
+        self.maps_page = MapsPage(s)
+        self.maps_page.norm_combo.currentIndexChanged.connect(self._on_norm_changed)
+        self.filters_page = FiltersPage(s)
+        self.compare_page = ComparePage(s)
+        self.views = QTabWidget()
+        self.views.setDocumentMode(True)
+        self.views.currentChanged.connect(self._on_view_changed)
+        self.views.addTab(self.maps_page, "Feature maps")
+        self.views.addTab(self.filters_page, "Filters")
+        self.views.addTab(self.compare_page, "Compare two inputs")
+        self._splitter.addWidget(self.views)
+        m = self.maps_page
+        self.grid, self.vector_chart, self.maps_stack = m.grid, m.vector_chart, m.maps_stack
+        self.map_view, self.overlay_view, self.alpha_slider = m.map_view, m.overlay_view, m.alpha_slider
+        self.layer_label, self.norm_combo, self.page_label = m.layer_label, m.norm_combo, m.page_label
+        self.prev_button, self.next_button = m.prev_button, m.next_button
+        f = self.filters_page
+        self.filter_grid, self.filter_label = f.filter_grid, f.filter_label
+        self.filter_layer_combo, self.filter_channel_combo = f.filter_layer_combo, f.filter_channel_combo
+        c = self.compare_page
+        self.compare_combo, self.compare_note = c.compare_combo, c.compare_note
+        self.compare_views, self.compare_grids, self.compare_labels = c.compare_views, c.compare_grids, c.compare_labels
+
+        # -- right: what the model sees, the drawing, the prediction, Grad-CAM
+        right = QWidget()
+        right.setMinimumWidth(280)
+        rv = QVBoxLayout(right)
+        rv.setContentsMargins(4, 0, 0, 0)
+        self.canvas_box = CanvasBox()
+        self.canvas_box.canvas.drawing_changed.connect(self._on_drawing_changed)
+        self.canvas_box.center_check.toggled.connect(self._on_drawing_changed)
+        self.canvas_box.setVisible(False)
+        rv.addWidget(self.canvas_box, 3)
+        self.canvas, self.clear_button, self.center_check = (
+            self.canvas_box.canvas, self.canvas_box.clear_button, self.canvas_box.center_check)
+        self.input_view = ImageView("What the model sees")
+        self.input_view.setMinimumHeight(110)
+        rv.addWidget(self.input_view, 2)
+        self.prediction = PredictionBox()
+        self.prediction.add_to(rv, 3)
+        self.prediction_chart, self.prediction_label = self.prediction.prediction_chart, self.prediction.prediction_label
+        self.gradcam_box = GradCamBox(s)
+        rv.addWidget(self.gradcam_box, 4)
+        g = self.gradcam_box
+        self.gradcam_view, self.gradcam_label = g.gradcam_view, g.gradcam_label
+        self.class_combo, self.gradcam_layer_combo = g.class_combo, g.gradcam_layer_combo
+        self._splitter.addWidget(right)
+        self._splitter.setStretchFactor(0, 0)
+        self._splitter.setStretchFactor(1, 1)
+        self._splitter.setStretchFactor(2, 0)
+        self._splitter.setSizes([360, 730, 310])
+
+    # ------------------------------------------------------------------ opening models
+    def showEvent(self, event) -> None:  # noqa: N802
+        super().showEvent(event)
+        if not self.state.started:
+            self.state.started = True
+            self._start_timer.start()
+
+    @Slot()
+    def _start(self) -> None:
+        if not self.state.start(self._demos):
+            self._show_no_model("No model is open. Open a .keras or .h5 file (Ctrl+M) or drop one here.")
+
+    def open_model(self, path: str | Path, trust: bool = False) -> None:
+        """Open a model file on the worker (the current model stays until it has loaded)."""
+        self.state.open_model(path, trust)
+
+    @Slot(str, bool)
+    def _on_model_requested(self, path: str, trusted: bool) -> None:
+        self.state.open_model(path, trusted)
+
+    @Slot(int, str)
+    def _on_model_offered(self, model_id: int, name: str) -> None:
+        self.state.offer(model_id, name)
+
+    def _trust(self, outcome: LoadRefused) -> bool:
+        return self.trust_prompt(Path(outcome.path).name, outcome.message, outcome.findings, outcome.hint)
+
+    def _ask_trust(self, name: str, message: str, findings: list[str], hint: str) -> bool:
+        """The dialog behind ``trust_prompt``: the user decides whether the file may run code."""
+        box = QMessageBox(self)
+        box.setIcon(QMessageBox.Icon.Warning)
+        box.setWindowTitle("Do you trust this file?")
+        box.setText(f"<b>Do you trust this file?</b><br>'{name}' contains:")
+        box.setInformativeText("• " + "<br>• ".join(findings) + "<br><br>"
+                               "Opening it runs that code on this computer with your permissions. "
+                               + hint)
+        box.setDetailedText(message)
+        yes = box.addButton("Trust and open", QMessageBox.ButtonRole.YesRole)
+        box.addButton("Don't open", QMessageBox.ButtonRole.NoRole)
+        box.exec()
+        return box.clickedButton() is yes
+
+    def _on_error(self, text: str) -> None:
+        self.model_column.show_error(text)
+        self.ctx.error_posted.emit(text)
+
+    def _on_model_changed(self, info: ModelInfo) -> None:
+        self.model_column.show_model(info)
+        self.gradcam_box.show_model(info)
+        self.filters_page.show_model(info)
+        self.compare_page.choose_default(self.ctx.image_path.stem if self.ctx.image_path else "")
+        self.canvas_box.setVisible(self.state.source == "canvas")
+        first = self.state.first_layer()
+        if first is not None:
+            self.model_column.select_layer(first)
+        if info.spec is None and not info.buildable and info.conv_layers:
+            # Nothing can run: the stored kernels are what this file has to show.
+            self.views.setCurrentIndex(1)
+
+    # ------------------------------------------------------------------ choices
+    def select_layer(self, name: str) -> None:
+        """Show ``name``'s outputs (selects its row in the table)."""
+        self.model_column.select_layer(name)
+
+    @Slot(int)
+    def _on_norm_changed(self, index: int) -> None:
+        self.state.set_normalization(self.norm_combo.itemData(index))
+        self.compare_page.update_note()
+
+    @Slot(int)
+    def _on_source_changed(self, index: int) -> None:
+        self.canvas_box.setVisible(self.source_combo.itemData(index) == "canvas")
+        self.state.set_source(self.source_combo.itemData(index))
+
+    @Slot()
+    def _on_drawing_changed(self) -> None:
+        if self.state.drawing_changed() and not self._canvas_timer.isActive():
+            self._canvas_timer.start()  # throttled: updates every 100 ms while drawing
+
+    @Slot(int)
+    def _on_view_changed(self, index: int) -> None:
+        if index == COMPARE_TAB:
+            self.state.request_compute()
+        elif index == 1:
+            self.state.request_filters()
+
+    def set_compare_input(self, path_or_canvas: str) -> bool:
+        """Choose the second input: an image file, or ``"canvas"`` for the drawing."""
+        return self.compare_page.choose(path_or_canvas)
+
+    # ------------------------------------------------------------------ computing
+    def request_compute(self) -> None:
+        """Ask for a recompute at the next turn of the event loop (coalesces several changes)."""
+        self.state.request_compute()
+
+    def flush(self) -> None:
+        """Submit a pending recompute now (tests and screenshots)."""
+        if self._compute_timer.isActive() or self._canvas_timer.isActive():
+            self._compute_timer.stop()
+            self._canvas_timer.stop()
+            self._on_compute_due()
+
+    def model_input_image(self) -> np.ndarray | None:
+        """The image the pane feeds now: the context's image, or the drawing."""
+        if self.state.source == "canvas":
+            return self._canvas_input()
+        return self.ctx.image
+
+    def _canvas_input(self) -> np.ndarray:
+        img = self.canvas.image()
+        spec = self.state.info.spec if self.state.info else None
+        if self.center_check.isChecked() and spec is not None and spec[2] == 1 and spec[0] and spec[1]:
+            return center_like_mnist(img, out=min(spec[0], spec[1]))
+        return img
+
+    @Slot()
+    def _on_compute_due(self) -> None:
+        s = self.state
+        if not s.can_compute or s.layer is None:
+            return
+        compare = s.compare_input(self.views.currentIndex() == COMPARE_TAB, self._canvas_input)
+        s.compute(self.model_input_image(), compare)
+
+    # ------------------------------------------------------------------ drawing results
+    def _fed_name(self, fallback: str) -> str:
+        if self.state.source == "canvas":
+            return "the drawing"
+        return self.ctx.image_path.name if self.ctx.image_path else fallback
+
+    def _draw_result(self) -> None:
+        res, info = self.state.result, self.state.info
+        if res is None or info is None:
+            return
+        self.input_view.set_image(res.preview)
+        self.input_view.set_title(f"Model input {res.preview.shape[1]}×{res.preview.shape[0]}")
+        self.input_view.setToolTip("The image as the model sees it: resized, gray or RGB, inverted "
+                                   "if that scaling is chosen")
+        self.input_label.setText(input_note(res, self._fed_name("the image"), info.spec[2]))
+        self.maps_page.draw(res)
+        self.prediction.draw(res.prediction)
+        self.gradcam_box.draw(res)
+        self.compare_page.draw(res, self._fed_name("current image"),
+                               self.views.currentIndex() == COMPARE_TAB)
+
+    def _show_no_model(self, text: str) -> None:
+        self.maps_page.show_message(text)
+
+    def _show_no_activations(self, reason: str) -> None:
+        info = self.state.info
+        self.maps_page.show_message(
+            reason + "\n\nThe layers are listed on the left"
+            + (" and the filters are on the Filters tab." if info and info.conv_layers else "."),
+            info.name if info else "")
+        # Every panel and title of the previous model goes: nothing here may describe it.
+        self.maps_page.clear()
+        self.input_view.set_image(None)
+        self.input_view.set_title("No image input")
+        self.input_label.setText("")
+        self.gradcam_box.clear()
+        self.prediction.draw(None)
+        self.compare_page.clear(reason)
+
+    # ------------------------------------------------------------------ pane hooks
+    def is_busy(self) -> bool:
+        worker_busy = self.ctx.has_worker() and any(
+            self.ctx.worker.is_busy(channel) for _, channel in JOBS.values())
+        s = self.state
+        return bool(s.loading or self._compute_timer.isActive() or self._canvas_timer.isActive()
+                    or self._start_timer.isActive() or worker_busy
+                    or (not s.started and s.pending is not None))
+
+    def prepare_screenshot(self) -> None:
+        self.state.unattended = True  # no one is there to answer questions
+        if not self.state.started or self._start_timer.isActive():
+            self.state.started = True
+            self._start_timer.stop()
+            self._start()
+
+    def set_presentation_mode(self, on: bool) -> None:
+        scale = 1.5 if on else 1.0
+        for g in [self.grid, self.filter_grid, *self.compare_grids]:
+            g.set_text_scale(scale)
+        for chart in (self.prediction_chart, self.vector_chart):
+            chart.set_text_scale(scale)
+        if self.state.result is not None:
+            self.prediction.draw(self.state.result.prediction)
+        for view in (self.input_view, self.map_view, self.overlay_view, self.gradcam_view, *self.compare_views):
+            view.set_title_size(15 if on else 11)
+        # on a projector the type column and the Grad-CAM caption give way (both stay in tooltips)
+        self.layer_table.setColumnHidden(1, on)
+        table_font = QFont(self.font())
+        if on and table_font.pointSizeF() > 0:
+            table_font.setPointSizeF(table_font.pointSizeF() * 0.8)
+        self.layer_table.setFont(table_font)
+        self.gradcam_label.setVisible(not on)
+        total = max(1000, sum(self._splitter.sizes()))
+        left, right = (450, 370) if on else (360, 310)
+        self._splitter.setSizes([left, total - left - right, right])
+
+    def shutdown(self) -> None:
+        self._start_timer.stop()
+        self._compute_timer.stop()
+        self._canvas_timer.stop()

@@ -1,0 +1,170 @@
+"""The right column of the activations pane: the drawing canvas, what the model sees, the
+prediction and Grad-CAM."""
+
+from __future__ import annotations
+
+import html
+
+import numpy as np
+from PySide6.QtCore import Qt, Slot
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSlider,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cnnviz.gui.qtutil import signals_blocked
+from cnnviz.gui.widgets.bar_chart import BarChartWidget
+from cnnviz.gui.widgets.draw_canvas import DrawCanvasWidget
+from cnnviz.gui.widgets.overlay_view import OverlayView
+from cnnviz.ml.inspect import ActivationResult, ModelInfo, Prediction
+from cnnviz.state.activations import (
+    ActivationsState,
+    class_choices,
+    gradcam_layer_choices,
+    prediction_rows,
+)
+
+
+class CanvasBox(QGroupBox):
+    """A drawing as the model's input."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("Draw", parent)
+        cl = QVBoxLayout(self)
+        self.canvas = DrawCanvasWidget()
+        cl.addWidget(self.canvas, 1)
+        crow = QHBoxLayout()
+        self.clear_button = QPushButton("Clear")
+        self.clear_button.clicked.connect(self.canvas.clear)
+        self.center_check = QCheckBox("Centre like MNIST")
+        self.center_check.setChecked(True)
+        self.center_check.setToolTip("Crop the strokes, fit them in 20×20 and centre them by mass in 28×28, "
+                                     "as the MNIST digits were prepared")
+        crow.addWidget(self.clear_button)
+        crow.addWidget(self.center_check)
+        crow.addStretch(1)
+        cl.addLayout(crow)
+
+
+class PredictionBox:
+    """The likeliest classes as bars, and the top one in words: two widgets the column lays out
+    with their own stretch."""
+
+    def __init__(self) -> None:
+        self.prediction_chart = BarChartWidget("Prediction")
+        self.prediction_chart.setMinimumHeight(140)
+        self.prediction_label = QLabel()
+        self.prediction_label.setWordWrap(True)
+
+    def add_to(self, layout: QVBoxLayout, stretch: int) -> None:
+        layout.addWidget(self.prediction_chart, stretch)
+        layout.addWidget(self.prediction_label)
+
+    def draw(self, pred: Prediction | None) -> None:
+        if pred is None:
+            self.prediction_chart.set_values(np.zeros(0), [], horizontal=True)
+            self.prediction_label.setText("")
+            return
+        rows = prediction_rows(pred)
+        self.prediction_chart.set_values(rows.values, rows.names, horizontal=True,
+                                         highlight=0, fmt="{:.1%}", limits=(0, 1))
+        note = "" if rows.is_probability else " (the output is not a softmax; shown through one)"
+        more = f" — top {rows.shown} of {rows.classes}" if rows.classes > rows.shown else ""
+        self.prediction_label.setText(f"Predicted <b>{html.escape(rows.top_label)}</b> "
+                                      f"({rows.top_probability:.1%}){more}{note}")
+
+
+class GradCamBox(QGroupBox):
+    """Where the model looks: the chosen class's evidence over the input."""
+
+    def __init__(self, state: ActivationsState, parent: QWidget | None = None) -> None:
+        super().__init__("Grad-CAM", parent)
+        self.state = state
+        self.setToolTip("Where the model looks: the regions that raise the chosen class's score")
+        gl = QVBoxLayout(self)
+        gl.setContentsMargins(4, 4, 4, 4)
+        grow = QFormLayout()
+        self.class_combo = QComboBox()
+        self.class_combo.setToolTip("The class whose evidence is shown")
+        self.class_combo.currentIndexChanged.connect(self._on_class_changed)
+        self.gradcam_layer_combo = QComboBox()
+        self.gradcam_layer_combo.setToolTip("The layer whose maps are weighted (default: the last convolution)")
+        self.gradcam_layer_combo.currentIndexChanged.connect(self._on_layer_changed)
+        grow.addRow("Class", self.class_combo)
+        grow.addRow("Layer", self.gradcam_layer_combo)
+        gl.addLayout(grow)
+        self.gradcam_view = OverlayView("")
+        self.gradcam_view.set_alpha(state.gradcam_alpha)
+        self.gradcam_view.setMinimumHeight(120)
+        gl.addWidget(self.gradcam_view, 1)
+        arow = QHBoxLayout()
+        arow.addWidget(QLabel("Opacity"))
+        self.gradcam_alpha_slider = QSlider(Qt.Orientation.Horizontal)
+        self.gradcam_alpha_slider.setRange(0, 100)
+        self.gradcam_alpha_slider.setValue(int(state.gradcam_alpha * 100))
+        self.gradcam_alpha_slider.valueChanged.connect(self._on_alpha_changed)
+        arow.addWidget(self.gradcam_alpha_slider, 1)
+        gl.addLayout(arow)
+        self.gradcam_label = QLabel()
+        self.gradcam_label.setWordWrap(True)
+        gl.addWidget(self.gradcam_label)
+
+    def show_model(self, info: ModelInfo) -> None:
+        with signals_blocked(self.class_combo, self.gradcam_layer_combo):
+            self.class_combo.clear()
+            self.gradcam_layer_combo.clear()
+            self.setEnabled(info.classifier)
+            if not info.classifier:
+                self.gradcam_view.set_overlay(None, None)
+                self.gradcam_label.setText("Grad-CAM needs a classifier with convolution maps."
+                                           if info.spec is not None else "")
+                return
+            for text, data in class_choices(info):
+                self.class_combo.addItem(text, data)
+            for text, data in gradcam_layer_choices(info):
+                self.gradcam_layer_combo.addItem(text, data)
+
+    @Slot(int)
+    def _on_class_changed(self, index: int) -> None:
+        if index >= 0:
+            data = self.class_combo.itemData(index)
+            self.state.set_class(None if data is None else int(data))
+
+    @Slot(int)
+    def _on_layer_changed(self, index: int) -> None:
+        if index >= 0:
+            self.state.set_gradcam_layer(self.gradcam_layer_combo.itemData(index))
+
+    @Slot(int)
+    def _on_alpha_changed(self, value: int) -> None:
+        self.state.gradcam_alpha = value / 100
+        self.gradcam_view.set_alpha(self.state.gradcam_alpha)
+
+    def draw(self, res: ActivationResult) -> None:
+        g = res.gradcam
+        if g is None or not self.state.info.classifier:
+            return
+        if g.error is not None:
+            self.gradcam_view.set_overlay(res.preview, None)
+            self.gradcam_label.setText(f"Grad-CAM failed at {g.layer}: {g.error}")
+            return
+        self.gradcam_view.set_overlay(res.preview, g.heat, levels=(0.0, 1.0), bar_label="")
+        self.gradcam_view.set_alpha(self.state.gradcam_alpha)
+        self.gradcam_view.set_title(f"“{g.label}” ({g.probability:.0%})")
+        self.gradcam_label.setText(f"Evidence for “{html.escape(g.label)}” from layer {html.escape(str(g.layer))}: "
+                                   "bright = the regions that raise that class's score.")
+        self.gradcam_view.setToolTip(self.gradcam_label.text())
+
+    def clear(self) -> None:
+        self.gradcam_view.set_overlay(None, None)
+        self.gradcam_view.set_title("No Grad-CAM")
+        self.gradcam_view.setToolTip("")
+        self.gradcam_label.setText("Grad-CAM needs a classifier that takes an image.")

@@ -1,0 +1,378 @@
+"""Model inspection jobs: open a Keras model, compute a layer's activations, read its filters.
+
+Each ``*_job(job, request)`` runs where Keras runs (the worker today, a child process later) and
+reaches the open models through ``job.models`` (a :class:`cnnviz.ml.store.ModelStore`). Requests
+and results are plain dataclasses of numpy arrays, strings and numbers — picklable, never a live
+Keras object. :data:`JOBS` names each job by a short kind (``"load"``, ``"adopt"``, ``"compute"``,
+``"filters"``) with the channel its requests supersede each other on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+MAPS_PER_PAGE = 64
+VALUES_PER_PAGE = 1024
+MAX_FREE_SIDE = 512  # images fed to models without a fixed input size are shrunk to this
+
+
+# ============================================================================ requests
+
+
+@dataclass
+class LoadRequest:
+    path: str
+    trust: bool = False
+
+
+@dataclass
+class AdoptRequest:
+    """A model already in the store (e.g. just trained), to be inspected under ``name``."""
+
+    model_id: int
+    name: str
+
+
+@dataclass
+class ComputeRequest:
+    model_id: int
+    request: int  # increasing number; the latest request wins
+    image: np.ndarray
+    scaling: str
+    layer: str
+    page: int = 0
+    map_index: int | None = None
+    global_range: bool = False  # also compute the range over all layers
+    want_prediction: bool = True
+    want_gradcam: bool = False
+    gradcam_key: tuple | None = None
+    gradcam_layer: str | None = None  # None: the last conv layer
+    class_index: int | None = None  # None: the top prediction
+    compare_image: np.ndarray | None = None
+
+
+@dataclass
+class FiltersRequest:
+    model_id: int
+    layer: str
+
+
+# ============================================================================ results
+
+
+@dataclass
+class LayerRow:
+    name: str
+    type: str
+    shape: tuple | None
+    params: int | None
+    info: str
+    kind: str  # "maps", "vector" or "none" (nothing to compute)
+
+
+@dataclass
+class ModelInfo:
+    """What the window needs to know about an opened model."""
+
+    model_id: int
+    name: str
+    path: str
+    format: str
+    keras_version: str | None
+    trusted: bool
+    notes: list[str]
+    labels: list[str] | None
+    buildable: bool
+    spec: tuple | None = None  # (height or None, width or None, channels) of an image input
+    spec_reason: str | None = None  # why there are no activations, when spec is None
+    layers: list[LayerRow] = field(default_factory=list)
+    conv_layers: list[str] = field(default_factory=list)
+    spatial_layers: list[str] = field(default_factory=list)
+    last_conv: str | None = None
+    classifier: bool = False
+    params: int = 0
+
+    def row(self, name: str | None) -> LayerRow | None:
+        return next((r for r in self.layers if r.name == name), None)
+
+
+@dataclass
+class LoadRefused:
+    """The file was not opened because it would run code or read other files."""
+
+    path: str
+    message: str
+    findings: list[str]
+    hint: str
+    trusted: bool
+    can_trust: bool  # code can be allowed by trusting the file; links to other files never are
+
+
+@dataclass
+class LoadFailed:
+    path: str
+    message: str
+
+
+LoadOutcome = ModelInfo | LoadRefused | LoadFailed
+
+
+@dataclass
+class Prediction:
+    probabilities: np.ndarray
+    labels: list[str]
+    is_probability: bool
+
+
+@dataclass
+class GradCam:
+    layer: str | None
+    heat: np.ndarray | None = None
+    class_index: int | None = None
+    label: str | None = None
+    probability: float | None = None
+    error: str | None = None
+
+
+@dataclass
+class InputActivations:
+    """One input's pass: what the model saw and one layer's page of outputs."""
+
+    preview: np.ndarray
+    input_hw: tuple
+    source_hw: tuple
+    x_range: tuple
+    layer: str
+    shape: tuple
+    layer_range: tuple
+    kind: str  # "maps" or "vector"
+    first: int
+    total: int
+    page: int
+    vector: np.ndarray | None = None
+    maps: np.ndarray | None = None
+    map_index: int | None = None
+    auto_map: bool = False  # map_index was chosen as the most active map
+    map: np.ndarray | None = None
+    overlay: np.ndarray | None = None
+    global_range: tuple | None = None
+    prediction: Prediction | None = None
+
+
+@dataclass
+class ActivationResult(InputActivations):
+    """Everything the pane shows for a :class:`ComputeRequest`."""
+
+    model_id: int = 0
+    request: int = 0
+    gradcam: GradCam | None = None
+    gradcam_key: tuple | None = None
+    compare: InputActivations | None = None
+
+
+@dataclass
+class FiltersResult:
+    model_id: int
+    layer: str
+    kernels: np.ndarray  # (kh, kw, in, out)
+
+
+# ============================================================================ jobs
+
+
+def load_job(job, req: LoadRequest) -> LoadOutcome:
+    """Open a model file; a bad or unsafe file is an outcome, not an exception."""
+    from cnnviz.ml import modelio
+
+    try:
+        loaded = modelio.load_model(req.path, trust=req.trust)
+    except modelio.UnsafeModelError as exc:
+        findings = list(exc.findings)
+        return LoadRefused(req.path, str(exc), findings, modelio.TRUST_HINT, req.trust,
+                           any(k in f for f in findings for k in ("Lambda", "Python", "bytecode")))
+    except modelio.ModelLoadError as exc:
+        return LoadFailed(req.path, str(exc))
+    return describe(job.models.put(loaded), loaded, Path(req.path).name)
+
+
+def adopt_job(job, req: AdoptRequest) -> ModelInfo:
+    """Inspect a live model another part of the app put in the store (e.g. just trained). It is
+    kept again, wrapped with its summary, under a new id (the same model object, not a copy)."""
+    from cnnviz.ml import modelio
+    from cnnviz.ml.modelio import _summary_from_model
+
+    model = job.models.get(req.model_id)
+    loaded = modelio.LoadedModel(Path(req.name), model, "in memory", None, _summary_from_model(model), {},
+                                 [f"Handed over from training: {req.name}."])
+    return describe(job.models.put(loaded), loaded, req.name)
+
+
+def describe(model_id: int, loaded: Any, name: str) -> ModelInfo:
+    """What the window needs to know about a loaded model, as plain data."""
+    from cnnviz.ml import activations as A
+
+    info = ModelInfo(
+        model_id=model_id, name=name, path=str(loaded.path), format=loaded.format,
+        keras_version=loaded.keras_version, trusted=loaded.trusted, notes=list(loaded.notes),
+        labels=list(loaded.labels) if loaded.labels else None, buildable=loaded.model is not None,
+        params=sum(r.params or 0 for r in loaded.summary),
+    )
+    by_name = {r.name: r for r in loaded.summary}
+    model = loaded.model
+    summary_rows = [_row(r.name, r.class_name, r.output_shape, r.params, r.info, "none") for r in loaded.summary]
+    if model is None:
+        info.spec_reason = ("This file could not be built into a runnable model, so there are no "
+                            "activations to show. The architecture and the stored filters are shown.")
+        info.layers = summary_rows
+        info.conv_layers = list(loaded.filters())
+        return info
+    spec = A.model_input_spec(model)
+    info.conv_layers = list(A.conv_layers(model))
+    if not spec.is_image:
+        info.spec_reason = spec.reason
+        info.layers = summary_rows
+        return info
+    info.spec = (spec.height, spec.width, spec.channels)
+    h, w = spec.height or 64, spec.width or 64
+    x = np.zeros((h, w, spec.channels), np.float32)
+    acts = A.layer_activations(model, x)  # also builds and caches the extractor
+    types = {n: type(layer).__name__ for n, layer in A.flat_layers(model)}
+    for n, a in acts:
+        base = n.split("#")[0].split(":")[0]
+        r = by_name.get(base)
+        shape = (None,) + tuple(a.shape) if spec.height else (None,) + tuple(
+            None if i < 2 and a.ndim == 3 else s for i, s in enumerate(a.shape))
+        kind = "maps" if a.ndim >= 2 else "vector"
+        info.layers.append(_row(n, types.get(base, r.class_name if r else "?"), shape,
+                                r.params if r else None, r.info if r else "", kind))
+        if a.ndim == 3:
+            info.spatial_layers.append(n)
+    info.last_conv = A.last_conv_layer(model)
+    out = acts[-1][1] if acts else None
+    info.classifier = out is not None and out.ndim == 1 and bool(info.spatial_layers)
+    return info
+
+
+def _row(name, class_name, shape, params, text, kind) -> LayerRow:
+    return LayerRow(name, class_name or "?", tuple(shape) if shape is not None else None, params, text or "", kind)
+
+
+def _fit_free_size(image: np.ndarray, spec) -> np.ndarray:
+    """Shrink an image fed to a model without a fixed size, so its maps stay a sane size."""
+    if spec.height is not None and spec.width is not None:
+        return image
+    h, w = image.shape[:2]
+    scale = MAX_FREE_SIDE / max(h, w)
+    if scale >= 1:
+        return image
+    import cv2
+
+    return cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+
+
+def _layer_part(model, acts: dict, layer: str, page: int, map_index: int | None, hw) -> dict[str, Any]:
+    """The fields of :class:`InputActivations` about one layer's page of outputs."""
+    from cnnviz.ml import activations as A
+
+    arr = acts[layer]
+    part: dict[str, Any] = {"layer": layer, "shape": tuple(arr.shape),
+                            "layer_range": (float(arr.min()), float(arr.max())) if arr.size else (0.0, 0.0)}
+    if arr.ndim == 1:
+        pages = max(1, -(-arr.size // VALUES_PER_PAGE))
+        page = min(max(0, page), pages - 1)
+        first = page * VALUES_PER_PAGE
+        part.update(kind="vector", first=first, total=int(arr.size), page=page,
+                    vector=np.array(arr[first:first + VALUES_PER_PAGE], dtype=np.float32))
+        return part
+    maps, first, total = A.page_maps(arr, page, MAPS_PER_PAGE)
+    part.update(kind="maps", maps=np.array(maps, dtype=np.float32), first=first, total=total,
+                page=first // MAPS_PER_PAGE)
+    if map_index is None or not 0 <= map_index < total:
+        # the most active map of the layer: the enlarged view and the overlay are never blank
+        flat = arr.reshape(-1, total) if arr.ndim >= 2 else arr[None]
+        map_index = int(np.argmax(np.abs(flat).sum(axis=0)))
+        part["auto_map"] = True
+    part["map_index"] = map_index
+    fmap = np.moveaxis(arr, -1, 0)[map_index]
+    if fmap.ndim == 1:
+        fmap = fmap[:, None]
+    fmap = np.array(fmap, dtype=np.float32)
+    part["map"] = fmap
+    if arr.ndim == 3:
+        part["overlay"] = np.array(A.map_to_input(model, layer, fmap, hw), dtype=np.float32)
+    return part
+
+
+def compute_job(job, req: ComputeRequest) -> ActivationResult:
+    """Activations of one layer (one page), the chosen map on the input, the prediction and
+    Grad-CAM, for one or two inputs — everything the pane shows for a request."""
+    from cnnviz.ml import activations as A
+
+    loaded = job.models.get(req.model_id)
+    model = loaded.model
+    spec = A.model_input_spec(model)
+
+    def one(image: np.ndarray, want_prediction: bool) -> tuple[dict[str, Any], Any]:
+        img = _fit_free_size(image, spec)
+        x, preview = A.prepare_input(img, model, req.scaling)
+        acts = A.layer_activations(model, x)
+        res: dict[str, Any] = {"preview": np.array(preview), "input_hw": tuple(preview.shape[:2]),
+                               "source_hw": tuple(image.shape[:2]),
+                               "x_range": (float(x.min()), float(x.max()))}
+        d = dict(acts)
+        layer = req.layer if req.layer in d else acts[0][0]
+        res.update(_layer_part(model, d, layer, req.page, req.map_index, preview.shape[:2]))
+        if req.global_range:
+            lo = min(float(a.min()) for _, a in acts if a.size)
+            hi = max(float(a.max()) for _, a in acts if a.size)
+            res["global_range"] = (lo, hi)
+        if want_prediction:
+            p = A.predict_probabilities(model, x, loaded.labels)
+            res["prediction"] = Prediction(np.array(p.probabilities), list(p.labels), bool(p.is_probability))
+        return res, x
+
+    main, x = one(req.image, req.want_prediction)
+    out = ActivationResult(**main, model_id=req.model_id, request=req.request)
+    if req.want_gradcam:
+        layer = req.gradcam_layer or A.last_conv_layer(model)
+        try:
+            heat = A.grad_cam(model, x, req.class_index, layer)
+            p = A.predict_probabilities(model, x, loaded.labels)
+            idx = req.class_index if req.class_index is not None else p.top
+            out.gradcam = GradCam(layer, np.array(heat), int(idx), p.labels[idx], float(p.probabilities[idx]))
+        except Exception as exc:
+            out.gradcam = GradCam(layer, error=str(exc).strip() or type(exc).__name__)
+        out.gradcam_key = req.gradcam_key
+    if req.compare_image is not None:
+        second, _ = one(req.compare_image, True)
+        out.compare = InputActivations(**second)
+    return out
+
+
+def filters_job(job, req: FiltersRequest) -> FiltersResult:
+    """A conv layer's kernels as (kh, kw, in, out), from the model or the stored weights."""
+    loaded = job.models.get(req.model_id)
+    if loaded.model is not None:
+        from cnnviz.ml import activations as A
+
+        k = A.layer_filters(loaded.model, req.layer)
+    else:
+        k = loaded.filters()[req.layer]
+    k = np.array(k, dtype=np.float32)
+    if k.ndim == 3:
+        k = k[None]
+    return FiltersResult(req.model_id, req.layer, k)
+
+
+#: kind -> (job function, channel). A newer request on a channel supersedes the waiting ones.
+JOBS: dict[str, tuple[Callable[..., Any], str]] = {
+    "load": (load_job, "activations.load"),
+    "adopt": (adopt_job, "activations.load"),
+    "compute": (compute_job, "activations"),
+    "filters": (filters_job, "activations.filters"),
+}

@@ -1,0 +1,672 @@
+"""The activations pane's truth and rules, without Qt: which model is open, which layer, page and
+map are shown, how colours are scaled, which input is fed, which results are current.
+
+Keras work goes through one narrow seam, the ``submit`` callable given to
+:class:`ActivationsState`::
+
+    submit(kind: str, request, on_done: Callable[[result], None], on_error: Callable[[str], None])
+
+``kind`` is a key of :data:`cnnviz.ml.inspect.JOBS` (``"load"``, ``"adopt"``, ``"compute"``,
+``"filters"``); ``request`` is that job's request dataclass. ``on_done``/``on_error`` must be
+called on the thread that owns the state (the GUI thread), at most once, with the job's result
+dataclass or an error in words. The window forwards to ``ctx.worker.submit``; tests pass a fake.
+A newer request supersedes an older one: a result that is not for the latest request, or for a
+model replaced since, is dropped here ("latest request wins").
+"""
+
+from __future__ import annotations
+
+import itertools
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cnnviz.ml.inspect import (
+    MAPS_PER_PAGE,
+    VALUES_PER_PAGE,
+    ActivationResult,
+    AdoptRequest,
+    ComputeRequest,
+    FiltersRequest,
+    FiltersResult,
+    InputActivations,
+    LayerRow,
+    LoadFailed,
+    LoadRefused,
+    LoadRequest,
+    ModelInfo,
+    Prediction,
+)
+from cnnviz.state.events import Event
+
+Submit = Callable[[str, Any, Callable[[Any], None], Callable[[str], None]], Any]
+
+NORMALIZATIONS = {
+    "map": "Per map",
+    "layer": "Per layer",
+    "global": "Across all layers",
+}
+SCALING_TEXT = {  # short names for the combo; cnnviz.ml.activations.SCALINGS has the long ones
+    "div255": "÷255 (0…1)",
+    "div255_inverted": "÷255, inverted (dark strokes → white)",
+    "minus1to1": "−1…1",
+    "standardize": "Zero mean, unit variance",
+    "none": "Raw 0…255",
+}
+SOURCES = {"image": "The current image", "canvas": "A drawing (mouse)"}
+CANVAS_MAX_SIDE = 128
+#: Classes listed in the prediction chart; the rest are summed into one "others" row.
+PREDICTION_ROWS = 5
+NOT_COMPUTED = "The activations could not be computed: "
+
+
+# ============================================================================ rules
+
+
+def default_scaling(spec: tuple | None, image: np.ndarray | None) -> str:
+    """÷255, or ÷255 inverted when a small gray model (MNIST-like) is shown a bright image:
+    such models learnt white strokes on black, and a scanned dark-on-light digit must be flipped."""
+    if spec is None or image is None:
+        return "div255"
+    h, w, c = spec
+    small = (h or 999) <= 64 and (w or 999) <= 64
+    if c == 1 and small and float(np.mean(image)) > 127:
+        return "div255_inverted"
+    return "div255"
+
+
+def looks_like_a_digit(image: np.ndarray) -> bool:
+    """A small gray picture (like the bundled MNIST samples) rather than a scene or a photo."""
+    h, w = image.shape[:2]
+    if max(h, w) > 64:
+        return False
+    if image.ndim == 3 and image.shape[2] >= 3:
+        rgb = image[:, :, :3].astype(np.int16)
+        if np.abs(rgb[:, :, 0] - rgb[:, :, 1]).max() > 8 or np.abs(rgb[:, :, 1] - rgb[:, :, 2]).max() > 8:
+            return False
+    return True
+
+
+def choose_demo(image: np.ndarray, demos: list[Path]) -> Path | None:
+    """The bundled demo model that suits the current image: the digits CNN for a digit-like
+    picture, the shapes classifier for anything else (a digits model reading a photo of shapes
+    would only show a meaningless guess)."""
+    if not demos:
+        return None
+    wanted = "digits" if looks_like_a_digit(image) else "shapes"
+    return next((p for p in demos if p.stem.startswith(wanted)), demos[0])
+
+
+def can_draw(spec: tuple | None) -> bool:
+    """Drawing is offered only for models with a small image input."""
+    return spec is not None and max(spec[0] or 999, spec[1] or 999) <= CANVAS_MAX_SIDE
+
+
+def compare_defaults(current_stem: str) -> tuple[str, ...]:
+    """The bundled samples offered as the second input, best first (never the image itself)."""
+    return ("digit_5",) if current_stem == "digit_7" else ("digit_7", "digit_5")
+
+
+def compare_note(normalization: str) -> str:
+    """The note under the two inputs: how the colours are scaled now."""
+    how = {
+        "map": "each map is scaled to its own range, so compare shapes, not brightness "
+               "(choose 'Per layer' above to compare strengths)",
+        "layer": "both inputs share one scale for this layer, so brighter means stronger in either",
+        "global": "both inputs share one scale across all layers, so brighter means stronger in either",
+    }.get(normalization, "")
+    return f"Both inputs go through the same layer; {how}."
+
+
+def levels_for(normalization: str, res: InputActivations,
+               other: InputActivations | None = None) -> tuple[float, float] | None:
+    """Colour levels of a layer's maps: None (each map its own) or one range for the layer, or
+    for all layers, shared with ``other`` when two inputs are compared."""
+    if normalization == "map":
+        return None
+    glob = normalization == "global" and res.global_range is not None
+    lo, hi = res.global_range if glob else res.layer_range
+    theirs = None if other is None else (other.global_range if glob else other.layer_range)
+    if theirs is not None:
+        lo, hi = min(lo, theirs[0]), max(hi, theirs[1])
+    return (min(lo, 0.0), hi if hi > min(lo, 0.0) else min(lo, 0.0) + 1.0)
+
+
+def layer_cells(row: LayerRow) -> tuple[list[str], str]:
+    """The layer table's cells for one row, and its tooltip."""
+    shape = "—" if row.shape is None else "×".join("?" if v is None else str(v) for v in row.shape[1:])
+    params = "" if row.params is None else f"{row.params:,}"
+    tip = f"{row.name} ({row.type})" + (f": {row.info}" if row.info else "")
+    return [row.name, row.type, shape, params], tip
+
+
+def class_choices(info: ModelInfo) -> list[tuple[str, int]]:
+    """The Grad-CAM class combo: the top prediction (-1), then every class."""
+    labels = info.labels or []
+    out = next((r for r in reversed(info.layers) if r.kind == "vector"), None)
+    n = out.shape[-1] if out and out.shape else len(labels)
+    return [("Top prediction", -1)] + [(labels[i] if i < len(labels) else f"class {i}", i)
+                                       for i in range(int(n or 0))]
+
+
+def gradcam_layer_choices(info: ModelInfo) -> list[tuple[str, str]]:
+    return [(f"Last conv ({info.last_conv})", "")] + [(n, n) for n in info.spatial_layers]
+
+
+def model_summary(info: ModelInfo) -> list[str]:
+    """The model line's parts (HTML-escaped by the view)."""
+    bits = [info.name, info.format]
+    if info.keras_version:
+        bits.append(f"Keras {info.keras_version}")
+    if info.params:
+        bits.append(f"{info.params:,} parameters")
+    if info.spec:
+        h, w, c = info.spec
+        bits.append(f"input {h or '?'}×{w or '?'}×{c}")
+    return bits
+
+
+def model_notes(info: ModelInfo) -> list[str]:
+    notes = list(info.notes)
+    if info.spec_reason:
+        notes.insert(0, info.spec_reason)
+    return notes[:6]
+
+
+def page_text(total: int, first: int, per: int) -> tuple[bool, str, bool, bool]:
+    """Paging of a layer: (several pages?, label, can go back, can go on)."""
+    pages = max(1, -(-total // per))
+    page = first // per
+    if pages <= 1:
+        return False, "", False, False
+    last = min(total, first + per)
+    return True, f"{first}–{last - 1} of {total} (page {page + 1}/{pages})", page > 0, page + 1 < pages
+
+
+def input_note(res: InputActivations, what: str, channels: int) -> str:
+    """What was fed: the source, its size, the resize, gray or RGB, the value range."""
+    sh, sw = res.source_hw
+    ih, iw = res.input_hw
+    parts = [f"{what} ({sw}×{sh})"]
+    if (sh, sw) != (ih, iw):
+        parts.append(f"resized to {iw}×{ih}")
+    parts.append("gray" if channels == 1 else "RGB")
+    lo, hi = res.x_range
+    parts.append(f"values {lo:.3g}…{hi:.3g}")
+    return "Fed: " + ", ".join(parts) + "."
+
+
+@dataclass
+class PredictionRows:
+    values: np.ndarray
+    names: list[str]
+    top_label: str
+    top_probability: float
+    shown: int
+    classes: int
+    is_probability: bool
+
+
+def prediction_rows(pred: Prediction) -> PredictionRows:
+    """The likeliest classes and the rest summed: five rows and "others" stay readable in the
+    panel's height at any window size; ten classes' labels and percentages would overlap."""
+    p = pred.probabilities
+    order = np.argsort(-p)[:PREDICTION_ROWS]
+    values, names = list(p[order]), [pred.labels[i] for i in order]
+    if p.size > len(order):
+        values.append(max(0.0, float(p.sum() - p[order].sum())))
+        names.append(f"{p.size - len(order)} others")
+    top = order[0]
+    return PredictionRows(np.asarray(values), names, pred.labels[top], float(p[top]), len(order), p.size,
+                          pred.is_probability)
+
+
+@dataclass
+class FilterPage:
+    """One page of a conv layer's filters, ready to draw."""
+
+    first: int
+    last: int
+    total: int
+    pages: int
+    rgb_tiles: list[np.ndarray] | None  # colour patches (filters over 3 inputs, seen as RGB)
+    maps: np.ndarray | None  # (n, kh, kw) weights on one input channel
+    limit: float  # the layer's largest |weight|
+    channel: int
+    label: str
+    text: str
+
+
+def filter_page(fr: FiltersResult, channel: int, page: int, why_only_filters: str | None) -> FilterPage:
+    k = fr.kernels
+    kh, kw, cin, cout = k.shape
+    pages = max(1, -(-cout // MAPS_PER_PAGE))
+    page = min(page, pages - 1)
+    first = page * MAPS_PER_PAGE
+    last = min(cout, first + MAPS_PER_PAGE)
+    m = float(np.abs(k).max()) or 1.0
+    tiles = maps = None
+    if channel == -1 and cin == 3:
+        tiles = [np.clip(np.round(127.5 + 127.5 * k[:, :, :, o] / m), 0, 255).astype(np.uint8)
+                 for o in range(first, last)]
+        how = ("Each filter shown as a colour patch: its weights on the red, green and blue inputs "
+               "(gray = 0, brighter = positive). A filter that looks for a colour shows that colour.")
+    else:
+        channel = max(0, min(channel, cin - 1))
+        maps = np.moveaxis(k[:, :, channel, first:last], -1, 0)
+        how = (f"The weights each filter applies to input channel {channel}: red adds, blue subtracts, "
+               "white is 0.")
+    label = f"{first + 1}–{last} of {cout}" if pages > 1 else f"{cout} filters"
+    text = f"{fr.layer}: {cout} filters of {kh}×{kw}×{cin}. {how}"
+    if why_only_filters:
+        text = f"{why_only_filters}\n\n{text}"  # why only the filters are here
+    return FilterPage(first, last, cout, pages, tiles, maps, m, channel, label, text)
+
+
+def filter_channel_choices(kernels: np.ndarray) -> list[tuple[str, int]]:
+    """The input channels of a layer's filters; all three as RGB first for an RGB input."""
+    cin = kernels.shape[2]
+    rgb = cin == 3
+    return ([("All three as RGB", -1)] if rgb else []) + [
+        (f"{c}" + (f" ({'RGB'[c]})" if rgb else ""), c) for c in range(cin)]
+
+
+# ============================================================================ the controller
+
+
+class ActivationsState:
+    """What the activations pane shows and how it gets it.
+
+    ``submit``: see the module docstring. ``image``: returns the context's current image.
+    ``ask_trust``: decides whether a refused file may run its code (the view sets it).
+
+    Events (all emitted on the owner's thread): ``model_changed(info)`` a model was adopted;
+    ``result_changed()`` redraw the result; ``filters_changed()`` redraw the filters;
+    ``filter_layer_changed(name)``, ``scaling_changed(key)``, ``source_changed(key)`` a choice
+    changed from here; ``compute_wanted()`` schedule :meth:`compute`; ``no_activations(reason)``;
+    ``compute_failed(message)``; ``filters_failed(message)``; ``error(text)``; ``error_cleared()``;
+    ``busy(text)`` ("" when idle); ``posted(text)`` a status-bar message.
+    """
+
+    def __init__(self, submit: Submit, image: Callable[[], np.ndarray | None] = lambda: None) -> None:
+        self._submit = submit
+        self._image = image
+        self.ask_trust: Callable[[LoadRefused], bool] = lambda outcome: False
+        # the choices
+        self.model_id: int | None = None
+        self.layer: str | None = None
+        self.page = 0
+        self.map_index: int | None = None
+        self.normalization = "map"
+        self.scaling = "div255"
+        self.scaling_chosen = False  # the user picked it: keep it when the image changes
+        self.source = "image"
+        self.alpha = 0.55
+        self.gradcam_layer: str | None = None  # None: the last conv layer
+        self.class_index: int | None = None  # None: the top prediction
+        self.gradcam_alpha = 0.5
+        self.compare_with: str | None = None  # a sample image path, or "canvas"
+        self.compare_image: np.ndarray | None = None
+        self.compare_name = ""
+        self.filter_layer: str | None = None
+        self.filter_channel = -1  # -1: RGB (first layer with 3 input channels)
+        self.filter_page = 0
+        # what is shown
+        self.info: ModelInfo | None = None
+        self.result: ActivationResult | None = None
+        self.filters_result: FiltersResult | None = None
+        self.last_error = ""
+        # loading
+        self.started = False
+        self.pending: tuple[str, bool] | None = None
+        self.loading = 0
+        self.unattended = False  # nobody can answer a question (screenshots)
+        # the cache keys: what the shown prediction and Grad-CAM were computed for
+        self.input_version = 0
+        self.gradcam_shown: tuple | None = None
+        self.prediction_shown: tuple | None = None
+        self._requests = itertools.count(1)
+        self.latest_request = 0
+
+        for name in ("model_changed", "result_changed", "filters_changed", "filter_layer_changed",
+                     "scaling_changed", "source_changed", "compute_wanted", "no_activations",
+                     "compute_failed", "filters_failed", "error", "error_cleared", "busy", "posted"):
+            setattr(self, name, Event())
+
+    # ------------------------------------------------------------------ opening models
+    def start(self, demos: list[Path]) -> bool:
+        """The pane is shown for the first time: open what was asked for, or the demo model that
+        suits the image. False if there is nothing to open."""
+        self.started = True
+        if self.pending is not None:
+            path, trust = self.pending
+            self.pending = None
+            self._submit_load(path, trust)
+        elif self.info is None and not self.loading:
+            image = self._image()
+            demo = choose_demo(image, demos) if image is not None else (demos[0] if demos else None)
+            if demo is None:
+                return False
+            self.open_model(demo)
+        return True
+
+    def open_model(self, path: str | Path, trust: bool = False) -> None:
+        """Open a model file (the current model stays until it has loaded); before the pane
+        started, the request waits for :meth:`start`."""
+        if not self.started:
+            self.pending = (str(path), trust)
+            return
+        self._submit_load(str(path), trust)
+
+    def offer(self, model_id: int, name: str) -> None:
+        """Inspect a model that sits in the worker's store under ``model_id``."""
+        self.started = True
+        self.loading += 1
+        self.busy.emit("Opening model…")
+        self._submit("adopt", AdoptRequest(int(model_id), name), self._on_loaded, self._on_load_failed)
+
+    def _submit_load(self, path: str, trust: bool) -> None:
+        self.loading += 1
+        self.busy.emit("Loading TensorFlow…" if "keras" not in sys.modules else "Opening model…")
+        self._submit("load", LoadRequest(path, trust), self._on_loaded, self._on_load_failed)
+
+    def _load_finished(self) -> None:
+        self.loading = max(0, self.loading - 1)
+        if not self.loading:
+            self.busy.emit("")
+
+    def _on_load_failed(self, message: str) -> None:
+        self._load_finished()
+        self.report_error(f"The model could not be opened: {message}")
+
+    def _kept(self) -> str:
+        return " The previous model stays open." if self.info is not None else ""
+
+    def _on_loaded(self, outcome: ModelInfo | LoadRefused | LoadFailed) -> None:
+        self._load_finished()
+        if isinstance(outcome, LoadRefused):
+            name = Path(outcome.path).name
+            if outcome.trusted or not outcome.can_trust:  # trusting would not help: nothing to ask
+                self.report_error(outcome.message + self._kept())
+            elif self.unattended:
+                # A screenshot runs with nobody to answer the question: refuse, and say why.
+                self.report_error(f"Not opened: '{name}' contains " + "; ".join(outcome.findings)
+                                  + ". Nobody can answer 'Do you trust this file?' while a "
+                                    "screenshot is taken, so it was refused; open it in the "
+                                    "window to decide.")
+            elif self.ask_trust(outcome):
+                self.open_model(outcome.path, trust=True)
+            else:
+                self.report_error(f"Not opened: '{name}' was refused because it contains "
+                                  + "; ".join(outcome.findings) + "." + self._kept())
+            return
+        if isinstance(outcome, LoadFailed):
+            self.report_error(outcome.message + self._kept())
+            return
+        self.adopt(outcome)
+
+    def report_error(self, text: str) -> None:
+        self.last_error = text
+        self.error.emit(text)
+
+    def adopt(self, info: ModelInfo) -> None:
+        """Show a newly opened model: every choice about the previous one is reset."""
+        self.info = info
+        self.model_id = info.model_id
+        self.page, self.map_index, self.class_index, self.gradcam_layer = 0, None, None, None
+        self.filter_layer = info.conv_layers[0] if info.conv_layers else None
+        self.filter_page, self.filter_channel = 0, -1
+        self.scaling_chosen = False
+        self.result = None
+        self.filters_result = None
+        self.gradcam_shown = self.prediction_shown = None
+        self.last_error = ""
+        if not can_draw(info.spec) and self.source == "canvas":
+            self.source = "image"
+            self.source_changed.emit(self.source)
+        self.apply_default_scaling()
+        self.model_changed.emit(info)
+        if info.spec is None:
+            self._no_activations()
+        self.request_filters()
+        self.posted.emit(f"Opened the model {info.name}")
+
+    def _no_activations(self) -> None:
+        self.result = None
+        self.no_activations.emit(self.info.spec_reason or "")
+
+    def first_layer(self) -> str | None:
+        """The layer shown first: the first with maps, else the first with outputs."""
+        layers = [r for r in (self.info.layers if self.info else []) if r.kind != "none"]
+        if not layers:
+            return None
+        return next((r.name for r in layers if r.kind == "maps"), layers[0].name)
+
+    @property
+    def can_compute(self) -> bool:
+        return self.info is not None and self.info.spec is not None
+
+    # ------------------------------------------------------------------ choices
+    def set_layer(self, name: str) -> None:
+        if name != self.layer:
+            self.page, self.map_index = 0, None
+        self.layer = name
+        row = self.info.row(name) if self.info is not None else None
+        if not self.can_compute or row is None or row.kind == "none":
+            if self.info is not None and self.info.spec is None:
+                self._no_activations()
+            return
+        if name in self.info.conv_layers and self.filter_layer != name:
+            self.set_filter_layer(name)
+            self.filter_layer_changed.emit(name)
+        self.request_compute()
+
+    def choose_map(self, index: int) -> None:
+        self.map_index = index
+        self.request_compute()
+
+    def _per_page(self) -> int:
+        return VALUES_PER_PAGE if self.result is not None and self.result.kind == "vector" else MAPS_PER_PAGE
+
+    def prev_page(self) -> None:
+        if self.page > 0:
+            self.page -= 1
+            self.map_index = None
+            self.request_compute()
+
+    def next_page(self) -> None:
+        r = self.result
+        if r is not None and (self.page + 1) * self._per_page() < r.total:
+            self.page += 1
+            self.map_index = None
+            self.request_compute()
+
+    def set_normalization(self, mode: str) -> None:
+        self.normalization = mode
+        if mode == "global":
+            self.request_compute()
+        else:
+            self.result_changed.emit()
+
+    def set_class(self, index: int | None) -> None:
+        self.class_index = None if index is None or index < 0 else int(index)
+        self.request_compute()
+
+    def set_gradcam_layer(self, name: str | None) -> None:
+        self.gradcam_layer = name or None
+        self.request_compute()
+
+    def set_scaling(self, key: str) -> None:
+        self.scaling = key
+        self.scaling_chosen = True
+        self.input_version += 1
+        self.request_compute()
+
+    def set_source(self, key: str) -> None:
+        self.source = key
+        if not self.scaling_chosen:
+            self.apply_default_scaling()
+        self.input_version += 1
+        self.request_compute()
+
+    def apply_default_scaling(self) -> None:
+        if self.scaling_chosen or self.info is None:
+            return
+        self.scaling = "div255" if self.source == "canvas" else default_scaling(self.info.spec, self._image())
+        self.scaling_changed.emit(self.scaling)
+
+    def image_changed(self) -> None:
+        self.apply_default_scaling()
+        if self.source == "image":
+            self.input_version += 1
+            self.request_compute()
+
+    def drawing_changed(self) -> bool:
+        """The drawing changed; True if it is fed (then a recompute is due)."""
+        if self.compare_with == "canvas" or self.source == "canvas":
+            self.input_version += 1
+            return True
+        return False
+
+    def set_compare(self, data: str) -> bool:
+        """The second input: an image file, or ``"canvas"`` for the drawing. False (and an error
+        reported) if the file cannot be read."""
+        if data == "canvas":
+            self.compare_with, self.compare_image, self.compare_name = "canvas", None, "the drawing"
+            return True
+        from cnnviz.core import images
+
+        try:
+            img = images.load_image(data)
+        except images.ImageLoadError as exc:
+            self.report_error(str(exc))
+            self.compare_name = ""
+            return False
+        self.compare_with = data
+        self.compare_image = np.ascontiguousarray(img, dtype=np.uint8)
+        self.compare_name = Path(data).name
+        return True
+
+    # ------------------------------------------------------------------ computing
+    def request_compute(self) -> None:
+        """Ask the view to schedule :meth:`compute` (it coalesces several changes)."""
+        if self.can_compute:
+            self.compute_wanted.emit()
+
+    def compare_input(self, shown: bool, canvas: Callable[[], np.ndarray]) -> np.ndarray | None:
+        """The second input, when the compare page is shown and one is chosen."""
+        if not shown or self.compare_with is None:
+            return None
+        return canvas() if self.compare_with == "canvas" else self.compare_image
+
+    def compute_request(self, image: np.ndarray | None,
+                        compare: np.ndarray | None = None) -> ComputeRequest | None:
+        """The request for what is shown now; the prediction and Grad-CAM are asked for only
+        when their inputs changed since the ones shown."""
+        if not self.can_compute or self.layer is None or image is None:
+            return None
+        gkey = (self.model_id, self.input_version, self.scaling, self.gradcam_layer, self.class_index)
+        pkey = (self.model_id, self.input_version, self.scaling)
+        return ComputeRequest(
+            model_id=self.model_id, request=next(self._requests), image=np.array(image),
+            scaling=self.scaling, layer=self.layer, page=self.page, map_index=self.map_index,
+            global_range=self.normalization == "global",
+            want_prediction=pkey != self.prediction_shown,
+            want_gradcam=self.info.classifier and gkey != self.gradcam_shown,
+            gradcam_key=gkey, gradcam_layer=self.gradcam_layer, class_index=self.class_index,
+            compare_image=None if compare is None else np.array(compare))
+
+    def compute(self, image: np.ndarray | None, compare: np.ndarray | None = None) -> ComputeRequest | None:
+        """Submit the request for what is shown now (None if there is nothing to compute)."""
+        req = self.compute_request(image, compare)
+        if req is None:
+            return None
+        self.latest_request = req.request
+        self._submit("compute", req, self._on_computed, self._on_compute_failed)
+        return req
+
+    def _on_compute_failed(self, message: str) -> None:
+        self.report_error(NOT_COMPUTED + message)
+        self.compute_failed.emit(message)
+
+    def _on_computed(self, res: ActivationResult) -> None:
+        if res.model_id != self.model_id or res.request != self.latest_request:
+            return  # for a model replaced since, or superseded by a newer request
+        prev = self.result
+        if prev is not None:  # what was not recomputed is still true
+            if res.prediction is None:
+                res.prediction = prev.prediction
+            if res.gradcam is None:
+                res.gradcam = prev.gradcam
+            if res.global_range is None and self.normalization == "global":
+                res.global_range = prev.global_range
+        self.result = res
+        if res.map_index is not None:
+            self.map_index = res.map_index
+        self.page = res.page
+        if res.gradcam_key is not None:
+            self.gradcam_shown = res.gradcam_key
+        self.prediction_shown = ((self.model_id, self.input_version, self.scaling)
+                                 if res.prediction is not None else None)
+        if self.last_error.startswith(NOT_COMPUTED):
+            self.last_error = ""
+            self.error_cleared.emit()
+        self.result_changed.emit()
+
+    def levels(self, res: InputActivations, other: InputActivations | None = None) -> tuple[float, float] | None:
+        return levels_for(self.normalization, res, other)
+
+    # ------------------------------------------------------------------ filters
+    def set_filter_layer(self, name: str) -> None:
+        self.filter_layer = name
+        self.filter_page = 0
+        self.filter_channel = -1
+        self.request_filters()
+
+    def set_filter_channel(self, channel: int) -> None:
+        self.filter_channel = int(channel)
+        self.filters_changed.emit()
+
+    def filter_prev(self) -> None:
+        if self.filter_page > 0:
+            self.filter_page -= 1
+            self.filters_changed.emit()
+
+    def filter_next(self) -> None:
+        fr = self.filters_result
+        if fr is not None and (self.filter_page + 1) * MAPS_PER_PAGE < fr.kernels.shape[3]:
+            self.filter_page += 1
+            self.filters_changed.emit()
+
+    def request_filters(self) -> None:
+        """Read the chosen layer's filters, unless they are the ones already read."""
+        if self.info is None or not self.filter_layer:
+            return
+        fr = self.filters_result
+        if fr is not None and fr.model_id == self.model_id and fr.layer == self.filter_layer:
+            self.filters_changed.emit()
+            return
+        self._submit("filters", FiltersRequest(self.model_id, self.filter_layer),
+                     self._on_filters_done, self.filters_failed.emit)
+
+    def _on_filters_done(self, res: FiltersResult) -> None:
+        if res.model_id != self.model_id:
+            return
+        self.filters_result = res
+        if self.filter_channel == -1 and res.kernels.shape[2] != 3:
+            self.filter_channel = 0
+        self.filters_changed.emit()
+
+    def filter_view(self) -> FilterPage | None:
+        """The page of filters to draw now (None before any were read)."""
+        fr = self.filters_result
+        if fr is None:
+            return None
+        why = self.info.spec_reason if self.info is not None and not self.info.buildable else None
+        view = filter_page(fr, self.filter_channel, self.filter_page, why)
+        self.filter_page = view.first // MAPS_PER_PAGE
+        return view
