@@ -1,0 +1,213 @@
+"""The kernel playground's rules without a window: kernel operations, display rules, titles,
+border modes and the hover arithmetic, which must be the core's numbers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cnnviz.core.convolution import PAD_MODES
+from cnnviz.core.kernels import PRESETS, apply_kernel, gradient_magnitude
+from cnnviz.state.kernels import (
+    BORDER_NAMES,
+    DISPLAY_MODES,
+    SIGNED_RGB_TEXT,
+    KernelPlaygroundState,
+    format_cell_value,
+    normalized,
+    parse_cell_value,
+    preset_title,
+    resize_kernel,
+)
+
+RNG = np.random.default_rng(7)
+GRAY = RNG.integers(0, 256, (23, 31)).astype(np.float32)
+RGB = RNG.integers(0, 256, (17, 19, 3)).astype(np.float32)
+ASYMMETRIC = np.array([[0, 1, 2], [0, 0, 0], [-1, 0, 3]], np.float32)
+
+
+def recorder(state: KernelPlaygroundState) -> list:
+    seen: list = []
+    state.changed.connect(seen.append)
+    return seen
+
+
+def test_preset_titles():
+    assert preset_title("sobel_x") == "Sobel x"
+    assert preset_title("laplacian_8") == "Laplacian (8 neighbours)"
+
+
+def test_kernel_changes_emit_and_reset_goes_back_to_the_last_preset():
+    s = KernelPlaygroundState()
+    seen = recorder(s)
+    assert s.chosen_preset == "sobel_x"
+    s.choose_preset("laplacian")
+    np.testing.assert_array_equal(s.kernel, PRESETS["laplacian"])
+    s.set_kernel(np.ones((2, 2)))
+    assert s.kernel.dtype == np.float32 and s.kernel_name == "custom"
+    s.reset()
+    np.testing.assert_array_equal(s.kernel, PRESETS["laplacian"])
+    assert s.kernel_name == "laplacian"
+    assert seen == ["kernel"] * 3
+    assert KernelPlaygroundState(kernel=np.ones((2, 2)), kernel_name="custom").chosen_preset == "identity"
+
+
+def test_transpose_rotate_resize_normalize():
+    s = KernelPlaygroundState(kernel=np.array([[1, 2], [3, 4]], np.float32), kernel_name="custom")
+    s.transpose()
+    np.testing.assert_array_equal(s.kernel, [[1, 3], [2, 4]])
+    s.rotate()
+    np.testing.assert_array_equal(s.kernel, [[2, 1], [4, 3]])
+    s.set_kernel(PRESETS["sobel_x"], "sobel_x")
+    s.resize(5, 5)
+    np.testing.assert_array_equal(s.kernel[1:4, 1:4], PRESETS["sobel_x"])
+    assert s.kernel_name == "custom"
+    seen = recorder(s)
+    s.resize(5, 5)  # the same size: nothing happens
+    assert seen == []
+    s.set_kernel(np.full((3, 3), 2.0))
+    assert "sums to 1" in s.normalize() and s.kernel.sum() == pytest.approx(1.0)
+    s.set_kernel(PRESETS["sobel_x"])
+    assert "positive weights" in s.normalize() and s.kernel[s.kernel > 0].sum() == pytest.approx(1.0)
+    k, note = normalized(np.zeros((3, 3)))
+    assert "cannot" in note and not k.any()
+
+
+def test_cell_values_and_resizing():
+    assert parse_cell_value("1/9") == pytest.approx(1 / 9)
+    assert parse_cell_value(" −2,5 ") == -2.5
+    for bad in ("nan", "inf", "abc", "", "1/0"):
+        with pytest.raises(ValueError):
+            parse_cell_value(bad)
+    assert format_cell_value(2.0) == "2" and format_cell_value(0.25) == ".25"
+    np.testing.assert_array_equal(resize_kernel(np.ones((3, 3)), 1, 1), [[1]])
+    with pytest.raises(ValueError):
+        resize_kernel(np.ones((3, 3)), 16, 3)
+    assert KernelPlaygroundState.accepts(np.ones((15, 1))) and not KernelPlaygroundState.accepts(np.ones((16, 3)))
+
+
+def test_settings_are_checked_and_emitted():
+    s = KernelPlaygroundState()
+    seen = recorder(s)
+    s.update(color="rgb", border="zero", convolve=1)
+    assert (s.color, s.border, s.convolve) == ("rgb", "zero", True)
+    assert seen == ["settings"]
+    with pytest.raises(ValueError):
+        s.update(display="sideways")
+    with pytest.raises(ValueError):
+        s.update(colour="rgb")
+
+
+def test_display_rules_and_titles():
+    s = KernelPlaygroundState()
+    assert s.display_text("signed") == DISPLAY_MODES["signed"] and "blue" in s.display_text("signed")
+    assert s.result_title() == "Sobel x · correlation · signed, 0 = white"
+    s.update(color="rgb")
+    assert s.display_text("signed") == SIGNED_RGB_TEXT and "mid-gray = 0" in s.result_title()
+    s.update(display="abs", convolve=True)
+    assert s.result_title() == "Sobel x · convolution (flipped) · absolute value"
+    assert s.display_enabled
+    s.update(gradient="sobel")
+    assert not s.display_enabled
+    assert s.result_title().startswith("Gradient magnitude √(gx² + gy²), Sobel")
+    s.set_kernel(np.ones((2, 2)))
+    s.update(gradient="off", display="clipped")
+    assert s.result_title().startswith("Custom kernel")
+    assert s.original_title((320, 480, 3)) == "Original (RGB, 480×320)"
+
+
+def test_sum_and_info_texts():
+    s = KernelPlaygroundState()
+    assert "Sum = 0" in s.sum_html() and "#188038" in s.sum_html()
+    assert "Sobel" in s.info_text()
+    s.choose_preset("box_blur")
+    assert "Sum = 1" in s.sum_html() and "#1a73e8" in s.sum_html()
+    s.set_kernel(np.ones((3, 3)))
+    assert "Sum = 9" in s.sum_html() and "brightens" in s.sum_html()
+    assert s.info_text() == "A kernel of your own."
+
+
+def test_compute_matches_the_core_in_every_display_mode():
+    s = KernelPlaygroundState(kernel=ASYMMETRIC, kernel_name="custom")
+    raw = apply_kernel(GRAY, ASYMMETRIC)
+    r = s.compute(GRAY)
+    np.testing.assert_allclose(r.shown, raw, rtol=1e-6)
+    assert r.signed and r.levels == pytest.approx((-np.abs(raw).max(), np.abs(raw).max()))
+    s.update(display="abs")
+    np.testing.assert_allclose(s.compute(GRAY).shown, np.abs(raw), rtol=1e-6)
+    s.update(display="clipped", convolve=True, border="zero")
+    expected = np.clip(apply_kernel(GRAY, ASYMMETRIC, mode="convolve", border="zero"), 0, 255)
+    np.testing.assert_allclose(s.compute(GRAY).shown, expected, rtol=1e-6)
+    s.update(gradient="sobel", convolve=False, border="reflect")
+    g = s.compute(GRAY)
+    expected = gradient_magnitude(apply_kernel(GRAY, PRESETS["sobel_x"]), apply_kernel(GRAY, PRESETS["sobel_y"]))
+    np.testing.assert_allclose(g.shown, expected, rtol=1e-5)
+    assert g.heat
+
+
+def test_a_kernel_larger_than_the_image_is_explained():
+    s = KernelPlaygroundState(kernel=np.ones((15, 15)), kernel_name="custom")
+    r = s.compute(GRAY[:8, :10])
+    assert r.shown is None and "larger than the image" in r.message
+
+
+def test_work_decides_the_thread():
+    s = KernelPlaygroundState()
+    assert s.work(GRAY) == GRAY.size * 9
+    s.update(gradient="sobel")
+    assert s.work(GRAY) == GRAY.size * 18
+
+
+def test_snapshot_is_independent():
+    s = KernelPlaygroundState()
+    copy = s.snapshot()
+    s.kernel[0, 0] = 99
+    assert copy.kernel[0, 0] == PRESETS["sobel_x"][0, 0]
+    assert copy.changed is not s.changed
+
+
+def test_border_names_are_the_cores_pad_modes():
+    assert set(BORDER_NAMES) == set(PAD_MODES)
+
+
+@pytest.mark.parametrize("border", sorted(PAD_MODES))
+@pytest.mark.parametrize("convolve", [False, True])
+@pytest.mark.parametrize("source", [GRAY, RGB], ids=["gray", "rgb"])
+@pytest.mark.parametrize("kernel", [ASYMMETRIC, np.arange(8, dtype=np.float32).reshape(2, 4) - 3], ids=["3x3", "2x4"])
+def test_hover_arithmetic_is_the_cores_number_everywhere(border, convolve, source, kernel):
+    s = KernelPlaygroundState(kernel=kernel, kernel_name="custom", convolve=convolve, border=border)
+    raw = apply_kernel(source, kernel, mode=s.mode, border=border)
+    h, w = source.shape[:2]
+    for row, col in ((0, 0), (0, w - 1), (h - 1, 0), (h - 1, w - 1), (h // 2, w // 2), (1, 2)):
+        data = s.arithmetic(source, raw, row, col)
+        np.testing.assert_allclose(data["sum"], raw[row, col], atol=1e-3)
+        np.testing.assert_allclose(data["products"], data["window"] * (
+            data["weights"][:, :, None] if source.ndim == 3 else data["weights"]))
+
+
+def test_hover_arithmetic_of_a_gradient_pair():
+    s = KernelPlaygroundState()
+    s.update(gradient="gradient")
+    raw = s.compute(GRAY).raw
+    data = s.arithmetic(GRAY, raw, 0, 5)
+    gx = apply_kernel(GRAY, PRESETS["gradient_x"])[0, 5]
+    gy = apply_kernel(GRAY, PRESETS["gradient_y"])[0, 5]
+    assert float(data["gx"]) == pytest.approx(gx, abs=1e-3) and float(data["gy"]) == pytest.approx(gy, abs=1e-3)
+    assert float(data["sum"]) == pytest.approx(float(raw[0, 5]), abs=1e-3)
+    assert "√(gx² + gy²) = <b>" in s.arithmetic_html(GRAY, raw, 0, 5)
+
+
+def test_hover_text_says_window_times_kernel_equals_products_and_sum():
+    s = KernelPlaygroundState()
+    raw = s.compute(GRAY).raw
+    text = s.arithmetic_html(GRAY, raw, 4, 6)
+    assert "Pixel row 4, column 6" in text and f"sum of products = <b>{raw[4, 6]:.2f}</b>" in text
+    assert "window" in text and "×" in text and "products" in text and "flipped" not in text
+    s.update(convolve=True)
+    assert "kernel (kernel flipped)" in s.arithmetic_html(GRAY, s.compute(GRAY).raw, 4, 6)
+    s.update(color="rgb")
+    text = s.arithmetic_html(RGB, s.compute(RGB).raw, 3, 3)
+    assert "sums of products: R = " in text and "(red channel)" in text
+    s.set_kernel(np.ones((9, 9)))
+    text = s.arithmetic_html(RGB, s.compute(RGB).raw, 3, 3)
+    assert "too many to list" in text
