@@ -49,6 +49,12 @@ def wait_finished(qtbot, pane, timeout: int = RUN_TIMEOUT_MS):
     return pane.result
 
 
+def trained_model(pane, result):
+    """The run's model, from the worker's model store (only its id reaches the window)."""
+    assert result.model_id is not None
+    return pane.ctx.worker.models.get(result.model_id)
+
+
 def run_folders(root: Path) -> list[Path]:
     return sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
 
@@ -203,11 +209,13 @@ def test_training_from_the_pane_shows_live_curves_and_hands_over_the_model(pane,
     assert pane.outcome_text().startswith("Finished 2 epoch(s).")
     assert pane.start_button.isEnabled() and not pane.stop_button.isEnabled()
 
-    # Inspect hands the live model to the activations pane.
-    with qtbot.waitSignal(window.ctx.model_object_offered, timeout=5000) as signal:
+    # Inspect hands the model (its id in the worker's store) to the activations pane.
+    model = trained_model(pane, result)
+    with qtbot.waitSignal(window.ctx.model_offered, timeout=5000) as signal:
         click(qtbot, pane.inspect_button)
-    model, name = signal.args
-    assert model is result.model and "mnist_fast" in name and run_dir.name in name
+    model_id, name = signal.args
+    assert model_id == result.model_id and window.ctx.worker.models.get(model_id) is model
+    assert "mnist_fast" in name and run_dir.name in name
     if "activations" in window.panes:
         activations = window.panes["activations"]
         assert window.current_pane() is activations
@@ -232,7 +240,7 @@ def test_stop_in_the_first_batch_keeps_the_model(pane, qtbot, tmp_path):
     # The epoch cut short is saved under its own name, so continuing trains it again.
     assert (result.run_dir / "checkpoints" / "epoch-01-partial.keras").is_file()
     assert not (result.run_dir / "checkpoints" / "epoch-01.keras").exists()
-    assert all(np.all(np.isfinite(w)) for w in result.model.get_weights())
+    assert all(np.all(np.isfinite(w)) for w in trained_model(pane, result).get_weights())
     assert pane.start_button.isEnabled() and pane.inspect_button.isEnabled()
 
     # Stop pressed at once, before the first batch: an untrained model, said so.
@@ -370,7 +378,7 @@ def test_image_folder_with_one_class_or_unreadable_files(pane, qtbot, tmp_path):
     result = wait_finished(qtbot, pane)
     assert result.status == "finished", result.message
     assert "Skipped 1 file(s)" in pane.log_text() and "broken.jpg" in pane.log_text()
-    assert result.model.outputs[0].shape[-1] == 2
+    assert trained_model(pane, result).outputs[0].shape[-1] == 2
 
     assert pane.start_button.isEnabled()
     pane.set_folder(tmp_path / "no-such-folder")

@@ -1,0 +1,463 @@
+"""Training pane: train the book's models on offline data and watch the curves live.
+
+The training itself is :func:`cnnviz.ml.training.run` — the book's ``model.fit`` with its
+callbacks — running on the one Keras worker thread (``ctx.worker``, channel ``"training"``) as
+:func:`cnnviz.ml.training_jobs.train_job`. This pane wires the Qt-free
+:class:`~cnnviz.state.training.TrainingForm` (the settings and their rules, which make the
+:class:`~cnnviz.ml.training.TrainConfig`) to its widgets, submits the jobs, and hands the plain
+reports to the :class:`~.monitor.RunMonitor` (curves and words) and the :class:`~.side.SideTabs`
+(summary, augmentation preview, log). The trained model stays in the worker's model store; only
+its id reaches this thread.
+
+Keras is never imported here at import time: the model summary (Listing 2.2) is built on the
+worker too, the first time the pane is shown, while the table says "Loading TensorFlow…".
+"""
+
+from __future__ import annotations
+
+import atexit
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import QStandardPaths, Qt, QUrl, Slot
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QMessageBox, QSplitter, QWidget
+
+from cnnviz.gui.context import AppContext
+from cnnviz.gui.panes.base import Pane
+from cnnviz.gui.panes.training.monitor import RunMonitor
+from cnnviz.gui.panes.training.settings import TrainingSettings
+from cnnviz.gui.panes.training.side import PREVIEW_TAB, SideTabs
+from cnnviz.ml import datasets as data  # numpy + OpenCV only
+from cnnviz.ml.training_jobs import TrainOutcome, preview_from, preview_job, summary_job, train_job
+from cnnviz.state import training as words
+from cnnviz.state.training import RunProgress, TrainingForm, read_run, run_folder_of
+
+CHANNEL = "training"
+SUMMARY_CHANNEL = "training-summary"
+PREVIEW_CHANNEL = "training-preview"
+
+
+def default_runs_root() -> Path:
+    """Where runs go unless the user picks a folder: the per-user data folder's ``runs``."""
+    base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
+    return (Path(base) if base else Path.home() / ".cnnviz") / "runs"
+
+
+class TrainingPane(Pane):
+    """Controls on the left, live curves in the middle, model summary / augmentation / log right."""
+
+    name = "training"
+    title = "Training"
+
+    def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(ctx, parent)
+        self.form = TrainingForm(default_runs_root())
+        self.run_progress = RunProgress()
+        self._job = None  # the training job while one runs
+        self._summary_job = None
+        self._preview_job = None
+        self._summaries: dict[tuple[str, bool], dict] = {}
+        self._activated = False
+        self._closed = False
+        self._screenshot_pending = False
+        self._run_dir: Path | None = None
+        self.result: TrainOutcome | None = None  # how the last run ended
+        # Asked before a dataset is downloaded: (dataset name, size text) -> True to download.
+        # Tests answer it themselves; the default is a dialog.
+        self.download_prompt: Callable[[str, str], bool] = self._ask_download
+        self._build_ui()
+        self.form.changed.connect(self._on_form_changed)
+        self._set_running(False)
+
+    def _build_ui(self) -> None:
+        root = QHBoxLayout(self)
+        root.setContentsMargins(6, 6, 6, 6)
+        self._splitter = splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        root.addWidget(splitter)
+        self.settings = TrainingSettings(self.form)
+        self.monitor = RunMonitor(self.run_progress, self.form.epochs)
+        self.side = SideTabs()
+        for column in (self.settings, self.monitor, self.side):
+            splitter.addWidget(column)
+        splitter.setStretchFactor(0, 0)
+        splitter.setStretchFactor(1, 1)
+        splitter.setStretchFactor(2, 0)
+        splitter.setSizes([310, 680, 410])
+        s, m, t = self.settings, self.monitor, self.side
+        # The widgets tests and scripts drive, under the names they have always had.
+        for name in ("settings_box", "model_combo", "functional_check", "dataset_combo", "folder_edit",
+                     "folder_widget", "samples_spin", "val_spin", "augment_check", "epochs_spin",
+                     "batch_spin", "lr_edit", "optimizer_combo", "seed_spin", "reduce_lr_check",
+                     "h5_check", "output_edit", "start_button", "stop_button", "continue_button"):
+            setattr(self, name, getattr(s, name))
+        for name in ("progress", "eta_label", "batch_plot", "loss_plot", "metric_plot", "device_label",
+                     "speed_label", "lr_label", "smoothing_spin", "outcome_label", "run_dir_label",
+                     "open_folder_button", "inspect_button"):
+            setattr(self, name, getattr(m, name))
+        for name in ("summary_title", "summary_table", "totals_label", "preview_grid", "preview_caption",
+                     "preview_button", "log_view"):
+            setattr(self, name, getattr(t, name))
+        self.side_tabs = t
+        s.start_button.clicked.connect(lambda: self.start())
+        s.stop_button.clicked.connect(lambda: self.stop())
+        s.continue_button.clicked.connect(self._on_continue_clicked)
+        s.folder_chosen.connect(self._on_folder_chosen)
+        m.open_folder_button.clicked.connect(self._on_open_folder_clicked)
+        m.inspect_button.clicked.connect(lambda: self.inspect())
+        t.preview_button.clicked.connect(self._on_preview_button_clicked)
+
+    # -- what tests and scripts read -------------------------------------------------------------
+    @property
+    def device(self) -> str:
+        return self.monitor.device
+
+    @property
+    def epoch_reports(self) -> list[dict]:
+        """This run's epoch dicts, as the engine sent them."""
+        return self.run_progress.epoch_reports
+
+    @property
+    def _batches_seen(self) -> int:
+        return self.run_progress.batches_seen
+
+    @property
+    def _last_info(self) -> dict | None:
+        return self.run_progress.last_info
+
+    def model_name(self) -> str:
+        return self.form.model
+
+    def dataset_name(self) -> str:
+        return self.form.dataset
+
+    def outcome_text(self) -> str:
+        return self.monitor.outcome_label.text()
+
+    def log_text(self) -> str:
+        return self.side.log_view.toPlainText()
+
+    def summary_rows(self) -> list[tuple[str, str, str]]:
+        """The table as shown (for tests and export)."""
+        return self.side.summary_rows()
+
+    def is_running(self) -> bool:
+        return self._job is not None
+
+    # -- choosing --------------------------------------------------------------------------------
+    def set_model(self, name: str) -> None:
+        """Choose a zoo model (as picking it in the list does)."""
+        self.form.set_model(name)
+
+    def set_dataset(self, name: str) -> None:
+        self.form.set_dataset(name)
+
+    def set_folder(self, path: str | Path) -> None:
+        """Train on an image folder (one subfolder per class)."""
+        self.form.set_dataset("folder")
+        self.form.set_folder(str(path))
+        self._on_folder_chosen()
+
+    def set_output_root(self, path: str | Path) -> None:
+        """The folder each new run folder is made in."""
+        self.form.set_output_root(str(path))
+
+    def output_root(self) -> Path:
+        return self.form.output_root()
+
+    def make_config(self, out_dir: Path, resume_from: Path | None = None):
+        """A TrainConfig from the settings (raises ValueError with words for bad input)."""
+        return self.form.make_config(out_dir, resume_from)
+
+    def _on_form_changed(self, what: str) -> None:
+        if what == "model":
+            if self.form.augment:
+                self._request_preview()
+            self._request_summary()
+        elif what == "functional":
+            self._request_summary()
+        elif what == "dataset":
+            if self.form.augment:
+                self._request_preview()
+        elif what == "augment":
+            if self.form.augment:
+                self.side.setCurrentIndex(PREVIEW_TAB)
+                self._request_preview()
+            else:
+                self.side.clear_preview()
+
+    @Slot()
+    def _on_folder_chosen(self) -> None:
+        if self.form.augment:
+            self._request_preview()
+
+    # -- summary (Listing 2.2), built on the worker ----------------------------------------------
+    def _request_summary(self) -> None:
+        if not self._activated or self._closed:
+            return
+        key = self.form.summary_key()
+        if key in self._summaries:
+            self.side.show_summary(self._summaries[key])
+            return
+        first = not self._summaries
+        self.side.show_summary_pending("Loading TensorFlow…" if first else f"Building {key[0]}…")
+        if first:
+            self.monitor.device_label.setText("Device: (loading TensorFlow…)")
+        self._summary_job = self.ctx.worker.submit(
+            summary_job, key[0], key[1], channel=SUMMARY_CHANNEL,
+            on_done=self._on_summary_done, on_error=self._on_summary_failed)
+
+    @Slot(object)
+    def _on_summary_done(self, summary: dict) -> None:
+        self._summary_job = None
+        if self._closed:
+            return
+        key = (summary["model"], summary["functional"])
+        self._summaries[key] = summary
+        self.monitor.set_device(summary["device"])
+        if key == self.form.summary_key():
+            self.side.show_summary(summary)
+
+    @Slot(str)
+    def _on_summary_failed(self, text: str) -> None:
+        self._summary_job = None
+        if not self._closed:
+            self.side.summary_title.setText(f"The model could not be built: {text}")
+
+    # -- augmentation preview (Listing 4.4, Figure 4.8) --------------------------------------------
+    @Slot()
+    def _on_preview_button_clicked(self) -> None:
+        self.form.next_preview_round()
+        self._request_preview()
+
+    def _request_preview(self) -> None:
+        """Show 4 samples and 12 random changes of them. Bundled and generated sets are cheap
+        (a few ms) and done here; a folder or a keras.datasets file is read on the worker."""
+        if self._closed:
+            return
+        try:
+            request = self.form.preview_request()
+        except ValueError as exc:
+            self.side.preview_grid.clear(str(exc))
+            return
+        if request.local:
+            try:
+                self._on_preview_done(preview_from(data.load(request.dataset, **request.options), request.seed))
+            except (ValueError, data.DatasetUnavailableError) as exc:
+                self._on_preview_failed(str(exc))
+            return
+        self.side.preview_grid.clear(f"Reading {request.dataset}…")
+        self._preview_job = self.ctx.worker.submit(
+            preview_job, request.dataset, request.options, request.seed, channel=PREVIEW_CHANNEL,
+            on_done=self._on_preview_done, on_error=self._on_preview_failed)
+
+    @Slot(object)
+    def _on_preview_done(self, preview: dict) -> None:
+        self._preview_job = None
+        if not self._closed:
+            self.side.show_preview(preview)
+
+    @Slot(str)
+    def _on_preview_failed(self, text: str) -> None:
+        self._preview_job = None
+        if not self._closed:
+            self.side.clear_preview(f"No preview: {text}")
+
+    # -- running -----------------------------------------------------------------------------
+    def start(self, resume_from: str | Path | None = None) -> bool:
+        """Start a run with the settings; False (with a message) if it cannot start."""
+        if self._closed:
+            return False
+        if self._job is not None:
+            self._show_outcome("failed", words.ALREADY_RUNNING)
+            return False
+        from cnnviz.ml import training
+
+        if training.busy():
+            self._show_outcome("failed", words.OTHER_RUN)
+            return False
+        try:
+            run_dir = training.new_run_dir(self.form.output_root(), self.form.model)
+            config = self.form.make_config(run_dir, Path(resume_from) if resume_from else None)
+        except ValueError as exc:
+            self._show_outcome("failed", str(exc))
+            return False
+        if not self._allow_download(config):
+            return False
+        self.result = None
+        self._run_dir = run_dir
+        self.run_progress.reset(config.epochs, resumed=config.resume_from is not None)
+        self.monitor.reset()
+        self.side.log_view.clear()
+        self.side.log(f"Run folder: {run_dir}")
+        self.monitor.show_starting(first=not self._summaries)
+        self._set_running(True)
+        self._job = self.ctx.worker.submit(
+            train_job, config, channel=CHANNEL, supersede=False,
+            on_done=self._on_training_done, on_error=self._on_training_failed,
+            on_progress=self._on_training_progress)
+        return True
+
+    def _allow_download(self, config) -> bool:
+        """A Keras dataset that is not on this computer is downloaded only when the user agrees
+        (asked through ``download_prompt``); False (with the reason shown) when they do not."""
+        needed = self.form.download_needed(config)
+        if needed is None:
+            return True
+        if not self.download_prompt(*needed):
+            self._show_outcome("failed", self.form.download_refused(needed[0]))
+            return False
+        self.form.allow_download(config)
+        return True
+
+    def _ask_download(self, name: str, size: str) -> bool:
+        """The dialog behind ``download_prompt``."""
+        answer = QMessageBox.question(
+            self, "Download dataset", self.form.download_question(name, size),
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
+
+    def continue_from(self, checkpoint: str | Path) -> bool:
+        """Continue training from a saved checkpoint, with the model and data of its run."""
+        path = Path(checkpoint)
+        if not path.is_file():
+            self._show_outcome("failed", f"The checkpoint '{path}' does not exist.")
+            return False
+        # A checkpoint from elsewhere (no run.json) trains with the chosen model's settings.
+        self.form.take_settings_of(read_run(run_folder_of(path)))
+        return self.start(resume_from=path)
+
+    @Slot()
+    def _on_continue_clicked(self) -> None:
+        r = self.result
+        start = str(r.run_dir / "checkpoints") if r is not None and r.run_dir else str(self.form.output_root())
+        path, _ = QFileDialog.getOpenFileName(self, "Continue from checkpoint", start,
+                                              "Keras checkpoints (*.keras *.h5);;All files (*)")
+        if path:
+            self.continue_from(path)
+
+    def stop(self) -> None:
+        """Finish the current batch, then end the run keeping the model (and a checkpoint)."""
+        if self._job is None:
+            return
+        self._job.stop()
+        self.settings.stop_button.setEnabled(False)
+        self.monitor.show_stopping()
+        self.side.log("Stop pressed: finishing the current batch.")
+
+    def _set_running(self, running: bool) -> None:
+        self.monitor.set_running(running, self.result)
+        self.settings.set_running(running)
+
+    @Slot(object)
+    def _on_training_progress(self, payload: dict) -> None:
+        if self._closed:
+            return
+        kind = payload.get("kind")
+        if kind == "batches":
+            self.monitor.show_batches(payload, stopping=self._job is not None and self._job.stopped)
+        elif kind == "epoch":
+            self.side.log(self.monitor.show_epoch(payload["info"]))
+        elif kind == "diverged":
+            self.monitor.mark_diverged(payload)
+        elif kind == "message":
+            self.side.log(payload["text"])
+            if payload["text"].startswith("Training on "):
+                self.monitor.set_device(payload["text"][len("Training on "):].rstrip("."))
+
+    @Slot(object)
+    def _on_training_done(self, result: TrainOutcome) -> None:
+        self._job = None
+        self.result = result
+        if self._closed:
+            return
+        self.monitor.show_done(result)
+        self._show_outcome(result.status, words.outcome_message(result.status, result.message,
+                                                                result.last_good_checkpoint))
+        self._set_running(False)
+        self._screenshot_pending = False
+
+    @Slot(str)
+    def _on_training_failed(self, text: str) -> None:
+        self._job = None
+        self._screenshot_pending = False
+        if self._closed:
+            return
+        self.monitor.show_not_trained()
+        self._show_outcome("failed", f"Training failed: {text}")
+        self._set_running(False)
+
+    def _show_outcome(self, status: str, text: str) -> None:
+        self.monitor.show_outcome(status, text)
+        self.side.log(text)
+        self.ctx.post(text.splitlines()[0], 10000)
+
+    # -- after training ------------------------------------------------------------------------
+    @Slot()
+    def _on_open_folder_clicked(self) -> None:
+        if self.result is not None and self.result.run_dir is not None:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.result.run_dir)))
+
+    def inspect(self) -> bool:
+        """Hand the trained model (by its id in the worker's store) to the activations pane."""
+        r = self.result
+        if r is None or not r.inspectable:
+            return False
+        folder = r.run_dir.name if r.run_dir is not None else ""
+        self.ctx.offer_model(r.model_id, f"{r.model_name} ({folder})" if folder else r.model_name)
+        return True
+
+    # -- pane hooks ----------------------------------------------------------------------------
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        super().showEvent(event)
+        if not self._activated and not self._closed:
+            self._activated = True  # Keras is imported from here on, on the worker
+            self._request_summary()
+
+    def is_busy(self) -> bool:
+        return (self._screenshot_pending or self._summary_job is not None
+                or self._preview_job is not None)
+
+    def prepare_screenshot(self) -> None:
+        """Train 3 epochs of Listing 2.1 (pooled) on 1,536 digits so the plots show real curves."""
+        if not self._activated:
+            self._activated = True
+            self._request_summary()
+        self.set_model("mnist_fast")
+        self.set_dataset("digits")
+        self.samples_spin.setValue(1536)
+        self.epochs_spin.setValue(3)
+        self.batch_spin.setValue(16)
+        folder = tempfile.mkdtemp(prefix="cnnviz-screenshot-")
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)  # after the worker has ended
+        self.set_output_root(Path(folder))
+        self._screenshot_pending = self.start()
+
+    def set_presentation_mode(self, on: bool) -> None:
+        self.monitor.set_presentation_mode(on)
+        # On a projector the curves matter most: the summary/augmentation/log column folds away
+        # (its splitter handle brings it back).
+        total = max(900, sum(self._splitter.sizes()))
+        left, right = (400, 0) if on else (310, 410)
+        self._splitter.setSizes([left, total - left - right, right])
+
+    def mark_interrupted(self) -> bool:
+        """The window had to quit before the run could end: say so in its run.json (the
+        checkpoints saved so far stay valid). True if a running run was marked."""
+        if self._job is None or self._run_dir is None:
+            return False
+        from cnnviz.ml import training
+
+        return training.mark_interrupted(self._run_dir, words.INTERRUPTED_MESSAGE)
+
+    def shutdown(self) -> None:
+        """Stop the run (it finishes its batch and saves a checkpoint while the window joins
+        the worker) and ignore whatever it reports afterwards."""
+        self._closed = True
+        for job in (self._job, self._summary_job, self._preview_job):
+            if job is not None:
+                job.stop()
+        self.monitor.stop_updates()

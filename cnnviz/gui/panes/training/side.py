@@ -1,0 +1,116 @@
+"""The right column of the training pane: the model summary (Listing 2.2), the augmentation
+preview (Listing 4.4, Figure 4.8) and the run's log, as tabs."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QSizePolicy,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cnnviz.gui.panes.training.settings import dim
+from cnnviz.gui.widgets.sample_grid import SampleGridWidget
+from cnnviz.state import training as words
+
+PREVIEW_TAB = 1
+PREVIEW_OFF = "Turn on augmentation to see samples"
+
+
+class SideTabs(QTabWidget):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.addTab(self._summary_tab(), "Model summary")
+        self.addTab(self._preview_tab(), "Augmentation")
+        self.log_view = QPlainTextEdit()
+        self.log_view.setReadOnly(True)
+        self.log_view.setMaximumBlockCount(2000)
+        self.addTab(self.log_view, "Log")
+
+    def _summary_tab(self) -> QWidget:
+        summary = QWidget()
+        layout = QVBoxLayout(summary)
+        layout.setContentsMargins(4, 4, 4, 4)
+        self.summary_title = QLabel("")
+        self.summary_title.setWordWrap(True)
+        layout.addWidget(self.summary_title)
+        self.summary_table = table = QTableWidget(0, 3)
+        table.setHorizontalHeaderLabels(["Layer (type)", "Output shape", "Param #"])
+        table.verticalHeader().setVisible(False)
+        table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        table.setWordWrap(False)
+        header = table.horizontalHeader()
+        for column in range(3):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        header.setStretchLastSection(False)
+        # As tall as its rows (the totals follow right below, as in the book), scrolling when
+        # a big model's rows do not fit.
+        table.setSizeAdjustPolicy(QAbstractItemView.SizeAdjustPolicy.AdjustToContents)
+        table.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Maximum)
+        layout.addWidget(table)
+        self.totals_label = QLabel("")
+        self.totals_label.setWordWrap(True)
+        self.totals_label.setTextFormat(Qt.TextFormat.RichText)
+        layout.addWidget(self.totals_label)
+        layout.addStretch(1)
+        return summary
+
+    def _preview_tab(self) -> QWidget:
+        preview = QWidget()
+        layout = QVBoxLayout(preview)
+        layout.setContentsMargins(4, 4, 4, 4)
+        self.preview_grid = SampleGridWidget()
+        self.preview_grid.set_placeholder(PREVIEW_OFF)
+        layout.addWidget(self.preview_grid, 1)
+        self.preview_caption = dim(QLabel(""))
+        self.preview_caption.setWordWrap(True)
+        layout.addWidget(self.preview_caption)
+        self.preview_button = QPushButton("New random changes")
+        layout.addWidget(self.preview_button)
+        return preview
+
+    # -- summary -------------------------------------------------------------------------------
+    def show_summary_pending(self, title: str) -> None:
+        self.summary_table.setRowCount(0)
+        self.summary_title.setText(title)
+        self.totals_label.setText("")
+
+    def show_summary(self, summary: dict) -> None:
+        self.summary_title.setText(words.summary_heading(summary["model"], summary["functional"]))
+        cells = words.summary_cells(summary["rows"])
+        table = self.summary_table
+        table.setRowCount(len(cells))
+        for r, row in enumerate(cells):
+            for c, text in enumerate(row):
+                item = QTableWidgetItem(text)
+                if c == 2:
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                table.setItem(r, c, item)
+        self.totals_label.setText(words.summary_totals(summary["model"], summary["totals"]))
+
+    def summary_rows(self) -> list[tuple[str, str, str]]:
+        t = self.summary_table
+        return [tuple(t.item(r, c).text() for c in range(3)) for r in range(t.rowCount())]
+
+    # -- augmentation preview ------------------------------------------------------------------
+    def show_preview(self, preview: dict) -> None:
+        self.preview_grid.set_images(preview["images"], preview["columns"])
+        self.preview_caption.setText(words.preview_caption(preview))
+
+    def clear_preview(self, text: str = PREVIEW_OFF) -> None:
+        self.preview_grid.clear(text)
+        self.preview_caption.setText("")
+
+    # -- log -------------------------------------------------------------------------------------
+    def log(self, text: str) -> None:
+        self.log_view.appendPlainText(text)
