@@ -332,10 +332,21 @@ class ActivationsState:
         self._requests = itertools.count(1)
         self.latest_request = 0
 
-        for name in ("model_changed", "result_changed", "filters_changed", "filter_layer_changed",
-                     "scaling_changed", "source_changed", "compute_wanted", "no_activations",
-                     "compute_failed", "filters_failed", "error", "error_cleared", "busy", "posted"):
-            setattr(self, name, Event())
+        # events (see the class docstring)
+        self.model_changed = Event()
+        self.result_changed = Event()
+        self.filters_changed = Event()
+        self.filter_layer_changed = Event()
+        self.scaling_changed = Event()
+        self.source_changed = Event()
+        self.compute_wanted = Event()
+        self.no_activations = Event()
+        self.compute_failed = Event()
+        self.filters_failed = Event()
+        self.error = Event()
+        self.error_cleared = Event()
+        self.busy = Event()
+        self.posted = Event()
 
     # ------------------------------------------------------------------ opening models
     def start(self, demos: list[Path]) -> bool:
