@@ -14,7 +14,7 @@ from PySide6.QtGui import QTextCursor
 from PySide6.QtWidgets import QApplication, QProgressDialog, QPushButton
 
 from cnnviz.core.convolution import conv2d, conv2d_transpose, pool2d
-from cnnviz.gui.stepper_state import BOOK_IMAGE, BOOK_KERNEL, format_matrix
+from cnnviz.state.stepper import BOOK_IMAGE, BOOK_KERNEL, format_matrix
 
 BOOK_RESULT = np.array([[399, 373, 334], [243, 315, 399], [305, 231, 272]], dtype=float)
 

@@ -239,6 +239,11 @@ class NumberGridView(QWidget):
     def zoom(self) -> float:
         return self._zoom
 
+    def copy_view(self, other: NumberGridView) -> None:
+        """Zoom and pan like ``other`` (an off-screen copy renders what the user looks at)."""
+        self._zoom, self._pan = other._zoom, QPointF(other._pan)
+        self.update()
+
     def fit(self) -> None:
         """Back to the whole grid in view."""
         self._zoom, self._pan = 1.0, QPointF(0.0, 0.0)

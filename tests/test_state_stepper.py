@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from cnnviz.core.convolution import conv2d, conv2d_transpose, pool2d
-from cnnviz.gui.stepper_state import (
+from cnnviz.state.stepper import (
     BOOK_IMAGE,
     MatrixError,
     StepperState,
@@ -142,7 +142,7 @@ def test_transposed_running_output_and_feeders():
 def test_position_is_kept_when_settings_change():
     s = StepperState()
     seen = []
-    s.add_listener(seen.append)
+    s.changed.connect(seen.append)
     s.go_to(7)
     s.update(stride=2)  # 2×2 output now: step 7 no longer exists
     assert s.position == 3 and seen[-2:] == ["position", "walk"]

@@ -1,25 +1,41 @@
-"""What the convolution stepper shows, as plain Python (no Qt), so it can be tested in milliseconds.
+"""What the convolution stepper shows and the rules it follows, as plain Python (no Qt).
 
 :class:`StepperState` holds the input, the kernel and the layer settings, builds the matching
 walk from :mod:`cnnviz.core.convolution` (which does every bit of arithmetic) and keeps the
-current step. Widgets write into it with :meth:`StepperState.update` / :meth:`StepperState.go_to`
-and redraw when it calls its listeners. Settings that give no output leave ``walk`` at ``None``
-and ``error`` holding the reason in words; nothing raises into the GUI.
+current step. It also owns where the input and the kernel come from (a typed matrix, the book's
+examples, a gray or RGB crop of the app's image; a typed kernel, a preset, the Kernels tab's
+kernel), the rules of each mode (pooling's stride follows the pool size, a transposed
+convolution takes no explicit padding, which settings a mode uses), the limits of every setting
+and the words the pane shows: the arithmetic of a step, the output-size formula with the numbers
+substituted, the hover and click texts, the grid titles.
 
-It also turns a step into the text a teacher reads aloud — the products and their sum, the
-per-channel sums plus bias and activation, the pooling choice, the scattered kernel — and the
-output-size formula with the current numbers substituted.
+Widgets write into it (:meth:`StepperState.update`, :meth:`~StepperState.set_source`,
+:meth:`~StepperState.go_to`, …) and redraw on its events (:class:`cnnviz.state.events.Event`):
+
+- ``changed(what)`` — ``"walk"`` after the walk was rebuilt, ``"position"`` after only the step
+  moved, so a view can do the cheap redraw when it can;
+- ``inputs_changed()`` — the input source, the kernel source or the crop changed (the view
+  shows them in its controls);
+- ``text_loaded(which, text)`` — the state put a new matrix (``which == "matrix"``) or kernel
+  (``"kernel"``) into its text, e.g. the book's example or a preset: the editor shows it;
+- ``message_changed(message, which, span)`` — the problem with the user's last input in words
+  (empty when there is none); for a typed matrix ``which``/``span`` point at the bad cell.
+
+Settings that give no output leave ``walk`` at ``None`` and ``error`` holding the reason in
+words; nothing raises into the GUI.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
+from cnnviz.core import images
 from cnnviz.core.convolution import (
     ConvStep,
     ConvWalk,
@@ -31,13 +47,25 @@ from cnnviz.core.convolution import (
     resolve_padding,
     transpose_output_size,
 )
+from cnnviz.core.kernels import PRESETS
+from cnnviz.state.events import Event
 
 __all__ = [
     "MODES",
     "PADDINGS",
+    "PAD_MODE_NAMES",
     "STEP_ACTIVATIONS",
+    "SOURCES",
+    "CROP_SOURCES",
+    "KERNEL_SOURCES",
+    "KERNEL_PRESETS",
     "BOOK_IMAGE",
     "BOOK_KERNEL",
+    "DIAGONAL_IMAGE",
+    "DIAGONAL_KERNEL",
+    "Limits",
+    "LIMITS",
+    "HOVER_HINT",
     "MatrixError",
     "parse_matrix",
     "parse_kernel",
@@ -67,8 +95,51 @@ BOOK_IMAGE = np.array(
     dtype=np.float64,
 )
 BOOK_KERNEL = np.array([[1, 0], [0, 1]], dtype=np.float64)
+#: The book's chapter-1 image with two diagonal lines and the diagonal pattern it looks for.
+DIAGONAL_IMAGE = np.array(
+    [[0, 0, 0, 0, 0, 0, 0], [0, 0, 255, 0, 255, 0, 0], [0, 255, 0, 0, 0, 255, 0], [255, 0, 0, 0, 0, 0, 255]],
+    dtype=np.float64,
+)
+DIAGONAL_KERNEL = np.array([[0, 0, 1], [0, 1, 0], [1, 0, 0]], dtype=np.float64)
+
+#: where the input comes from -> what the source selector says
+SOURCES: dict[str, str] = {
+    "book": "Book 4×4 example (ch. 1)",
+    "diagonal": "Book diagonal lines 4×7 (ch. 1)",
+    "typed": "Typed matrix",
+    "crop_gray": "Image crop — gray",
+    "crop_rgb": "Image crop — RGB channels",
+}
+CROP_SOURCES = ("crop_gray", "crop_rgb")
+_EXAMPLES = {"book": (BOOK_IMAGE, BOOK_KERNEL), "diagonal": (DIAGONAL_IMAGE, DIAGONAL_KERNEL)}
+KERNEL_SOURCES: dict[str, str] = {"typed": "Typed (below)", "playground": "From the Kernels tab"}
+#: kernel presets offered -> their names in the list (the book's chess pattern first)
+KERNEL_PRESETS: dict[str, str] = {"book": "book chess 2×2", **{k: k.replace("_", " ") for k in PRESETS}}
+PAD_MODE_NAMES: dict[str, str] = {"zero": "zeros", "replicate": "replicate edge", "reflect": "reflect (mirror)"}
+POOLING = ("max", "avg")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The range of every setting: big enough for a lesson, small enough to stay interactive."""
+
+    crop: int = 256  # largest side of an image crop or a typed matrix
+    default_crop: int = 8  # side of a crop nobody has resized yet
+    kernel: int = 15  # largest side of a kernel or a pooling window
+    stride: int = 64
+    pad: int = 16  # explicit padding per side, pixels
+    dilation: int = 16
+    bias: float = 1e6  # |bias|
+    speed: tuple[float, float] = (0.25, 60.0)  # steps per second while playing
+    crop_origin: int = 10000  # top/left of a crop before an image bounds them
+
+
+LIMITS = Limits()
+HOVER_HINT = "Hover an input cell to see every output it feeds; click an output cell to jump to its step."
+NO_OUTPUT = "No output with these settings:\nsee the reason below."
 CHANNEL_NAMES = ("R", "G", "B")
 MAX_TERMS = 12  # products written out per channel before "…"
+MAX_LISTED = 16  # output cells listed in the hover text before "…"
 
 
 # ------------------------------------------------------------------------------------------
@@ -212,11 +283,8 @@ _FIELDS = set(Settings.__dataclass_fields__)
 
 
 class StepperState:
-    """The stepper's one source of truth: settings, the walk built from them, the current step.
-
-    Listeners (``add_listener``) are called with ``"walk"`` after the walk was rebuilt and with
-    ``"position"`` after only the step moved, so a view can do the cheap redraw when it can.
-    """
+    """The stepper's one source of truth: where the input and kernel come from, the settings,
+    the walk built from them and the current step (events: see the module's docstring)."""
 
     def __init__(self) -> None:
         self.settings = Settings(image=BOOK_IMAGE.copy(), kernel=BOOK_KERNEL.copy())
@@ -224,16 +292,248 @@ class StepperState:
         self.error: str = ""
         self.position: int = 0
         self._touched: TransposeWalk | None = None
-        self._listeners: list[Callable[[str], None]] = []
+        self.changed = Event()
+        self.inputs_changed = Event()
+        self.text_loaded = Event()
+        self.message_changed = Event()
+        self.source = "book"  # a key of SOURCES
+        self.kernel_source = "typed"  # a key of KERNEL_SOURCES
+        self.matrix_text = format_matrix(BOOK_IMAGE)  # what the matrix editor holds
+        self.kernel_text = format_matrix(BOOK_KERNEL)  # what the kernel editor holds
+        self.crop = (0, 0, LIMITS.default_crop, LIMITS.default_crop)  # top, left, height, width
+        self.picture: np.ndarray | None = None  # the app's image, cropped by the crop sources
+        self.message = ""  # the problem with the last input, in words
         self._rebuild()
 
-    # -- listeners ---------------------------------------------------------------------------
-    def add_listener(self, fn: Callable[[str], None]) -> None:
-        self._listeners.append(fn)
+    def snapshot(self) -> StepperState:
+        """A copy that notifies nobody and shares nothing the original changes: a GIF export
+        renders from it while the user goes on editing."""
+        twin = copy.copy(self)
+        twin.settings = replace(self.settings, image=self.image.copy(), kernel=self.kernel.copy())
+        for name in ("changed", "inputs_changed", "text_loaded", "message_changed"):
+            setattr(twin, name, Event())
+        return twin
 
-    def _emit(self, what: str) -> None:
-        for fn in list(self._listeners):
-            fn(what)
+    # -- where the input comes from ----------------------------------------------------------
+    def set_source(self, key: str) -> None:
+        """Take the input from ``key`` (one of :data:`SOURCES`): the book's examples load their
+        own kernel too, ``"typed"`` reads :attr:`matrix_text`, a crop cuts :attr:`picture`."""
+        if key not in SOURCES:
+            raise ValueError(f"Unknown source '{key}': use one of {', '.join(SOURCES)}.")
+        self.source = key
+        self._set_message("")
+        if key in _EXAMPLES:
+            image, kernel = _EXAMPLES[key]
+            self._load_text("matrix", image)
+            self._use_typed_kernel(kernel)
+            self.update(image=image, kernel=kernel)
+        elif key == "typed":
+            self._apply_matrix_text()
+        else:
+            self._centre_untouched_crop()
+            self._apply_crop()
+        self.inputs_changed.emit()
+
+    def edit_text(self, which: str, text: str) -> None:
+        """The user is typing in the matrix (``"matrix"``) or kernel (``"kernel"``) editor; it is
+        read by :meth:`type_matrix` / :meth:`type_kernel` once the typing pauses."""
+        if which == "matrix":
+            self.matrix_text = text
+        else:
+            self.kernel_text = text
+
+    def type_matrix(self, text: str | None = None) -> None:
+        """Read the typed matrix (``text`` or :attr:`matrix_text`) as the input; the source
+        becomes ``"typed"``. A matrix that cannot be read leaves the last good one in place."""
+        if text is not None:
+            self.matrix_text = text
+        if self.source != "typed":
+            self.source = "typed"
+            self.inputs_changed.emit()
+        self._apply_matrix_text()
+
+    def _apply_matrix_text(self) -> None:
+        try:
+            m = parse_matrix(self.matrix_text)
+        except MatrixError as e:
+            self._parse_error(e, "matrix")
+            return
+        if max(m.shape) > LIMITS.crop:
+            self._set_message(f"A typed matrix can have at most {LIMITS.crop} rows and columns.")
+            return
+        self._set_message("")
+        self.update(image=m)
+
+    def set_picture(self, picture: np.ndarray) -> None:
+        """The app's image changed; a crop source cuts the new one."""
+        self.picture = picture
+        if self.source in CROP_SOURCES:
+            self._apply_crop()
+            self.inputs_changed.emit()
+
+    def set_crop(self, top: int, left: int, height: int, width: int) -> None:
+        """Where the crop sources cut :attr:`picture` (clamped to it when applied)."""
+        self.crop = (int(top), int(left), int(height), int(width))
+        if self.source in CROP_SOURCES:
+            self._apply_crop()
+        self.inputs_changed.emit()
+
+    def crop_limits(self) -> tuple[int, int, int, int]:
+        """The largest (top, left, height, width) a crop of :attr:`picture` may have."""
+        if self.picture is None:
+            return (LIMITS.crop_origin, LIMITS.crop_origin, LIMITS.crop, LIMITS.crop)
+        h, w = self.picture.shape[:2]
+        return max(0, h - 1), max(0, w - 1), min(LIMITS.crop, h), min(LIMITS.crop, w)
+
+    def _centre_untouched_crop(self) -> None:
+        """A crop nobody has moved or resized yet starts in the middle of the picture."""
+        top, left, ch, cw = self.crop
+        d = LIMITS.default_crop
+        if self.picture is not None and not (ch > d or cw > d or top or left):
+            h, w = self.picture.shape[:2]
+            self.crop = (max(0, h // 2 - d // 2), max(0, w // 2 - d // 2), ch, cw)
+
+    def _apply_crop(self) -> None:
+        if self.picture is None:
+            return
+        mt, ml, mh, mw = self.crop_limits()
+        top, left, ch, cw = self.crop
+        top, left, ch, cw = min(top, mt), min(left, ml), max(1, min(ch, mh)), max(1, min(cw, mw))
+        self.crop = (top, left, ch, cw)
+        h, w = self.picture.shape[:2]
+        top, left = min(top, max(0, h - ch)), min(left, max(0, w - cw))
+        try:
+            part = images.crop(self.picture, top, left, ch, cw)
+        except ValueError as e:
+            self._set_message(str(e))
+            return
+        data = images.to_gray(part) if self.source == "crop_gray" else images.to_rgb(part)
+        self._set_message("")
+        self.update(image=np.asarray(data, dtype=np.float64))
+
+    # -- where the kernel comes from ---------------------------------------------------------
+    def set_kernel_source(self, key: str, playground: np.ndarray | None = None) -> None:
+        """``"typed"`` reads :attr:`kernel_text`; ``"playground"`` follows the Kernels tab's
+        kernel (``playground`` now, then :meth:`playground_kernel_changed`)."""
+        if key not in KERNEL_SOURCES:
+            raise ValueError(f"Unknown kernel source '{key}': use one of {', '.join(KERNEL_SOURCES)}.")
+        self.kernel_source = key
+        if key == "playground":
+            if playground is not None:
+                self.playground_kernel_changed(playground)
+        else:
+            self._apply_kernel_text()
+        self.inputs_changed.emit()
+
+    def playground_kernel_changed(self, kernel: np.ndarray) -> None:
+        """The Kernels tab's kernel changed: used when the kernel source is ``"playground"``."""
+        if self.kernel_source != "playground":
+            return
+        k = np.asarray(kernel, dtype=np.float64)
+        self._load_text("kernel", k)
+        self.update(kernel=k)
+
+    def choose_preset(self, key: str) -> None:
+        """Use a kernel of :data:`KERNEL_PRESETS` (it becomes the typed kernel)."""
+        k = BOOK_KERNEL if key == "book" else PRESETS[key]
+        self._use_typed_kernel(k)
+        self.update(kernel=k)
+        self.inputs_changed.emit()
+
+    def type_kernel(self, text: str | None = None) -> None:
+        """Read the typed kernel (``text`` or :attr:`kernel_text`); one that cannot be read, or
+        is larger than :attr:`Limits.kernel`, leaves the last good one in place."""
+        if text is not None:
+            self.kernel_text = text
+        self._apply_kernel_text()
+
+    def _apply_kernel_text(self) -> None:
+        try:
+            k = parse_kernel(self.kernel_text)
+        except MatrixError as e:
+            self._parse_error(e, "kernel")
+            return
+        if max(k.shape[:2]) > LIMITS.kernel:
+            self._set_message(f"A kernel can have at most {LIMITS.kernel} rows and columns.")
+            return
+        self._set_message("")
+        if self.kernel_source != "typed":
+            self.kernel_source = "typed"
+            self.inputs_changed.emit()
+        self.update(kernel=k)
+
+    def _use_typed_kernel(self, k: np.ndarray) -> None:
+        self.kernel_source = "typed"
+        self._load_text("kernel", k)
+
+    def _load_text(self, which: str, m: np.ndarray) -> None:
+        text = format_matrix(m)
+        self.edit_text(which, text)
+        self.text_loaded.emit(which, text)
+
+    def _parse_error(self, e: MatrixError, which: str) -> None:
+        what = "input" if which == "matrix" else "kernel"
+        self._set_message(f"{e} The {what} shown is the last one that could be read.", which, e.span)
+
+    def _set_message(self, text: str, which: str = "", span: tuple[int, int] | None = None) -> None:
+        self.message = text
+        self.message_changed.emit(text, which, span)
+
+    # -- mode rules --------------------------------------------------------------------------
+    def set_mode(self, mode: str) -> None:
+        """Switch mode the way Keras's layers default: entering pooling makes the stride the
+        pool size and leaving it makes it 1; a transposed convolution takes no explicit padding
+        (it falls back to ``"valid"``)."""
+        old = self.mode
+        changes: dict = {"mode": mode}
+        pooling = mode in POOLING
+        if pooling and old not in POOLING:
+            changes["stride"] = self.settings.pool_size
+        elif not pooling and old in POOLING:
+            changes["stride"] = (1, 1)
+        if mode == "transpose" and self.settings.padding == "explicit":
+            changes["padding"] = "valid"
+        self.update(**changes)
+
+    def set_window_size(self, rows: int, cols: int, resize: Callable[[np.ndarray, int, int], np.ndarray]) -> None:
+        """Resize the sliding window: the pool size when pooling (the stride follows while it
+        equals the pool size, Keras's default), else the kernel, grown or cropped around its
+        centre by ``resize(kernel_2d, rows, cols)`` (the kernel editor's resize)."""
+        if self.mode in POOLING:
+            old = self.settings.pool_size
+            changes = {"pool_size": (rows, cols)}
+            if tuple(self.settings.stride) == tuple(old):
+                changes["stride"] = (rows, cols)
+            self.update(**changes)
+            return
+        k = self.kernel
+        if k.shape[:2] == (rows, cols):
+            return
+        if k.ndim == 2:
+            new = resize(k, rows, cols).astype(np.float64)
+        else:
+            new = np.stack([resize(k[:, :, c], rows, cols) for c in range(k.shape[2])], axis=2)
+        self._use_typed_kernel(new)
+        self.update(kernel=new)
+        self.inputs_changed.emit()
+
+    def uses(self) -> dict[str, bool]:
+        """Which settings the current mode uses (the others are shown disabled)."""
+        mode = self.mode
+        pooling = mode in POOLING
+        return {
+            "kernel": not pooling,  # the kernel's source, preset and text
+            "flip": mode == "conv",
+            "pad_mode": mode == "conv",
+            "dilation": not pooling,
+            "bias": not pooling,
+            "activation": not pooling,
+            "explicit_padding": mode != "transpose",
+            "pads": self.settings.padding == "explicit",
+        }
+
+    def window_size_label(self) -> str:
+        return "Pool size" if self.mode in POOLING else "Size"
 
     # -- settings ----------------------------------------------------------------------------
     @property
@@ -310,11 +610,10 @@ class StepperState:
                         "Conv2DTranspose), not pixels per side."
                     )
                 k = s.kernel
-                if k.ndim == 3:
-                    if k.shape[2] != self.channels:
-                        raise ValueError(
-                            f"The kernel has {k.shape[2]} channel slices but the input has {self.channels}."
-                        )
+                if k.ndim == 3 and k.shape[2] != self.channels:
+                    raise ValueError(
+                        f"The kernel has {k.shape[2]} channel slices but the input has {self.channels}."
+                    )
                 self.walk = TransposeWalk(
                     s.image, k, s.stride, s.padding, None, s.dilation, s.bias, s.activation
                 )
@@ -327,7 +626,7 @@ class StepperState:
             self.error = str(exc)
         n = self.n_steps
         self.position = min(max(self.position, 0), max(n - 1, 0))
-        self._emit("walk")
+        self.changed.emit("walk")
 
     # -- stepping ----------------------------------------------------------------------------
     @property
@@ -339,7 +638,7 @@ class StepperState:
         n = min(max(int(n), 0), max(self.n_steps - 1, 0))
         if n != self.position:
             self.position = n
-            self._emit("position")
+            self.changed.emit("position")
 
     def step(self, delta: int = 1) -> bool:
         """Move by ``delta`` steps; False when already at the end (or start) of the walk."""
@@ -610,8 +909,8 @@ class StepperState:
             terms = [fmt(b) for b in k.ravel()]
         if len(terms) > MAX_TERMS:
             terms = terms[: MAX_TERMS - 1] + [f"… ({len(terms) - MAX_TERMS + 1} more)"]
-        rows = [r for r in st.rows]
-        cols = [c for c in st.cols]
+        rows = list(st.rows)
+        cols = list(st.cols)
         where = f"added at output rows {rows[0]}–{rows[-1]}, columns {cols[0]}–{cols[-1]}"
         lines = [head + "  " + "  ".join(terms), where + "; overlaps are summed."]
         if not st.inside.all():
@@ -665,3 +964,123 @@ class StepperState:
 
     def output_shape(self) -> tuple[int, int] | None:
         return None if self.walk is None else tuple(self.walk.out_shape)
+
+    # -- what the grids are called and how they are coloured -----------------------------------
+    def channel_names(self) -> list[str]:
+        c = self.channels
+        return list(CHANNEL_NAMES) if c == 3 else [f"channel {k + 1}" for k in range(c)]
+
+    def input_levels(self) -> tuple[float, float]:
+        """The colour range of the input grid: 0–255 for the book's example and image crops
+        (whose values are pixels), else the shown values' own range."""
+        x = self.shown_input()
+        finite = x[np.isfinite(x)]
+        pixels = self.source in CROP_SOURCES or self.source == "book"
+        if pixels and (finite.size == 0 or (finite.min() >= 0 and finite.max() <= 255)):
+            return (0.0, 255.0)
+        return (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+
+    def input_title(self, c: int) -> str:
+        """``"Input 4×4"``, ``"Input R 7×9, padded (zeros)"``…"""
+        s = self.settings
+        names = self.channel_names()
+        h, w = s.image.shape[:2]
+        title = ("Input" if self.channels == 1 else f"Input {names[c]}") + f" {h}×{w}"
+        if any(sum(p) for p in self.pads()):
+            word = PAD_MODE_NAMES.get(s.pad_mode, s.pad_mode) if self.mode == "conv" else (
+                "ignored" if self.mode in POOLING else "")
+            title += f", padded ({word})"
+        return title
+
+    def kernel_count(self) -> int:
+        """How many kernel grids to show: none when pooling, one per typed channel slice."""
+        if self.mode in POOLING:
+            return 0
+        return 1 if self.kernel.ndim == 2 else self.kernel.shape[2]
+
+    def shown_kernel(self, c: int) -> np.ndarray:
+        """Kernel slice ``c`` as it slides (flipped for a mathematical convolution)."""
+        k = self.kernel if self.kernel.ndim == 2 else self.kernel[:, :, c]
+        return k[::-1, ::-1] if self.settings.flip and self.mode == "conv" else k
+
+    def kernel_title(self, c: int) -> str:
+        flipped = self.settings.flip and self.mode == "conv"
+        if self.kernel_count() == 1:
+            return "Kernel" + (" (flipped)" if flipped else "") + (" — same on R, G, B" if self.channels == 3 else "")
+        names = self.channel_names()
+        return f"Kernel {names[c] if c < len(names) else c + 1}"
+
+    def output_title(self, c: int) -> str:
+        out = self.output()
+        if out is None:
+            return "Output"
+        oh, ow = out.shape[:2]
+        return f"Output {oh}×{ow}" + (f" {self.channel_names()[c]}" if out.ndim == 3 and out.shape[2] > 1 else "")
+
+    def operator(self) -> str:
+        """The sign between the input and the kernel."""
+        return {"max": "max", "avg": "avg", "transpose": "⊛ᵀ"}.get(self.mode, "⊛")
+
+    def formula_head(self) -> tuple[str, str]:
+        """The formula's title and what follows it: the general formula, or "(transposed)"."""
+        shape = self.output_shape()
+        head = "Output size" + (f" {shape[0]}×{shape[1]}" if shape else "")
+        if self.mode == "transpose":
+            return head, " (transposed)"
+        return head, " = ⌊(n + 2p − d(f−1) − 1)/s⌋ + 1"
+
+    # -- hover and click texts ---------------------------------------------------------------
+    def is_padding(self, r: int, c: int) -> bool:
+        """Whether shown-input cell (r, c) is padding (never in a transposed convolution)."""
+        if self.mode == "transpose":
+            return False
+        (pt, _), (pl, _) = self.pads()
+        h, w = self.image.shape[:2]
+        return not (pt <= r < pt + h and pl <= c < pl + w)
+
+    def hover_hint(self) -> str:
+        return HOVER_HINT if self.n_steps else ""
+
+    def input_hover_text(self, channel: int, r: int, c: int) -> str:
+        """What hovering shown-input cell (r, c) says: its value and every output it feeds."""
+        x = self.shown_input()
+        v = x[r, c] if x.ndim == 2 else x[r, c, channel]
+        feeds = self.outputs_fed_by(r, c)
+        pad = self.is_padding(r, c)
+        where = "Padding cell" if pad else "Input cell"
+        if self.mode != "transpose":
+            (pt, _), (pl, _) = self.pads()
+            coords = f"({r - pt}, {c - pl})" if not pad else f"(padded {r}, {c})"
+        else:
+            coords = f"({r}, {c})"
+        if self.mode in POOLING and pad:
+            return f"Padding cell {coords}: pooling never reads padding."
+        if not feeds:
+            return f"{where} {coords} = {fmt(v)} feeds no output cell (the stride skips it)."
+        listed = ", ".join(f"({i},{j})" for i, j in feeds[:MAX_LISTED]) + (" …" if len(feeds) > MAX_LISTED else "")
+        return f"{where} {coords} = {fmt(v)} feeds {len(feeds)} output cell{'s' if len(feeds) != 1 else ''}: {listed}"
+
+    def output_hover_text(self, i: int, j: int) -> str | None:
+        """What hovering output cell (i, j) says; None when there is nothing to say."""
+        out = self.displayed_output()
+        if out is None or i < 0:
+            return None
+        v = out[i, j] if out.ndim == 2 else out[i, j, 0]
+        value = "not computed yet" if math.isnan(v) else f"= {fmt(v)}"
+        return f"Output ({i},{j}) {value}. Click to jump to its step."
+
+    def jump_text(self, i: int, j: int) -> str:
+        """What clicking output cell (i, j) says (the pane jumps to its step)."""
+        field = self.inputs_of(i, j)
+        if self.mode != "transpose":
+            return f"Output ({i},{j}) reads {len(field)} input cell{'s' if len(field) != 1 else ''} (its receptive field)."
+        return (f"Output ({i},{j}) receives the kernels of {len(field)} input cell(s); "
+                "this is the step where the last of them lands.")
+
+    @staticmethod
+    def export_plan_text(n_steps: int, n_frames: int) -> str:
+        """What a GIF export of ``n_frames`` frames of an ``n_steps``-step walk shows."""
+        if n_frames < n_steps:
+            return (f"The walk has {n_steps} steps; the GIF shows {n_frames} of them, evenly spaced "
+                    f"(about every {n_steps / n_frames:.0f}th step), to keep the file and the export small.")
+        return f"The GIF shows all {n_steps} steps."
