@@ -91,13 +91,14 @@ def make_engine(no_leaks):
 
     yield make
     for client in clients:
-        assert client.shutdown(5.0), "the engine did not shut down in time"
+        assert client.shutdown(5.0, kill_after=2.0), "the engine did not shut down in time"
 
 
 @pytest.fixture
 def engine(make_engine):
     client, events = make_engine()
     assert client.wait_ready(20), "the engine did not start"
+    assert run(client, jobs.echo, None).done == [None]  # numpy and the job module are imported once
     return client, events
 
 
@@ -140,7 +141,7 @@ def test_an_error_arrives_as_words_and_the_engine_lives_on(engine, capsys):
     client, _ = engine
     answer = run(client, jobs.raise_error, channel="x")
     assert answer.errors == ["the model needs a 28×28 image"]
-    assert "ValueError" in capsys.readouterr().out, "the engine's traceback is printed for the log"
+    assert "ValueError" in capsys.readouterr().err, "the engine's traceback is printed for the log"
     assert run(client, jobs.echo, 16, channel="x").done == [16]
 
 
@@ -367,9 +368,21 @@ def test_shutdown_with_jobs_running(make_engine):
     client.submit(jobs.hang, channel="gradcam", **stuck.kwargs())
     assert wait_until(lambda: bool(training.progress))
     started = time.monotonic()
-    assert client.shutdown(4.0)
+    assert client.shutdown(4.0, kill_after=1.0), "the hung job should have been killed"
     assert time.monotonic() - started < 4.0
     assert not client.is_busy()
+
+
+def test_shutdown_lets_a_stopped_run_answer_and_can_be_polled(make_engine):
+    client, _ = make_engine()
+    assert client.wait_ready(20)
+    training = Answer()
+    client.submit(jobs.stop_aware_loop, 30.0, "saved", channel="training", **training.kwargs())
+    assert wait_until(lambda: bool(training.progress))
+    ended = client.shutdown(0.0)
+    assert wait_until(lambda: client.shutdown(0.0)), "polling shutdown never saw the end"
+    assert training.done == ["saved"], "the stopped run's last answer is delivered"
+    assert not ended or training.done
 
 
 def test_fifty_megabytes_round_trip(engine):

@@ -27,6 +27,7 @@ import collections
 import itertools
 import multiprocessing
 import signal
+import sys
 import threading
 import time
 import traceback
@@ -93,6 +94,7 @@ class _Generation:
         self.pid: int | None = None
         self.hello_env: dict[str, str | None] = {}
         self.alive = True
+        self.closing = False  # asked to shut down
 
 
 class EngineClient:
@@ -110,6 +112,7 @@ class EngineClient:
         max_restarts: int = 5,
         restart_window_s: float = 60.0,
         stop_grace_s: float = 1.5,
+        shutdown_grace_s: float = 30.0,
     ) -> None:
         self._on_event = on_event
         self._dispatch = dispatch or _call_now
@@ -118,6 +121,8 @@ class EngineClient:
         self.max_restarts = max_restarts
         self.restart_window_s = restart_window_s
         self._stop_grace_s = stop_grace_s
+        self.shutdown_grace_s = shutdown_grace_s
+        self._kill_at = float("inf")
         self._ctx = multiprocessing.get_context("spawn")
         self._lock = threading.RLock()
         self._send_lock = threading.Lock()
@@ -181,13 +186,21 @@ class EngineClient:
             self._restarts.clear()
         self._wake()
 
-    def shutdown(self, timeout: float = 2.0) -> bool:
-        """Stop every job, end the engine (killing it if it does not leave in time) and the
-        monitor thread. True if everything ended within ``timeout`` seconds."""
+    def shutdown(self, timeout: float = 2.0, kill_after: float | None = None) -> bool:
+        """Ask every job to stop and the engine to end once they have; wait up to ``timeout``
+        seconds and say whether everything (engine process, monitor thread) has ended.
+
+        Jobs may still answer meanwhile (a stopped training run saves its model and reports).
+        The engine is killed ``kill_after`` seconds (default ``shutdown_grace_s``) after the first
+        call; a later call may shorten that (``kill_after=0`` kills at once). Calling again with
+        ``timeout=0`` polls, as the window does while it waits to close.
+        """
         with self._lock:
+            grace = self.shutdown_grace_s if kill_after is None else kill_after
+            self._kill_at = min(self._kill_at, time.monotonic() + grace)
+            first = not self._closing
             self._closing = True
-            self._stop_grace_s = min(self._stop_grace_s, max(0.1, timeout * 0.6))
-            jobs = list(self._jobs.values())
+            jobs = [j for j in self._jobs.values() if not j.stopped] if first else []
             for job in jobs:
                 job._stopped = True
             generation = self._generation
@@ -195,7 +208,6 @@ class EngineClient:
         if generation is not None:
             for job in jobs:
                 self._send(generation, "stop", job.id)
-            self._send(generation, "shutdown")
         self._wake()
         if thread is None:
             self._finished.set()
@@ -398,8 +410,14 @@ class EngineClient:
                 if sentinel in ready:
                     return self._on_death(generation)
             if self._closing:
-                self._end(generation, graceful=True)
-                return None
+                # Keep reading: stopped jobs may still answer while the engine winds down.
+                if not generation.closing:
+                    generation.closing = True
+                    self._send(generation, "shutdown")
+                if time.monotonic() >= self._kill_at:
+                    self._end(generation, graceful=False)
+                    return None
+                continue
             if self._restart_request is not None:
                 with self._lock:
                     request, self._restart_request = self._restart_request, None
@@ -423,6 +441,8 @@ class EngineClient:
                 for job in self._jobs.values()
                 if job.timeout_s is not None and job.started_at is not None and not job.ended
             ]
+        if self._closing:
+            deadlines.append(self._kill_at)
         if not deadlines:
             return 1.0
         return min(1.0, max(0.01, min(deadlines) - time.monotonic()))
@@ -450,7 +470,7 @@ class EngineClient:
         elif kind == "error":
             message, trace = body
             if trace:
-                print(trace, end="", flush=True)
+                print(trace, end="", file=sys.stderr, flush=True)
             job.ended = True
             self._post("error", job, message)
 
@@ -572,13 +592,15 @@ class EngineClient:
                                    "exitcode": exitcode, "signal": signame})
 
     def _abandon_jobs(self) -> None:
-        """On shutdown: jobs still open end without an answer."""
+        """On shutdown: jobs still open end without an answer (answers already on their way
+        through ``dispatch`` are still delivered)."""
         with self._lock:
-            for job in self._jobs.values():
-                job.ended = True
-                job._stopped = True
+            for job in list(self._jobs.values()):
+                if not job.ended:
+                    job.ended = True
+                    job._stopped = True
+                    del self._jobs[job.id]
                 job.frames = []
-            self._jobs.clear()
 
 
 def _signal_name(exitcode: int | None) -> str | None:

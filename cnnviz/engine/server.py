@@ -143,17 +143,21 @@ class Server:
     def run(self) -> None:
         env = {name: os.environ.get(name) for name in REPORTED_ENV}
         self.send("hello", 0, {"pid": os.getpid(), "env": env})
+        asked = False
         try:
-            self._loop()
+            asked = self._loop()
         finally:
-            self._finish()
+            # Asked to shut down: let stopped jobs finish and answer (the window kills the engine
+            # if that takes too long). The window gone: leave soon.
+            self._finish(None if asked else 2.0)
 
-    def _loop(self) -> None:
+    def _loop(self) -> bool:
+        """Serve messages; True when asked to shut down, False when the window went away."""
         while True:
             try:
                 kind, job_id, body = wire.receive(self.conn)
             except (EOFError, OSError):
-                return
+                return False
             except wire.BodyError as exc:
                 if exc.kind == "submit":
                     message = f"The engine could not load this job ({exc})."
@@ -173,7 +177,7 @@ class Server:
             elif kind == "warm_up":
                 threading.Thread(target=self._warm_up, args=(body,), name="cnnviz-engine-warm-up", daemon=True).start()
             elif kind == "shutdown":
-                return
+                return True
 
     def _lane(self, name: str) -> _Lane:
         lane = self._lanes.get(name)
@@ -193,15 +197,15 @@ class Server:
             return
         self.send("ready", 0, {"seconds": time.perf_counter() - start})
 
-    def _finish(self, grace_s: float = 2.0) -> None:
+    def _finish(self, grace_s: float | None) -> None:
         with self._jobs_lock:
             for job in self._jobs.values():
                 job.stop()
         for lane in self._lanes.values():
             lane.queue.put(None)
-        deadline = time.monotonic() + grace_s
+        deadline = None if grace_s is None else time.monotonic() + grace_s
         for lane in self._lanes.values():
-            lane.thread.join(max(0.0, deadline - time.monotonic()))
+            lane.thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
         if any(lane.thread.is_alive() for lane in self._lanes.values()):
             # A job stuck in native code: leave without waiting for it.
             sys.stdout.flush()
