@@ -10,7 +10,6 @@ from cnnviz import __version__
 from cnnviz.gui.panes import pane_names
 
 
-
 def _window_size(text: str) -> str:
     width, sep, height = text.lower().partition("x")
     if not (sep and width.isdigit() and height.isdigit() and int(width) >= 200 and int(height) >= 150):

@@ -45,6 +45,16 @@ def test_the_app_starts_shows_its_window_and_closes(tmp_path):
     assert "Traceback" not in proc.stderr
 
 
+def test_version_is_the_package_version(capsys):
+    import cnnviz
+    from cnnviz.__main__ import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"cnnviz {cnnviz.__version__}" == "cnnviz 0.1.0"
+
+
 def test_an_unreadable_image_on_the_command_line_falls_back_to_a_sample(tmp_path):
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"nope")

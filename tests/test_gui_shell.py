@@ -4,13 +4,15 @@ runs, classroom mode, export, shortcuts and closing."""
 from __future__ import annotations
 
 import struct
+import threading
+import time
 import zlib
 
 import cv2
 import numpy as np
-from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
+from PySide6.QtCore import QMimeData, QPoint, Qt, QTimer, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QWidget
 
 from cnnviz import paths
 from cnnviz.core import images
@@ -139,3 +141,46 @@ def test_closing_the_window(window, qtbot):
     assert window.close()
     assert not window.isVisible()
     assert not kernels.is_busy()
+
+
+def test_closing_while_the_worker_is_busy_hides_at_once_and_ends_the_event_loop_after_it(window, qtbot):
+    """The close waits for work still going with the window hidden and the event loop running,
+    then ends the application as closing its last window does."""
+    ran = threading.Event()
+
+    def busy(job):
+        ran.set()
+        time.sleep(0.6)  # a batch that does not look at the stop request
+        return True
+
+    window.ctx.worker.submit(busy, channel="busy")
+    assert ran.wait(5.0)
+    app = QApplication.instance()
+    assert window.close() is False  # put off until the worker has ended ...
+    assert not window.isVisible()  # ... with the window gone from the screen at once
+    assert not window._close_ready
+    safety = QTimer()
+    safety.setSingleShot(True)
+    safety.timeout.connect(app.quit)
+    safety.start(20_000)
+    started = time.monotonic()
+    app.exec()
+    assert safety.isActive(), "the event loop did not end after the worker did"
+    safety.stop()
+    assert time.monotonic() - started < 10.0
+    assert window._close_ready and not window.isVisible()
+    assert window.ctx.shutdown(timeout=0.0)
+
+
+def test_only_the_last_visible_window_ends_the_application(window, qtbot):
+    app = QApplication.instance()
+    assert app.quitOnLastWindowClosed() and window._is_last_window()
+    other = QWidget()
+    qtbot.addWidget(other)
+    other.show()
+    assert not window._is_last_window()
+    tip = QWidget(None, Qt.WindowType.ToolTip)
+    qtbot.addWidget(tip)
+    other.hide()
+    tip.show()
+    assert window._is_last_window()

@@ -35,6 +35,9 @@ PRESENTATION_SCALE = 1.6
 
 
 class MainWindow(QMainWindow):
+    #: How long a close waits (window hidden) for work still going before it ends anyway.
+    close_wait_s: float = 30.0
+
     def __init__(self, ctx: AppContext | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.ctx = ctx if ctx is not None else AppContext(parent=self)
@@ -45,6 +48,11 @@ class MainWindow(QMainWindow):
         self.resize(1400, 900)
         self._base_font = QFont(QApplication.font())
         self._closing = False
+        self._close_ready = False  # True once the worker has ended (or the wait ran out)
+        self._close_deadline = 0.0
+        self._close_timer = QTimer(self)
+        self._close_timer.setInterval(50)
+        self._close_timer.timeout.connect(self._on_close_wait_tick)
 
         self.tabs = QTabWidget(self)
         self.tabs.setDocumentMode(True)
@@ -272,48 +280,60 @@ class MainWindow(QMainWindow):
         )
 
     def closeEvent(self, event) -> None:  # noqa: N802
-        """One shutdown path: every pane stops its work, then the Keras worker ends.
+        """One shutdown path: every pane stops its work, then the Keras worker is asked to stop
+        and its thread waited for.
 
-        Work that is still going (a training batch, then the saving of the model) is waited
-        for with the window already hidden: the close is ignored, the window hides at once, and
-        the close is finished when the worker has ended — after ``close_wait_s`` (30 s) at most,
-        when a run still going is marked "interrupted" in its run.json (its checkpoints, written
-        atomically, stay valid) and the window closes anyway.
+        Work that is still going (a training batch, then the saving of the model) is waited for
+        with the window already hidden and the event loop running: the close is put off until
+        the worker has ended, or until ``close_wait_s`` has passed, when a run still going is
+        marked "interrupted" in its run.json (its checkpoints, written atomically, stay valid).
+        The close then completes and, since a hidden window's close does not count as the last
+        window closing, the application is ended explicitly when that close would have ended it.
         """
-        if getattr(self, "_close_ready", False):
-            super().closeEvent(event)
-            return
         if not self._closing:
             self._closing = True
             for pane in self.panes.values():
                 pane.shutdown()
-            if self.ctx.shutdown(timeout=0.2):
-                self._close_ready = True
-                super().closeEvent(event)
-                return
-            deadline = time.monotonic() + float(getattr(self, "close_wait_s", 30.0))
-            self._close_timer = QTimer(self)
-            self._close_timer.setInterval(50)
-
-            def finish_close() -> None:
-                ended = self.ctx.shutdown(timeout=0.0)
-                if not ended and time.monotonic() < deadline:
-                    return
-                self._close_timer.stop()
-                if not ended:
-                    for pane in self.panes.values():
-                        pane.mark_interrupted()
-                self._close_ready = True
-                # Shown off-screen for the close, so Qt still sees its last window closing and
-                # ends the event loop as for any close.
-                self.setAttribute(Qt.WidgetAttribute.WA_DontShowOnScreen, True)
-                self.show()
-                self.close()
-
-            self._close_timer.timeout.connect(finish_close)
-            self._close_timer.start()
+            self._close_ready = self.ctx.shutdown(timeout=0.2)
+            if not self._close_ready:
+                self._close_deadline = time.monotonic() + float(self.close_wait_s)
+                self._close_timer.start()
+        if self._close_ready:
+            super().closeEvent(event)
+            return
         event.ignore()
         self.hide()
+
+    @Slot()
+    def _on_close_wait_tick(self) -> None:
+        ended = self.ctx.shutdown(timeout=0.0)
+        if not ended and time.monotonic() < self._close_deadline:
+            return
+        self._close_timer.stop()
+        if not ended:
+            for pane in self.panes.values():
+                pane.mark_interrupted()
+        ends_application = self._is_last_window()
+        self._close_ready = True
+        self.close()
+        if ends_application:
+            QApplication.quit()
+
+    def _is_last_window(self) -> bool:
+        """Whether closing this window, had it been on screen, would have ended the application
+        (Qt's quit-on-last-window-closed rule: no other visible primary window is left)."""
+        app = QApplication.instance()
+        if not app.quitOnLastWindowClosed() or self.parentWidget() is not None:
+            return False
+        if not self.testAttribute(Qt.WidgetAttribute.WA_QuitOnClose):
+            return False
+        for widget in app.topLevelWidgets():
+            if (widget is not self and widget.isWindow() and widget.isVisible()
+                    and widget.parentWidget() is None
+                    and widget.windowType() != Qt.WindowType.ToolTip
+                    and widget.testAttribute(Qt.WidgetAttribute.WA_QuitOnClose)):
+                return False
+        return True
 
 
 def _make_app() -> QApplication:

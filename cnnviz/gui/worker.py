@@ -38,6 +38,8 @@ class Job:
     on_done: Callable[[Any], None] | None = None
     on_error: Callable[[str], None] | None = None
     on_progress: Callable[[Any], None] | None = None
+    #: The worker's open models, reached by id (only the ids travel to the GUI thread).
+    models: ModelStore | None = None
     stop_event: threading.Event = field(default_factory=threading.Event)
     _bridge: _Bridge | None = None
 
@@ -70,17 +72,12 @@ class _Bridge(QObject):
 
 
 class KerasWorker(QObject):
-    job_started = Signal(int, str)
-    job_ended = Signal(int, str)
-    busy_changed = Signal(bool)
-
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._queue: queue.Queue[Job | None] = queue.Queue()
         self._ids = itertools.count(1)
         self._latest: dict[str, int] = {}
         self._jobs: dict[int, Job] = {}
-        self._current: Job | None = None
         self._lock = threading.Lock()
         #: The Keras models this worker owns; only their ids reach the GUI thread.
         self.models = ModelStore(capacity=3)
@@ -118,7 +115,6 @@ class KerasWorker(QObject):
             self._latest[channel] = job.id
             self._jobs[job.id] = job
         self._queue.put(job)
-        self.busy_changed.emit(True)
         return job
 
     def stop_channel(self, channel: str) -> None:
@@ -130,9 +126,6 @@ class KerasWorker(QObject):
     def is_busy(self, channel: str | None = None) -> bool:
         with self._lock:
             return any(channel is None or j.channel == channel for j in self._jobs.values())
-
-    def current_job(self) -> Job | None:
-        return self._current
 
     def shutdown(self, timeout: float = 2.0) -> bool:
         """Ask every job to stop, end the thread and wait for it. True if it ended in time."""
@@ -155,16 +148,12 @@ class KerasWorker(QObject):
         with self._lock:
             self._jobs.pop(job_id, None)
             current = self._latest.get(job.channel) == job_id
-            idle = not self._jobs
-        self.job_ended.emit(job_id, job.channel)
         # A superseded job's result is stale: drop it. A stopped latest job still reports.
         if current:
             if kind == "done" and job.on_done is not None:
                 job.on_done(payload)
             elif kind == "error" and job.on_error is not None:
                 job.on_error(payload)
-        if idle:
-            self.busy_changed.emit(False)
 
     # -- worker thread -----------------------------------------------------------------------
     def _run(self) -> None:
@@ -175,7 +164,6 @@ class KerasWorker(QObject):
             if job.stopped and self._latest.get(job.channel) != job.id:
                 self._bridge.delivered.emit(("dropped", job.id, None))
                 continue
-            self._current = job
             try:
                 result = job.fn(job, *job.args)
             except JobStopped:
@@ -186,8 +174,6 @@ class KerasWorker(QObject):
                 traceback.print_exc()
             else:
                 self._bridge.delivered.emit(("done", job.id, result))
-            finally:
-                self._current = None
 
 
 def _describe(exc: BaseException) -> str:
