@@ -43,7 +43,7 @@ def test_there_are_state_tests():
 def test_state_tests_pass_with_qt_and_tensorflow_blocked():
     files = state_test_files()
     result = subprocess.run(
-        [sys.executable, "-c", BLOCKER, "-q", "-p", "no:pytestqt", "-p", "no:cacheprovider",
+        [sys.executable, "-c", BLOCKER, "-q", "-p", "no:pytest-qt", "-p", "no:cacheprovider",
          "--rootdir", str(TESTS.parent), *files],
         capture_output=True, text=True, timeout=280, check=False, cwd=TESTS.parent,
     )
