@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import multiprocessing
 import queue
+import subprocess
+import sys
 import threading
 import time
 
@@ -403,3 +405,39 @@ def test_fifty_megabytes_round_trip(engine):
     print(f"50 MB array made in the engine: {(time.perf_counter() - started) * 1000:.0f} ms")
     assert made.nbytes == 50 * 1024 * 1024
     assert run(client, jobs.array_sum, array).done[0] == (float(array.sum()), True)
+
+
+def test_the_client_imports_neither_qt_nor_tensorflow():
+    code = ("import sys, cnnviz.engine.client, cnnviz.engine.server, cnnviz.engine.jobs; "
+            "print([m for m in ('PySide6', 'pyqtgraph', 'tensorflow', 'keras') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_the_engine_starts_without_qt_or_tensorflow(engine):
+    client, _ = engine
+    assert run(client, jobs.heavy_modules).done == [[]]
+
+
+def test_a_failing_callback_does_not_stop_the_engine(engine, capsys):
+    client, _ = engine
+
+    def broken(value):
+        raise RuntimeError("a bug in the pane")
+
+    client.submit(jobs.echo, 1, on_done=broken)
+    assert wait_until(lambda: not client.is_busy())
+    assert "a bug in the pane" in capsys.readouterr().err
+    assert run(client, jobs.echo, 2).done == [2]
+
+
+def test_restart_before_start_sets_the_first_engines_environment(make_engine):
+    events = Events()
+    client = EngineClient(on_event=events)
+    client.restart(env_overrides=ONEDNN_OFF)
+    client.start()
+    try:
+        assert run(client, jobs.getenv, "TF_ENABLE_ONEDNN_OPTS", timeout=20).done == ["0"]
+        assert not events.named("engine_restarted")
+    finally:
+        assert client.shutdown(5.0, kill_after=2.0)

@@ -46,6 +46,18 @@ def _call_now(fn: Callable[..., Any], *args: Any) -> None:
     fn(*args)
 
 
+def _guarded(dispatch: Dispatch) -> Dispatch:
+    """A failing callback (or dispatcher) is printed and must not end the monitor thread."""
+
+    def call(fn: Callable[..., Any], *args: Any) -> None:
+        try:
+            dispatch(fn, *args)
+        except Exception:
+            traceback.print_exc()
+
+    return call
+
+
 class EngineJob:
     """The handle ``submit`` returns: ``id``, ``channel``, ``describe``, ``stop()``, ``stopped``."""
 
@@ -115,7 +127,7 @@ class EngineClient:
         shutdown_grace_s: float = 30.0,
     ) -> None:
         self._on_event = on_event
-        self._dispatch = dispatch or _call_now
+        self._dispatch = _guarded(dispatch or _call_now)
         self._warm_up = warm_up
         self.env_overrides: dict[str, str | None] = dict(env_overrides or {})
         self.max_restarts = max_restarts
@@ -182,6 +194,8 @@ class EngineClient:
                 return
             if env_overrides:
                 self.env_overrides.update(env_overrides)
+            if self._thread is None:
+                return  # not started yet: the first engine gets the new environment
             self._restart_request = {"reason": reason}
             self._restarts.clear()
         self._wake()
@@ -351,6 +365,9 @@ class EngineClient:
                 reason = self._session(generation)
         except Exception:  # a bug here must not leave the engine running unnoticed
             traceback.print_exc()
+            generation = self._generation
+            if generation is not None and generation.alive:
+                self._end(generation, graceful=False)
         finally:
             self._abandon_jobs()
             self._wake_r.close()

@@ -109,5 +109,10 @@ def models_kept(job, value=None):
     return len(job.models)
 
 
+def heavy_modules(job):
+    """Which of Qt, TensorFlow and Keras the engine has imported."""
+    return [name for name in ("PySide6", "pyqtgraph", "tensorflow", "keras") if name in sys.modules]
+
+
 def unpicklable_result(job):
     return threading.Lock()
