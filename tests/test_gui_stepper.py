@@ -422,3 +422,45 @@ def test_replicate_and_reflect_padding_rings(qtbot, pane, pad_mode, np_mode):
     combo.setCurrentIndex(combo.findData("zero"))
     np.testing.assert_array_equal(pane.input_view().values(), np.pad(x, ((2, 1), (1, 2))))
     np.testing.assert_array_equal(full_output(pane), conv2d(x, k, padding=((2, 1), (1, 2))))
+
+
+def _frames(path) -> list[np.ndarray]:
+    with Image.open(path) as im:
+        out = []
+        for k in range(im.n_frames):
+            im.seek(k)
+            out.append(np.asarray(im.convert("RGB")))
+        return out
+
+
+def test_edits_during_a_gif_export_do_not_change_its_frames(qtbot, pane, tmp_path):
+    pane.state.go_to(2)
+    before = tmp_path / "before.gif"
+    assert pane.export_gif(before, show_progress=False) == 9
+    # the same export again, while the user changes the input, the stride, the mode and the step
+    edits = []
+
+    def edit() -> None:
+        if not pane._exporting or edits:
+            return
+        edits.append(pane.state.position)
+        pane.stride_h.setValue(2)
+        pane.set_matrix_text("1 2 3\n4 5 6\n7 8 9")
+        pane.set_mode("max")
+        pane.step_forward()
+
+    timer = QTimer()
+    timer.timeout.connect(edit)
+    timer.start(0)
+    during = tmp_path / "during.gif"
+    frames = pane.export_gif(during, show_progress=False)
+    timer.stop()
+    assert edits, "the edits did not happen while exporting"
+    assert frames == 9  # the walk as it was when the export started
+    first, second = _frames(before), _frames(during)
+    assert len(first) == len(second) == 9
+    for a, b in zip(first, second):
+        np.testing.assert_array_equal(a, b)
+    # the edits themselves took effect on the pane
+    assert pane.state.mode == "max" and pane.state.image.shape == (3, 3)
+    assert pane.state.settings.stride == (2, 2) and pane.state.n_steps == 1

@@ -6,8 +6,14 @@ import numpy as np
 import pytest
 
 from cnnviz.core.convolution import conv2d, conv2d_transpose, pool2d
+from cnnviz.core.kernels import PRESETS
 from cnnviz.state.stepper import (
     BOOK_IMAGE,
+    BOOK_KERNEL,
+    DIAGONAL_IMAGE,
+    DIAGONAL_KERNEL,
+    HOVER_HINT,
+    LIMITS,
     MatrixError,
     StepperState,
     fmt,
@@ -148,3 +154,229 @@ def test_position_is_kept_when_settings_change():
     assert s.position == 3 and seen[-2:] == ["position", "walk"]
     assert not s.step(1) and s.at_end()
     assert fmt(-2.5) == "−2.5" and fmt(float("nan")) == "NaN" and fmt(3.0) == "3"
+
+
+class Recorder:
+    """Every event a state sends, in order."""
+
+    def __init__(self, s: StepperState) -> None:
+        self.events: list[tuple] = []
+        s.changed.connect(lambda what: self.events.append(("changed", what)))
+        s.inputs_changed.connect(lambda: self.events.append(("inputs",)))
+        s.text_loaded.connect(lambda which, text: self.events.append(("text", which, text)))
+        s.message_changed.connect(lambda msg, which, span: self.events.append(("message", msg, which, span)))
+
+    def names(self) -> list[str]:
+        return [e[0] for e in self.events]
+
+
+def _picture(h: int = 40, w: int = 60) -> np.ndarray:
+    rng = np.random.default_rng(1)
+    return rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+def _centred_resize(k: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    out = np.zeros((rows, cols), np.float32)
+    r, c = min(rows, k.shape[0]), min(cols, k.shape[1])
+    out[:r, :c] = k[:r, :c]
+    return out
+
+
+def test_the_book_examples_load_their_input_kernel_and_texts():
+    s = StepperState()
+    rec = Recorder(s)
+    s.set_source("diagonal")
+    np.testing.assert_array_equal(s.image, DIAGONAL_IMAGE)
+    np.testing.assert_array_equal(s.kernel, DIAGONAL_KERNEL)
+    assert s.matrix_text == format_matrix(DIAGONAL_IMAGE) and s.kernel_text == format_matrix(DIAGONAL_KERNEL)
+    assert ("text", "matrix", s.matrix_text) in rec.events and ("text", "kernel", s.kernel_text) in rec.events
+    assert s.kernel_source == "typed" and s.output_shape() == (2, 5)
+    assert rec.names()[-1] == "inputs" and ("changed", "walk") in rec.events
+    s.set_source("book")
+    np.testing.assert_array_equal(s.walk.output, BOOK_RESULT)
+    with pytest.raises(ValueError):
+        s.set_source("nowhere")
+
+
+def test_a_typed_matrix_switches_the_source_and_keeps_the_last_good_one():
+    s = StepperState()
+    rec = Recorder(s)
+    s.type_matrix("1 2 3\n4 5 6\n7 8 9")
+    assert s.source == "typed" and s.image.shape == (3, 3) and s.message == ""
+    s.type_matrix("1 2 3\n4 five 6\n7 8 9")
+    assert s.image.shape == (3, 3)
+    assert s.message.startswith("Row 2, column 2: 'five' is not a number")
+    assert s.message.endswith("The input shown is the last one that could be read.")
+    kind, msg, which, span = rec.events[-1]
+    assert kind == "message" and which == "matrix" and s.matrix_text[slice(*span)] == "five"
+    s.type_matrix(format_matrix(np.zeros((LIMITS.crop + 1, 2))))
+    assert s.message == f"A typed matrix can have at most {LIMITS.crop} rows and columns."
+    assert s.image.shape == (3, 3)
+    # typing without applying, then choosing the typed source, reads what was typed
+    s.set_source("book")
+    s.edit_text("matrix", "1 1; 1 1")
+    assert s.image.shape == (4, 4)
+    s.set_source("typed")
+    np.testing.assert_array_equal(s.image, np.ones((2, 2)))
+
+
+def test_a_crop_starts_centred_follows_the_picture_and_stays_inside_it():
+    s = StepperState()
+    s.set_picture(_picture(40, 60))
+    assert s.crop == (0, 0, 8, 8)  # not cut before a crop source is chosen
+    s.set_source("crop_gray")
+    assert s.crop == (16, 26, 8, 8) and s.image.shape == (8, 8)  # the middle of the picture
+    s.set_source("crop_rgb")
+    assert s.image.shape == (8, 8, 3) and s.channels == 3
+    assert s.crop_limits() == (39, 59, 40, 60)
+    s.set_crop(100, 100, 300, 5)  # clamped to the picture, the rectangle kept inside it
+    assert s.crop == (39, 59, 40, 5) and s.image.shape == (40, 5, 3)
+    s.set_picture(_picture(10, 12))
+    assert s.crop == (9, 11, 10, 5) and s.image.shape == (10, 5, 3)
+    assert s.input_levels() == (0.0, 255.0)
+    big = StepperState()
+    big.set_picture(np.zeros((1000, 1000), np.uint8))
+    assert big.crop_limits()[2:] == (LIMITS.crop, LIMITS.crop)
+    assert StepperState().crop_limits() == (LIMITS.crop_origin, LIMITS.crop_origin, LIMITS.crop, LIMITS.crop)
+
+
+def test_kernel_sources_presets_and_typed_kernels():
+    s = StepperState()
+    rec = Recorder(s)
+    s.set_kernel_source("playground", np.ones((3, 3)) / 9)
+    np.testing.assert_allclose(s.kernel, np.ones((3, 3)) / 9)
+    assert s.kernel_text == format_matrix(np.ones((3, 3)) / 9)
+    s.playground_kernel_changed(np.eye(2))
+    np.testing.assert_array_equal(s.kernel, np.eye(2))
+    s.choose_preset("laplacian")
+    np.testing.assert_array_equal(s.kernel, PRESETS["laplacian"])
+    assert s.kernel_source == "typed" and ("text", "kernel", format_matrix(PRESETS["laplacian"])) in rec.events
+    s.playground_kernel_changed(np.ones((2, 2)))  # ignored: the kernel is typed now
+    np.testing.assert_array_equal(s.kernel, PRESETS["laplacian"])
+    s.choose_preset("book")
+    np.testing.assert_array_equal(s.kernel, BOOK_KERNEL)
+    s.type_kernel("1 x; 0 1")
+    assert s.message.startswith("Row 1, column 2") and "The kernel shown is the last one" in s.message
+    s.type_kernel(format_matrix(np.ones((LIMITS.kernel + 1, 1))))
+    assert s.message == f"A kernel can have at most {LIMITS.kernel} rows and columns."
+    np.testing.assert_array_equal(s.kernel, BOOK_KERNEL)
+    s.set_kernel_source("playground", np.ones((3, 3)))
+    s.type_kernel("2 0; 0 2")  # typing takes the kernel back from the Kernels tab
+    assert s.kernel_source == "typed" and s.kernel[0, 0] == 2 and s.message == ""
+
+
+def test_mode_rules_follow_keras():
+    s = StepperState()
+    s.update(stride=3)
+    s.set_mode("max")  # pooling's stride defaults to the pool size
+    assert s.settings.stride == (2, 2) and s.window_size() == (2, 2)
+    assert s.window_size_label() == "Pool size" and s.operator() == "max"
+    s.set_window_size(3, 2, _centred_resize)  # and follows it while they are equal
+    assert s.settings.pool_size == (3, 2) and s.settings.stride == (3, 2)
+    s.update(stride=1)
+    s.set_window_size(2, 2, _centred_resize)  # a stride of its own is kept
+    assert s.settings.stride == (1, 1)
+    s.set_mode("avg")
+    assert s.settings.stride == (1, 1)
+    s.set_mode("conv")  # leaving pooling: stride 1
+    assert s.settings.stride == (1, 1) and s.window_size_label() == "Size" and s.operator() == "⊛"
+    s.update(padding="explicit")
+    s.set_mode("transpose")  # no explicit padding: back to valid
+    assert s.settings.padding == "valid" and s.walk is not None and s.operator() == "⊛ᵀ"
+    uses = s.uses()
+    assert not uses["explicit_padding"] and not uses["flip"] and not uses["pad_mode"] and uses["dilation"]
+    s.set_mode("max")
+    uses = s.uses()
+    assert not any(uses[k] for k in ("kernel", "flip", "pad_mode", "dilation", "bias", "activation"))
+    s.set_mode("conv")
+    s.update(padding="explicit")
+    assert all(s.uses().values())
+    with pytest.raises(ValueError):
+        s.set_mode("fft")
+
+
+def test_resizing_the_window_resizes_the_kernel_per_channel():
+    s = StepperState()
+    s.set_window_size(3, 3, _centred_resize)
+    assert s.kernel.shape == (3, 3) and s.kernel.dtype == np.float64
+    assert s.kernel_text == format_matrix(s.kernel)
+    s.set_picture(_picture())
+    s.set_source("crop_rgb")
+    s.type_kernel("1 0; 0 1 | 2 2; 2 2 | 0 0; 0 0")
+    s.set_window_size(1, 2, _centred_resize)
+    assert s.kernel.shape == (1, 2, 3) and s.kernel[0, 0, 1] == 2
+
+
+def test_hover_and_click_texts():
+    s = StepperState()
+    assert s.hover_hint() == HOVER_HINT
+    assert s.input_hover_text(0, 1, 1) == "Input cell (1, 1) = 144 feeds 4 output cells: (0,0), (0,1), (1,0), (1,1)"
+    assert s.input_hover_text(0, 0, 0) == "Input cell (0, 0) = 255 feeds 1 output cell: (0,0)"
+    s.update(stride=3)
+    assert s.input_hover_text(0, 2, 2).endswith("feeds no output cell (the stride skips it).")
+    s.update(stride=1, padding="explicit", pads=((1, 1), (1, 1)))
+    assert s.is_padding(0, 0) and not s.is_padding(1, 1)
+    assert s.input_hover_text(0, 0, 0).startswith("Padding cell (padded 0, 0) = 0 feeds 1 output cell")
+    assert s.input_hover_text(0, 1, 1).startswith("Input cell (0, 0) = 255")
+    s.set_mode("max")
+    assert s.input_hover_text(0, 0, 0) == "Padding cell (padded 0, 0): pooling never reads padding."
+    s.set_mode("conv")
+    s.update(padding="valid")
+    assert s.output_hover_text(0, 0) == "Output (0,0) = 399. Click to jump to its step."
+    assert s.output_hover_text(2, 2) == "Output (2,2) not computed yet. Click to jump to its step."
+    assert s.output_hover_text(-1, -1) is None
+    assert s.jump_text(2, 1) == "Output (2,1) reads 4 input cells (its receptive field)."
+    s.update(mode="transpose", image=np.ones((2, 2)), kernel=np.ones((2, 2)))
+    assert not s.is_padding(0, 0)
+    assert s.jump_text(1, 1).startswith("Output (1,1) receives the kernels of 4 input cell(s)")
+    s.update(kernel=np.ones((9, 9)), padding="explicit")
+    assert s.walk is None and s.hover_hint() == "" and s.output_hover_text(0, 0) is None
+    many = StepperState()
+    many.update(image=np.zeros((10, 10)), kernel=np.ones((5, 5)))
+    assert many.input_hover_text(0, 5, 5).endswith(" …") and "feeds 25 output cells" in many.input_hover_text(0, 5, 5)
+
+
+def test_grid_titles_levels_and_formula_head():
+    s = StepperState()
+    assert s.input_title(0) == "Input 4×4" and s.kernel_title(0) == "Kernel" and s.output_title(0) == "Output 3×3"
+    assert s.input_levels() == (0.0, 255.0)
+    assert s.formula_head() == ("Output size 3×3", " = ⌊(n + 2p − d(f−1) − 1)/s⌋ + 1")
+    s.update(padding="explicit", pad_mode="reflect", flip=True)
+    assert s.input_title(0) == "Input 4×4, padded (reflect (mirror))"
+    assert s.kernel_title(0) == "Kernel (flipped)"
+    np.testing.assert_array_equal(s.shown_kernel(0), BOOK_KERNEL[::-1, ::-1])
+    s.set_mode("avg")
+    assert s.input_title(0) == "Input 4×4, padded (ignored)" and s.kernel_count() == 0
+    s.set_mode("conv")
+    s.update(image=np.ones((3, 3, 3)) * 300, padding="valid")
+    assert s.input_title(1) == "Input G 3×3" and s.kernel_title(0) == "Kernel (flipped) — same on R, G, B"
+    assert s.input_levels() == (300.0, 300.0)  # the book's values are pixels; these are not
+    s.update(kernel=np.ones((2, 2, 3)))
+    assert s.kernel_count() == 3 and s.kernel_title(2) == "Kernel B"
+    s.set_mode("max")
+    assert s.output_title(1) == "Output 1×1 G"  # stride 2 = the pool size
+    s.set_mode("transpose")
+    assert s.formula_head()[1] == " (transposed)"
+    s.update(kernel=np.ones((2, 2, 2)))
+    assert s.walk is None and s.output_title(0) == "Output" and s.formula_head() == ("Output size", " (transposed)")
+
+
+def test_a_snapshot_does_not_follow_the_original():
+    s = StepperState()
+    s.go_to(4)
+    twin = s.snapshot()
+    seen = []
+    twin.changed.connect(seen.append)
+    s.update(stride=2, image=np.ones((6, 6)))
+    s.go_to(0)
+    assert twin.n_steps == 9 and twin.position == 4 and seen == []
+    np.testing.assert_array_equal(twin.image, BOOK_IMAGE)
+    twin.go_to(8)
+    assert seen == ["position"] and s.position == 0
+    np.testing.assert_array_equal(twin.displayed_output(), BOOK_RESULT)
+
+
+def test_export_plan_wording():
+    assert StepperState.export_plan_text(9, 9) == "The GIF shows all 9 steps."
+    text = StepperState.export_plan_text(10_000, 300)
+    assert "10000 steps" in text and "300" in text and "every 33th step" in text

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Slot
+from PySide6.QtCore import QEvent, Qt, Slot
 from PySide6.QtGui import QImage, QKeySequence, QShortcut, QTextCursor
 from PySide6.QtWidgets import (
     QApplication,
@@ -420,6 +420,8 @@ class StepperPane(Pane):
 
         def render(step: int) -> QImage:
             stage.state.go_to(step)
+            # lay the texts out as they are drawn on screen (only layout events, no user input)
+            QApplication.sendPostedEvents(None, QEvent.Type.LayoutRequest)
             return stage.grab().toImage()
 
         def progress(done: int, total: int) -> bool:
