@@ -3,7 +3,9 @@
 The work is a plain function, :func:`export_gif`, that takes a frame renderer and a progress
 callback; the pane drives it on the GUI thread with a progress dialog that keeps processing
 events (frames are widget grabs, which must happen on the GUI thread), and tests call it
-directly. Long walks are sampled evenly down to :data:`MAX_FRAMES` frames so a 65 536-step walk
+directly. Because the window stays responsive, ``render`` must not draw from anything the user
+can change meanwhile: the stepper renders a hidden copy of its stage bound to a snapshot of its
+state taken when the export starts. Long walks are sampled evenly down to :data:`MAX_FRAMES` frames so a 65 536-step walk
 neither freezes the window nor fills the memory: the caller says so to the user.
 """
 
@@ -38,7 +40,7 @@ def plan_frames(n_steps: int, cap: int = MAX_FRAMES) -> list[int]:
     if n_steps <= cap:
         return list(range(n_steps))
     idx = np.round(np.linspace(0, n_steps - 1, cap)).astype(int)
-    return sorted(set(int(i) for i in idx))
+    return sorted({int(i) for i in idx})
 
 
 def qimage_to_pil(image: QImage, max_side: int = MAX_SIDE) -> Image.Image:

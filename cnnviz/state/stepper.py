@@ -1011,9 +1011,9 @@ class StepperState:
         return f"Kernel {names[c] if c < len(names) else c + 1}"
 
     def output_title(self, c: int) -> str:
-        out = self.output()
-        if out is None:
+        if self.walk is None:
             return "Output"
+        out = self.walk.output  # the final output: the running one has its shape
         oh, ow = out.shape[:2]
         return f"Output {oh}×{ow}" + (f" {self.channel_names()[c]}" if out.ndim == 3 and out.shape[2] > 1 else "")
 

@@ -38,7 +38,7 @@ from cnnviz.gui.panes.stepper.stage import ERROR_COLOR, StepperStage
 from cnnviz.gui.panes.stepper.transport import TransportBar
 from cnnviz.gui.qtutil import debounce_timer, signals_blocked
 from cnnviz.gui.widgets.grid_view import NumberGridView
-from cnnviz.state.stepper import StepperState
+from cnnviz.state.stepper import CROP_SOURCES, StepperState
 
 PRESENTATION_SCALE = 1.6
 TEXT_SETTLE_MS = 350  # typing pauses this long before a typed matrix or kernel is read
@@ -488,7 +488,7 @@ class StepperPane(Pane):
     def prepare_screenshot(self) -> None:
         """The book's 4×4 example with zero padding 1 and stride 2, stopped at step 4 of 9."""
         st = self.state
-        if st.source in ("crop_gray", "crop_rgb") and st.n_steps:
+        if st.source in CROP_SOURCES and st.n_steps:
             st.go_to(min(3, st.n_steps - 1))
             return
         self.set_source("book")
