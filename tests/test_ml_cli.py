@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def train(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    code = "from cnnviz.ml.cli import main; raise SystemExit(main(%r))" % (list(args),)
+    code = f"from cnnviz.ml.cli import main; raise SystemExit(main({list(args)!r}))"
     return subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                           timeout=timeout)
 

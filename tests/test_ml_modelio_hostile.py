@@ -47,8 +47,8 @@ def _first_dataset(f) -> str:
 
 def test_zip_bomb_member_is_refused_before_it_is_unpacked(tmp_path, entries):
     path = _zip(tmp_path / "bomb.keras", {k: v for k, v in entries.items() if k != "model.weights.h5"})
-    with zipfile.ZipFile(path, "a", zipfile.ZIP_DEFLATED, compresslevel=1) as z:
-        with z.open("model.weights.h5", "w", force_zip64=True) as w:
+    with zipfile.ZipFile(path, "a", zipfile.ZIP_DEFLATED, compresslevel=1) as z, \
+            z.open("model.weights.h5", "w", force_zip64=True) as w:
             zeros = bytes(1 << 24)
             for _ in range(12):  # 192 MB of zeros, a few hundred KB on disk
                 w.write(zeros)
@@ -212,7 +212,7 @@ def test_serialized_function_inside_a_functional_config_is_refused(tmp_path, ent
     import marshal
 
     marker = tmp_path / "ran.txt"
-    code = base64.b64encode(marshal.dumps((lambda x: open(str(marker), "w")).__code__)).decode()
+    code = base64.b64encode(marshal.dumps((lambda x: open(str(marker), "w")).__code__)).decode()  # noqa: SIM115
     config = json.loads(entries["config.json"])
     target = next(l for l in config["config"]["layers"] if "activation" in l.get("config", {}))
     target["config"]["activation"] = {"class_name": "__lambda__",

@@ -175,13 +175,6 @@ def _picture(h: int = 40, w: int = 60) -> np.ndarray:
     return rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
 
 
-def _centred_resize(k: np.ndarray, rows: int, cols: int) -> np.ndarray:
-    out = np.zeros((rows, cols), np.float32)
-    r, c = min(rows, k.shape[0]), min(cols, k.shape[1])
-    out[:r, :c] = k[:r, :c]
-    return out
-
-
 def test_the_book_examples_load_their_input_kernel_and_texts():
     s = StepperState()
     rec = Recorder(s)
@@ -271,10 +264,10 @@ def test_mode_rules_follow_keras():
     s.set_mode("max")  # pooling's stride defaults to the pool size
     assert s.settings.stride == (2, 2) and s.window_size() == (2, 2)
     assert s.window_size_label() == "Pool size" and s.operator() == "max"
-    s.set_window_size(3, 2, _centred_resize)  # and follows it while they are equal
+    s.set_window_size(3, 2)  # and follows it while they are equal
     assert s.settings.pool_size == (3, 2) and s.settings.stride == (3, 2)
     s.update(stride=1)
-    s.set_window_size(2, 2, _centred_resize)  # a stride of its own is kept
+    s.set_window_size(2, 2)  # a stride of its own is kept
     assert s.settings.stride == (1, 1)
     s.set_mode("avg")
     assert s.settings.stride == (1, 1)
@@ -297,13 +290,13 @@ def test_mode_rules_follow_keras():
 
 def test_resizing_the_window_resizes_the_kernel_per_channel():
     s = StepperState()
-    s.set_window_size(3, 3, _centred_resize)
+    s.set_window_size(3, 3)
     assert s.kernel.shape == (3, 3) and s.kernel.dtype == np.float64
     assert s.kernel_text == format_matrix(s.kernel)
     s.set_picture(_picture())
     s.set_source("crop_rgb")
     s.type_kernel("1 0; 0 1 | 2 2; 2 2 | 0 0; 0 0")
-    s.set_window_size(1, 2, _centred_resize)
+    s.set_window_size(1, 2)
     assert s.kernel.shape == (1, 2, 3) and s.kernel[0, 0, 1] == 2
 
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Union
 
 import numpy as np
 
@@ -51,7 +50,7 @@ __all__ = [
     "conv_transpose_steps",
 ]
 
-Padding = Union[str, int, Sequence[int], Sequence[Sequence[int]]]
+Padding = str | int | Sequence[int] | Sequence[Sequence[int]]
 Pads = tuple[tuple[int, int], tuple[int, int]]
 
 #: pad_mode name -> numpy.pad mode. "reflect" mirrors without repeating the edge pixel.

@@ -362,15 +362,9 @@ def make_segmentation(n: int = 400, size: int = 128, channels: int = 3, seed: in
 
 
 def _read_image(path: Path, gray: bool) -> np.ndarray:
-    """Decode one file, through cnnviz.core when available (size limits, clear reasons)."""
-    try:
-        from cnnviz.core.images import load_image
-    except ImportError:  # the core module is optional for this layer
-        data = np.fromfile(str(path), dtype=np.uint8)
-        img = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE if gray else cv2.IMREAD_COLOR) if data.size else None
-        if img is None:
-            raise ValueError("not an image cnnviz can read")
-        return img if gray else cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    """Decode one file through cnnviz.core (size limits, clear reasons)."""
+    from cnnviz.core.images import load_image
+
     return load_image(path, gray=gray)
 
 

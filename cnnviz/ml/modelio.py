@@ -314,7 +314,7 @@ def scan_hdf5(f) -> None:
         if count > MAX_OBJECTS:
             problems.append(f"more than {MAX_OBJECTS:,} groups and datasets")
             raise _TooMany
-        for key in group.keys():
+        for key in group:
             name = f"{prefix}/{key}"
             link = group.get(key, getlink=True)
             if isinstance(link, h5py.ExternalLink):
@@ -794,8 +794,8 @@ def _read_raw_weights(root) -> dict[str, list[tuple[str, np.ndarray]]]:
                 out[lname] = tensors
         return out
     # Keras 3 ``model.weights.h5``: layers/<name>/vars/<i>
-    base = root["layers"] if "layers" in root else root
-    for lname in base.keys():
+    base = root.get("layers", root)
+    for lname in base:
         tensors = list(_datasets_under(base[lname]))
         if tensors:
             out[lname] = tensors
@@ -804,7 +804,7 @@ def _read_raw_weights(root) -> dict[str, list[tuple[str, np.ndarray]]]:
 
 def _datasets_under(group, prefix: str = "") -> Iterator[tuple[str, np.ndarray]]:
     h5py = _h5py()
-    for key in group.keys():
+    for key in group:
         obj = group[key]
         if isinstance(obj, h5py.Dataset):
             yield prefix + key, _values(obj, group.name.strip("/") or key)
@@ -1061,7 +1061,7 @@ def _open_weights(zf: zipfile.ZipFile, fname: str):
     info = zf.getinfo("model.weights.h5")
     stream = zf.open(info)
     if info.compress_type != zipfile.ZIP_STORED:
-        spool = tempfile.SpooledTemporaryFile(max_size=64 * 1024**2)
+        spool = tempfile.SpooledTemporaryFile(max_size=64 * 1024**2)  # noqa: SIM115 -- handed to the caller, who closes it
         try:
             copied = 0
             while chunk := stream.read(1024**2):

@@ -30,7 +30,6 @@ from __future__ import annotations
 import copy
 import math
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -49,6 +48,7 @@ from cnnviz.core.convolution import (
 )
 from cnnviz.core.kernels import PRESETS
 from cnnviz.state.events import Event
+from cnnviz.state.kernels import resize_kernel
 
 __all__ = [
     "MODES",
@@ -495,10 +495,11 @@ class StepperState:
             changes["padding"] = "valid"
         self.update(**changes)
 
-    def set_window_size(self, rows: int, cols: int, resize: Callable[[np.ndarray, int, int], np.ndarray]) -> None:
+    def set_window_size(self, rows: int, cols: int) -> None:
         """Resize the sliding window: the pool size when pooling (the stride follows while it
         equals the pool size, Keras's default), else the kernel, grown or cropped around its
-        centre by ``resize(kernel_2d, rows, cols)`` (the kernel editor's resize)."""
+        centre as the kernel editor does (:func:`cnnviz.state.kernels.resize_kernel`)."""
+
         if self.mode in POOLING:
             old = self.settings.pool_size
             changes = {"pool_size": (rows, cols)}
@@ -510,9 +511,9 @@ class StepperState:
         if k.shape[:2] == (rows, cols):
             return
         if k.ndim == 2:
-            new = resize(k, rows, cols).astype(np.float64)
+            new = resize_kernel(k, rows, cols).astype(np.float64)
         else:
-            new = np.stack([resize(k[:, :, c], rows, cols) for c in range(k.shape[2])], axis=2)
+            new = np.stack([resize_kernel(k[:, :, c], rows, cols) for c in range(k.shape[2])], axis=2)
         self._use_typed_kernel(new)
         self.update(kernel=new)
         self.inputs_changed.emit()

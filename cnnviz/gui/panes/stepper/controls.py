@@ -26,7 +26,6 @@ from PySide6.QtWidgets import (
 
 from cnnviz.gui.panes.base import choice_combo
 from cnnviz.gui.qtutil import signals_blocked
-from cnnviz.gui.widgets.kernel_editor import resize_kernel
 from cnnviz.state.stepper import (
     CROP_SOURCES,
     KERNEL_PRESETS,
@@ -168,7 +167,7 @@ class KernelBox(QGroupBox):
 
     @Slot()
     def _on_size_changed(self) -> None:
-        self.state.set_window_size(self.ksize_h.value(), self.ksize_w.value(), resize_kernel)
+        self.state.set_window_size(self.ksize_h.value(), self.ksize_w.value())
 
     def sync(self) -> None:
         st = self.state
