@@ -16,7 +16,7 @@ fails, and the engine is killed and restarted (a hung native call cannot be inte
 
 Events (``on_event(name, info)``): ``engine_ready`` ``{"seconds", "generation", "pid"}``,
 ``engine_crashed`` ``{"generation", "exitcode", "signal", "jobs", "describe", "restarting",
-"retrying"}``, ``engine_hung`` ``{"generation", "job", "describe", "timeout_s"}``,
+"retrying"}``, ``engine_hung`` ``{"generation", "job", "channel", "describe", "timeout_s"}``,
 ``engine_restarted`` ``{"generation", "reason", "env"}`` (the models the old engine held are
 gone) and ``engine_dead`` ``{"restarts", "window_s", "exitcode", "signal"}``.
 """
@@ -590,7 +590,7 @@ class EngineClient:
     def _on_hang(self, generation: _Generation, hung: EngineJob) -> str | None:
         seconds = f"{hung.timeout_s:g}"
         self._fail(hung, f"TensorFlow did not answer within {seconds} s while {hung.describe}, so it was restarted.")
-        self._emit("engine_hung", {"generation": generation.number, "job": hung.id,
+        self._emit("engine_hung", {"generation": generation.number, "job": hung.id, "channel": hung.channel,
                                    "describe": hung.describe, "timeout_s": hung.timeout_s})
         exitcode = self._end(generation, graceful=False)
         self._fail_in_flight(generation, "TensorFlow was restarted while {describe}.")

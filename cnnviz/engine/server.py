@@ -100,7 +100,9 @@ class Server:
         from cnnviz.ml.store import ModelStore
 
         self.conn = conn
-        self.models = ModelStore(capacity=3)
+        # Ids differ between engines, so an id from an engine that was replaced never names
+        # another model in the next one (they stay below 2**31: the window passes them in Qt).
+        self.models = ModelStore(capacity=3, first_id=(os.getpid() % 200_000) * 10_000 + 1)
         self._send_lock = threading.Lock()
         self._jobs: dict[int, Job] = {}
         self._jobs_lock = threading.Lock()

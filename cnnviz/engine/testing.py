@@ -116,3 +116,58 @@ def heavy_modules(job):
 
 def unpicklable_result(job):
     return threading.Lock()
+
+
+def slow_square(job, value, delay=0.05):
+    time.sleep(delay)
+    return value * value
+
+
+def progress_then_where(job, count):
+    """Report ``count`` steps, then say which thread and process ran the job."""
+    for i in range(count):
+        job.progress(i)
+    return threading.current_thread().name, os.getpid()
+
+
+def run_until_stopped(job):
+    """Say it started, then work until stopped and give up its result."""
+    job.progress("started")
+    while not job.stopped:
+        time.sleep(0.01)
+    raise JobStopped
+
+
+def busy_batch(job, seconds=0.6):
+    """A batch that does not look at the stop request."""
+    job.progress("started")
+    time.sleep(seconds)
+    return True
+
+
+def store_small_classifier(job):
+    """Build a small classifier in the engine, as training does, and keep it in the engine's
+    store; its id comes back."""
+    from cnnviz.ml.backend import keras as get_keras
+
+    keras = get_keras()
+    inp = keras.Input((28, 28, 1))
+    x = keras.layers.Conv2D(4, 3, activation="relu", name="c")(inp)
+    out = keras.layers.Dense(3, activation="softmax", name="d")(keras.layers.Flatten()(x))
+    return job.models.put(keras.Model(inp, out))
+
+
+def stored_model_facts(job, model_id):
+    """Plain facts about a model in the engine's store (the live model stays there)."""
+    model = job.models.get(model_id)
+    model = getattr(model, "model", model)  # a model opened for inspection is wrapped
+    return {"identity": id(model), "name": model.name, "params": int(model.count_params()),
+            "input_shape": tuple(model.inputs[0].shape), "output_shape": tuple(model.outputs[0].shape)}
+
+
+def unet_bytes_per_sample(job):
+    """How many more bytes a U-Net batch needs per sample (built where models are built)."""
+    from cnnviz.ml import training, zoo
+
+    model = zoo.build("unet_small", compile=False)
+    return training.estimate_batch_bytes(model, 2) - training.estimate_batch_bytes(model, 1)

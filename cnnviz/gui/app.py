@@ -1,7 +1,8 @@
 """The main window and the ``cnnviz`` start-up.
 
-The window is built and shown before anything imports TensorFlow: panes that need Keras start
-its import on the worker thread when they are first shown.
+This process never imports TensorFlow or Keras: that work runs in the engine, a child process
+(:mod:`cnnviz.gui.engine`), started right after the window is first shown. The window never
+waits for it; panes that need it say "Starting TensorFlow…" until it is ready.
 """
 
 from __future__ import annotations
@@ -48,7 +49,8 @@ class MainWindow(QMainWindow):
         self.resize(1400, 900)
         self._base_font = QFont(QApplication.font())
         self._closing = False
-        self._close_ready = False  # True once the worker has ended (or the wait ran out)
+        self._close_ready = False  # True once the engine has ended (or the wait ran out)
+        self._engine_requested = False
         self._close_deadline = 0.0
         self._close_timer = QTimer(self)
         self._close_timer.setInterval(50)
@@ -279,13 +281,25 @@ class MainWindow(QMainWindow):
             "with live plots, and activation heatmaps of your own Keras models.",
         )
 
+    def showEvent(self, event) -> None:  # noqa: N802
+        super().showEvent(event)
+        if not self._engine_requested and not self._closing:
+            # After this show has been painted: the window never waits for TensorFlow.
+            self._engine_requested = True
+            QTimer.singleShot(0, self, self._start_engine)
+
+    @Slot()
+    def _start_engine(self) -> None:
+        if not self._closing:
+            self.ctx.start_engine()
+
     def closeEvent(self, event) -> None:  # noqa: N802
-        """One shutdown path: every pane stops its work, then the Keras worker is asked to stop
-        and its thread waited for.
+        """One shutdown path: every pane stops its work, then the engine is asked to stop its
+        jobs and end.
 
         Work that is still going (a training batch, then the saving of the model) is waited for
         with the window already hidden and the event loop running: the close is put off until
-        the worker has ended, or until ``close_wait_s`` has passed, when a run still going is
+        the engine has ended, or until ``close_wait_s`` has passed, when a run still going is
         marked "interrupted" in its run.json (its checkpoints, written atomically, stay valid).
         The close then completes and, since a hidden window's close does not count as the last
         window closing, the application is ended explicitly when that close would have ended it.
@@ -346,7 +360,7 @@ def _make_app() -> QApplication:
 
 
 def wait_until_idle(window: MainWindow, pane: Pane, timeout: float = 60.0) -> None:
-    """Process events until the pane and the worker have nothing left to do."""
+    """Process events until the pane and the engine have nothing left to do."""
     app = QApplication.instance()
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -372,7 +386,7 @@ def _start_automation(window: MainWindow) -> None:
     """Hooks for tests and benchmarks, set by environment variables.
 
     ``CNNVIZ_STARTUP_MARKER=1`` prints one line once the event loop runs with the window shown
-    (saying whether TensorFlow is imported by then); ``CNNVIZ_QUIT_AFTER_MS=N`` closes the window
+    (saying whether TensorFlow is imported by then: it never is in this process); ``CNNVIZ_QUIT_AFTER_MS=N`` closes the window
     N milliseconds after that, through the normal close path.
     """
     if os.environ.get("CNNVIZ_STARTUP_MARKER"):

@@ -21,13 +21,15 @@ class AppContext(QObject):
     image_changed = Signal()
     kernel_changed = Signal()
     model_requested = Signal(str, bool)  # path, trusted
-    model_offered = Signal(int, str)  # the id of a model in the worker's ModelStore, its name
+    #: the id of a model in the engine's ModelStore, its name, and its saved file ("" if none)
+    model_offered = Signal(int, str, str)
     presentation_changed = Signal(bool)
     message_posted = Signal(str, int)  # text, milliseconds (0 = until replaced)
     error_posted = Signal(str)
     pane_requested = Signal(str)
     busy_posted = Signal(str)  # text for the busy indicator ("" hides it)
     model_dialog_requested = Signal()  # a pane asks the window to show its Open-model dialog
+    engine_created = Signal(object)  # the EngineBridge, when ``worker`` first makes it
 
     def __init__(self, settings: QSettings | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -74,15 +76,16 @@ class AppContext(QObject):
 
     # -- model -------------------------------------------------------------------------------
     def open_model(self, path: str | Path, trusted: bool = False) -> None:
-        """Ask the activations pane to open a model file (it runs the load on the worker)."""
+        """Ask the activations pane to open a model file (it runs the load in the engine)."""
         self.add_recent("models", Path(path))
         self.model_requested.emit(str(path), trusted)
         self.pane_requested.emit("activations")
 
-    def offer_model(self, model_id: int, name: str) -> None:
+    def offer_model(self, model_id: int, name: str, path: str | Path | None = None) -> None:
         """Hand a model trained in the app to the activations pane: ``model_id`` names it in the
-        worker's model store (``worker.models``); the live model never leaves the worker."""
-        self.model_offered.emit(int(model_id), name)
+        engine's model store; the live model never leaves the engine. ``path`` is the file it
+        was saved to, to open it again should the engine be restarted."""
+        self.model_offered.emit(int(model_id), name, str(path or ""))
         self.pane_requested.emit("activations")
 
     # -- messages ----------------------------------------------------------------------------
@@ -116,20 +119,33 @@ class AppContext(QObject):
         self.settings.setValue(f"recent/{kind}", [str(p) for p in items[:MAX_RECENT]])
         self.settings.sync()
 
-    # -- the Keras worker --------------------------------------------------------------------
+    # -- the engine (TensorFlow, in a child process) ---------------------------------------------
     @property
     def worker(self):
-        """The one thread that owns Keras models (started on first use)."""
+        """The :class:`~cnnviz.gui.engine.EngineBridge` to the process that owns TensorFlow and
+        the open models (created on first use; started by the window once it is shown, or by
+        the first job)."""
         if self._worker is None:
-            from cnnviz.gui.worker import KerasWorker
+            from cnnviz.gui.engine import EngineBridge
 
-            self._worker = KerasWorker(parent=self)
+            self._worker = EngineBridge(parent=self)
+            self._worker.crashed.connect(self._on_engine_trouble)
+            self._worker.hung.connect(self._on_engine_trouble)
+            self._worker.dead.connect(self.error_posted)
+            self.engine_created.emit(self._worker)
         return self._worker
 
     def has_worker(self) -> bool:
         return self._worker is not None
 
-    def shutdown(self, timeout: float = 2.0) -> bool:
+    def start_engine(self) -> None:
+        """Start TensorFlow's process in the background (the window calls this once shown)."""
+        self.worker.start()
+
+    def _on_engine_trouble(self, text: str, channels: list) -> None:
+        self.error_posted.emit(text)
+
+    def shutdown(self, timeout: float = 2.0, kill_after: float | None = None) -> bool:
         if self._worker is None:
             return True
-        return self._worker.shutdown(timeout)
+        return self._worker.shutdown(timeout, kill_after)

@@ -3,8 +3,14 @@
 Each ``*_job(job, request)`` runs where Keras runs (the worker today, a child process later) and
 reaches the open models through ``job.models`` (a :class:`cnnviz.ml.store.ModelStore`). Requests
 and results are plain dataclasses of numpy arrays, strings and numbers — picklable, never a live
-Keras object. :data:`JOBS` names each job by a short kind (``"load"``, ``"adopt"``, ``"compute"``,
-``"filters"``) with the channel its requests supersede each other on.
+Keras object. :data:`JOBS` names each job by a short kind (``"load"``, ``"adopt"``, ``"reopen"``,
+``"compute"``, ``"filters"``) with the channel its requests supersede each other on;
+:func:`describe_request` says in words what a request does ("computing Grad-CAM for this
+model"), for the message shown when TensorFlow dies while doing it.
+
+The process that holds the models may be replaced (after a crash): a compute or filters request
+carries the model's ``source`` (its file), and a job that finds its model gone reopens it from
+there under the same id, so the window's ids stay valid.
 """
 
 from __future__ import annotations
@@ -15,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from cnnviz.engine.faults import stage
 
 MAPS_PER_PAGE = 64
 VALUES_PER_PAGE = 1024
@@ -39,6 +47,16 @@ class AdoptRequest:
 
 
 @dataclass
+class ReopenRequest:
+    """Open ``path`` again under the id the window already knows (after the engine restarted)."""
+
+    model_id: int
+    path: str
+    trust: bool = False
+    name: str | None = None  # the name shown (a model handed over from training keeps its own)
+
+
+@dataclass
 class ComputeRequest:
     model_id: int
     request: int  # increasing number; the latest request wins
@@ -54,12 +72,14 @@ class ComputeRequest:
     gradcam_layer: str | None = None  # None: the last conv layer
     class_index: int | None = None  # None: the top prediction
     compare_image: np.ndarray | None = None
+    source: LoadRequest | None = None  # where to reopen the model from if it is gone
 
 
 @dataclass
 class FiltersRequest:
     model_id: int
     layer: str
+    source: LoadRequest | None = None
 
 
 # ============================================================================ results
@@ -185,19 +205,56 @@ class FiltersResult:
 # ============================================================================ jobs
 
 
-def load_job(job, req: LoadRequest) -> LoadOutcome:
-    """Open a model file; a bad or unsafe file is an outcome, not an exception."""
+def _open(req: LoadRequest) -> Any:
+    """The loaded model, or the :class:`LoadRefused`/:class:`LoadFailed` outcome."""
     from cnnviz.ml import modelio
 
+    stage("load", req.path)
     try:
-        loaded = modelio.load_model(req.path, trust=req.trust)
+        return modelio.load_model(req.path, trust=req.trust)
     except modelio.UnsafeModelError as exc:
         findings = list(exc.findings)
         return LoadRefused(req.path, str(exc), findings, modelio.TRUST_HINT, req.trust,
                            any(k in f for f in findings for k in ("Lambda", "Python", "bytecode")))
     except modelio.ModelLoadError as exc:
         return LoadFailed(req.path, str(exc))
+
+
+def load_job(job, req: LoadRequest) -> LoadOutcome:
+    """Open a model file; a bad or unsafe file is an outcome, not an exception."""
+    loaded = _open(req)
+    if isinstance(loaded, LoadRefused | LoadFailed):
+        return loaded
     return describe(job.models.put(loaded), loaded, Path(req.path).name)
+
+
+def reopen_job(job, req: ReopenRequest) -> LoadOutcome:
+    """Open a model file again under the id the window knows it by (the engine that held it was
+    replaced); a job that needed it first may already have reopened it."""
+    if req.model_id in job.models:
+        loaded = job.models.get(req.model_id)
+    else:
+        loaded = _open(LoadRequest(req.path, req.trust))
+        if isinstance(loaded, LoadRefused | LoadFailed):
+            return loaded
+        job.models.put_as(req.model_id, loaded)
+    return describe(req.model_id, loaded, req.name or Path(req.path).name)
+
+
+def _model(job, model_id: int, source: LoadRequest | None) -> Any:
+    """The open model ``model_id``; reopened from ``source`` if this engine does not hold it."""
+    from cnnviz.ml.store import ModelGone
+
+    try:
+        return job.models.get(model_id)
+    except ModelGone:
+        if source is None:
+            raise
+    loaded = _open(source)
+    if isinstance(loaded, LoadRefused | LoadFailed):
+        raise ModelGone(f"The model could not be opened again: {loaded.message}")
+    job.models.put_as(model_id, loaded)
+    return loaded
 
 
 def adopt_job(job, req: AdoptRequest) -> ModelInfo:
@@ -206,6 +263,7 @@ def adopt_job(job, req: AdoptRequest) -> ModelInfo:
     from cnnviz.ml import modelio
     from cnnviz.ml.modelio import _summary_from_model
 
+    stage("adopt", req.name)
     model = job.models.get(req.model_id)
     loaded = modelio.LoadedModel(Path(req.name), model, "in memory", None, _summary_from_model(model), {},
                                  [f"Handed over from training: {req.name}."])
@@ -313,7 +371,8 @@ def compute_job(job, req: ComputeRequest) -> ActivationResult:
     Grad-CAM, for one or two inputs — everything the pane shows for a request."""
     from cnnviz.ml import activations as A
 
-    loaded = job.models.get(req.model_id)
+    loaded = _model(job, req.model_id, req.source)
+    stage("compute")
     model = loaded.model
     spec = A.model_input_spec(model)
 
@@ -340,6 +399,7 @@ def compute_job(job, req: ComputeRequest) -> ActivationResult:
     out = ActivationResult(**main, model_id=req.model_id, request=req.request)
     if req.want_gradcam:
         layer = req.gradcam_layer or A.last_conv_layer(model)
+        stage("gradcam")
         try:
             heat = A.grad_cam(model, x, req.class_index, layer)
             p = A.predict_probabilities(model, x, loaded.labels)
@@ -356,7 +416,8 @@ def compute_job(job, req: ComputeRequest) -> ActivationResult:
 
 def filters_job(job, req: FiltersRequest) -> FiltersResult:
     """A conv layer's kernels as (kh, kw, in, out), from the model or the stored weights."""
-    loaded = job.models.get(req.model_id)
+    loaded = _model(job, req.model_id, req.source)
+    stage("filters", req.layer)
     if loaded.model is not None:
         from cnnviz.ml import activations as A
 
@@ -373,6 +434,22 @@ def filters_job(job, req: FiltersRequest) -> FiltersResult:
 JOBS: dict[str, tuple[Callable[..., Any], str]] = {
     "load": (load_job, "activations.load"),
     "adopt": (adopt_job, "activations.load"),
+    "reopen": (reopen_job, "activations.load"),
     "compute": (compute_job, "activations"),
     "filters": (filters_job, "activations.filters"),
 }
+
+
+def describe_request(kind: str, request: Any) -> str:
+    """What a request does, in words that follow "TensorFlow crashed while …"."""
+    if kind == "load":
+        return f"opening {Path(request.path).name}"
+    if kind == "reopen":
+        return f"reopening {request.name or Path(request.path).name}"
+    if kind == "adopt":
+        return f"opening {request.name}"
+    if kind == "filters":
+        return f"reading the filters of {request.layer}"
+    if kind == "compute" and request.want_gradcam:
+        return "computing Grad-CAM for this model"
+    return f"computing the activations of {getattr(request, 'layer', 'this model')}"

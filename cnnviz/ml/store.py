@@ -18,10 +18,10 @@ class ModelGone(LookupError):
 class ModelStore:
     """Thread-safe ``id -> model`` map with a bounded size (oldest dropped first)."""
 
-    def __init__(self, capacity: int = 4) -> None:
+    def __init__(self, capacity: int = 4, first_id: int = 1) -> None:
         self.capacity = max(1, int(capacity))
         self._items: dict[int, Any] = {}
-        self._ids = itertools.count(1)
+        self._ids = itertools.count(int(first_id))
         self._lock = threading.Lock()
 
     def put(self, model: Any) -> int:
@@ -30,7 +30,18 @@ class ModelStore:
             model_id = next(self._ids)
             self._items[model_id] = model
             while len(self._items) > self.capacity:
-                self._items.pop(min(self._items))
+                self._items.pop(next(iter(self._items)))  # the oldest kept
+            return model_id
+
+    def put_as(self, model_id: int, model: Any) -> int:
+        """Keep ``model`` under a known ``model_id`` (a model reopened after the process that
+        held it was replaced keeps the id the window knows it by)."""
+        with self._lock:
+            self._items.pop(model_id, None)
+            self._items[model_id] = model
+            while len(self._items) > self.capacity:
+                oldest = next(k for k in self._items if k != model_id)
+                self._items.pop(oldest)
             return model_id
 
     def get(self, model_id: int) -> Any:

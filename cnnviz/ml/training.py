@@ -596,9 +596,10 @@ def _write_json(path: Path, payload: dict) -> None:
             tmp.unlink()
 
 
-def mark_interrupted(run_dir: str | os.PathLike[str], message: str) -> bool:
+def mark_interrupted(run_dir: str | os.PathLike[str], message: str, status: str = "interrupted") -> bool:
     """Record in ``run.json`` that the program quit before a run could end (its last saved
-    checkpoint is what is left). Only a run still marked "running" is changed; True if it was."""
+    checkpoint is what is left). Only a run still marked "running" is changed; True if it was.
+    ``status`` is "interrupted" (the window closed first) or "crashed" (TensorFlow died)."""
     path = Path(run_dir) / "run.json"
     try:
         info = json.loads(path.read_text())
@@ -608,7 +609,7 @@ def mark_interrupted(run_dir: str | os.PathLike[str], message: str) -> bool:
         return False
     ckpt_dir = Path(run_dir) / "checkpoints"
     saved = sorted(ckpt_dir.glob("epoch-*.keras"), key=lambda p: p.stat().st_mtime) if ckpt_dir.is_dir() else []
-    info.update(status="interrupted", message=message,
+    info.update(status=status, message=message,
                 last_good_checkpoint=str(saved[-1]) if saved else None,
                 finished=datetime.now(UTC).isoformat(timespec="seconds"))
     try:

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from cnnviz.engine.faults import stage
 from cnnviz.ml import datasets as data  # numpy + OpenCV only
 from cnnviz.ml import zoo  # Keras is imported only when a model is built
 from cnnviz.ml.batchloss import BatchLossRecovery, is_diverged
@@ -148,6 +149,7 @@ def train_job(job: Any, config: Any) -> TrainOutcome:
     """Run one training on the worker; the model goes into ``job.models``, its id comes back."""
     from cnnviz.ml import training
 
+    stage("train", str(getattr(config, "model", "")))
     handle = TrainingProgressHandle(job)
     try:
         result = training.run(config, handle)
@@ -168,6 +170,7 @@ def summary_job(job: Any, model_name: str, functional: bool = False) -> dict:
     """Build a zoo model (uncompiled) for its Listing-2.2 table; imports Keras the first time."""
     from cnnviz.ml import backend
 
+    stage("summary", model_name)
     model = zoo.build(model_name, compile=False, functional=functional)
     rows, totals = zoo.summary_rows(model)
     return {"model": model_name, "functional": bool(functional), "rows": rows, "totals": totals,

@@ -9,15 +9,22 @@ Keras work goes through one narrow seam, the ``submit`` callable given to
 ``kind`` is a key of :data:`cnnviz.ml.inspect.JOBS` (``"load"``, ``"adopt"``, ``"compute"``,
 ``"filters"``); ``request`` is that job's request dataclass. ``on_done``/``on_error`` must be
 called on the thread that owns the state (the GUI thread), at most once, with the job's result
-dataclass or an error in words. The window forwards to ``ctx.worker.submit``; tests pass a fake.
-A newer request supersedes an older one: a result that is not for the latest request, or for a
-model replaced since, is dropped here ("latest request wins").
+dataclass or an error in words. The window forwards to the engine (``ctx.worker.submit``, a child
+process that owns TensorFlow); tests pass a fake. A newer request supersedes an older one: a result
+that is not for the latest request, or for a model replaced since, is dropped here ("latest
+request wins").
+
+When the engine crashes it is restarted without the models it held: :meth:`engine_restarted`
+reopens the current model from its file under the same id (a model handed over from training
+from its saved file, if it has one), and compute/filters requests carry that file too. A feature
+that crashed TensorFlow again after the retry with oneDNN turned off is turned off for the model,
+with the reason shown (:attr:`ActivationsState.disabled`).
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +40,7 @@ from cnnviz.ml.inspect import (
     ComputeRequest,
     FiltersRequest,
     FiltersResult,
+    GradCam,
     InputActivations,
     LayerRow,
     LoadFailed,
@@ -40,6 +48,7 @@ from cnnviz.ml.inspect import (
     LoadRequest,
     ModelInfo,
     Prediction,
+    ReopenRequest,
 )
 from cnnviz.state.events import Event
 
@@ -62,6 +71,24 @@ CANVAS_MAX_SIDE = 128
 #: Classes listed in the prediction chart; the rest are summed into one "others" row.
 PREDICTION_ROWS = 5
 NOT_COMPUTED = "The activations could not be computed: "
+STARTING = "Starting TensorFlow…"
+#: In a failure message: TensorFlow also crashed in an engine with oneDNN turned off.
+CRASHED_AGAIN = "also with oneDNN turned off"
+#: The words of failures that come from the engine itself (its crash, hang or restart).
+ENGINE_TROUBLE = ("TensorFlow crashed", "TensorFlow did not answer", "TensorFlow was restarted",
+                  "TensorFlow is not available")
+HANDED_OVER_LOST = ("The model handed over from training was lost when TensorFlow restarted, and it "
+                    "has no saved file to reopen: press Inspect on the Training pane to hand it over again.")
+FEATURES = {"gradcam": "Grad-CAM", "activations": "The activations", "filters": "The filters"}
+
+
+def engine_trouble(message: str) -> bool:
+    """Whether a failure is the engine's (a crash, a hang, a restart) rather than the job's."""
+    return any(m in message for m in ENGINE_TROUBLE)
+
+
+def disabled_text(feature: str, reason: str) -> str:
+    return f"{FEATURES[feature]} is turned off for this model: {reason}"
 
 
 # ============================================================================ rules
@@ -317,6 +344,14 @@ class ActivationsState:
         self.filter_page = 0
         # what is shown
         self.info: ModelInfo | None = None
+        #: Where the current model can be opened again from (None: a model handed over from
+        #: training that was never saved).
+        self.model_source: LoadRequest | None = None
+        #: feature ("gradcam", "activations", "filters") -> why it is turned off for this model
+        self.disabled: dict[str, str] = {}
+        self.model_lost = False  # the engine restarted and the model could not be reopened
+        #: Whether the engine has started; loading says "Starting TensorFlow…" until then.
+        self.engine_ready = True
         self.result: ActivationResult | None = None
         self.filters_result: FiltersResult | None = None
         self.last_error = ""
@@ -373,17 +408,67 @@ class ActivationsState:
             return
         self._submit_load(str(path), trust)
 
-    def offer(self, model_id: int, name: str) -> None:
-        """Inspect a model that sits in the worker's store under ``model_id``."""
+    def offer(self, model_id: int, name: str, path: str | None = None) -> None:
+        """Inspect a model that sits in the engine's store under ``model_id``; ``path`` is the
+        file it was saved to (to reopen it should the engine restart), if any."""
         self.started = True
         self.loading += 1
-        self.busy.emit("Opening model…")
-        self._submit("adopt", AdoptRequest(int(model_id), name), self._on_loaded, self._on_load_failed)
+        self.busy.emit(self._busy_text())
+        source = LoadRequest(str(path)) if path else None
+        self._submit("adopt", AdoptRequest(int(model_id), name),
+                     functools.partial(self._on_loaded, source=source), self._on_load_failed)
+
+    def _busy_text(self) -> str:
+        return "Opening model…" if self.engine_ready else STARTING
 
     def _submit_load(self, path: str, trust: bool) -> None:
         self.loading += 1
-        self.busy.emit("Loading TensorFlow…" if "keras" not in sys.modules else "Opening model…")
-        self._submit("load", LoadRequest(path, trust), self._on_loaded, self._on_load_failed)
+        self.busy.emit(self._busy_text())
+        request = LoadRequest(path, trust)
+        self._submit("load", request, functools.partial(self._on_loaded, source=request), self._on_load_failed)
+
+    def set_engine_ready(self, ready: bool) -> None:
+        self.engine_ready = bool(ready)
+        if self.loading:
+            self.busy.emit(self._busy_text())
+
+    def engine_restarted(self) -> None:
+        """The engine was replaced and the models it held are gone: open the current one again
+        (a model that failed to open is not retried: it may be what crashed TensorFlow)."""
+        if self.info is None or self.model_id is None:
+            return
+        if self.model_source is None:
+            self.model_lost = True
+            self.result_shown_lost()
+            return
+        self.loading += 1
+        self.busy.emit("Reopening the model…")
+        request = ReopenRequest(self.model_id, self.model_source.path, self.model_source.trust, self.info.name)
+        self._submit("reopen", request, self._on_reopened, self._on_reopen_failed)
+
+    def result_shown_lost(self) -> None:
+        self.report_error(HANDED_OVER_LOST)
+        self.compute_failed.emit(HANDED_OVER_LOST)
+
+    def _on_reopened(self, outcome: ModelInfo | LoadRefused | LoadFailed) -> None:
+        self._load_finished()
+        if not isinstance(outcome, ModelInfo):
+            self._on_reopen_failed(outcome.message)
+            return
+        if outcome.model_id != self.model_id:
+            return  # another model was opened meanwhile
+        self.info = outcome
+        self.model_lost = False
+        self.posted.emit(f"Reopened the model {outcome.name} after TensorFlow restarted")
+        self.request_compute()
+        self.request_filters()
+
+    def _on_reopen_failed(self, message: str) -> None:
+        if not isinstance(message, str):
+            message = str(message)
+        self._load_finished()
+        self.model_lost = True
+        self.report_error(f"The model could not be reopened after TensorFlow restarted: {message}")
 
     def _load_finished(self) -> None:
         self.loading = max(0, self.loading - 1)
@@ -397,7 +482,7 @@ class ActivationsState:
     def _kept(self) -> str:
         return " The previous model stays open." if self.info is not None else ""
 
-    def _on_loaded(self, outcome: ModelInfo | LoadRefused | LoadFailed) -> None:
+    def _on_loaded(self, outcome: ModelInfo | LoadRefused | LoadFailed, source: LoadRequest | None = None) -> None:
         self._load_finished()
         if isinstance(outcome, LoadRefused):
             name = Path(outcome.path).name
@@ -418,16 +503,22 @@ class ActivationsState:
         if isinstance(outcome, LoadFailed):
             self.report_error(outcome.message + self._kept())
             return
-        self.adopt(outcome)
+        if source is not None and not source.trust and outcome.trusted:
+            source = LoadRequest(source.path, True)
+        self.adopt(outcome, source)
 
     def report_error(self, text: str) -> None:
         self.last_error = text
         self.error.emit(text)
 
-    def adopt(self, info: ModelInfo) -> None:
-        """Show a newly opened model: every choice about the previous one is reset."""
+    def adopt(self, info: ModelInfo, source: LoadRequest | None = None) -> None:
+        """Show a newly opened model: every choice about the previous one is reset. ``source``
+        is where it can be opened again from."""
         self.info = info
         self.model_id = info.model_id
+        self.model_source = source
+        self.disabled = {}
+        self.model_lost = False
         self.page, self.map_index, self.class_index, self.gradcam_layer = 0, None, None, None
         self.filter_layer = info.conv_layers[0] if info.conv_layers else None
         self.filter_page, self.filter_channel = 0, -1
@@ -459,7 +550,8 @@ class ActivationsState:
 
     @property
     def can_compute(self) -> bool:
-        return self.info is not None and self.info.spec is not None
+        return (self.info is not None and self.info.spec is not None and not self.model_lost
+                and "activations" not in self.disabled)
 
     # ------------------------------------------------------------------ choices
     def set_layer(self, name: str) -> None:
@@ -587,9 +679,9 @@ class ActivationsState:
             scaling=self.scaling, layer=self.layer, page=self.page, map_index=self.map_index,
             global_range=self.normalization == "global",
             want_prediction=pkey != self.prediction_shown,
-            want_gradcam=self.info.classifier and gkey != self.gradcam_shown,
+            want_gradcam=self.info.classifier and gkey != self.gradcam_shown and "gradcam" not in self.disabled,
             gradcam_key=gkey, gradcam_layer=self.gradcam_layer, class_index=self.class_index,
-            compare_image=None if compare is None else np.array(compare))
+            compare_image=None if compare is None else np.array(compare), source=self.model_source)
 
     def compute(self, image: np.ndarray | None, compare: np.ndarray | None = None) -> ComputeRequest | None:
         """Submit the request for what is shown now (None if there is nothing to compute)."""
@@ -597,12 +689,28 @@ class ActivationsState:
         if req is None:
             return None
         self.latest_request = req.request
-        self._submit("compute", req, self._on_computed, self._on_compute_failed)
+        self._submit("compute", req, self._on_computed,
+                     functools.partial(self._on_compute_failed, gradcam=req.want_gradcam))
         return req
 
-    def _on_compute_failed(self, message: str) -> None:
+    def _on_compute_failed(self, message: str, gradcam: bool = False) -> None:
+        if CRASHED_AGAIN in message:
+            feature = "gradcam" if gradcam else "activations"
+            self.disabled[feature] = message
+            self.report_error(disabled_text(feature, message))
+            if feature == "gradcam":
+                self.gradcam_shown = None
+                self.request_compute()  # the rest of the view still works
+            else:
+                self.compute_failed.emit(disabled_text(feature, message))
+            return
         self.report_error(NOT_COMPUTED + message)
         self.compute_failed.emit(message)
+
+    def engine_trouble(self, text: str) -> None:
+        """The engine crashed or hung while doing this pane's work: say what (and that it is
+        being retried or restarted)."""
+        self.report_error(text)
 
     def _on_computed(self, res: ActivationResult) -> None:
         if res.model_id != self.model_id or res.request != self.latest_request:
@@ -623,7 +731,11 @@ class ActivationsState:
             self.gradcam_shown = res.gradcam_key
         self.prediction_shown = ((self.model_id, self.input_version, self.scaling)
                                  if res.prediction is not None else None)
-        if self.last_error.startswith(NOT_COMPUTED):
+        if "gradcam" in self.disabled and res.gradcam is None:
+            res.gradcam = GradCam(self.gradcam_layer or self.info.last_conv,
+                                  error=disabled_text("gradcam", self.disabled["gradcam"]))
+        if self.last_error.startswith(NOT_COMPUTED) or (engine_trouble(self.last_error)
+                                                        and not self.last_error.startswith(tuple(FEATURES.values()))):
             self.last_error = ""
             self.error_cleared.emit()
         self.result_changed.emit()
@@ -661,8 +773,17 @@ class ActivationsState:
         if fr is not None and fr.model_id == self.model_id and fr.layer == self.filter_layer:
             self.filters_changed.emit()
             return
-        self._submit("filters", FiltersRequest(self.model_id, self.filter_layer),
-                     self._on_filters_done, self.filters_failed.emit)
+        if "filters" in self.disabled:
+            self.filters_failed.emit(disabled_text("filters", self.disabled["filters"]))
+            return
+        self._submit("filters", FiltersRequest(self.model_id, self.filter_layer, self.model_source),
+                     self._on_filters_done, self._on_filters_failed)
+
+    def _on_filters_failed(self, message: str) -> None:
+        if CRASHED_AGAIN in message:
+            self.disabled["filters"] = message
+            message = disabled_text("filters", message)
+        self.filters_failed.emit(message)
 
     def _on_filters_done(self, res: FiltersResult) -> None:
         if res.model_id != self.model_id:

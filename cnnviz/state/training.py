@@ -609,11 +609,19 @@ def outcome_message(status: str, message: str, last_good_checkpoint: Path | None
     return text
 
 
+def crashed_note(last_good_checkpoint: Path | None) -> str:
+    """What is left of a run TensorFlow died in, and what to do."""
+    text = ' Its run.json is marked "crashed".'
+    if last_good_checkpoint is None:
+        return text + " No checkpoint was saved before it: start the run again."
+    return (text + f" Its last checkpoint, {Path(last_good_checkpoint).name}, is kept: press "
+            "Continue from checkpoint… to go on from it.")
+
+
 INTERRUPTED_MESSAGE = ("The program was closed before the current batch and the saving of the model "
                        "could finish; the last checkpoint in this folder is the model to use.")
 ALREADY_RUNNING = ("A training run is already in progress: press Stop or wait until it ends before "
                    "starting another.")
-OTHER_RUN = "Another training run is in progress in this program; wait until it ends."
 
 
 class RunProgress:

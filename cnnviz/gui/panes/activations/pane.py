@@ -1,8 +1,11 @@
 """Model inspection: open a Keras model and see what each layer computes for an image.
 
 The pane's truth and rules are an :class:`cnnviz.state.activations.ActivationsState`; this
-module only wires it to the widgets. Keras work runs as the jobs of :mod:`cnnviz.ml.inspect` on
-the worker (``ctx.worker``), which keeps the open models; only plain dataclasses come back.
+module only wires it to the widgets. Keras work runs as the jobs of :mod:`cnnviz.ml.inspect` in
+the engine (``ctx.worker``, the child process that owns TensorFlow and keeps the open models);
+only plain dataclasses come back. When the engine crashes or hangs while doing this pane's work,
+the pane says what it was doing in its message line; the engine restarts and the current model
+is opened again.
 """
 
 from __future__ import annotations
@@ -27,8 +30,13 @@ from cnnviz.gui.panes.base import Pane
 from cnnviz.gui.qtutil import debounce_timer
 from cnnviz.gui.widgets.draw_canvas import center_like_mnist
 from cnnviz.gui.widgets.image_view import ImageView
-from cnnviz.ml.inspect import JOBS, LoadRefused, ModelInfo
-from cnnviz.state.activations import ActivationsState, input_note
+from cnnviz.ml.inspect import JOBS, LoadRefused, ModelInfo, describe_request
+from cnnviz.state.activations import STARTING, ActivationsState, input_note
+
+#: Seconds an inspect job may take before the engine is taken to be hung and restarted.
+INSPECT_TIMEOUT_S = 120.0
+#: Jobs retried once in an engine with oneDNN turned off if they crash TensorFlow.
+RETRY_WITHOUT_ONEDNN = ("compute", "filters")
 
 COMPARE_TAB = 2
 
@@ -76,6 +84,15 @@ class ActivationsPane(Pane):
         ctx.model_requested.connect(self._on_model_requested)
         ctx.model_offered.connect(self._on_model_offered)
         ctx.image_changed.connect(s.image_changed)
+        self.inspect_timeout_s = INSPECT_TIMEOUT_S
+        self._starting_shown = False
+        engine = ctx.worker
+        s.engine_ready = engine.ready
+        engine.ready_changed.connect(self._on_engine_ready)
+        engine.crashed.connect(self._on_engine_trouble)
+        engine.hung.connect(self._on_engine_trouble)
+        engine.restarted.connect(s.engine_restarted)
+        engine.dead.connect(self._on_error)
         self._show_no_model("Opening the demo model…")
 
     # what tests and the window read
@@ -93,7 +110,22 @@ class ActivationsPane(Pane):
 
     def _submit(self, kind: str, request: Any, on_done, on_error) -> None:
         fn, channel = JOBS[kind]
-        self.ctx.worker.submit(fn, request, channel=channel, on_done=on_done, on_error=on_error)
+        self.ctx.worker.submit(fn, request, channel=channel, on_done=on_done, on_error=on_error,
+                               describe=describe_request(kind, request), timeout_s=self.inspect_timeout_s,
+                               retry_once_without_onednn=kind in RETRY_WITHOUT_ONEDNN)
+
+    # ------------------------------------------------------------------ the engine
+    @Slot(bool)
+    def _on_engine_ready(self, ready: bool) -> None:
+        self.state.set_engine_ready(ready)
+        if ready and self._starting_shown and self.state.info is None:
+            self._show_no_model("Opening the model…")
+        self._starting_shown = False
+
+    @Slot(str, list)
+    def _on_engine_trouble(self, text: str, channels: list) -> None:
+        if any(str(c).startswith("activations") for c in channels):
+            self.state.engine_trouble(text)
 
     # ------------------------------------------------------------------ UI
     def _build_ui(self) -> None:
@@ -176,6 +208,9 @@ class ActivationsPane(Pane):
     def _start(self) -> None:
         if not self.state.start(self._demos):
             self._show_no_model("No model is open. Open a .keras or .h5 file (Ctrl+M) or drop one here.")
+        elif self.state.loading and not self.state.engine_ready:
+            self._show_no_model(STARTING)
+            self._starting_shown = True
 
     def open_model(self, path: str | Path, trust: bool = False) -> None:
         """Open a model file on the worker (the current model stays until it has loaded)."""
@@ -185,9 +220,9 @@ class ActivationsPane(Pane):
     def _on_model_requested(self, path: str, trusted: bool) -> None:
         self.state.open_model(path, trusted)
 
-    @Slot(int, str)
-    def _on_model_offered(self, model_id: int, name: str) -> None:
-        self.state.offer(model_id, name)
+    @Slot(int, str, str)
+    def _on_model_offered(self, model_id: int, name: str, path: str) -> None:
+        self.state.offer(model_id, name, path or None)
 
     def _trust(self, outcome: LoadRefused) -> bool:
         return self.trust_prompt(Path(outcome.path).name, outcome.message, outcome.findings, outcome.hint)

@@ -1,16 +1,22 @@
 """Training pane: train the book's models on offline data and watch the curves live.
 
 The training itself is :func:`cnnviz.ml.training.run` — the book's ``model.fit`` with its
-callbacks — running on the one Keras worker thread (``ctx.worker``, channel ``"training"``) as
-:func:`cnnviz.ml.training_jobs.train_job`. This pane wires the Qt-free
+callbacks — running in the engine, the child process that owns TensorFlow (``ctx.worker``,
+channel ``"training"``), as :func:`cnnviz.ml.training_jobs.train_job`. This pane wires the Qt-free
 :class:`~cnnviz.state.training.TrainingForm` (the settings and their rules, which make the
 :class:`~cnnviz.ml.training.TrainConfig`) to its widgets, submits the jobs, and hands the plain
 reports to the :class:`~.monitor.RunMonitor` (curves and words) and the :class:`~.side.SideTabs`
-(summary, augmentation preview, log). The trained model stays in the worker's model store; only
-its id reaches this thread.
+(summary, augmentation preview, log). The trained model stays in the engine's model store; only
+its id reaches this process.
 
-Keras is never imported here at import time: the model summary (Listing 2.2) is built on the
-worker too, the first time the pane is shown, while the table says "Loading TensorFlow…".
+Keras is never imported in this process: the model summary (Listing 2.2) is built in the engine
+too, the first time the pane is shown, while the table says "Loading TensorFlow…". If TensorFlow
+dies while a model trains, the run's ``run.json`` is marked "crashed", its last checkpoint is
+kept, and the pane says so: Continue from checkpoint goes on from it.
+
+One run at a time: a second Start while a run trains is refused with a message (the engine
+trains on one lane, and two runs would share the computer's memory and cores and each train at
+half speed; a queued run would start at a moment nobody chose).
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from cnnviz.gui.panes.training.side import PREVIEW_TAB, SideTabs
 from cnnviz.ml import datasets as data  # numpy + OpenCV only
 from cnnviz.ml.training_jobs import TrainOutcome, preview_from, preview_job, summary_job, train_job
 from cnnviz.state import training as words
+from cnnviz.state.activations import engine_trouble
 from cnnviz.state.training import RunProgress, TrainingForm, read_run, run_folder_of
 
 CHANNEL = "training"
@@ -206,7 +213,7 @@ class TrainingPane(Pane):
         if first:
             self.monitor.device_label.setText("Device: (loading TensorFlow…)")
         self._summary_job = self.ctx.worker.submit(
-            summary_job, key[0], key[1], channel=SUMMARY_CHANNEL,
+            summary_job, key[0], key[1], channel=SUMMARY_CHANNEL, describe=f"building the {key[0]} model",
             on_done=self._on_summary_done, on_error=self._on_summary_failed)
 
     @Slot(object)
@@ -251,6 +258,7 @@ class TrainingPane(Pane):
         self.side.preview_grid.clear(f"Reading {request.dataset}…")
         self._preview_job = self.ctx.worker.submit(
             preview_job, request.dataset, request.options, request.seed, channel=PREVIEW_CHANNEL,
+            describe=f"reading {request.dataset}",
             on_done=self._on_preview_done, on_error=self._on_preview_failed)
 
     @Slot(object)
@@ -273,11 +281,8 @@ class TrainingPane(Pane):
         if self._job is not None:
             self._show_outcome("failed", words.ALREADY_RUNNING)
             return False
-        from cnnviz.ml import training
+        from cnnviz.ml import training  # run folders and run.json only: no TensorFlow here
 
-        if training.busy():
-            self._show_outcome("failed", words.OTHER_RUN)
-            return False
         try:
             run_dir = training.new_run_dir(self.form.output_root(), self.form.model)
             config = self.form.make_config(run_dir, Path(resume_from) if resume_from else None)
@@ -295,7 +300,7 @@ class TrainingPane(Pane):
         self.monitor.show_starting(first=not self._summaries)
         self._set_running(True)
         self._job = self.ctx.worker.submit(
-            train_job, config, channel=CHANNEL, supersede=False,
+            train_job, config, channel=CHANNEL, supersede=False, describe=f"training {config.model}",
             on_done=self._on_training_done, on_error=self._on_training_failed,
             on_progress=self._on_training_progress)
         return True
@@ -386,9 +391,24 @@ class TrainingPane(Pane):
         self._screenshot_pending = False
         if self._closed:
             return
+        message = f"Training failed: {text}"
+        if engine_trouble(text) and self._run_dir is not None:
+            self.result = self._crashed_outcome(text)
+            message += words.crashed_note(self.result.last_good_checkpoint)
         self.monitor.show_not_trained()
-        self._show_outcome("failed", f"Training failed: {text}")
+        self._show_outcome("failed", message)
         self._set_running(False)
+
+    def _crashed_outcome(self, text: str) -> TrainOutcome:
+        """TensorFlow died while the run trained: its run.json says "crashed" and its last
+        checkpoint is what is left to continue from."""
+        from cnnviz.ml import training
+
+        run_dir = self._run_dir
+        training.mark_interrupted(run_dir, text, status="crashed")
+        run = read_run(run_dir)
+        return TrainOutcome("crashed", text, run_dir=run_dir if run_dir.is_dir() else None,
+                            last_good_checkpoint=run.last_good_checkpoint)
 
     def _show_outcome(self, status: str, text: str) -> None:
         self.monitor.show_outcome(status, text)
@@ -402,12 +422,14 @@ class TrainingPane(Pane):
             QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.result.run_dir)))
 
     def inspect(self) -> bool:
-        """Hand the trained model (by its id in the worker's store) to the activations pane."""
+        """Hand the trained model (by its id in the engine's store, and its saved file) to the
+        activations pane."""
         r = self.result
         if r is None or not r.inspectable:
             return False
         folder = r.run_dir.name if r.run_dir is not None else ""
-        self.ctx.offer_model(r.model_id, f"{r.model_name} ({folder})" if folder else r.model_name)
+        saved = r.final_path if r.final_path is not None and Path(r.final_path).is_file() else None
+        self.ctx.offer_model(r.model_id, f"{r.model_name} ({folder})" if folder else r.model_name, saved)
         return True
 
     # -- pane hooks ----------------------------------------------------------------------------
