@@ -383,13 +383,12 @@ def test_a_huge_layer_is_paged(pane, qtbot, tmp_path):
 
 
 def test_a_model_handed_over_by_training_is_inspected(pane, qtbot):
-    from cnnviz.ml.backend import keras as get_keras
+    from cnnviz.engine import testing as testjobs
 
-    keras = get_keras()
-    inp = keras.Input((28, 28, 1))
-    x = keras.layers.Conv2D(4, 3, activation="relu", name="c")(inp)
-    out = keras.layers.Dense(3, activation="softmax", name="d")(keras.layers.Flatten()(x))
-    model_id = pane.ctx.worker.models.put(keras.Model(inp, out))
+    ids = []  # the model is built and kept in the engine, as a training run's is
+    pane.ctx.worker.submit(testjobs.store_small_classifier, channel="test", on_done=ids.append)
+    qtbot.waitUntil(lambda: bool(ids), timeout=TIMEOUT)
+    model_id = ids[0]
     pane.ctx.offer_model(model_id, "just trained")
     qtbot.waitUntil(lambda: pane.info.name == "just trained", timeout=TIMEOUT)
     wait_idle(qtbot, pane)

@@ -4,7 +4,6 @@ runs, classroom mode, export, shortcuts and closing."""
 from __future__ import annotations
 
 import struct
-import threading
 import time
 import zlib
 
@@ -146,15 +145,11 @@ def test_closing_the_window(window, qtbot):
 def test_closing_while_the_worker_is_busy_hides_at_once_and_ends_the_event_loop_after_it(window, qtbot):
     """The close waits for work still going with the window hidden and the event loop running,
     then ends the application as closing its last window does."""
-    ran = threading.Event()
+    from cnnviz.engine import testing as testjobs
 
-    def busy(job):
-        ran.set()
-        time.sleep(0.6)  # a batch that does not look at the stop request
-        return True
-
-    window.ctx.worker.submit(busy, channel="busy")
-    assert ran.wait(5.0)
+    ran = []  # a batch that does not look at the stop request, in the engine
+    window.ctx.worker.submit(testjobs.busy_batch, 0.6, channel="busy", on_progress=ran.append)
+    qtbot.waitUntil(lambda: bool(ran), timeout=30_000)
     app = QApplication.instance()
     assert window.close() is False  # put off until the worker has ended ...
     assert not window.isVisible()  # ... with the window gone from the screen at once

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
+from cnnviz.engine import testing as testjobs
 from cnnviz.gui.widgets.loss_plot import EmaSmoother, GrowingSeries, LossPlotWidget, debiased_ema
 from cnnviz.ml import datasets as data
 
@@ -49,10 +50,20 @@ def wait_finished(qtbot, pane, timeout: int = RUN_TIMEOUT_MS):
     return pane.result
 
 
-def trained_model(pane, result):
-    """The run's model, from the worker's model store (only its id reaches the window)."""
+def trained_model(pane, qtbot, result):
+    """Facts about the run's model, read in the engine's model store (only its id reaches the
+    window)."""
     assert result.model_id is not None
-    return pane.ctx.worker.models.get(result.model_id)
+    return engine_call(pane, qtbot, testjobs.stored_model_facts, result.model_id)
+
+
+def engine_call(pane, qtbot, fn, *args):
+    """Run a module-level job in the engine and return its answer."""
+    answers = []
+    pane.ctx.worker.submit(fn, *args, channel="test", on_done=answers.append, on_error=answers.append)
+    qtbot.waitUntil(lambda: bool(answers), timeout=60_000)
+    assert not isinstance(answers[0], str), answers[0]
+    return answers[0]
 
 
 def run_folders(root: Path) -> list[Path]:
@@ -210,11 +221,13 @@ def test_training_from_the_pane_shows_live_curves_and_hands_over_the_model(pane,
     assert pane.start_button.isEnabled() and not pane.stop_button.isEnabled()
 
     # Inspect hands the model (its id in the worker's store) to the activations pane.
-    model = trained_model(pane, result)
+    model = trained_model(pane, qtbot, result)
     with qtbot.waitSignal(window.ctx.model_offered, timeout=5000) as signal:
         click(qtbot, pane.inspect_button)
-    model_id, name = signal.args
-    assert model_id == result.model_id and window.ctx.worker.models.get(model_id) is model
+    model_id, name, saved = signal.args
+    assert model_id == result.model_id
+    assert engine_call(pane, qtbot, testjobs.stored_model_facts, model_id)["identity"] == model["identity"]
+    assert saved == str(run_dir / "final.keras")
     assert "mnist_fast" in name and run_dir.name in name
     if "activations" in window.panes:
         activations = window.panes["activations"]
@@ -240,7 +253,7 @@ def test_stop_in_the_first_batch_keeps_the_model(pane, qtbot, tmp_path):
     # The epoch cut short is saved under its own name, so continuing trains it again.
     assert (result.run_dir / "checkpoints" / "epoch-01-partial.keras").is_file()
     assert not (result.run_dir / "checkpoints" / "epoch-01.keras").exists()
-    assert all(np.all(np.isfinite(w)) for w in trained_model(pane, result).get_weights())
+    assert trained_model(pane, qtbot, result)["weights_finite"]
     assert pane.start_button.isEnabled() and pane.inspect_button.isEnabled()
 
     # Stop pressed at once, before the first batch: an untrained model, said so.
@@ -302,6 +315,7 @@ def test_closing_during_a_slow_unet_batch_waits_for_it_and_saves_the_model(pane,
     qtbot.waitUntil(lambda: getattr(window, "_close_ready", False))
     info = json.loads((run_dir / "run.json").read_text())
     assert info["status"] == "stopped", info.get("message")
+    from cnnviz.ml import layers  # noqa: F401 (the U-Net's metrics, registered for loading here)
     from cnnviz.ml.backend import keras
 
     model = keras().saving.load_model(run_dir / "final.keras")
@@ -378,7 +392,7 @@ def test_image_folder_with_one_class_or_unreadable_files(pane, qtbot, tmp_path):
     result = wait_finished(qtbot, pane)
     assert result.status == "finished", result.message
     assert "Skipped 1 file(s)" in pane.log_text() and "broken.jpg" in pane.log_text()
-    assert trained_model(pane, result).outputs[0].shape[-1] == 2
+    assert trained_model(pane, qtbot, result)["output_shape"][-1] == 2
 
     assert pane.start_button.isEnabled()
     pane.set_folder(tmp_path / "no-such-folder")
@@ -394,14 +408,8 @@ def test_a_batch_too_large_for_memory_is_a_message(pane, window, qtbot):
     if free is None:
         pytest.skip("free memory unknown on this platform")
     sizes = []
-
-    def per_sample(job):  # on the Keras worker, like everything that builds a model
-        from cnnviz.ml import zoo
-
-        model = zoo.build("unet_small", compile=False)
-        return training.estimate_batch_bytes(model, 2) - training.estimate_batch_bytes(model, 1)
-
-    window.ctx.worker.submit(per_sample, channel="test", on_done=sizes.append)
+    # in the engine, like everything that builds a model
+    window.ctx.worker.submit(testjobs.unet_bytes_per_sample, channel="test", on_done=sizes.append)
     qtbot.waitUntil(lambda: bool(sizes), timeout=60_000)
     batch = int(2 * training.MEMORY_SHARE * free / sizes[0]) + 1  # twice what fits
     if batch > 4000:

@@ -162,7 +162,8 @@ def stored_model_facts(job, model_id):
     model = job.models.get(model_id)
     model = getattr(model, "model", model)  # a model opened for inspection is wrapped
     return {"identity": id(model), "name": model.name, "params": int(model.count_params()),
-            "input_shape": tuple(model.inputs[0].shape), "output_shape": tuple(model.outputs[0].shape)}
+            "input_shape": tuple(model.inputs[0].shape), "output_shape": tuple(model.outputs[0].shape),
+            "weights_finite": all(bool(np.all(np.isfinite(w))) for w in model.get_weights())}
 
 
 def unet_bytes_per_sample(job):
@@ -171,3 +172,17 @@ def unet_bytes_per_sample(job):
 
     model = zoo.build("unet_small", compile=False)
     return training.estimate_batch_bytes(model, 2) - training.estimate_batch_bytes(model, 1)
+
+
+def save_onednn_model(job, path):
+    """Save a tiny classifier whose first layer is a 1×1, stride-2 Conv2D on 8 channels (the
+    shape that has crashed TensorFlow's oneDNN kernels)."""
+    from cnnviz.ml.backend import keras as get_keras
+
+    keras = get_keras()
+    inp = keras.Input((32, 32, 3))
+    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="conv")(inp)
+    x = keras.layers.Conv2D(8, 1, strides=2, activation="relu", name="pointwise")(x)
+    out = keras.layers.Dense(3, activation="softmax", name="probabilities")(keras.layers.GlobalAveragePooling2D()(x))
+    keras.Model(inp, out, name="onednn_case").save(path)
+    return str(path)

@@ -350,6 +350,9 @@ class ActivationsState:
         #: feature ("gradcam", "activations", "filters") -> why it is turned off for this model
         self.disabled: dict[str, str] = {}
         self.model_lost = False  # the engine restarted and the model could not be reopened
+        #: Kinds of work ("compute", "filters") whose last request failed because the engine
+        #: crashed or hung: not asked for again by itself after a restart (it may do it again).
+        self.troubled: set[str] = set()
         #: Whether the engine has started; loading says "Starting TensorFlow…" until then.
         self.engine_ready = True
         self.result: ActivationResult | None = None
@@ -412,7 +415,7 @@ class ActivationsState:
         """Inspect a model that sits in the engine's store under ``model_id``; ``path`` is the
         file it was saved to (to reopen it should the engine restart), if any."""
         self.started = True
-        self.loading += 1
+        self.loading = 1  # only the latest load reports back (they share a channel)
         self.busy.emit(self._busy_text())
         source = LoadRequest(str(path)) if path else None
         self._submit("adopt", AdoptRequest(int(model_id), name),
@@ -422,7 +425,7 @@ class ActivationsState:
         return "Opening model…" if self.engine_ready else STARTING
 
     def _submit_load(self, path: str, trust: bool) -> None:
-        self.loading += 1
+        self.loading = 1  # only the latest load reports back (they share a channel)
         self.busy.emit(self._busy_text())
         request = LoadRequest(path, trust)
         self._submit("load", request, functools.partial(self._on_loaded, source=request), self._on_load_failed)
@@ -441,7 +444,7 @@ class ActivationsState:
             self.model_lost = True
             self.result_shown_lost()
             return
-        self.loading += 1
+        self.loading = 1  # only the latest load reports back (they share a channel)
         self.busy.emit("Reopening the model…")
         request = ReopenRequest(self.model_id, self.model_source.path, self.model_source.trust, self.info.name)
         self._submit("reopen", request, self._on_reopened, self._on_reopen_failed)
@@ -460,8 +463,10 @@ class ActivationsState:
         self.info = outcome
         self.model_lost = False
         self.posted.emit(f"Reopened the model {outcome.name} after TensorFlow restarted")
-        self.request_compute()
-        self.request_filters()
+        if "compute" not in self.troubled:
+            self.request_compute()
+        if "filters" not in self.troubled:
+            self.request_filters()
 
     def _on_reopen_failed(self, message: str) -> None:
         if not isinstance(message, str):
@@ -471,7 +476,7 @@ class ActivationsState:
         self.report_error(f"The model could not be reopened after TensorFlow restarted: {message}")
 
     def _load_finished(self) -> None:
-        self.loading = max(0, self.loading - 1)
+        self.loading = 0
         if not self.loading:
             self.busy.emit("")
 
@@ -518,6 +523,7 @@ class ActivationsState:
         self.model_id = info.model_id
         self.model_source = source
         self.disabled = {}
+        self.troubled = set()
         self.model_lost = False
         self.page, self.map_index, self.class_index, self.gradcam_layer = 0, None, None, None
         self.filter_layer = info.conv_layers[0] if info.conv_layers else None
@@ -694,6 +700,8 @@ class ActivationsState:
         return req
 
     def _on_compute_failed(self, message: str, gradcam: bool = False) -> None:
+        if engine_trouble(message):
+            self.troubled.add("compute")
         if CRASHED_AGAIN in message:
             feature = "gradcam" if gradcam else "activations"
             self.disabled[feature] = message
@@ -724,6 +732,7 @@ class ActivationsState:
             if res.global_range is None and self.normalization == "global":
                 res.global_range = prev.global_range
         self.result = res
+        self.troubled.discard("compute")
         if res.map_index is not None:
             self.map_index = res.map_index
         self.page = res.page
@@ -780,6 +789,8 @@ class ActivationsState:
                      self._on_filters_done, self._on_filters_failed)
 
     def _on_filters_failed(self, message: str) -> None:
+        if engine_trouble(message):
+            self.troubled.add("filters")
         if CRASHED_AGAIN in message:
             self.disabled["filters"] = message
             message = disabled_text("filters", message)
@@ -789,6 +800,7 @@ class ActivationsState:
         if res.model_id != self.model_id:
             return
         self.filters_result = res
+        self.troubled.discard("filters")
         if self.filter_channel == -1 and res.kernels.shape[2] != 3:
             self.filter_channel = 0
         self.filters_changed.emit()
