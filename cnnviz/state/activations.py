@@ -469,9 +469,9 @@ class ActivationsState:
             self.request_filters()
 
     def _on_reopen_failed(self, message: str) -> None:
-        if not isinstance(message, str):
-            message = str(message)
         self._load_finished()
+        if engine_trouble(message):
+            return  # the engine died again: its restart reopens the model once more
         self.model_lost = True
         self.report_error(f"The model could not be reopened after TensorFlow restarted: {message}")
 
@@ -700,7 +700,7 @@ class ActivationsState:
         return req
 
     def _on_compute_failed(self, message: str, gradcam: bool = False) -> None:
-        if engine_trouble(message):
+        if engine_trouble(message) and CRASHED_AGAIN not in message:
             self.troubled.add("compute")
         if CRASHED_AGAIN in message:
             feature = "gradcam" if gradcam else "activations"
@@ -743,10 +743,14 @@ class ActivationsState:
         if "gradcam" in self.disabled and res.gradcam is None:
             res.gradcam = GradCam(self.gradcam_layer or self.info.last_conv,
                                   error=disabled_text("gradcam", self.disabled["gradcam"]))
-        if self.last_error.startswith(NOT_COMPUTED) or (engine_trouble(self.last_error)
-                                                        and not self.last_error.startswith(tuple(FEATURES.values()))):
-            self.last_error = ""
-            self.error_cleared.emit()
+        if self.last_error.startswith(NOT_COMPUTED) or engine_trouble(self.last_error):
+            if self.disabled:  # what is turned off stays said
+                text = disabled_text(*next(iter(self.disabled.items())))
+                if self.last_error != text:
+                    self.report_error(text)
+            else:
+                self.last_error = ""
+                self.error_cleared.emit()
         self.result_changed.emit()
 
     def levels(self, res: InputActivations, other: InputActivations | None = None) -> tuple[float, float] | None:
