@@ -21,6 +21,7 @@ from cnnviz import paths
 from cnnviz.engine import testing as testjobs
 from cnnviz.engine.faults import CRASH_ON, HANG_ON
 from cnnviz.gui.panes.activations import demo_models
+from cnnviz.gui.panes.activations.pane import INSPECT_TIMEOUT_S
 
 TIMEOUT = 90_000
 
@@ -149,6 +150,7 @@ def test_an_engine_that_hangs_is_restarted_with_a_message(open_window, qtbot, mo
     qtbot.waitUntil(lambda: said in pane.message_label.text(), timeout=TIMEOUT)
     assert time.monotonic() - started < 10
     assert said in status_text(window)
+    pane.inspect_timeout_s = INSPECT_TIMEOUT_S  # a fresh engine's first answer may take seconds
     qtbot.waitUntil(lambda: window.ctx.worker.ready and window.ctx.worker.pid != pid, timeout=TIMEOUT)
     # Reopened and usable: another layer's maps are computed in the new engine.
     qtbot.waitUntil(lambda: not pane.is_busy(), timeout=TIMEOUT)
