@@ -353,3 +353,61 @@ def test_signed_mode_is_labelled_as_drawn(pane):
     assert "mid-gray = 0" in pane.result_view.title()
     pane.color_combo.setCurrentIndex(pane.color_combo.findData("gray"))
     assert "blue" in combo.currentText()
+
+
+def _panel_numbers(pane) -> tuple[np.ndarray, list[float]]:
+    """The kernel table and the sum(s) the arithmetic panel shows now (its HTML parsed back)."""
+    import re
+
+    text = pane.arithmetic_label.text()
+    cells = [c.replace("&nbsp;", "") for c in re.findall(r"<td align='right'>(.*?)</td>", text)]
+    n = len(cells) // 3  # window, kernel, products: one table each
+    kernel = np.array([float(c.replace("−", "-")) for c in cells[n : 2 * n]], np.float32)
+    sums = [float(v) for v in re.findall(r"(?:sum of products|[RGB]) = <b>(-?[\d.]+)</b>", text)]
+    return kernel, sums
+
+
+def test_arithmetic_panel_follows_every_change_for_the_last_pixel(pane, qtbot):
+    """The panel is a function of the state and the last inspected pixel: after the mouse has
+    left, a new preset, a painted cell, a new size, border, channels or image rewrites it at once
+    with the core's numbers for that pixel."""
+    r, c = 61, 324
+    pane._on_result_hovered(r, c)
+    pane._on_result_hovered(-1, -1)  # the mouse leaves: the panel keeps the pixel
+
+    def check(color: str = "gray") -> None:
+        pane.flush()
+        s = pane.state
+        image = pane.ctx.image
+        source = gray_of(pane.ctx) if color == "gray" else images.to_rgb(image).astype(np.float32)
+        raw = apply_kernel(source, s.kernel, mode=s.mode, border=s.border)
+        kernel, sums = _panel_numbers(pane)
+        k = s.kernel[::-1, ::-1] if s.convolve else s.kernel
+        np.testing.assert_allclose(kernel.reshape(k.shape), k, atol=0.01)
+        expected = np.atleast_1d(raw[r, c])
+        np.testing.assert_allclose(sums, expected, atol=0.01)
+        assert f"row {r}, column {c}" in pane.arithmetic_label.text()
+
+    choose_preset(pane, "laplacian")
+    check()
+    choose_preset(pane, "gradient_x")
+    check()
+    paint(qtbot, pane.editor, [(0, 0)])
+    check()
+    pane.rows_spin.setValue(5)
+    pane.cols_spin.setValue(5)
+    check()
+    pane.border_combo.setCurrentIndex(pane.border_combo.findData("zero"))
+    check()
+    pane.convolve_check.setChecked(True)
+    check()
+    pane.color_combo.setCurrentIndex(pane.color_combo.findData("rgb"))
+    check("rgb")
+    pane.color_combo.setCurrentIndex(pane.color_combo.findData("gray"))
+    rng = np.random.default_rng(3)
+    pane.ctx.set_image(rng.integers(0, 256, (200, 400, 3), dtype=np.uint8))
+    check()
+    # a pixel the new image does not have: the hint, not another image's numbers
+    pane.ctx.set_image(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8))
+    pane.flush()
+    assert "Hover over the result" in pane.arithmetic_label.text()

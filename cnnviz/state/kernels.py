@@ -397,10 +397,23 @@ class KernelPlaygroundState:
             return _padded_window(source, r0, c0, kh, kw, mode)
         return crop
 
-    def arithmetic(self, source: np.ndarray, raw: np.ndarray, row: int, col: int) -> dict:
-        """The numbers behind result pixel (row, col) of ``raw`` (the result computed from
-        ``source``): window, weights, products, sums, value — or, for a gradient magnitude, gx,
-        gy and √(gx² + gy²). For colour, one entry per channel."""
+    def inspectable(self, source: np.ndarray, row: int, col: int) -> bool:
+        """Whether the arithmetic of pixel (row, col) can be written out for ``source``: the
+        pixel lies in it and every kernel fits it (a larger one shows no result)."""
+        h, w = source.shape[:2]
+        if not (0 <= row < h and 0 <= col < w):
+            return False
+        pair = self.pair()
+        kernels = [self.kernel] if pair is None else list(pair)
+        return all(k.shape[0] <= h and k.shape[1] <= w and np.isfinite(k).all() for k in kernels)
+
+    def arithmetic(self, source: np.ndarray, raw: np.ndarray | None, row: int, col: int) -> dict:
+        """The numbers behind result pixel (row, col): window, weights, products, sums, value
+        (``raw[row, col]``, None without ``raw``, the result computed from ``source``) — or, for
+        a gradient magnitude, gx, gy and √(gx² + gy²). For colour, one entry per channel.
+
+        Everything but the value is a function of the state and ``source`` alone: the panel
+        follows every change at once, without waiting for the filtered image."""
         if self.gradient != "off":
             kx, ky = self.pair()
             wx, wy = self.window(source, row, col, kx), self.window(source, row, col, ky)
@@ -408,7 +421,7 @@ class KernelPlaygroundState:
             ey, _ = self.effective_kernel(ky)
             sx = np.einsum("ij,ij...->...", ex.astype(np.float64), wx.astype(np.float64))
             sy = np.einsum("ij,ij...->...", ey.astype(np.float64), wy.astype(np.float64))
-            return {"gx": sx, "gy": sy, "sum": np.hypot(sx, sy), "value": raw[row, col]}
+            return {"gx": sx, "gy": sy, "sum": np.hypot(sx, sy), "value": None if raw is None else raw[row, col]}
         k, _ = self.effective_kernel()
         win = self.window(source, row, col)
         k64 = k.astype(np.float64)
@@ -418,11 +431,11 @@ class KernelPlaygroundState:
             "weights": k,
             "products": products,
             "sum": products.sum(axis=(0, 1)),
-            "value": raw[row, col],
+            "value": None if raw is None else raw[row, col],
         }
 
-    def arithmetic_html(self, source: np.ndarray, raw: np.ndarray, row: int, col: int) -> str:
-        """The hover panel's text for result pixel (row, col)."""
+    def arithmetic_html(self, source: np.ndarray, raw: np.ndarray | None, row: int, col: int) -> str:
+        """The hover panel's text for result pixel (row, col) (``raw`` is not needed for it)."""
         data = self.arithmetic(source, raw, row, col)
         head = f"<b>Pixel row {row}, column {col}</b>"
         if "gx" in data:

@@ -63,6 +63,9 @@ class KernelsPane(Pane):
         self._source_key: tuple | None = None
         self._result = KernelResult(None)
         self._hover: tuple[int, int] = (-1, -1)
+        # the pixel whose arithmetic the panel shows: it stays after the mouse leaves, and the
+        # panel is recomputed for it on every change of the state or the image
+        self._inspected: tuple[int, int] | None = None
         self._live = LiveComputation(self, self._refresh, SYNC_WORK_LIMIT)
 
         self._build_ui()
@@ -269,6 +272,7 @@ class KernelsPane(Pane):
             else:
                 self.original_view.set_image(self._source, levels=(0.0, 255.0), show_bar=False)
         self.original_view.set_title(self.state.original_title(image.shape))
+        self._show_arithmetic()
         # integer pixels cannot be NaN: the filter's finiteness scan is skipped for them
         check = image.dtype.kind == "f"
         # a copy of the state: the user keeps painting while a large one is computed
@@ -292,8 +296,6 @@ class KernelsPane(Pane):
                 rendered=r.rendered,
             )
             self.result_view.set_title(self.state.result_title())
-        if self._hover != (-1, -1):
-            self._show_arithmetic(*self._hover)
 
     # -- handlers ------------------------------------------------------------------------------
     def set_kernel(self, kernel: np.ndarray, name: str = "custom") -> None:
@@ -340,10 +342,7 @@ class KernelsPane(Pane):
     @Slot()
     def _on_image_changed(self) -> None:
         self._hover = (-1, -1)
-        self._window_box.setVisible(False)
-        self._pixel_box.setVisible(False)
-        self.arithmetic_label.setText(ARITHMETIC_HINT)
-        self._live.schedule()
+        self._live.schedule()  # the panel follows at the refresh (the pixel kept if it fits)
 
     # -- the arithmetic under the mouse --------------------------------------------------------
     @Slot(int, int)
@@ -353,8 +352,9 @@ class KernelsPane(Pane):
             self._window_box.setVisible(False)
             self._pixel_box.setVisible(False)
             self.editor.set_highlight(None)
-            return
-        self._show_arithmetic(row, col)
+            return  # the panel keeps the last pixel's arithmetic (and keeps it up to date)
+        self._inspected = (row, col)
+        self._show_arithmetic()
 
     def arithmetic(self, row: int, col: int) -> dict:
         """The numbers behind result pixel (row, col): window, weights, products, sums, value.
@@ -365,18 +365,25 @@ class KernelsPane(Pane):
             return {}
         return self.state.arithmetic(self._source, self._result.raw, row, col)
 
-    def _show_arithmetic(self, row: int, col: int) -> None:
-        h, w = self._source.shape[:2] if self._source is not None else (0, 0)
-        raw = self._result.raw
-        if not (0 <= row < h and 0 <= col < w) or raw is None or raw.shape[:2] != (h, w):
-            return  # (or the result for a new image is still being computed)
+    def _show_arithmetic(self) -> None:
+        """Write out the arithmetic of the inspected pixel for the state and image as they are
+        now (the hint when there is none), and box its window while the mouse is on it."""
+        source, pixel = self._source, self._inspected
+        if source is None or pixel is None or not self.state.inspectable(source, *pixel):
+            self._inspected = None
+            self._window_box.setVisible(False)
+            self._pixel_box.setVisible(False)
+            self.arithmetic_label.setText(ARITHMETIC_HINT)
+            return
+        row, col = pixel
         k, (ar, ac) = self.state.effective_kernel()
         kh, kw = k.shape
+        hovered = self._hover == pixel
         self._window_box.setRect(QRectF(col - ac, row - ar, kw, kh))
-        self._window_box.setVisible(True)
+        self._window_box.setVisible(hovered)
         self._pixel_box.setRect(QRectF(col, row, 1, 1))
-        self._pixel_box.setVisible(True)
-        self.arithmetic_label.setText(self.state.arithmetic_html(self._source, raw, row, col))
+        self._pixel_box.setVisible(hovered)
+        self.arithmetic_label.setText(self.state.arithmetic_html(source, None, row, col))
 
     # -- pane hooks --------------------------------------------------------------------------
     def prepare_screenshot(self) -> None:
