@@ -8,6 +8,13 @@ import pytest
 from PySide6.QtWidgets import QApplication
 
 
+@pytest.fixture(autouse=True)
+def _font_back(window):
+    """Presentation mode enlarges the application's font: put it back for the next test."""
+    yield
+    window.ctx.set_presentation(False)
+
+
 def present(window, qtbot, pane: str, size: tuple[int, int] = (1280, 720)):
     window.resize(*size)
     window.ctx.set_presentation(True)
@@ -33,3 +40,42 @@ def test_the_signed_colour_bar_labels_negatives_zero_and_positives_symmetrically
     window.ctx.set_presentation(False)
     QApplication.processEvents()
     assert sorted(float(t.replace("−", "-")) for t in pane.result_view.bar_labels()) == sorted(values)
+
+
+def _text_space(combo) -> int:
+    """The width the closed combo box gives its text, as the style lays it out."""
+    from PySide6.QtWidgets import QStyle, QStyleOptionComboBox
+
+    opt = QStyleOptionComboBox()
+    combo.initStyleOption(opt)
+    cc, sc = QStyle.ComplexControl.CC_ComboBox, QStyle.SubControl.SC_ComboBoxEditField
+    return combo.style().subControlRect(cc, opt, sc, combo).width()
+
+
+def _views(pane):
+    """The pane's pictures: its image views, or the stepper's stage of grids."""
+    from cnnviz.gui.widgets import ImageView
+
+    if pane.name == "stepper":
+        return [pane.stage]
+    return [v for v in pane.findChildren(ImageView) if v.isVisible() and v is not getattr(pane, "pattern_view", None)]
+
+
+@pytest.mark.parametrize("name", ["kernels", "matching", "stepper"])
+def test_presentation_at_1280x720_cuts_no_combo_text_and_gives_the_images_the_width(window, qtbot, name):
+    from PySide6.QtWidgets import QComboBox
+
+    from cnnviz.gui.panes.base import ChoiceCombo
+
+    pane = present(window, qtbot, name)
+    combos = [c for c in pane.findChildren(QComboBox) if c.isVisible()]
+    assert combos or name == "matching"
+    for combo in combos:
+        for i in range(combo.count()):  # whichever choice is made
+            combo.setCurrentIndex(i)
+            text = combo.shown_text() if isinstance(combo, ChoiceCombo) else combo.currentText()
+            space = _text_space(combo)
+            assert combo.fontMetrics().horizontalAdvance(text) <= space, (text, space)
+            assert combo.currentText().startswith(text)  # a short form, never another choice's words
+    views = sum(v.width() for v in _views(pane))
+    assert views > pane.controls_scroll.width(), (views, pane.controls_scroll.width())

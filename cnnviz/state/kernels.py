@@ -61,9 +61,9 @@ DISPLAY_MODES = {
 COLOR_MODES = {"gray": "Gray", "rgb": "RGB, each channel"}
 GRADIENT_PAIRS = {
     "off": "Off (the kernel's own result)",
-    "sobel": "√(gx² + gy²) of Sobel x, y",
-    "gradient": "√(gx² + gy²) of gradient x, y",
-    "kernel": "√(gx² + gy²) of kernel, transpose",
+    "sobel": "Sobel x, y — √(gx² + gy²)",
+    "gradient": "Gradient x, y — √(gx² + gy²)",
+    "kernel": "Kernel, transpose — √(gx² + gy²)",
 }
 PAIR_KERNELS = {"sobel": ("sobel_x", "sobel_y"), "gradient": ("gradient_x", "gradient_y")}
 PAIR_NAMES = {"sobel": "Sobel", "gradient": "gradient", "kernel": "kernel & transpose"}

@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
 from cnnviz.core.kernels import PRESETS
 from cnnviz.gui.compute import LiveComputation
 from cnnviz.gui.context import AppContext
-from cnnviz.gui.panes.base import Pane, alert, choice_combo, fit_combos, panel
+from cnnviz.gui.panes.base import ChoiceCombo, Pane, alert, choice_combo, fit_combos, panel
 from cnnviz.gui.qtutil import signals_blocked
 from cnnviz.gui.widgets import ImageView, KernelEditorWidget, link_views
 from cnnviz.gui.widgets.image_view import heat_colormap
@@ -81,7 +81,7 @@ class KernelsPane(Pane):
 
         kbox = QGroupBox("Kernel")
         kl = QVBoxLayout(kbox)
-        self.preset_combo = QComboBox()
+        self.preset_combo = ChoiceCombo()
         self.preset_combo.addItem("Custom (painted)", "custom")
         for name in PRESETS:
             self.preset_combo.addItem(preset_title(name), name)

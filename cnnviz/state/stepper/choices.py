@@ -40,10 +40,10 @@ DIAGONAL_KERNEL = np.array([[0, 0, 1], [0, 1, 0], [1, 0, 0]], dtype=np.float64)
 #: where the input comes from -> what the source selector says
 SOURCES: dict[str, str] = {
     "book": "Book 4×4 example (ch. 1)",
-    "diagonal": "Book diagonal lines 4×7 (ch. 1)",
+    "diagonal": "Book diagonals 4×7 (ch. 1)",
     "typed": "Typed matrix",
-    "crop_gray": "Image crop — gray",
-    "crop_rgb": "Image crop — RGB channels",
+    "crop_gray": "Gray image crop",
+    "crop_rgb": "RGB image crop (3 channels)",
 }
 CROP_SOURCES = ("crop_gray", "crop_rgb")
 EXAMPLES = {"book": (BOOK_IMAGE, BOOK_KERNEL), "diagonal": (DIAGONAL_IMAGE, DIAGONAL_KERNEL)}

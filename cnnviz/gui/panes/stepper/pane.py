@@ -176,7 +176,9 @@ class StepperPane(Pane):
 
     def _apply_fonts(self) -> None:
         self.stage.apply_fonts(self._scale())
+        # a projector's fonts need the column's full width (the stage still gets twice as much)
         self.controls_scroll.setMaximumWidth(420 if self._presentation else 380)
+        self.controls_scroll.setMinimumWidth(420 if self._presentation else 300)
 
     def _scale(self) -> float:
         return PRESENTATION_SCALE if self._presentation else 1.0
