@@ -411,3 +411,20 @@ def test_arithmetic_panel_follows_every_change_for_the_last_pixel(pane, qtbot):
     pane.ctx.set_image(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8))
     pane.flush()
     assert "Hover over the result" in pane.arithmetic_label.text()
+
+
+def test_gradient_and_sobel_descriptions_say_why_their_signs_differ(pane):
+    """The book prints Gradient x/y and Sobel x/y with opposite signs; the app keeps both and the
+    text beside the kernel says which way each one points, matching what it computes."""
+    ramp = np.tile(np.arange(9, dtype=np.float32) * 10, (9, 1))  # brighter to the right
+    down = ramp.T.copy()  # brighter downwards
+    for name, image, sign, words in (
+        ("gradient_x", ramp, 1, "right column minus left column"),
+        ("sobel_x", ramp, -1, "left minus right"),
+        ("gradient_y", down, 1, "bottom row minus top row"),
+        ("sobel_y", down, -1, "top row minus bottom row"),
+    ):
+        assert np.sign(apply_kernel(image, PRESETS[name])[4, 4]) == sign
+        choose_preset(pane, name)
+        text = pane.info_label.text()
+        assert words in text and "opposite sign" in text, text

@@ -65,20 +65,25 @@ PRESET_INFO: dict[str, str] = {
     "gradient_x": (
         "Horizontal gradient (book ch. 3): right column minus left column, so it lights up "
         "vertical edges where the image gets brighter to the right (negative where darker). "
-        "Sums to 0: flat areas become 0."
+        "Sums to 0: flat areas become 0. Sobel x is printed with the opposite sign (left minus "
+        "right): same edges, colours swapped; the book prints both this way, so both are kept."
     ),
     "gradient_y": (
         "Vertical gradient (book ch. 3): bottom row minus top row, so it lights up horizontal "
-        "edges where the image gets brighter downwards (negative where darker). Sums to 0."
+        "edges where the image gets brighter downwards (negative where darker). Sums to 0. "
+        "Sobel y is printed with the opposite sign (top minus bottom)."
     ),
     "sobel_x": (
         "Sobel x (book ch. 3, last row corrected to 1 0 -1): like the gradient but the middle "
         "row counts twice, which smooths noise; left minus right, so it is positive where the "
-        "image gets darker to the right. Sums to 0: an edge detector."
+        "image gets darker to the right — the opposite sign of Gradient x (right minus left), "
+        "as the book prints them: same edges, colours swapped. Sums to 0: an edge detector."
     ),
     "sobel_y": (
-        "Sobel y (book ch. 3): top row minus bottom row with the middle column counted twice; "
-        "finds horizontal edges. Sums to 0: an edge detector."
+        "Sobel y (book ch. 3): top row minus bottom row with the middle column counted twice, "
+        "so it is positive where the image gets darker downwards — the opposite sign of "
+        "Gradient y (bottom minus top), as the book prints them; finds horizontal edges. "
+        "Sums to 0: an edge detector."
     ),
     "laplacian": (
         "Laplacian, 4 neighbours (book ch. 3): a second derivative that finds edges in every "
