@@ -79,3 +79,13 @@ def test_presentation_at_1280x720_cuts_no_combo_text_and_gives_the_images_the_wi
             assert combo.currentText().startswith(text)  # a short form, never another choice's words
     views = sum(v.width() for v in _views(pane))
     assert views > pane.controls_scroll.width(), (views, pane.controls_scroll.width())
+
+
+def test_stepper_grids_at_1280x720_have_cells_of_one_size_and_readable_numbers(window, qtbot):
+    """The book's 4×4 example with padding 1: the 6×6 padded input beside a 2×2 kernel and a 3×3
+    output gets the height its rows need, not the output's."""
+    pane = present(window, qtbot, "stepper")  # the screenshot's walk: padding 1, stride 2
+    assert pane.state.shown_input().shape[:2] == (6, 6)
+    inp, out = pane.stage.input_views[0], pane.stage.output_views[0]
+    assert inp.cell_size() >= 0.9 * out.cell_size(), (inp.cell_size(), out.cell_size())
+    assert inp.number_font_px() >= 16, (inp.number_font_px(), inp.size())

@@ -24,6 +24,8 @@ WINNER_COLOR = QColor("#d40000")
 ERROR_COLOR = "#b00020"
 CHANNEL_HTML = {"R": "#d62728", "G": "#2ca02c", "B": "#1f5fd6"}
 SCHEMES = {1: ["gray"], 3: ["red", "green", "blue"]}
+#: Grids up to this many cells a side are drawn with cells of one size.
+SAME_CELLS_UP_TO = 12
 LEGEND = [
     (WINDOW_COLOR.name(), "■", "window"),
     (OUTPUT_COLOR.name(), "■", "output cell"),
@@ -197,6 +199,13 @@ class StepperStage(QWidget):
         small = max(x.shape[:2]) <= 12 or max(k.shape[:2]) > 5
         self._grids_layout.setStretchFactor(self._k_col, 2 if small else 1)
         self._grids_layout.setStretchFactor(self._out_col, stretch_out)
+        # small grids (the book's examples) get cells of one size: the padded input then gets
+        # the height its rows need beside a short output; large crops fill their own space
+        views = self.input_views + self.kernel_views + self.output_views
+        shown = [st.shown_input().shape[:2], k.shape[:2]] + ([] if out is None else [out.shape[:2]])
+        group = views if max(max(s) for s in shown) <= SAME_CELLS_UP_TO else []
+        for view in views:
+            view.set_cell_group(group)
         self._redraw_formula()
         self.redraw_position()
 
