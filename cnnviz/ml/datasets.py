@@ -157,6 +157,9 @@ _COMPATIBLE = {
     "mnist_cnn": ("digits", "shapes", "mnist", "fashion_mnist", "folder", "cifar10"),
     "alexnet_small": ("shapes", "digits", "folder", "mnist", "fashion_mnist", "cifar10"),
     "small_cnn": ("shapes", "cifar10", "digits", "folder", "mnist", "fashion_mnist"),
+    "plain_deep": ("digits", "shapes", "mnist", "fashion_mnist", "folder", "cifar10"),
+    "resnet_small": ("digits", "shapes", "mnist", "fashion_mnist", "folder", "cifar10"),
+    "densenet_small": ("digits", "shapes", "mnist", "fashion_mnist", "folder", "cifar10"),
     "siamese_mnist": ("digit_pairs",),
     "unet_small": ("segmentation",),
 }
