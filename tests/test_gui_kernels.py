@@ -428,3 +428,20 @@ def test_gradient_and_sobel_descriptions_say_why_their_signs_differ(pane):
         choose_preset(pane, name)
         text = pane.info_label.text()
         assert words in text and "opposite sign" in text, text
+
+
+def test_haar_presets_show_a_size_control(pane, qtbot):
+    from cnnviz.core.kernels import haar_feature
+
+    assert not pane.haar_row.isVisible()
+    pane.preset_combo.setCurrentIndex(pane.preset_combo.findData("haar_two_x"))
+    assert pane.haar_row.isVisible() and pane.haar_spin.value() == 12
+    np.testing.assert_array_equal(pane.editor.kernel(), haar_feature("haar_two_x", 12))
+    pane.haar_spin.setValue(6)
+    assert pane.rows_spin.value() == 6 and pane.cols_spin.value() == 6
+    np.testing.assert_array_equal(pane.editor.kernel(), haar_feature("haar_two_x", 6))
+    expected = apply_kernel(gray_of(pane.ctx), haar_feature("haar_two_x", 6))
+    np.testing.assert_allclose(shown(pane), expected, atol=1e-3)
+    assert "Viola" in pane.info_label.text()
+    pane.preset_combo.setCurrentIndex(pane.preset_combo.findData("laplacian"))
+    assert not pane.haar_row.isVisible()

@@ -211,3 +211,26 @@ def test_hover_text_says_window_times_kernel_equals_products_and_sum():
     s.set_kernel(np.ones((9, 9)))
     text = s.arithmetic_html(RGB, s.compute(RGB).raw, 3, 3)
     assert "too many to list" in text
+
+
+def test_haar_presets_take_the_chosen_size():
+    from cnnviz.core.kernels import HAAR_DEFAULT_SIZE, haar_feature
+    from cnnviz.state.kernels import HAAR_SIZES, is_preset
+
+    s = KernelPlaygroundState()
+    assert not s.is_haar and s.haar_size == HAAR_DEFAULT_SIZE
+    s.set_haar_size(8)
+    assert s.kernel_name == "sobel_x" and s.kernel.shape == (3, 3)  # only Haar kernels follow it
+    s.choose_preset("haar_three_y")
+    assert s.is_haar and is_preset("haar_three_y")
+    np.testing.assert_array_equal(s.kernel, haar_feature("haar_three_y", 8))
+    s.set_haar_size(15)
+    assert s.kernel.shape == (15, 15) and s.kernel_name == "haar_three_y"
+    assert "Haar" in s.result_title() and "integral image" in s.info_text() and "15×15" in s.info_text()
+    s.rotate()
+    assert not s.is_haar
+    s.reset()
+    np.testing.assert_array_equal(s.kernel, haar_feature("haar_three_y", 15))
+    for bad in (HAAR_SIZES[0] - 1, HAAR_SIZES[1] + 1):
+        with pytest.raises(ValueError):
+            s.set_haar_size(bad)

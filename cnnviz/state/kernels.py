@@ -24,10 +24,15 @@ import numpy as np
 from cnnviz.core import images
 from cnnviz.core.convolution import PAD_MODES
 from cnnviz.core.kernels import (
+    HAAR_DEFAULT_SIZE,
+    HAAR_INFO,
+    HAAR_PRESETS,
+    HAAR_TITLES,
     PRESET_INFO,
     PRESETS,
     apply_kernel,
     gradient_magnitude,
+    haar_feature,
     kernel_sum_effect,
     preset,
     validate_kernel,
@@ -40,6 +45,7 @@ __all__ = [
     "COLOR_MODES",
     "DISPLAY_MODES",
     "GRADIENT_PAIRS",
+    "HAAR_SIZES",
     "MAX_ARITHMETIC_SIDE",
     "MAX_SIDE",
     "SIGNED_RGB_TEXT",
@@ -47,6 +53,7 @@ __all__ = [
     "KernelPlaygroundState",
     "KernelResult",
     "format_cell_value",
+    "is_preset",
     "normalized",
     "parse_cell_value",
     "preset_title",
@@ -73,6 +80,8 @@ BORDER_NAMES = {"reflect": "Mirror (reflect)", "replicate": "Repeat edge", "zero
 SIGNED_RGB_TEXT = "Signed (per channel, mid-gray 0)"
 MAX_ARITHMETIC_SIDE = 7
 MAX_SIDE = 15
+#: The sizes a Haar feature can be given here: up to the largest kernel the editor holds.
+HAAR_SIZES = (4, MAX_SIDE)
 #: Above this many multiply-adds (pixels × channels × kernel cells) an update is computed off the
 #: GUI thread; below it (a 1080p gray image with a 7×7 kernel, RGB with 3×3) it is done at once.
 SYNC_WORK_LIMIT = 1.5e8
@@ -83,8 +92,15 @@ ARITHMETIC_HINT = (
 _CHOICES = {"color": COLOR_MODES, "display": DISPLAY_MODES, "gradient": GRADIENT_PAIRS, "border": BORDER_NAMES}
 
 
+def is_preset(name: str) -> bool:
+    """A kernel of the menus: the book's presets and the Haar features."""
+    return name in PRESETS or name in HAAR_PRESETS
+
+
 def preset_title(name: str) -> str:
     """'sobel_x' → 'Sobel x', for menus."""
+    if name in HAAR_TITLES:
+        return HAAR_TITLES[name]
     return name.replace("_", " ").capitalize().replace("Laplacian 8", "Laplacian (8 neighbours)")
 
 
@@ -186,12 +202,13 @@ class KernelPlaygroundState:
     gradient: str = "off"
     border: str = "reflect"
     chosen_preset: str = ""
+    haar_size: int = HAAR_DEFAULT_SIZE
     changed: Event = field(default_factory=Event, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.kernel = np.array(self.kernel, dtype=np.float32)
         if not self.chosen_preset:
-            self.chosen_preset = self.kernel_name if self.kernel_name in PRESETS else "identity"
+            self.chosen_preset = self.kernel_name if is_preset(self.kernel_name) else "identity"
 
     # -- changes -------------------------------------------------------------------------------
     def set_kernel(self, kernel: np.ndarray, name: str = "custom") -> None:
@@ -200,14 +217,32 @@ class KernelPlaygroundState:
         self.kernel_name = name
         self.changed.emit("kernel")
 
+    def _preset_kernel(self, name: str) -> np.ndarray:
+        return haar_feature(name, self.haar_size) if name in HAAR_PRESETS else preset(name)
+
     def choose_preset(self, name: str) -> None:
-        """Load a preset; it also becomes the one :meth:`reset` goes back to."""
+        """Load a preset (a Haar feature at :attr:`haar_size`); it also becomes the one
+        :meth:`reset` goes back to."""
         self.chosen_preset = name
-        self.set_kernel(preset(name), name)
+        self.set_kernel(self._preset_kernel(name), name)
 
     def reset(self) -> None:
         """Back to the last preset chosen (identity if none)."""
-        self.set_kernel(preset(self.chosen_preset), self.chosen_preset)
+        self.set_kernel(self._preset_kernel(self.chosen_preset), self.chosen_preset)
+
+    @property
+    def is_haar(self) -> bool:
+        """Whether the kernel is a Haar feature (the pane then offers its size)."""
+        return self.kernel_name in HAAR_PRESETS
+
+    def set_haar_size(self, size: int) -> None:
+        """The side of Haar features (4–15 px); the Haar feature shown is redrawn at it."""
+        size = int(size)
+        if not HAAR_SIZES[0] <= size <= HAAR_SIZES[1]:
+            raise ValueError(f"A Haar feature here is {HAAR_SIZES[0]} to {HAAR_SIZES[1]} pixels wide; got {size}.")
+        self.haar_size = size
+        if self.is_haar:
+            self.set_kernel(haar_feature(self.kernel_name, size), self.kernel_name)
 
     def normalize(self) -> str:
         """Scale the kernel (see :func:`normalized`); returns the sentence saying how."""
@@ -339,7 +374,7 @@ class KernelPlaygroundState:
 
     # -- texts ---------------------------------------------------------------------------------
     def result_title(self) -> str:
-        name = preset_title(self.kernel_name) if self.kernel_name in PRESETS else "Custom kernel"
+        name = preset_title(self.kernel_name) if is_preset(self.kernel_name) else "Custom kernel"
         op = "convolution (flipped)" if self.convolve else "correlation"
         if self.gradient != "off":
             return f"Gradient magnitude √(gx² + gy²), {PAIR_NAMES[self.gradient]} · {op}"
@@ -363,6 +398,9 @@ class KernelPlaygroundState:
 
     def info_text(self) -> str:
         """What the kernel does, in the book's words (presets only)."""
+        if self.is_haar:
+            h, w = self.kernel.shape
+            return f"{HAAR_INFO[self.kernel_name]} Here {h}×{w} pixels."
         return PRESET_INFO.get(self.kernel_name, "A kernel of your own.")
 
     # -- the arithmetic under the mouse ----------------------------------------------------------

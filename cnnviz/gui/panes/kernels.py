@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnnviz.core.kernels import PRESETS
+from cnnviz.core.kernels import HAAR_PRESETS, PRESETS
 from cnnviz.gui.compute import LiveComputation
 from cnnviz.gui.context import AppContext
 from cnnviz.gui.panes.base import ChoiceCombo, Pane, alert, choice_combo, fit_combos, panel
@@ -43,9 +43,11 @@ from cnnviz.state.kernels import (
     COLOR_MODES,
     DISPLAY_MODES,
     GRADIENT_PAIRS,
+    HAAR_SIZES,
     SYNC_WORK_LIMIT,
     KernelPlaygroundState,
     KernelResult,
+    is_preset,
     preset_title,
 )
 
@@ -85,9 +87,25 @@ class KernelsPane(Pane):
         self.preset_combo.addItem("Custom (painted)", "custom")
         for name in PRESETS:
             self.preset_combo.addItem(preset_title(name), name)
-        self.preset_combo.setToolTip("Load one of the book's kernels")
+        self.preset_combo.insertSeparator(self.preset_combo.count())
+        for name in HAAR_PRESETS:
+            self.preset_combo.addItem(preset_title(name), name)
+        self.preset_combo.setToolTip("Load one of the book's kernels, or a Haar feature (ch. 5)")
         self.preset_combo.currentIndexChanged.connect(self._on_preset_activated)
         kl.addWidget(self.preset_combo)
+
+        self.haar_row = QWidget()  # shown for Haar features only
+        hr = QHBoxLayout(self.haar_row)
+        hr.setContentsMargins(0, 0, 0, 0)
+        self.haar_spin = QSpinBox()
+        self.haar_spin.setRange(*HAAR_SIZES)
+        self.haar_spin.setSuffix(" px")
+        self.haar_spin.setToolTip("The side of the Haar feature: the scale of the contrast it looks for")
+        self.haar_spin.valueChanged.connect(self.state.set_haar_size)
+        hr.addWidget(QLabel("Haar size"))
+        hr.addWidget(self.haar_spin)
+        hr.addStretch(1)
+        kl.addWidget(self.haar_row)
 
         size_row = QHBoxLayout()
         self.rows_spin = QSpinBox()
@@ -232,17 +250,19 @@ class KernelsPane(Pane):
         """Make every control show the state (without triggering its handlers)."""
         s = self.state
         combos = {"color": self.color_combo, "display": self.display_combo, "gradient": self.gradient_combo, "border": self.border_combo}
-        with signals_blocked(self.preset_combo, self.rows_spin, self.cols_spin, self.convolve_check, *combos.values()):
-            idx = self.preset_combo.findData(s.kernel_name if s.kernel_name in PRESETS else "custom")
+        with signals_blocked(self.preset_combo, self.rows_spin, self.cols_spin, self.haar_spin, self.convolve_check, *combos.values()):
+            idx = self.preset_combo.findData(s.kernel_name if is_preset(s.kernel_name) else "custom")
             self.preset_combo.setCurrentIndex(max(0, idx))
             self.rows_spin.setValue(s.kernel.shape[0])
             self.cols_spin.setValue(s.kernel.shape[1])
+            self.haar_spin.setValue(s.haar_size)
             self.editor.set_kernel(s.kernel)
             self.convolve_check.setChecked(s.convolve)
             for attr, combo in combos.items():
                 combo.setCurrentIndex(combo.findData(getattr(s, attr)))
             self.display_combo.setEnabled(s.display_enabled)
             self.display_combo.setItemText(self.display_combo.findData("signed"), s.display_text("signed"))
+        self.haar_row.setVisible(s.is_haar)
         self.sum_label.setText(s.sum_html())
         self.info_label.setText(s.info_text())
 
@@ -315,7 +335,7 @@ class KernelsPane(Pane):
     @Slot(int)
     def _on_preset_activated(self, index: int) -> None:
         name = self.preset_combo.itemData(index)
-        if name in PRESETS:
+        if is_preset(name):
             self.state.choose_preset(name)
 
     @Slot(int)
