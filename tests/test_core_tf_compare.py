@@ -307,3 +307,36 @@ def test_pool_gradient_matches_gradient_tape(tf_keras, case):
     _close(ours, theirs)
     walk = PoolGradWalk(x, g, case["size"], case["stride"], case["padding"], case["op"])
     _close(walk.output_after(len(walk) - 1), theirs)
+
+
+def test_notes_rgb_example_matches_keras_conv2d_relu(tf_keras):
+    from cnnviz.state.stepper.choices import NOTES_BIASES, NOTES_FILTERS, NOTES_RGB_IMAGE
+
+    _, keras = tf_keras
+    layer = keras.layers.Conv2D(2, 3, activation="relu", dtype="float64")
+    layer.build((None, 6, 6, 3))
+    layer.set_weights([NOTES_FILTERS, np.array(NOTES_BIASES)])
+    theirs = np.asarray(layer(NOTES_RGB_IMAGE[None]))[0]
+    ours = conv2d(NOTES_RGB_IMAGE, NOTES_FILTERS, bias=NOTES_BIASES, activation="relu")
+    assert theirs.shape == (4, 4, 2)
+    _close(ours, theirs)
+    assert (theirs == 0).any() and (theirs > 0).any()  # ReLU cuts some and keeps others
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_several_filters_on_typed_channels_match_keras_conv2d(tf_keras, seed):
+    from cnnviz.core.convolution import ConvWalk
+
+    _, keras = tf_keras
+    rng = np.random.default_rng(seed)
+    C, K, kh, kw = (int(v) for v in rng.integers(1, 5, size=4))
+    h, w = kh + int(rng.integers(0, 5)), kw + int(rng.integers(0, 5))
+    x, k, b = rng.normal(size=(h, w, C)), rng.normal(size=(kh, kw, C, K)), rng.normal(size=K)
+    layer = keras.layers.Conv2D(K, (kh, kw), activation="relu", dtype="float64")
+    layer.build((None, h, w, C))
+    layer.set_weights([k, b])
+    theirs = np.asarray(layer(x[None]))[0]
+    walk = ConvWalk(x, k, bias=b, activation="relu")
+    _close(walk.output, theirs)
+    st = walk[len(walk) - 1]
+    _close(np.asarray(st.value), theirs[st.out_pos])

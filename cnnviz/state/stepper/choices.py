@@ -15,6 +15,10 @@ MODES: dict[str, str] = {
     "max": "Max-pooling",
     "avg": "Average-pooling",
     "transpose": "Transposed convolution",
+    "upsample": "UpSampling2D (nearest / bilinear)",
+    "dropout": "Dropout",
+    "max_grad": "Max-pooling gradient (backprop)",
+    "avg_grad": "Average-pooling gradient (backprop)",
 }
 PADDINGS: dict[str, str] = {
     "valid": "valid (none)",
@@ -37,21 +41,56 @@ DIAGONAL_IMAGE = np.array(
 )
 DIAGONAL_KERNEL = np.array([[0, 0, 1], [0, 1, 0], [1, 0, 0]], dtype=np.float64)
 
+
+def _notes_rgb_example() -> tuple[np.ndarray, np.ndarray, tuple[float, float]]:
+    """The course notes' layer: a 6×6×3 input ⊛ two 3×3×3 filters (a vertical and a horizontal
+    edge detector) + a bias each, then ReLU → 4×4×2. The notes draw it without numbers, so
+    these are the app's: a bright square in the lower right (warmer in red), the vertical-edge
+    filter (columns −1 0 1 on every channel, red counted twice) and the horizontal-edge
+    filter (rows −1, 0, 1 on every channel), biases −1 and −4: ReLU zeroes the flat areas."""
+    base = np.array([[1, 1, 1, 1, 1, 1], [1, 1, 1, 1, 1, 1], [1, 1, 5, 5, 5, 5],
+                     [1, 1, 5, 5, 5, 5], [1, 1, 5, 5, 5, 5], [1, 1, 5, 5, 5, 5]], dtype=np.float64)
+    image = np.stack([base + 1, base, base - 1], axis=2)
+    vertical = np.array([[-1, 0, 1], [-1, 0, 1], [-1, 0, 1]], dtype=np.float64)
+    horizontal = vertical.T.copy()
+    f1 = np.stack([2 * vertical, vertical, vertical], axis=2)
+    f2 = np.stack([horizontal, horizontal, horizontal], axis=2)
+    return image, np.stack([f1, f2], axis=3), (-1.0, -4.0)
+
+
+#: the notes' RGB layer (see :func:`_notes_rgb_example`): (6, 6, 3), (3, 3, 3, 2), two biases
+NOTES_RGB_IMAGE, NOTES_FILTERS, NOTES_BIASES = _notes_rgb_example()
+
 #: where the input comes from -> what the source selector says
 SOURCES: dict[str, str] = {
     "book": "Book 4×4 example (ch. 1)",
     "diagonal": "Book diagonals 4×7 (ch. 1)",
+    "notes_rgb": "Notes' RGB 6×6×3, two 3×3×3 filters",
     "typed": "Typed matrix",
     "crop_gray": "Gray image crop",
     "crop_rgb": "RGB image crop (3 channels)",
 }
 CROP_SOURCES = ("crop_gray", "crop_rgb")
-EXAMPLES = {"book": (BOOK_IMAGE, BOOK_KERNEL), "diagonal": (DIAGONAL_IMAGE, DIAGONAL_KERNEL)}
+EXAMPLES = {
+    "book": (BOOK_IMAGE, BOOK_KERNEL),
+    "diagonal": (DIAGONAL_IMAGE, DIAGONAL_KERNEL),
+    "notes_rgb": (NOTES_RGB_IMAGE, NOTES_FILTERS),
+}
+#: the other settings an example brings (the notes' layer: a bias per filter, then ReLU)
+EXAMPLE_SETTINGS = {"notes_rgb": {"biases": NOTES_BIASES, "activation": "relu"}}
 KERNEL_SOURCES: dict[str, str] = {"typed": "Typed (below)", "playground": "From the Kernels tab"}
 #: kernel presets offered -> their names in the list (the book's chess pattern first)
 KERNEL_PRESETS: dict[str, str] = {"book": "book chess 2×2", **{k: k.replace("_", " ") for k in PRESETS}}
 PAD_MODE_NAMES: dict[str, str] = {"zero": "zeros", "replicate": "replicate edge", "reflect": "reflect (mirror)"}
 POOLING = ("max", "avg")
+GRADIENT = ("max_grad", "avg_grad")  # a pooling layer's backward pass
+POOL_LIKE = POOLING + GRADIENT  # the modes with a pooling window
+RUNNING = ("transpose", *GRADIENT)  # the output is a running sum, every cell drawn at every step
+#: UpSampling2D's interpolations -> what the selector says
+INTERPOLATION_NAMES: dict[str, str] = {
+    "nearest": "nearest (repeat)",
+    "bilinear": "bilinear (half-pixel centres)",
+}
 
 
 @dataclass(frozen=True)
@@ -67,6 +106,11 @@ class Limits:
     bias: float = 1e6  # |bias|
     speed: tuple[float, float] = (0.25, 60.0)  # steps per second while playing
     crop_origin: int = 10000  # top/left of a crop before an image bounds them
+    channels: int = 4  # channels of a typed input
+    filters: int = 4  # filters of a typed kernel
+    factor: int = 8  # UpSampling2D's size factor
+    rate: float = 0.95  # the largest dropout rate
+    seed: int = 999999
 
 
 LIMITS = Limits()

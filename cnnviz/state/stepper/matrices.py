@@ -1,5 +1,5 @@
 """Typed matrices and numbers as a student reads them: :func:`parse_matrix` / :func:`parse_kernel`
-read what the editors hold (naming the cell to fix in a :class:`MatrixError`), :func:`fmt` and
+/ :func:`parse_filters` read what the editors hold (naming the cell to fix in a :class:`MatrixError`), :func:`fmt` and
 :func:`format_matrix` write numbers and matrices back."""
 
 from __future__ import annotations
@@ -91,6 +91,32 @@ def parse_kernel(text: str) -> np.ndarray:
     return np.stack(mats, axis=2)
 
 
+def parse_filters(text: str) -> np.ndarray:
+    """A typed kernel of one or more filters: filters separated by ``||``, each one matrix or one
+    per channel separated by ``|`` (:func:`parse_kernel`). Several filters stack to Keras's
+    (kh, kw, C, K); one filter stays (kh, kw) or (kh, kw, C)."""
+    parts = text.split("||")
+    if len(parts) == 1:
+        return parse_kernel(text)
+    filters = []
+    offset = 0
+    for i, part in enumerate(parts):
+        try:
+            k = parse_kernel(part)
+        except MatrixError as e:
+            raise MatrixError(
+                f"Filter {i + 1}: {e}", e.row, e.col, (e.span[0] + offset, e.span[1] + offset)
+            ) from None
+        filters.append(k if k.ndim == 3 else k[:, :, None])
+        offset += len(part) + 2
+    if any(f.shape != filters[0].shape for f in filters):
+        shapes = ", ".join("×".join(map(str, f.shape)) for f in filters)
+        raise MatrixError(
+            f"Every filter must have the same size and channel count; got {shapes}.", 1, 1, (0, 0)
+        )
+    return np.stack(filters, axis=3)
+
+
 def fmt(v: float, digits: int = 4) -> str:
     """A number as a student reads it: integers plainly, others with a few significant digits,
     a real minus sign, NaN spelled out."""
@@ -107,8 +133,11 @@ def fmt(v: float, digits: int = 4) -> str:
 
 
 def format_matrix(m: np.ndarray) -> str:
-    """A 2-D (or per-channel 3-D) array back as text :func:`parse_kernel` reads."""
+    """A 2-D, per-channel 3-D or per-filter 4-D array back as text :func:`parse_filters` reads."""
     m = np.asarray(m)
+    if m.ndim == 4:
+        return "\n||\n".join(format_matrix(m[:, :, :, f] if m.shape[2] > 1 else m[:, :, 0, f])
+                              for f in range(m.shape[3]))
     if m.ndim == 3:
         return "\n|\n".join(format_matrix(m[:, :, c]) for c in range(m.shape[2]))
     return "\n".join(" ".join(fmt(v, 6).replace("−", "-") for v in row) for row in m)

@@ -19,12 +19,13 @@ from cnnviz.state.stepper.choices import (
     BOOK_IMAGE,
     BOOK_KERNEL,
     CROP_SOURCES,
+    EXAMPLE_SETTINGS,
     EXAMPLES,
     KERNEL_SOURCES,
     LIMITS,
     SOURCES,
 )
-from cnnviz.state.stepper.matrices import MatrixError, format_matrix, parse_kernel, parse_matrix
+from cnnviz.state.stepper.matrices import MatrixError, format_matrix, parse_filters, parse_kernel
 
 __all__ = ["StepperSources"]
 
@@ -67,7 +68,7 @@ class StepperSources:
             image, kernel = EXAMPLES[key]
             self._load_text("matrix", image)
             self.use_typed_kernel(kernel)
-            self._apply(image=image, kernel=kernel)
+            self._apply(image=image, kernel=kernel, **EXAMPLE_SETTINGS.get(key, {}))
         elif key == "typed":
             self._apply_matrix_text()
         else:
@@ -95,12 +96,15 @@ class StepperSources:
 
     def _apply_matrix_text(self) -> None:
         try:
-            m = parse_matrix(self.matrix_text)
+            m = parse_kernel(self.matrix_text)  # channels separated by '|'
         except MatrixError as e:
             self._parse_error(e, "matrix")
             return
-        if max(m.shape) > LIMITS.crop:
+        if max(m.shape[:2]) > LIMITS.crop:
             self._set_message(f"A typed matrix can have at most {LIMITS.crop} rows and columns.")
+            return
+        if m.ndim == 3 and m.shape[2] > LIMITS.channels:
+            self._set_message(f"A typed input can have at most {LIMITS.channels} channels.")
             return
         self._set_message("")
         self._apply(image=m)
@@ -190,12 +194,15 @@ class StepperSources:
 
     def _apply_kernel_text(self) -> None:
         try:
-            k = parse_kernel(self.kernel_text)
+            k = parse_filters(self.kernel_text)
         except MatrixError as e:
             self._parse_error(e, "kernel")
             return
         if max(k.shape[:2]) > LIMITS.kernel:
             self._set_message(f"A kernel can have at most {LIMITS.kernel} rows and columns.")
+            return
+        if k.ndim == 4 and k.shape[3] > LIMITS.filters:
+            self._set_message(f"A typed kernel can have at most {LIMITS.filters} filters.")
             return
         self._set_message("")
         if self.kernel_source != "typed":

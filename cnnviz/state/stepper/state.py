@@ -6,20 +6,13 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from cnnviz.core.convolution import (
-    ConvStep,
-    ConvWalk,
-    PoolStep,
-    PoolWalk,
-    TransposeStep,
-    TransposeWalk,
-    pad_input,
-    resolve_padding,
-)
+from cnnviz.core.convolution import ConvStep, PoolStep, TransposeStep, TransposeWalk
+from cnnviz.core.layer_walks import DropoutStep, PoolGradStep, UpsampleStep
 from cnnviz.state.events import Event
 from cnnviz.state.kernels import resize_kernel
-from cnnviz.state.stepper import cells, texts
-from cnnviz.state.stepper.choices import BOOK_IMAGE, BOOK_KERNEL, MODES, POOLING
+from cnnviz.state.stepper import cells, grids, texts, walks
+from cnnviz.state.stepper.choices import BOOK_IMAGE, BOOK_KERNEL, INTERPOLATION_NAMES, LIMITS, MODES, POOL_LIKE
+from cnnviz.state.stepper.matrices import MatrixError, parse_matrix
 from cnnviz.state.stepper.sources import StepperSources
 
 __all__ = ["Settings", "StepperState"]
@@ -41,10 +34,17 @@ class Settings:
     bias: float = 0.0
     activation: str = "linear"
     flip: bool = False
+    biases: tuple[float, ...] = ()  # one per filter of a (kh, kw, C, K) kernel
+    factor: tuple[int, int] = (2, 2)  # UpSampling2D's size
+    interpolation: str = "nearest"
+    rate: float = 0.5  # dropout
+    seed: int = 0
+    training: bool = True
+    upstream: np.ndarray | None = None  # the pooling gradient's ∂L/∂y (None: 1, 2, 3, …)
 
 
-Walk = ConvWalk | PoolWalk | TransposeWalk
-Step = ConvStep | PoolStep | TransposeStep
+Walk = walks.Walk
+Step = ConvStep | PoolStep | TransposeStep | UpsampleStep | DropoutStep | PoolGradStep
 _FIELDS = set(Settings.__dataclass_fields__)
 
 
@@ -71,6 +71,7 @@ class StepperState:
         self.walk: Walk | None = None
         self.error: str = ""
         self.position: int = 0
+        self.upstream_text = ""  # what the upstream-gradient editor holds
         self._touched: TransposeWalk | None = None
         self.changed = Event()
         self.sources = StepperSources(self.update)
@@ -81,7 +82,9 @@ class StepperState:
         renders from it while the user goes on editing."""
         twin = StepperState.__new__(StepperState)
         twin.__dict__.update(self.__dict__)
-        twin.settings = replace(self.settings, image=self.image.copy(), kernel=self.kernel.copy())
+        up = self.settings.upstream
+        twin.settings = replace(self.settings, image=self.image.copy(), kernel=self.kernel.copy(),
+                                upstream=None if up is None else up.copy())
         twin.changed = Event()
         twin.sources = self.sources.detached(twin.update)
         return twin
@@ -134,17 +137,31 @@ class StepperState:
     step_for_input = cells.step_for_input
     is_padding = cells.is_padding
 
+    # -- what the grids show (plain functions of the state in cnnviz.state.stepper.grids) ------
+    pads = grids.pads
+    shown_input = grids.shown_input
+    pad_label = grids.pad_label
+    output = grids.output
+    filled = grids.filled
+    untouched = grids.untouched
+    output_levels = grids.output_levels
+    displayed_output = grids.displayed_output
+    output_shape = grids.output_shape
+    kernel_count = grids.kernel_count
+    filter_count = grids.filters
+    shown_kernel = grids.shown_kernel
+
     # -- mode rules --------------------------------------------------------------------------
     def set_mode(self, mode: str) -> None:
-        """Switch mode the way Keras's layers default: entering pooling makes the stride the
-        pool size and leaving it makes it 1; a transposed convolution takes no explicit padding
-        (it falls back to ``"valid"``)."""
+        """Switch mode the way Keras's layers default: entering pooling (or its gradient) makes
+        the stride the pool size and leaving it makes it 1; a transposed convolution takes no
+        explicit padding (it falls back to ``"valid"``)."""
         old = self.mode
         changes: dict = {"mode": mode}
-        pooling = mode in POOLING
-        if pooling and old not in POOLING:
+        pooling = mode in POOL_LIKE
+        if pooling and old not in POOL_LIKE:
             changes["stride"] = self.settings.pool_size
-        elif not pooling and old in POOLING:
+        elif not pooling and old in POOL_LIKE:
             changes["stride"] = (1, 1)
         if mode == "transpose" and self.settings.padding == "explicit":
             changes["padding"] = "valid"
@@ -152,10 +169,15 @@ class StepperState:
 
     def set_window_size(self, rows: int, cols: int) -> None:
         """Resize the sliding window: the pool size when pooling (the stride follows while it
-        equals the pool size, Keras's default), else the kernel, grown or cropped around its
-        centre as the kernel editor does (:func:`cnnviz.state.kernels.resize_kernel`)."""
-
-        if self.mode in POOLING:
+        equals the pool size, Keras's default), UpSampling2D's size factor, else the kernel,
+        grown or cropped around its centre as the kernel editor does
+        (:func:`cnnviz.state.kernels.resize_kernel`); dropout has no window."""
+        if self.mode == "upsample":
+            self.update(factor=(rows, cols))
+            return
+        if self.mode == "dropout":
+            return
+        if self.mode in POOL_LIKE:
             old = self.settings.pool_size
             changes = {"pool_size": (rows, cols)}
             if tuple(self.settings.stride) == tuple(old):
@@ -168,7 +190,9 @@ class StepperState:
         if k.ndim == 2:
             new = resize_kernel(k, rows, cols).astype(np.float64)
         else:
-            new = np.stack([resize_kernel(k[:, :, c], rows, cols) for c in range(k.shape[2])], axis=2)
+            flat = k.reshape(k.shape[0], k.shape[1], -1)
+            new = np.stack([resize_kernel(flat[:, :, c], rows, cols) for c in range(flat.shape[2])], axis=2)
+            new = new.reshape(rows, cols, *k.shape[2:])
         self.sources.use_typed_kernel(new)
         self.update(kernel=new)
         self.sources.inputs_changed.emit()
@@ -176,20 +200,64 @@ class StepperState:
     def uses(self) -> dict[str, bool]:
         """Which settings the current mode uses (the others are shown disabled)."""
         mode = self.mode
-        pooling = mode in POOLING
+        weighted = mode in ("conv", "transpose")
+        windowed = weighted or mode in POOL_LIKE
         return {
-            "kernel": not pooling,  # the kernel's source, preset and text
+            "kernel": weighted,  # the kernel's source, preset and text
             "flip": mode == "conv",
             "pad_mode": mode == "conv",
-            "dilation": not pooling,
-            "bias": not pooling,
-            "activation": not pooling,
+            "dilation": weighted,
+            "bias": weighted and self.filter_count() == 1,
+            "activation": weighted,
             "explicit_padding": mode != "transpose",
             "pads": self.settings.padding == "explicit",
+            "stride": windowed,
+            "padding": windowed,
+            "window": mode != "dropout",
         }
 
+    def mode_options(self) -> dict[str, bool]:
+        """Which of the settings only some modes have are shown: one bias per filter, the
+        interpolation, dropout's rate, seed and training switch, the upstream gradient."""
+        mode = self.mode
+        return {
+            "biases": mode == "conv" and self.filter_count() > 1,
+            "interpolation": mode == "upsample",
+            "dropout": mode == "dropout",
+            "upstream": mode in ("max_grad", "avg_grad"),
+        }
+
+    def type_upstream(self, text: str) -> None:
+        """Read a typed upstream gradient ∂L/∂y (rows as in the matrix editor); an empty text
+        means 1, 2, 3, … in the pooled output's shape. One that cannot be read is said in
+        :attr:`message` and leaves the last good one in place."""
+        self.upstream_text = text
+        if not text.strip():
+            self.sources._set_message("")
+            self.update(upstream=None)
+            return
+        try:
+            g = parse_matrix(text)
+        except MatrixError as e:
+            self.sources._set_message(f"Upstream gradient: {e}")
+            return
+        self.sources._set_message("")
+        self.update(upstream=g)
+
+    def set_biases(self, text: str) -> None:
+        """One bias per filter, typed as numbers split by commas or spaces."""
+        try:
+            values = [float(t.replace("−", "-")) for t in text.replace(",", " ").split()]
+        except ValueError:
+            self.sources._set_message(f"Biases: '{text}' is not a list of numbers (e.g. -1, 2).")
+            return
+        self.sources._set_message("")
+        self.update(biases=values)
+
     def window_size_label(self) -> str:
-        return "Pool size" if self.mode in POOLING else "Size"
+        if self.mode == "upsample":
+            return "Size factor"
+        return "Pool size" if self.mode in POOL_LIKE else "Size"
 
     # -- settings ----------------------------------------------------------------------------
     @property
@@ -210,9 +278,14 @@ class StepperState:
         return 1 if img.ndim == 2 else img.shape[2]
 
     def window_size(self) -> tuple[int, int]:
-        """The sliding window: the pool size when pooling, else the kernel's (kh, kw)."""
-        if self.mode in ("max", "avg"):
+        """The sliding window: the pool size when pooling, UpSampling2D's size factor, 1×1 for
+        dropout, else the kernel's (kh, kw)."""
+        if self.mode in POOL_LIKE:
             return self.settings.pool_size
+        if self.mode == "upsample":
+            return self.settings.factor
+        if self.mode == "dropout":
+            return (1, 1)
         k = self.settings.kernel
         return int(k.shape[0]), int(k.shape[1])
 
@@ -223,9 +296,15 @@ class StepperState:
             raise TypeError(f"unknown stepper setting(s): {', '.join(sorted(unknown))}")
         s = self.settings
         for name, value in changes.items():
-            if name in ("image", "kernel"):
+            if name in ("image", "kernel") or name == "upstream" and value is not None:
                 value = np.array(value, dtype=np.float64)
-            elif name in ("stride", "dilation", "pool_size"):
+            elif name == "biases":
+                value = tuple(float(b) for b in value)
+            elif name == "rate":
+                value = min(max(float(value), 0.0), LIMITS.rate)
+            elif name in ("seed", "training"):
+                value = int(value) if name == "seed" else bool(value)
+            elif name in ("stride", "dilation", "pool_size", "factor"):
                 value = (int(value), int(value)) if np.ndim(value) == 0 else (int(value[0]), int(value[1]))
             elif name == "pads":
                 (t, b), (l, r) = value
@@ -234,6 +313,8 @@ class StepperState:
                 value = float(value)
             if name == "mode" and value not in MODES:
                 raise ValueError(f"Unknown mode '{value}': use one of {', '.join(MODES)}.")
+            if name == "interpolation" and value not in INTERPOLATION_NAMES:
+                raise ValueError(f"Unknown interpolation '{value}': use {' or '.join(INTERPOLATION_NAMES)}.")
             setattr(s, name, value)
         self._rebuild()
 
@@ -242,41 +323,9 @@ class StepperState:
         return s.pads if s.padding == "explicit" else s.padding
 
     def _rebuild(self) -> None:
-        s = self.settings
         self.walk, self._touched, self.error = None, None, ""
         try:
-            if s.mode == "conv":
-                k = s.kernel
-                if k.ndim == 3 and k.shape[2] != self.channels:
-                    raise ValueError(
-                        f"The kernel has {k.shape[2]} channel slices but the input has "
-                        f"{self.channels}: type one slice per channel (separated by '|') or one "
-                        "2-D kernel for all of them."
-                    )
-                self.walk = ConvWalk(
-                    s.image, k, s.stride, self._padding_arg(), s.pad_mode, s.dilation,
-                    s.bias, s.flip, s.activation,
-                )
-            elif s.mode in ("max", "avg"):
-                self.walk = PoolWalk(s.image, s.pool_size, s.stride, self._padding_arg(), s.mode)
-            else:
-                if s.padding == "explicit":
-                    raise ValueError(
-                        "A transposed convolution takes padding 'valid' or 'same' (as Keras's "
-                        "Conv2DTranspose), not pixels per side."
-                    )
-                k = s.kernel
-                if k.ndim == 3 and k.shape[2] != self.channels:
-                    raise ValueError(
-                        f"The kernel has {k.shape[2]} channel slices but the input has {self.channels}."
-                    )
-                self.walk = TransposeWalk(
-                    s.image, k, s.stride, s.padding, None, s.dilation, s.bias, s.activation
-                )
-                self._touched = TransposeWalk(
-                    np.ones(s.image.shape[:2]), np.ones(k.shape[:2]), s.stride, s.padding, None,
-                    s.dilation,
-                )
+            self.walk, self._touched = walks.build(self.settings)
         except (ValueError, IndexError) as exc:
             self.walk = None
             self.error = str(exc)
@@ -309,110 +358,3 @@ class StepperState:
         if self.walk is None:
             return None
         return self.walk[self.position]
-
-    # -- what the grids show -----------------------------------------------------------------
-    def pads(self) -> tuple[tuple[int, int], tuple[int, int]]:
-        """Padding in pixels ((top, bottom), (left, right)); zero for a transposed convolution."""
-        if self.walk is not None and hasattr(self.walk, "pads"):
-            return self.walk.pads
-        if self.mode == "transpose":
-            return ((0, 0), (0, 0))
-        kh, kw = self.window_size()
-        s = self.settings
-        try:
-            return resolve_padding(
-                s.image.shape[0], s.image.shape[1], kh, kw, s.stride,
-                s.dilation if self.mode == "conv" else 1, self._padding_arg(),
-            )
-        except ValueError:
-            return ((0, 0), (0, 0))
-
-    def shown_input(self) -> np.ndarray:
-        """The input as drawn: padded (with the pad mode's values) except for transposed mode.
-
-        Pooling pads are drawn as zeros only for colour; they take no part (see ``pad_label``).
-        """
-        s = self.settings
-        if self.mode == "transpose":
-            return s.image
-        mode = s.pad_mode if self.mode == "conv" else "zero"
-        try:
-            return pad_input(s.image, self.pads(), mode)
-        except ValueError:
-            return s.image
-
-    def pad_label(self) -> str | None:
-        """Text for padding cells when their value is not used (pooling ignores padding)."""
-        return "—" if self.mode in ("max", "avg") else None
-
-    def output(self) -> np.ndarray | None:
-        """The output shown at this step, (OH, OW) or (OH, OW, C) for pooling a colour input.
-
-        Convolution and pooling show the whole result and :meth:`filled` says how many cells
-        (row-major) are computed so far; a transposed convolution shows its running sum.
-        """
-        w = self.walk
-        if w is None:
-            return None
-        if isinstance(w, TransposeWalk):
-            if self.position >= len(w) - 1:
-                return w.output
-            return w.output_after(self.position)
-        return w.output
-
-    def filled(self) -> int | None:
-        """How many output cells (row-major) are computed at this step; None when all are
-        meaningful but some may be untouched (transposed: see :meth:`untouched`)."""
-        if self.walk is None:
-            return 0
-        if isinstance(self.walk, TransposeWalk):
-            return None
-        return self.position + 1
-
-    def untouched(self) -> np.ndarray | None:
-        """Transposed mode: the output cells no input has scattered into yet."""
-        if self._touched is None:
-            return None
-        return self._touched.output_after(self.position) <= 0
-
-    def output_levels(self) -> tuple[float, float]:
-        """(min, max) of the final output, so colours stay put while the grid fills in."""
-        if self.walk is None:
-            return (0.0, 1.0)
-        out = self.walk.output
-        vals = [float(np.min(out)), float(np.max(out))]
-        if isinstance(self.walk, TransposeWalk):
-            w = self.walk
-            part = w.output_after(len(w) - 1)
-            vals += [float(np.min(part)), float(np.max(part))]
-        return min(vals), max(vals)
-
-    def displayed_output(self) -> np.ndarray | None:
-        """The numbers the output grid shows now, NaN where a cell is still empty."""
-        out = self.output()
-        if out is None:
-            return None
-        shown = np.array(out, dtype=np.float64, copy=True)
-        f = self.filled()
-        if f is not None:
-            flat = shown.reshape(shown.shape[0] * shown.shape[1], -1)
-            flat[f:] = np.nan
-        else:
-            mask = self.untouched()
-            if mask is not None:
-                shown[mask] = np.nan
-        return shown
-
-    def output_shape(self) -> tuple[int, int] | None:
-        return None if self.walk is None else tuple(self.walk.out_shape)
-
-    def kernel_count(self) -> int:
-        """How many kernel grids to show: none when pooling, one per typed channel slice."""
-        if self.mode in POOLING:
-            return 0
-        return 1 if self.kernel.ndim == 2 else self.kernel.shape[2]
-
-    def shown_kernel(self, c: int) -> np.ndarray:
-        """Kernel slice ``c`` as it slides (flipped for a mathematical convolution)."""
-        k = self.kernel if self.kernel.ndim == 2 else self.kernel[:, :, c]
-        return k[::-1, ::-1] if self.settings.flip and self.mode == "conv" else k

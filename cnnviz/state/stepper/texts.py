@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from cnnviz.core.convolution import ConvStep, PoolStep, TransposeStep, transpose_output_size
+from cnnviz.core.layer_walks import DropoutStep, PoolGradStep, UpsampleStep
+from cnnviz.state.stepper import layer_texts
 from cnnviz.state.stepper.choices import (
     CHANNEL_NAMES,
     CROP_SOURCES,
@@ -18,7 +20,7 @@ from cnnviz.state.stepper.choices import (
     MAX_LISTED,
     MAX_TERMS,
     PAD_MODE_NAMES,
-    POOLING,
+    POOL_LIKE,
 )
 from cnnviz.state.stepper.matrices import factor, fmt
 
@@ -33,9 +35,15 @@ def step_lines(state: StepperState) -> list[str]:
     if st is None:
         return [state.error] if state.error else []
     if isinstance(st, ConvStep):
-        return _conv_lines(st)
+        return layer_texts.filter_lines(st) if st.kernel.ndim == 4 else _conv_lines(st)
     if isinstance(st, PoolStep):
         return _pool_lines(st)
+    if isinstance(st, UpsampleStep):
+        return layer_texts.upsample_lines(state, st)
+    if isinstance(st, DropoutStep):
+        return layer_texts.dropout_lines(state, st)
+    if isinstance(st, PoolGradStep):
+        return layer_texts.gradient_lines(state, st)
     return _transpose_lines(state, st)
 
 
@@ -130,6 +138,8 @@ def _transpose_lines(state: StepperState, st: TransposeStep) -> list[str]:
 def formula_lines(state: StepperState) -> list[str]:
     """The output-size formula per axis with the current numbers, e.g.
     ``Rows: ⌊(5 + 2·1 − 1·(3−1) − 1)/2⌋ + 1 = 3``; the error in words when there is no output."""
+    if state.mode in ("upsample", "dropout"):
+        return layer_texts.formula_lines(state)
     s = state.settings
     h, w = s.image.shape[:2]
     kh, kw = state.window_size()
@@ -189,12 +199,14 @@ def input_title(state: StepperState, c: int) -> str:
     title = ("Input" if state.channels == 1 else f"Input {names[c]}") + f" {h}×{w}"
     if any(sum(p) for p in state.pads()):
         word = PAD_MODE_NAMES.get(s.pad_mode, s.pad_mode) if state.mode == "conv" else (
-            "ignored" if state.mode in POOLING else "")
+            "ignored" if state.mode in POOL_LIKE else "")
         title += f", padded ({word})"
     return title
 
 
-def kernel_title(state: StepperState, c: int) -> str:
+def kernel_title(state: StepperState, c: int, f: int = 0) -> str:
+    if state.mode in ("dropout", "max_grad", "avg_grad") or state.kernel.ndim == 4:
+        return layer_texts.kernel_title(state, c, f)
     flipped = state.settings.flip and state.mode == "conv"
     if state.kernel_count() == 1:
         return "Kernel" + (" (flipped)" if flipped else "") + (" — same on R, G, B" if state.channels == 3 else "")
@@ -205,6 +217,8 @@ def kernel_title(state: StepperState, c: int) -> str:
 def output_title(state: StepperState, c: int) -> str:
     if state.walk is None:
         return "Output"
+    if state.mode in ("max_grad", "avg_grad") or (state.mode == "conv" and state.kernel.ndim == 4):
+        return layer_texts.output_title(state, c)
     out = state.walk.output  # the final output: the running one has its shape
     oh, ow = out.shape[:2]
     return f"Output {oh}×{ow}" + (f" {channel_names(state)[c]}" if out.ndim == 3 and out.shape[2] > 1 else "")
@@ -212,7 +226,8 @@ def output_title(state: StepperState, c: int) -> str:
 
 def operator(state: StepperState) -> str:
     """The sign between the input and the kernel."""
-    return {"max": "max", "avg": "avg", "transpose": "⊛ᵀ"}.get(state.mode, "⊛")
+    return {"max": "max", "avg": "avg", "transpose": "⊛ᵀ", "upsample": "↑", "dropout": "⊙",
+            "max_grad": "∂", "avg_grad": "∂"}.get(state.mode, "⊛")
 
 
 def formula_head(state: StepperState) -> tuple[str, str]:
@@ -221,6 +236,8 @@ def formula_head(state: StepperState) -> tuple[str, str]:
     head = "Output size" + (f" {shape[0]}×{shape[1]}" if shape else "")
     if state.mode == "transpose":
         return head, " (transposed)"
+    if state.mode in ("upsample", "dropout", "max_grad", "avg_grad"):
+        return layer_texts.formula_head(state)
     return head, " = ⌊(n + 2p − d(f−1) − 1)/s⌋ + 1"
 
 
@@ -241,7 +258,7 @@ def input_hover_text(state: StepperState, channel: int, r: int, c: int) -> str:
         coords = f"({r - pt}, {c - pl})" if not pad else f"(padded {r}, {c})"
     else:
         coords = f"({r}, {c})"
-    if state.mode in POOLING and pad:
+    if state.mode in POOL_LIKE and pad:
         return f"Padding cell {coords}: pooling never reads padding."
     if not feeds:
         return f"{where} {coords} = {fmt(v)} feeds no output cell (the stride skips it)."
@@ -261,6 +278,8 @@ def output_hover_text(state: StepperState, i: int, j: int) -> str | None:
 
 def jump_text(state: StepperState, i: int, j: int) -> str:
     """What clicking output cell (i, j) says (the pane jumps to its step)."""
+    if state.mode in ("upsample", "dropout", "max_grad", "avg_grad"):
+        return layer_texts.jump_text(state, i, j)
     field = state.inputs_of(i, j)
     if state.mode != "transpose":
         return f"Output ({i},{j}) reads {len(field)} input cell{'s' if len(field) != 1 else ''} (its receptive field)."
