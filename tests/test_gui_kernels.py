@@ -445,3 +445,27 @@ def test_haar_presets_show_a_size_control(pane, qtbot):
     assert "Viola" in pane.info_label.text()
     pane.preset_combo.setCurrentIndex(pane.preset_combo.findData("laplacian"))
     assert not pane.haar_row.isVisible()
+
+
+def test_gradient_direction_as_colour_with_its_wheel(pane, qtbot):
+    assert not pane.direction_check.isEnabled() and not pane.direction_row.isVisible()
+    pane.gradient_combo.setCurrentIndex(pane.gradient_combo.findData("gradient"))
+    assert pane.direction_check.isEnabled()
+    pane.direction_check.setChecked(True)
+    assert pane.direction_row.isVisible() and "increase" in pane.direction_label.text()
+    data = shown(pane)
+    assert data.shape[2] == 3 and data.dtype == np.uint8
+    gray = gray_of(pane.ctx)
+    gx = apply_kernel(gray, PRESETS["gradient_x"])
+    gy = apply_kernel(gray, PRESETS["gradient_y"])
+    mag = gradient_magnitude(gx, gy)
+    strong = mag > 0.5 * mag.max()
+    assert (data[~strong & (mag == 0)] == 0).all()  # flat = black
+    # a pixel where the image gets brighter to the right is red
+    rows, cols = np.nonzero((gx > 0.9 * mag) & strong)
+    assert rows.size
+    r, g, b = data[rows[0], cols[0]].astype(int)
+    assert r > 200 and g < 80 and b < 80
+    assert "direction" in pane.result_view.title().lower()
+    pane.gradient_combo.setCurrentIndex(pane.gradient_combo.findData("off"))
+    assert not pane.direction_row.isVisible() and not pane.direction_check.isEnabled()

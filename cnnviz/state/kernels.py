@@ -31,6 +31,7 @@ from cnnviz.core.kernels import (
     PRESET_INFO,
     PRESETS,
     apply_kernel,
+    gradient_direction,
     gradient_magnitude,
     haar_feature,
     kernel_sum_effect,
@@ -50,6 +51,9 @@ __all__ = [
     "MAX_SIDE",
     "SIGNED_RGB_TEXT",
     "SYNC_WORK_LIMIT",
+    "DIRECTION_TEXT",
+    "direction_wheel",
+    "direction_rgb",
     "KernelPlaygroundState",
     "KernelResult",
     "format_cell_value",
@@ -88,6 +92,17 @@ SYNC_WORK_LIMIT = 1.5e8
 ARITHMETIC_HINT = (
     "<span style='color:gray'>Hover over the result to see the window under the kernel, "
     "the products and their sum — the book's arithmetic, pixel by pixel.</span>"
+)
+#: How the x/y results of a pair are signed so that (gx, gy) points where the image gets brighter:
+#: Gradient x/y are right − left and bottom − top; Sobel x/y are printed the other way round.
+UPHILL_SIGN = {"gradient": 1.0, "sobel": -1.0}
+DIRECTION_TEXT = (
+    "<b>Gradient direction</b> (book ch. 3, Fig. 3.3): the hue is the direction of the gradient "
+    "atan2(gy, gx) — the wheel shows which colour means which way — and the brightness is its "
+    "magnitude, so flat areas are black. The gradient points to where the image gets brighter "
+    "fastest: the direction of the largest <b>increase</b> of intensity. The book says "
+    "\"decrease\"; that is the opposite direction, −∇I. (Sobel's kernels are printed left minus "
+    "right, so their signs are turned here to point uphill as well.)"
 )
 _CHOICES = {"color": COLOR_MODES, "display": DISPLAY_MODES, "gradient": GRADIENT_PAIRS, "border": BORDER_NAMES}
 
@@ -184,6 +199,7 @@ class KernelResult:
     gx: np.ndarray | None = None
     gy: np.ndarray | None = None
     rendered: np.ndarray | None = None  # colour results: ``shown`` mapped to bytes for drawing
+    direction: bool = False  # ``shown`` is the direction as hue (RGB bytes), no colour bar
 
 
 @dataclass
@@ -203,6 +219,7 @@ class KernelPlaygroundState:
     border: str = "reflect"
     chosen_preset: str = ""
     haar_size: int = HAAR_DEFAULT_SIZE
+    direction: bool = False  # the gradient's direction as hue (gradient and Sobel pairs)
     changed: Event = field(default_factory=Event, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -274,7 +291,7 @@ class KernelPlaygroundState:
         """Change ``convolve``, ``color``, ``display``, ``gradient`` or ``border``; a value that
         is not one of the choices raises ValueError."""
         for key, value in settings.items():
-            if key == "convolve":
+            if key in ("convolve", "direction"):
                 value = bool(value)
             elif key not in _CHOICES:
                 raise ValueError(f"Unknown kernel playground setting {key!r}.")
@@ -291,6 +308,20 @@ class KernelPlaygroundState:
     @property
     def mode(self) -> str:
         return "convolve" if self.convolve else "correlate"
+
+    @property
+    def direction_enabled(self) -> bool:
+        """The direction can be drawn for the named gradient pairs, whose uphill sign is known."""
+        return self.gradient in UPHILL_SIGN
+
+    @property
+    def shows_direction(self) -> bool:
+        return self.direction and self.direction_enabled
+
+    def uphill_sign(self) -> float:
+        """The factor that makes the pair's (gx, gy) point uphill: the pair's own sign, turned
+        again when the kernels are flipped (a flipped antisymmetric kernel changes sign)."""
+        return UPHILL_SIGN.get(self.gradient, 1.0) * (-1.0 if self.convolve else 1.0)
 
     @property
     def display_enabled(self) -> bool:
@@ -357,6 +388,10 @@ class KernelPlaygroundState:
             gy = apply_kernel(source, pair[1], mode=self.mode, border=self.border, check_finite=False)
             mag = gradient_magnitude(gx, gy)
             top = max_abs(mag) or 1.0
+            if self.shows_direction:
+                sign = self.uphill_sign()
+                rgb = direction_rgb(sign * gx, sign * gy, mag, top)
+                return KernelResult(rgb, levels=(0.0, 255.0), raw=mag, gx=gx, gy=gy, rendered=rgb, direction=True)
             rendered = to_uint8(mag, (0.0, top), at_least_low=True) if colour else None
             return KernelResult(mag, levels=(0.0, top), heat=not colour, raw=mag, gx=gx, gy=gy, rendered=rendered)
         raw = apply_kernel(source, kernel, mode=self.mode, border=self.border, check_finite=check_finite)
@@ -376,6 +411,8 @@ class KernelPlaygroundState:
     def result_title(self) -> str:
         name = preset_title(self.kernel_name) if is_preset(self.kernel_name) else "Custom kernel"
         op = "convolution (flipped)" if self.convolve else "correlation"
+        if self.shows_direction:
+            return f"Gradient direction (hue) and magnitude (brightness), {PAIR_NAMES[self.gradient]} · {op}"
         if self.gradient != "off":
             return f"Gradient magnitude √(gx² + gy²), {PAIR_NAMES[self.gradient]} · {op}"
         shown = {
@@ -480,9 +517,15 @@ class KernelPlaygroundState:
             parts = []
             names = ["R", "G", "B"]
             gx, gy, mag = np.atleast_1d(data["gx"]), np.atleast_1d(data["gy"]), np.atleast_1d(data["sum"])
+            sign = self.uphill_sign()
             for i in range(gx.size):
                 label = f"{names[i]}: " if gx.size > 1 else ""
-                parts.append(f"{label}gx = {gx[i]:.1f}, gy = {gy[i]:.1f}, √(gx² + gy²) = <b>{mag[i]:.2f}</b>")
+                text = f"{label}gx = {gx[i]:.1f}, gy = {gy[i]:.1f}, √(gx² + gy²) = <b>{mag[i]:.2f}</b>"
+                if self.shows_direction and mag[i] > 0:
+                    angle = round(math.degrees(math.atan2(sign * gy[i], sign * gx[i]))) + 0  # no "-0"
+                    angle = 180 if angle == -180 else angle
+                    text += f", direction <b>{angle}°</b> (0° = right, 90° = down: towards brighter)"
+                parts.append(text)
             return head + "<br>" + "<br>".join(parts)
         weights = data["weights"]
         window, products, total = data["window"], data["products"], np.atleast_1d(data["sum"])
@@ -527,6 +570,33 @@ class KernelPlaygroundState:
             f"<td valign='middle'>&nbsp;sum&nbsp;=&nbsp;<b>{total:.2f}</b></td>"
             "</tr></table>"
         )
+
+
+def direction_rgb(gx: np.ndarray, gy: np.ndarray, mag: np.ndarray, top: float) -> np.ndarray:
+    """The gradient as colour: hue = direction atan2(gy, gx) (0° = right, in image coordinates,
+    where y grows downwards), value = magnitude / ``top``. Colour images take, per pixel, the
+    channel with the largest magnitude. Returns (H, W, 3) uint8 RGB."""
+    if mag.ndim == 3:
+        pick = np.argmax(mag, axis=2)[..., None]
+        gx, gy, mag = (np.take_along_axis(a, pick, axis=2)[..., 0] for a in (gx, gy, mag))
+    angle = np.mod(gradient_direction(gx, gy), 360.0)
+    hsv = np.empty(mag.shape + (3,), np.uint8)
+    hsv[..., 0] = np.round(angle / 2.0).astype(np.int32) % 180  # OpenCV's 8-bit hue is 0..179
+    hsv[..., 1] = 255
+    hsv[..., 2] = np.clip(mag * (255.0 / top), 0, 255).astype(np.uint8)
+    return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
+
+
+def direction_wheel(size: int = 96) -> np.ndarray:
+    """The legend of :func:`direction_rgb`: each point's colour is that of a gradient pointing
+    from the centre to it (bright at the rim, black at the centre), white outside the disc.
+    (size, size, 3) uint8 RGB."""
+    c = (size - 1) / 2.0
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) - c
+    r = np.hypot(xx, yy)
+    rgb = direction_rgb(xx, yy, np.minimum(r, c), c)
+    rgb[r > c + 0.5] = 255
+    return rgb
 
 
 def _padded_window(source: np.ndarray, r0: int, c0: int, kh: int, kw: int, mode: str) -> np.ndarray:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QRectF, Qt, Slot
-from PySide6.QtGui import QColor, QPalette, QPen
+from PySide6.QtGui import QColor, QImage, QPalette, QPen, QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -41,12 +41,14 @@ from cnnviz.state.kernels import (
     ARITHMETIC_HINT,
     BORDER_NAMES,
     COLOR_MODES,
+    DIRECTION_TEXT,
     DISPLAY_MODES,
     GRADIENT_PAIRS,
     HAAR_SIZES,
     SYNC_WORK_LIMIT,
     KernelPlaygroundState,
     KernelResult,
+    direction_wheel,
     is_preset,
     preset_title,
 )
@@ -186,6 +188,13 @@ class KernelsPane(Pane):
         form.addRow("Show", self.display_combo)
         form.addRow("Magnitude", self.gradient_combo)
         self.gradient_combo.setToolTip("Gradient magnitude: combine an x/y pair of edge kernels into edge strength")
+        self.direction_check = QCheckBox("Direction as colour")
+        self.direction_check.setToolTip(
+            "With the gradient or Sobel pair: hue = the direction the image gets brighter in, "
+            "brightness = the magnitude (book Fig. 3.3)"
+        )
+        self.direction_check.toggled.connect(lambda on: self.state.update(direction=on))
+        form.addRow("", self.direction_check)
         form.addRow("Border", self.border_combo)
         side.addWidget(obox)
 
@@ -202,6 +211,21 @@ class KernelsPane(Pane):
         self.info_label = QLabel()  # what the chosen preset does, in the book's words
         self.info_label.setWordWrap(True)
         rl.addWidget(self.info_label)
+        self.direction_row = QWidget()  # the colour wheel and what it means, in direction mode
+        dr = QHBoxLayout(self.direction_row)
+        dr.setContentsMargins(0, 0, 0, 0)
+        self.wheel_label = QLabel()
+        wheel = direction_wheel(84)
+        self._wheel_image = QImage(wheel.data, wheel.shape[1], wheel.shape[0], wheel.strides[0], QImage.Format.Format_RGB888).copy()
+        self.wheel_label.setPixmap(QPixmap.fromImage(self._wheel_image))
+        self.wheel_label.setToolTip("A gradient pointing from the centre towards a point has that point's colour")
+        self.direction_label = QLabel(DIRECTION_TEXT)
+        self.direction_label.setWordWrap(True)
+        self.direction_label.setTextFormat(Qt.TextFormat.RichText)
+        dr.addWidget(self.wheel_label)
+        dr.addWidget(self.direction_label, 1)
+        self.direction_row.setVisible(False)
+        rl.addWidget(self.direction_row)
         self.result_view.pixel_hovered.connect(self._on_result_hovered)
         self.original_view.pixel_hovered.connect(self._on_result_hovered)
 
@@ -250,7 +274,7 @@ class KernelsPane(Pane):
         """Make every control show the state (without triggering its handlers)."""
         s = self.state
         combos = {"color": self.color_combo, "display": self.display_combo, "gradient": self.gradient_combo, "border": self.border_combo}
-        with signals_blocked(self.preset_combo, self.rows_spin, self.cols_spin, self.haar_spin, self.convolve_check, *combos.values()):
+        with signals_blocked(self.preset_combo, self.rows_spin, self.cols_spin, self.haar_spin, self.convolve_check, self.direction_check, *combos.values()):
             idx = self.preset_combo.findData(s.kernel_name if is_preset(s.kernel_name) else "custom")
             self.preset_combo.setCurrentIndex(max(0, idx))
             self.rows_spin.setValue(s.kernel.shape[0])
@@ -258,11 +282,14 @@ class KernelsPane(Pane):
             self.haar_spin.setValue(s.haar_size)
             self.editor.set_kernel(s.kernel)
             self.convolve_check.setChecked(s.convolve)
+            self.direction_check.setChecked(s.direction)
             for attr, combo in combos.items():
                 combo.setCurrentIndex(combo.findData(getattr(s, attr)))
             self.display_combo.setEnabled(s.display_enabled)
             self.display_combo.setItemText(self.display_combo.findData("signed"), s.display_text("signed"))
         self.haar_row.setVisible(s.is_haar)
+        self.direction_check.setEnabled(s.direction_enabled)
+        self.direction_row.setVisible(s.shows_direction)
         self.sum_label.setText(s.sum_html())
         self.info_label.setText(s.info_text())
 
@@ -313,6 +340,7 @@ class KernelsPane(Pane):
                 levels=r.levels,
                 cmap=heat_colormap() if r.heat else None,
                 bar_label="",
+                show_bar=False if r.direction else None,
                 rendered=r.rendered,
             )
             self.result_view.set_title(self.state.result_title())
