@@ -64,6 +64,18 @@ def test_headless_siamese_reloads_without_lambda(keras, tmp_path):
     assert "EuclideanDistance" in kinds and "Lambda" not in kinds
 
 
+@pytest.mark.parametrize("name, total", [("resnet_small", 68_250), ("densenet_small", 33_590)])
+def test_headless_chapter_4_models_train_and_reload(keras, tmp_path, name, total):
+    out = tmp_path / name
+    proc = train("--model", name, "--epochs", "1", "--out", str(out), "--max-samples", "128",
+                 "--batch-size", "32", "--seed", "1")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert any(line.startswith("epoch 1/1: loss ") and "val_accuracy" in line for line in proc.stdout.splitlines())
+    assert "FINISHED: Finished 1 epoch(s)." in proc.stdout
+    model = keras.models.load_model(out / "final.keras", safe_mode=True)  # Add/Concatenate reload
+    assert model.name == name and model.count_params() == total
+
+
 def test_headless_failures_exit_non_zero_with_a_message(tmp_path):
     blocker = tmp_path / "afile"
     blocker.write_text("x")
@@ -81,6 +93,8 @@ def test_list_and_usage_errors(capsys):
     buf = io.StringIO()
     assert main(["--list"], out=buf) == 0
     assert "mnist_fast" in buf.getvalue() and "digit_pairs" in buf.getvalue()
+    for name in ("plain_deep", "resnet_small", "densenet_small"):
+        assert f"  {name} " in buf.getvalue()
     assert main(["--model", "vgg"]) == 2  # argparse explains the choices on stderr
     assert "invalid choice" in capsys.readouterr().err
     assert main(["--dataset", "folder"]) == 2  # --folder is required with it
