@@ -65,7 +65,7 @@ NOTES_RGB_IMAGE, NOTES_FILTERS, NOTES_BIASES = _notes_rgb_example()
 SOURCES: dict[str, str] = {
     "book": "Book 4×4 example (ch. 1)",
     "diagonal": "Book diagonals 4×7 (ch. 1)",
-    "notes_rgb": "Notes' RGB 6×6×3, two 3×3×3 filters",
+    "notes_rgb": "Notes' RGB example (6×6×3, two 3×3×3 filters)",
     "typed": "Typed matrix",
     "crop_gray": "Gray image crop",
     "crop_rgb": "RGB image crop (3 channels)",
