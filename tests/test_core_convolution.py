@@ -376,3 +376,37 @@ def test_even_kernels_work_everywhere():
     walk = ConvWalk(x, np.ones((2, 2)), padding="same")
     assert walk.pads == ((0, 1), (0, 1))
     assert walk[24].value == 24.0  # bottom-right window: one real pixel, three zeros
+
+
+def test_layer_walks_without_tensorflow():
+    from cnnviz.core.layer_walks import (
+        DropoutWalk,
+        PoolGradWalk,
+        UpsampleWalk,
+        dropout,
+        pool2d_grad,
+        upsample2d,
+        upsample_taps,
+    )
+
+    x = np.array([[1.0, 2.0], [3.0, 4.0]])
+    np.testing.assert_array_equal(upsample2d(x, 2), np.repeat(np.repeat(x, 2, 0), 2, 1))
+    np.testing.assert_allclose(upsample2d(x, 2, "bilinear")[0], [1, 1.25, 1.75, 2])
+    assert upsample_taps(2, 2, "bilinear")[1] == (0.25, [0, 1], [0.75, 0.25])
+    st = UpsampleWalk(x, (2, 1), "bilinear").step_at(1, 0)
+    assert st.sources == ((0, 0), (1, 0)) and st.weights == (0.75, 0.25) and st.value == 1.5
+    with pytest.raises(ValueError, match="interpolation"):
+        upsample2d(x, 2, "cubic")
+    d = DropoutWalk(np.ones((10, 10)), 0.25, seed=1)
+    np.testing.assert_array_equal(d.output, np.where(d.mask, 4 / 3, 0))
+    assert d[0].scale == 4 / 3 and np.array_equal(dropout(x, 0.5, training=False), x)
+    with pytest.raises(ValueError, match="rate"):
+        dropout(x, 1.0)
+    ties = np.ones((2, 2))
+    np.testing.assert_array_equal(pool2d_grad(ties, [[5.0]], 2), [[5, 0], [0, 0]])  # first max wins
+    np.testing.assert_array_equal(pool2d_grad(ties, [[4.0]], 2, op="avg"), np.ones((2, 2)))
+    w = PoolGradWalk(np.arange(9.0).reshape(3, 3), np.ones((2, 2)), 2, 1)
+    np.testing.assert_array_equal(w.output_after(0), [[0, 0, 0], [0, 1, 0], [0, 0, 0]])
+    np.testing.assert_array_equal(w.output, [[0, 0, 0], [0, 1, 1], [0, 1, 1]])
+    with pytest.raises(ValueError, match="shape"):
+        PoolGradWalk(ties, np.ones((2, 2)), 2)

@@ -180,3 +180,37 @@ def test_check_finite_can_be_skipped_for_trusted_float_images():
         apply_kernel(img, PRESETS["box_blur"])
     out = apply_kernel(img, PRESETS["box_blur"], check_finite=False)
     assert np.isinf(out[0, 0])
+
+
+def test_haar_features_are_plus_and_minus_one_rectangles():
+    from cnnviz.core.kernels import HAAR_DEFAULT_SIZE, HAAR_INFO, HAAR_PRESETS, HAAR_TITLES, haar_feature
+
+    assert set(HAAR_PRESETS) == set(HAAR_TITLES) == set(HAAR_INFO)
+    assert not set(HAAR_PRESETS) & set(PRESETS)  # the book's 3×3-ish presets stay as they were
+    for name, k in HAAR_PRESETS.items():
+        assert k.shape == (HAAR_DEFAULT_SIZE,) * 2 and k.dtype == np.float32
+        assert set(np.unique(k)) == {-1.0, 1.0}
+        assert "integral image" in HAAR_INFO[name] and "Viola" in HAAR_INFO[name]
+        np.testing.assert_array_equal(preset(name), k)
+    np.testing.assert_array_equal(haar_feature("haar_two_x", 4), [[-1, -1, 1, 1]] * 4)
+    np.testing.assert_array_equal(haar_feature("haar_two_y", 4), haar_feature("haar_two_x", 4).T)
+    np.testing.assert_array_equal(haar_feature("haar_three_x", 6)[0], [-1, -1, 1, 1, -1, -1])
+    np.testing.assert_array_equal(haar_feature("haar_three_x", 5)[0], [-1, 1, 1, 1, -1])  # symmetric
+    np.testing.assert_array_equal(haar_feature("haar_four", 4), [[1, 1, -1, -1]] * 2 + [[-1, -1, 1, 1]] * 2)
+    # two- and four-rectangle features sum to 0 at even sizes: flat areas give 0
+    for name in ("haar_two_x", "haar_two_y", "haar_four"):
+        assert haar_feature(name, 8).sum() == 0
+    with pytest.raises(ValueError):
+        haar_feature("haar_three_x", 2)
+    with pytest.raises(ValueError):
+        haar_feature("haar_five", 8)
+
+
+def test_a_two_rectangle_haar_feature_finds_a_vertical_edge():
+    from cnnviz.core.kernels import haar_feature
+
+    img = np.zeros((20, 20), np.float32)
+    img[:, 10:] = 255.0  # brighter on the right
+    out = apply_kernel(img, haar_feature("haar_two_x", 6), border="replicate")
+    assert out[10, 10] == pytest.approx(6 * 3 * 255.0)  # right half all bright, left half all dark
+    assert out[10, 3] == 0 and out[10, 16] == 0

@@ -1,4 +1,5 @@
-"""The core's convolution, pooling and transposed convolution against TensorFlow/Keras.
+"""The core's convolution, pooling, transposed convolution, upsampling, dropout and pooling
+gradient against TensorFlow/Keras.
 
 Random shapes, strides, paddings, dilations and channel counts from a seeded generator; every
 case compares in float64 with a tolerance of 1e-5 (relative to the values' size).
@@ -17,6 +18,7 @@ from cnnviz.core.convolution import (
     resolve_padding,
     transpose_output_size,
 )
+from cnnviz.core.layer_walks import PoolGradWalk, UpsampleWalk, dropout, pool2d_grad, upsample2d
 
 pytestmark = pytest.mark.slow
 
@@ -201,3 +203,140 @@ def test_conv2d_transpose_matches_keras_layer(tf_keras, case):
     ours = conv2d_transpose(x, k, case["stride"], case["padding"], output_padding=case["op"],
                             dilation=case["dil"], bias=b)
     _close(ours, theirs)
+
+
+# --------------------------------------------------------------------------------------------
+# UpSampling2D, Dropout and the pooling gradient (cnnviz.core.layer_walks)
+
+
+def _upsample_cases(n: int, seed: int) -> list[dict]:
+    rng = np.random.default_rng(seed)
+    return [
+        dict(h=int(rng.integers(1, 8)), w=int(rng.integers(1, 8)), c=int(rng.integers(1, 4)),
+             factor=(int(rng.integers(1, 5)), int(rng.integers(1, 5))),
+             interpolation=str(rng.choice(["nearest", "bilinear"])), seed=int(rng.integers(1 << 30)))
+        for _ in range(n)
+    ]
+
+
+UPSAMPLE_CASES = _upsample_cases(32, seed=6262)
+
+
+@pytest.mark.parametrize("case", UPSAMPLE_CASES, ids=lambda c: f"{c['interpolation']}-{c['h']}x{c['w']}x{c['c']}-f{c['factor']}")
+def test_upsample2d_matches_keras_upsampling2d(tf_keras, case):
+    _, keras = tf_keras
+    rng = np.random.default_rng(case["seed"])
+    x = rng.normal(size=(case["h"], case["w"], case["c"]))
+    layer = keras.layers.UpSampling2D(case["factor"], interpolation=case["interpolation"], dtype="float64")
+    theirs = np.asarray(layer(x[None]), dtype=np.float64)[0]
+    ours = upsample2d(x, case["factor"], case["interpolation"])
+    _close(ours, theirs)
+    # every step's weighted sum is the cell the layer computes
+    walk = UpsampleWalk(x, case["factor"], case["interpolation"])
+    for n in rng.integers(0, len(walk), size=5):
+        st = walk[int(n)]
+        assert abs(sum(st.weights) - 1.0) < 1e-12
+        np.testing.assert_allclose(sum(w * np.asarray(v) for w, v in zip(st.weights, st.values)),
+                                   theirs[st.out_pos], atol=1e-5)
+
+
+def test_bilinear_upsampling_uses_half_pixel_centres(tf_keras):
+    _, keras = tf_keras
+    x = np.array([[1.0, 2.0], [3.0, 4.0]])
+    theirs = np.asarray(keras.layers.UpSampling2D(2, interpolation="bilinear")(x[None, :, :, None]))[0, :, :, 0]
+    ours = upsample2d(x, 2, "bilinear")
+    _close(ours, theirs)
+    np.testing.assert_allclose(ours[0], [1.0, 1.25, 1.75, 2.0])  # not 1, 1.5, 2, 2 (corner-aligned)
+
+
+@pytest.mark.parametrize("rate", [0.1, 0.5, 0.8])
+def test_dropout_scaling_matches_keras_dropout(tf_keras, rate):
+    _, keras = tf_keras
+    rng = np.random.default_rng(int(rate * 100))
+    x = rng.uniform(1.0, 2.0, size=(40, 50, 3))  # no zeros, so a zero output means dropped
+    theirs = np.asarray(keras.layers.Dropout(rate, dtype="float64")(x[None], training=True))[0]
+    kept = theirs != 0
+    np.testing.assert_allclose(theirs[kept], x[kept] / (1 - rate), rtol=1e-12)
+    ours = dropout(x, rate, seed=3, training=True)
+    mine = ours != 0
+    np.testing.assert_allclose(ours[mine], x[mine] / (1 - rate), rtol=1e-12)
+    # both drop about `rate` of the values and keep the mean
+    for out in (theirs, ours):
+        assert abs((out == 0).mean() - rate) < 0.03
+        assert abs(out.mean() - x.mean()) / x.mean() < 0.05
+    # inference: the identity in both
+    np.testing.assert_array_equal(np.asarray(keras.layers.Dropout(rate, dtype="float64")(x[None], training=False))[0], x)
+    np.testing.assert_array_equal(dropout(x, rate, seed=3, training=False), x)
+
+
+def _pool_grad_cases(n: int, seed: int) -> list[dict]:
+    rng = np.random.default_rng(seed)
+    cases = []
+    while len(cases) < n:
+        ph, pw = int(rng.integers(1, 4)), int(rng.integers(1, 4))
+        stride = None if rng.random() < 0.3 else (int(rng.integers(1, 4)), int(rng.integers(1, 4)))
+        h, w = int(rng.integers(1, 9)), int(rng.integers(1, 9))
+        padding = str(rng.choice(["valid", "same"]))
+        if padding == "valid" and (h < ph or w < pw):
+            continue
+        cases.append(dict(h=h, w=w, c=int(rng.integers(1, 4)), size=(ph, pw), stride=stride,
+                          padding=padding, op=str(rng.choice(["max", "avg"])),
+                          ties=bool(rng.random() < 0.5), seed=int(rng.integers(1 << 30))))
+    return cases
+
+
+POOL_GRAD_CASES = _pool_grad_cases(32, seed=1718)
+
+
+@pytest.mark.parametrize("case", POOL_GRAD_CASES, ids=lambda c: f"{c['op']}-{c['h']}x{c['w']}x{c['c']}-p{c['size']}-s{c['stride']}-{c['padding']}-ties{c['ties']}")
+def test_pool_gradient_matches_gradient_tape(tf_keras, case):
+    tf, keras = tf_keras
+    rng = np.random.default_rng(case["seed"])
+    shape = (case["h"], case["w"], case["c"])
+    # small integers make ties: TensorFlow gives the gradient to the first maximum (row-major)
+    x = rng.integers(0, 3, size=shape).astype(np.float64) if case["ties"] else rng.normal(size=shape)
+    cls = keras.layers.MaxPooling2D if case["op"] == "max" else keras.layers.AveragePooling2D
+    layer = cls(pool_size=case["size"], strides=case["stride"], padding=case["padding"], dtype="float64")
+    xv = tf.Variable(x[None])
+    with tf.GradientTape() as tape:
+        y = layer(xv)
+        g = rng.normal(size=tuple(y.shape[1:]))
+        loss = tf.reduce_sum(y * g[None])
+    theirs = tape.gradient(loss, xv).numpy()[0]
+    ours = pool2d_grad(x, g, case["size"], case["stride"], case["padding"], case["op"])
+    _close(ours, theirs)
+    walk = PoolGradWalk(x, g, case["size"], case["stride"], case["padding"], case["op"])
+    _close(walk.output_after(len(walk) - 1), theirs)
+
+
+def test_notes_rgb_example_matches_keras_conv2d_relu(tf_keras):
+    from cnnviz.state.stepper.choices import NOTES_BIASES, NOTES_FILTERS, NOTES_RGB_IMAGE
+
+    _, keras = tf_keras
+    layer = keras.layers.Conv2D(2, 3, activation="relu", dtype="float64")
+    layer.build((None, 6, 6, 3))
+    layer.set_weights([NOTES_FILTERS, np.array(NOTES_BIASES)])
+    theirs = np.asarray(layer(NOTES_RGB_IMAGE[None]))[0]
+    ours = conv2d(NOTES_RGB_IMAGE, NOTES_FILTERS, bias=NOTES_BIASES, activation="relu")
+    assert theirs.shape == (4, 4, 2)
+    _close(ours, theirs)
+    assert (theirs == 0).any() and (theirs > 0).any()  # ReLU cuts some and keeps others
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_several_filters_on_typed_channels_match_keras_conv2d(tf_keras, seed):
+    from cnnviz.core.convolution import ConvWalk
+
+    _, keras = tf_keras
+    rng = np.random.default_rng(seed)
+    C, K, kh, kw = (int(v) for v in rng.integers(1, 5, size=4))
+    h, w = kh + int(rng.integers(0, 5)), kw + int(rng.integers(0, 5))
+    x, k, b = rng.normal(size=(h, w, C)), rng.normal(size=(kh, kw, C, K)), rng.normal(size=K)
+    layer = keras.layers.Conv2D(K, (kh, kw), activation="relu", dtype="float64")
+    layer.build((None, h, w, C))
+    layer.set_weights([k, b])
+    theirs = np.asarray(layer(x[None]))[0]
+    walk = ConvWalk(x, k, bias=b, activation="relu")
+    _close(walk.output, theirs)
+    st = walk[len(walk) - 1]
+    _close(np.asarray(st.value), theirs[st.out_pos])

@@ -353,3 +353,119 @@ def test_signed_mode_is_labelled_as_drawn(pane):
     assert "mid-gray = 0" in pane.result_view.title()
     pane.color_combo.setCurrentIndex(pane.color_combo.findData("gray"))
     assert "blue" in combo.currentText()
+
+
+def _panel_numbers(pane) -> tuple[np.ndarray, list[float]]:
+    """The kernel table and the sum(s) the arithmetic panel shows now (its HTML parsed back)."""
+    import re
+
+    text = pane.arithmetic_label.text()
+    cells = [c.replace("&nbsp;", "") for c in re.findall(r"<td align='right'>(.*?)</td>", text)]
+    n = len(cells) // 3  # window, kernel, products: one table each
+    kernel = np.array([float(c.replace("−", "-")) for c in cells[n : 2 * n]], np.float32)
+    sums = [float(v) for v in re.findall(r"(?:sum of products|[RGB]) = <b>(-?[\d.]+)</b>", text)]
+    return kernel, sums
+
+
+def test_arithmetic_panel_follows_every_change_for_the_last_pixel(pane, qtbot):
+    """The panel is a function of the state and the last inspected pixel: after the mouse has
+    left, a new preset, a painted cell, a new size, border, channels or image rewrites it at once
+    with the core's numbers for that pixel."""
+    r, c = 61, 324
+    pane._on_result_hovered(r, c)
+    pane._on_result_hovered(-1, -1)  # the mouse leaves: the panel keeps the pixel
+
+    def check(color: str = "gray") -> None:
+        pane.flush()
+        s = pane.state
+        image = pane.ctx.image
+        source = gray_of(pane.ctx) if color == "gray" else images.to_rgb(image).astype(np.float32)
+        raw = apply_kernel(source, s.kernel, mode=s.mode, border=s.border)
+        kernel, sums = _panel_numbers(pane)
+        k = s.kernel[::-1, ::-1] if s.convolve else s.kernel
+        np.testing.assert_allclose(kernel.reshape(k.shape), k, atol=0.01)
+        expected = np.atleast_1d(raw[r, c])
+        np.testing.assert_allclose(sums, expected, atol=0.01)
+        assert f"row {r}, column {c}" in pane.arithmetic_label.text()
+
+    choose_preset(pane, "laplacian")
+    check()
+    choose_preset(pane, "gradient_x")
+    check()
+    paint(qtbot, pane.editor, [(0, 0)])
+    check()
+    pane.rows_spin.setValue(5)
+    pane.cols_spin.setValue(5)
+    check()
+    pane.border_combo.setCurrentIndex(pane.border_combo.findData("zero"))
+    check()
+    pane.convolve_check.setChecked(True)
+    check()
+    pane.color_combo.setCurrentIndex(pane.color_combo.findData("rgb"))
+    check("rgb")
+    pane.color_combo.setCurrentIndex(pane.color_combo.findData("gray"))
+    rng = np.random.default_rng(3)
+    pane.ctx.set_image(rng.integers(0, 256, (200, 400, 3), dtype=np.uint8))
+    check()
+    # a pixel the new image does not have: the hint, not another image's numbers
+    pane.ctx.set_image(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8))
+    pane.flush()
+    assert "Hover over the result" in pane.arithmetic_label.text()
+
+
+def test_gradient_and_sobel_descriptions_say_why_their_signs_differ(pane):
+    """The book prints Gradient x/y and Sobel x/y with opposite signs; the app keeps both and the
+    text beside the kernel says which way each one points, matching what it computes."""
+    ramp = np.tile(np.arange(9, dtype=np.float32) * 10, (9, 1))  # brighter to the right
+    down = ramp.T.copy()  # brighter downwards
+    for name, image, sign, words in (
+        ("gradient_x", ramp, 1, "right column minus left column"),
+        ("sobel_x", ramp, -1, "left minus right"),
+        ("gradient_y", down, 1, "bottom row minus top row"),
+        ("sobel_y", down, -1, "top row minus bottom row"),
+    ):
+        assert np.sign(apply_kernel(image, PRESETS[name])[4, 4]) == sign
+        choose_preset(pane, name)
+        text = pane.info_label.text()
+        assert words in text and "opposite sign" in text, text
+
+
+def test_haar_presets_show_a_size_control(pane, qtbot):
+    from cnnviz.core.kernels import haar_feature
+
+    assert not pane.haar_row.isVisible()
+    pane.preset_combo.setCurrentIndex(pane.preset_combo.findData("haar_two_x"))
+    assert pane.haar_row.isVisible() and pane.haar_spin.value() == 12
+    np.testing.assert_array_equal(pane.editor.kernel(), haar_feature("haar_two_x", 12))
+    pane.haar_spin.setValue(6)
+    assert pane.rows_spin.value() == 6 and pane.cols_spin.value() == 6
+    np.testing.assert_array_equal(pane.editor.kernel(), haar_feature("haar_two_x", 6))
+    expected = apply_kernel(gray_of(pane.ctx), haar_feature("haar_two_x", 6))
+    np.testing.assert_allclose(shown(pane), expected, atol=1e-3)
+    assert "Viola" in pane.info_label.text()
+    pane.preset_combo.setCurrentIndex(pane.preset_combo.findData("laplacian"))
+    assert not pane.haar_row.isVisible()
+
+
+def test_gradient_direction_as_colour_with_its_wheel(pane, qtbot):
+    assert not pane.direction_check.isEnabled() and not pane.direction_row.isVisible()
+    pane.gradient_combo.setCurrentIndex(pane.gradient_combo.findData("gradient"))
+    assert pane.direction_check.isEnabled()
+    pane.direction_check.setChecked(True)
+    assert pane.direction_row.isVisible() and "increase" in pane.direction_label.text()
+    data = shown(pane)
+    assert data.shape[2] == 3 and data.dtype == np.uint8
+    gray = gray_of(pane.ctx)
+    gx = apply_kernel(gray, PRESETS["gradient_x"])
+    gy = apply_kernel(gray, PRESETS["gradient_y"])
+    mag = gradient_magnitude(gx, gy)
+    strong = mag > 0.5 * mag.max()
+    assert (data[~strong & (mag == 0)] == 0).all()  # flat = black
+    # a pixel where the image gets brighter to the right is red
+    rows, cols = np.nonzero((gx > 0.9 * mag) & strong)
+    assert rows.size
+    r, g, b = data[rows[0], cols[0]].astype(int)
+    assert r > 200 and g < 80 and b < 80
+    assert "direction" in pane.result_view.title().lower()
+    pane.gradient_combo.setCurrentIndex(pane.gradient_combo.findData("off"))
+    assert not pane.direction_row.isVisible() and not pane.direction_check.isEnabled()

@@ -464,3 +464,104 @@ def test_edits_during_a_gif_export_do_not_change_its_frames(qtbot, pane, tmp_pat
     # the edits themselves took effect on the pane
     assert pane.state.mode == "max" and pane.state.image.shape == (3, 3)
     assert pane.state.settings.stride == (2, 2) and pane.state.n_steps == 1
+
+
+# -- several filters, UpSampling2D, Dropout and the pooling gradient, driven through the pane --
+
+
+def test_notes_rgb_preset_shows_two_filters_side_by_side(qtbot, pane, tf):
+    from cnnviz.state.stepper.choices import NOTES_BIASES, NOTES_FILTERS, NOTES_RGB_IMAGE
+
+    _, keras = tf
+    pane.set_source("notes_rgb")
+    assert pane.source_combo.currentData() == "notes_rgb"
+    kernels = [v for views in pane.stage.kernel_grid for v in views if v.isVisible()]
+    assert len(kernels) == 6  # 3 channel slices × 2 filters
+    outs = [v for v in pane.output_views if v.isVisible()]
+    assert len(outs) == 2
+    assert outs[0].mapTo(pane, outs[0].rect().topLeft()).x() < outs[1].mapTo(pane, outs[1].rect().topLeft()).x()
+    assert pane.stage.output_labels[1].text() == "Filter 2 out 4×4"
+    pane.step_forward()
+    assert "→ out(0,1,1) = 15" in pane.step_label.text()
+    layer = keras.layers.Conv2D(2, 3, activation="relu", dtype="float64")
+    layer.build((None, 6, 6, 3))
+    layer.set_weights([NOTES_FILTERS, np.array(NOTES_BIASES)])
+    np.testing.assert_allclose(full_output(pane), np.asarray(layer(NOTES_RGB_IMAGE[None]))[0])
+    assert pane.mode_box.biases_edit.isVisible() and pane.mode_box.biases_edit.text() == "-1, -4"
+    pane.mode_box.biases_edit.setText("0, 0")
+    pane.mode_box.biases_edit.editingFinished.emit()
+    assert pane.state.settings.biases == (0.0, 0.0)
+
+
+def test_typed_channels_and_filters_through_the_editors(qtbot, pane):
+    pane.set_matrix_text("1 2 3; 4 5 6; 7 8 9 | 1 1 1; 1 1 1; 1 1 1")
+    pane.set_kernel_text("1 0; 0 1 | 0 0; 0 0 || 0 0; 0 0 | 1 1; 1 1")
+    assert len([v for v in pane.input_views if v.isVisible()]) == 2
+    out = full_output(pane)
+    np.testing.assert_array_equal(out[:, :, 0], [[6, 8], [12, 14]])
+    np.testing.assert_array_equal(out[:, :, 1], 4)
+
+
+def test_upsampling_mode_through_the_pane(qtbot, pane, tf):
+    _, keras = tf
+    pane.set_source("book")
+    pane.set_mode("upsample")
+    assert not pane.stride_h.isEnabled() and pane.kernel_box.ksize_label.text() == "Size factor"
+    box = pane.mode_box
+    assert box.interpolation_combo.isVisible() and not box.rate_spin.isVisible()
+    box.interpolation_combo.setCurrentIndex(box.interpolation_combo.findData("bilinear"))
+    assert pane.state.settings.interpolation == "bilinear"
+    for _ in range(9):
+        pane.step_forward()
+    assert "0.5625·255 + 0.1875·185 + 0.1875·155 + 0.0625·144 = 216.2" in pane.step_label.text()
+    marks = {m for h in pane.input_view().highlights() for m in h.marks.values()}
+    assert {"×0.562", "×0.188", "×0.0625"} <= marks
+    shown_now = shown(pane)
+    assert abs(shown_now[1, 1] - 216.1875) < 1e-9 and np.isnan(shown_now[1, 2])
+    theirs = np.asarray(keras.layers.UpSampling2D(2, interpolation="bilinear", dtype="float64")(BOOK_IMAGE[None, :, :, None]))[0, :, :, 0]
+    np.testing.assert_allclose(full_output(pane), theirs, atol=1e-4)
+    pane.kernel_box.ksize_h.setValue(3)
+    assert pane.state.output_shape() == (12, 8)
+
+
+def test_dropout_mode_through_the_pane(qtbot, pane, tmp_path):
+    pane.set_source("book")
+    pane.set_mode("dropout")
+    box = pane.mode_box
+    assert box.rate_spin.isVisible() and box.training_check.isChecked()
+    box.rate_spin.setValue(0.5)
+    box.seed_spin.setValue(0)
+    mask = pane.stage.kernel_views[0].values()
+    np.testing.assert_array_equal(mask, pane.state.walk.mask.astype(float))
+    out = full_output(pane)
+    np.testing.assert_array_equal(out, np.where(mask == 1, BOOK_IMAGE * 2, 0))
+    assert "Mean before 156.9" in pane.step_label.text()
+    pane.reset()
+    pane.step_forward()
+    assert "mask 0 (dropped): out(0,1) = 0" in pane.step_label.text()
+    box.training_check.setChecked(False)
+    np.testing.assert_array_equal(full_output(pane), BOOK_IMAGE)
+    assert pane.export_gif(tmp_path / "dropout.gif", show_progress=False) == 16
+
+
+def test_pool_gradient_modes_through_the_pane(qtbot, pane, tf, tmp_path):
+    tf_, keras = tf
+    pane.set_source("book")
+    pane.set_mode("max_grad")
+    box = pane.mode_box
+    assert box.upstream_edit.isVisible()
+    box.set_upstream_text("1 -2; 0.5 4")
+    assert "∂L/∂y(0,0) = 1 goes to the max 255 at in(0,0)" in pane.step_label.text()
+    np.testing.assert_array_equal(shown(pane), [[1, 0, 0, 0]] + [[0] * 4] * 3)
+    pane.step_forward()
+    assert pane.output_view().highlights()[-1].cells == [(1, 3)]
+    x = BOOK_IMAGE[None, :, :, None]
+    g = np.array([[1, -2], [0.5, 4]])[None, :, :, None]
+    for mode, cls in (("max_grad", keras.layers.MaxPooling2D), ("avg_grad", keras.layers.AveragePooling2D)):
+        pane.set_mode(mode)
+        xv = tf_.Variable(x)
+        with tf_.GradientTape() as tape:
+            loss = tf_.reduce_sum(cls(2, dtype="float64")(xv) * g)
+        np.testing.assert_allclose(full_output(pane), tape.gradient(loss, xv).numpy()[0, :, :, 0])
+    assert "÷ 4" in pane.step_label.text()
+    assert pane.export_gif(tmp_path / "grad.gif", show_progress=False) == 4

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
@@ -96,13 +98,14 @@ def image_folder(tmp_path):
 def test_folder_skips_unreadable_files_and_counts_them(image_folder):
     ds = data.load("folder", path=image_folder, size=16, channels=3)
     assert ds.class_names == ["cats", "dogs"]
-    assert ds.x_train.shape == (6, 16, 16, 3)
-    assert sorted(ds.y_train.tolist()) == [0, 0, 0, 1, 1, 1]
+    x_train, y_train = ds.read()  # a folder is decoded when asked, not when listed
+    assert x_train.shape == (6, 16, 16, 3)
+    assert sorted(y_train.tolist()) == [0, 0, 0, 1, 1, 1]
     assert len(ds.skipped) == 2
     assert {p.split("/")[-1] for p, _ in ds.skipped} == {"broken.png", "notes.txt"}
     assert ds.messages and "Skipped 2 file(s)" in ds.messages[0]
     gray = data.load("folder", path=image_folder, size=(8, 12), channels=1)
-    assert gray.x_train.shape == (6, 8, 12, 1)
+    assert gray.read()[0].shape == (6, 8, 12, 1)
 
 
 def test_folder_with_one_class_is_refused(tmp_path):
@@ -188,3 +191,143 @@ def test_compatibility_table():
         assert all(data.task_of(d) == "classification" for d in data.compatible(model))
     with pytest.raises(ValueError, match="unknown dataset"):
         data.load("imagenet")
+
+
+# --- image folders stream --------------------------------------------------------------------
+
+
+def test_a_folder_is_listed_by_name_not_read(tmp_path, monkeypatch):
+    for cls in ("a", "b", "c"):
+        for i in range(30):
+            _write(tmp_path / cls / f"{i:02d}.png", np.full((6, 6), 8 * i, np.uint8))
+    opened = []
+    real = data._read_image
+    monkeypatch.setattr(data, "_read_image", lambda p, gray: opened.append(p) or real(p, gray))
+    ds = data.load("folder", path=tmp_path, size=8)
+    assert len(ds) == 90 and ds.class_names == ["a", "b", "c"]
+    assert len(opened) == 3  # one file per class proves it has a readable image
+    assert not hasattr(ds, "x_train")  # no array of the whole folder
+    x, y = ds.read(4)  # a preview decodes what it shows
+    assert x.shape == (4, 8, 8, 3) and y.tolist() == [0, 0, 0, 0] and len(opened) == 7
+
+
+def test_a_folder_with_no_readable_image_says_so(tmp_path):
+    for cls in ("cats", "dogs"):
+        (tmp_path / cls).mkdir()
+        (tmp_path / cls / "a.jpg").write_bytes(b"\xff\xd8\xff not a JPEG")
+        (tmp_path / cls / "b.png").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"at least two classes with readable images.* has 0 \(none\)"):
+        data.load("folder", path=tmp_path)
+
+
+def test_nested_subfolders_belong_to_their_class(tmp_path):
+    _write(tmp_path / "cats" / "a.png", np.zeros((5, 5), np.uint8))
+    _write(tmp_path / "cats" / "indoor" / "b.png", np.zeros((5, 5), np.uint8))
+    _write(tmp_path / "cats" / "indoor" / "sofa" / "c.jpg", np.zeros((5, 5), np.uint8))
+    _write(tmp_path / "cats" / ".thumbs" / "d.png", np.zeros((5, 5), np.uint8))  # hidden: left out
+    _write(tmp_path / "dogs" / "x" / "y" / "e.png", np.full((5, 5), 255, np.uint8))
+    ds = data.load("folder", path=tmp_path, size=4)
+    names = sorted(Path(f).name for f in ds.files)
+    assert names == ["a.png", "b.png", "c.jpg", "e.png"] and ds.class_names == ["cats", "dogs"]
+    assert sorted(ds.labels.tolist()) == [0, 0, 0, 1]
+
+
+@pytest.fixture
+def mixed_folder(tmp_path):
+    """Sizes and modes mixed: gray, RGB, RGBA (half transparent), 16-bit gray PNG, gray BMP,
+    and a TIFF (read by OpenCV, not TensorFlow). Every image is one flat value per class."""
+    for cls, v in (("dark", 40), ("light", 200)):
+        d = tmp_path / "imgs" / cls
+        _write(d / "gray.png", np.full((20, 31), v, np.uint8))
+        _write(d / "rgb.jpg", np.full((50, 40, 3), v, np.uint8))
+        rgba = np.dstack([np.full((12, 12, 3), v, np.uint8), np.full((12, 12), 255, np.uint8)])
+        rgba[:, 6:, 3] = 0  # the right half is transparent: shown over white
+        _write(d / "rgba.png", rgba)
+        _write(d / "deep.png", np.full((9, 17), v * 257, np.uint16))  # 16 bit: v * 257 → v
+        _write(d / "gray.bmp", np.full((16, 16), v, np.uint8))
+        _write(d / "colour.tif", np.full((16, 16, 3), v, np.uint8))
+    return tmp_path / "imgs"
+
+
+def _epoch(stream):
+    stream.begin_epoch()
+    xs, ys = [], []
+    for x, y in stream.dataset:
+        xs.append(x.numpy())
+        ys.append(y.numpy())
+    return np.concatenate(xs), np.concatenate(ys), stream.end_epoch()
+
+
+@pytest.mark.parametrize("channels", [3, 1])
+def test_mixed_sizes_and_modes_stream_as_the_models_input(mixed_folder, channels):
+    ds = data.load("folder", path=mixed_folder, size=16, channels=channels)
+    assert len(ds) == 12
+    stream = ds.stream((16, 16, channels), 5, shuffle=False)
+    x, y, skipped = _epoch(stream)
+    assert skipped == [] and x.shape == (12, 16, 16, channels) and x.dtype == np.float32
+    assert y.shape == (12, 2) and np.array_equal(y.sum(1), np.ones(12))
+    files = [Path(f).name for f in ds.files]
+    for img, label, name in zip(x, y.argmax(1), files):
+        v = (40, 200)[label] / 255
+        if name == "rgba.png":  # opaque half as drawn, transparent half white
+            assert np.allclose(img[:, :4], v, atol=2 / 255) and np.allclose(img[:, -4:], 1.0, atol=2 / 255)
+        else:
+            assert np.allclose(img, v, atol=2 / 255), name
+    # The same pixels as decoding the files one by one with OpenCV (what a preview shows).
+    x_cv, _ = ds.read()
+    assert np.abs(x_cv / 255 - x).max() <= 3 / 255
+
+
+def test_a_file_deleted_while_streaming_is_skipped_and_counted(mixed_folder):
+    ds = data.load("folder", path=mixed_folder, size=8)
+    train, val = ds.split(0.25, seed=0)
+    assert (len(train), len(val)) == (9, 3)
+    stream = train.stream((8, 8, 3), 4, seed=1)
+    x1, _, skipped = _epoch(stream)
+    assert len(x1) == 9 and skipped == []
+    gone = Path(train.files[0])
+    gone.unlink()
+    x2, _, skipped = _epoch(stream)
+    assert len(x2) == 8
+    assert [Path(p).name for p, _ in skipped] == [gone.name] and "disappeared" in skipped[0][1]
+    assert len(ds.skipped) == 1 and "Skipped 1 file(s)" in ds.messages[0]  # shared with the parts
+    _, _, again = _epoch(stream)
+    assert again == []  # counted once
+
+
+def test_a_broken_file_found_while_streaming_has_its_reason(image_folder):
+    ds = data.load("folder", path=image_folder, size=8)
+    assert [Path(p).name for p, _ in ds.skipped] == ["notes.txt"]  # by its name, when listed
+    x, _, skipped = _epoch(ds.stream((8, 8, 3), 4, seed=0))
+    assert len(x) == 6 and [Path(p).name for p, _ in skipped] == ["broken.png"]
+    assert "truncated" in skipped[0][1] or "Cannot open" in skipped[0][1]
+
+
+def test_the_disk_cache_serves_later_epochs(mixed_folder, tmp_path):
+    ds = data.load("folder", path=mixed_folder, size=8, cache=tmp_path / "cache")
+    stream = ds.stream((8, 8, 3), 4, seed=0)
+    x1, y1, _ = _epoch(stream)
+    assert list((tmp_path / "cache").glob("cnnviz-all-*.index"))
+    Path(ds.files[0]).unlink()  # served from the cache now
+    x2, y2, skipped = _epoch(stream)
+    assert len(x2) == len(x1) == 12 and skipped == []
+    order1 = np.lexsort(x1.reshape(12, -1).T)
+    order2 = np.lexsort(x2.reshape(12, -1).T)
+    assert np.array_equal(x1[order1], x2[order2])
+
+
+def test_augmentation_runs_in_the_stream(mixed_folder):
+    ds = data.load("folder", path=mixed_folder, size=16)
+    plain, _, _ = _epoch(ds.stream((16, 16, 3), 12, shuffle=False))
+    flip = data.Augmentation(rotation=0, shift=0.3, shear=0, zoom=0, horizontal_flip=False)
+    moved, _, _ = _epoch(ds.stream((16, 16, 3), 12, shuffle=False, augmentation=flip))
+    rgba = [Path(f).name for f in ds.files].index("rgba.png")
+    assert not np.array_equal(plain[rgba], moved[rgba])  # the half-white image shifted
+
+
+def test_a_preview_of_a_folder_decodes_only_what_it_shows(image_folder):
+    from cnnviz.ml.training_jobs import preview_from
+
+    ds = data.load("folder", path=image_folder, size=16, max_per_class=4)
+    preview = preview_from(ds, seed=0)
+    assert preview["images"].shape == (4 + 12, 16, 16, 3) and preview["dataset"] == "folder"

@@ -48,6 +48,7 @@ LEGACY = {
     "tfkeras24_groups.h5": ["dropped 'groups' from 3 layers"],
     "tfkeras26_nested.h5": ["dropped 'groups' from 1 layer"],
     "tfkeras_lstm_time_major.h5": ["dropped 'time_major' from 1 layer"],
+    "tfkeras210_embedding.h5": ["dropped 'input_length' from 1 layer"],
     "keras3_cnn.h5": [],
     "keras3_cnn.keras": [],
 }
@@ -73,6 +74,123 @@ def test_keras_alone_refuses_these_files(name, keras):
     """The fixtures reproduce real incompatibilities: Keras 3's own loader fails on them."""
     with pytest.raises(Exception):
         keras.saving.load_model(FIX / name, compile=False)
+
+
+def _predict_like(expected_name: str, loaded) -> None:
+    expected = np.load(FIX / expected_name)
+    y = loaded.model.predict_on_batch(expected["x"][None])[0]
+    np.testing.assert_allclose(y, expected["y"], rtol=1e-5, atol=1e-6)
+
+
+def test_embedding_with_input_length_is_built_by_translation_as_keras_alone_opens_it(keras):
+    """A tf.keras 2.10 Embedding's ``output_dim`` must not be read as Keras 1's (Dense units),
+    and its ``input_length`` is dropped; Keras alone opens this file, so cnnviz must build it."""
+    keras.saving.load_model(FIX / "tfkeras210_embedding.h5", safe_mode=True, compile=False)
+    loaded = load_model(FIX / "tfkeras210_embedding.h5")
+    assert loaded.ok, loaded.notes
+    text = " | ".join(loaded.notes)
+    assert "Keras 1" not in text and "Keras' own loader" not in text
+    assert [row.class_name for row in loaded.summary] == ["Embedding", "Conv1D", "Flatten", "Dense"]
+    _predict_like("tfkeras210_embedding.expected.npz", loaded)
+
+
+GLOROT_DTYPE = {"class_name": "GlorotUniform", "config": {"seed": None, "dtype": "float32"}}
+
+
+def _embedding_without_input_layer(config):
+    """Keras 2.2 wrote no InputLayer: the first layer carried batch_input_shape."""
+    del config["config"]["layers"][0]
+
+
+def _embedding_with_input_length_only(config):
+    _embedding_without_input_layer(config)
+    del config["config"]["layers"][0]["config"]["batch_input_shape"]
+
+
+def _embedding_keras1(config):
+    """Keras 1.2: a bare list, W_regularizer/init/dropout on the Embedding, input_dtype."""
+    _embedding_without_input_layer(config)
+    emb = config["config"]["layers"][0]["config"]
+    for key in ("embeddings_initializer", "embeddings_regularizer", "embeddings_constraint", "dtype"):
+        del emb[key]
+    emb.update(init="uniform", W_regularizer=None, W_constraint=None, dropout=0.1, input_dtype="int32")
+    config["config"] = config["config"]["layers"]
+
+
+@pytest.mark.parametrize("edit, phrases", [
+    (_embedding_without_input_layer, ["moved batch_input_shape", "dropped 'input_length'"]),
+    (_embedding_with_input_length_only, ["moved batch_input_shape", "dropped 'input_length'"]),
+    (_embedding_keras1, ["bare list", "Keras 1 arguments of 1 layer", "training-only 'dropout'"]),
+])
+def test_embedding_first_layer_in_older_layouts(tmp_path, edit, phrases):
+    """As the first layer, an Embedding's input_dim (its vocabulary) is no input shape."""
+    loaded = load_model(_with_config(tmp_path, "tfkeras210_embedding.h5", edit))
+    assert loaded.ok, loaded.notes
+    text = " | ".join(loaded.notes)
+    assert all(phrase in text for phrase in phrases), text
+    assert tuple(loaded.model.inputs[0].shape) == (None, 10)
+    assert loaded.model.get_layer("embedding").input_dim == 50
+    _predict_like("tfkeras210_embedding.expected.npz", loaded)
+
+
+def test_keras_own_loader_is_the_fallback_when_translation_fails(monkeypatch):
+    def fail(*args, **kwargs):
+        raise ValueError("translation broke")
+
+    monkeypatch.setattr(modelio, "_from_config", fail)
+    loaded = load_model(FIX / "tfkeras210_embedding.h5")
+    assert loaded.ok and loaded.format == "h5-legacy"
+    assert loaded.notes == ["Opened by Keras' own loader: cnnviz's translation of the config could "
+                            "not build it (The model could not be built from its config: translation broke)."]
+    _predict_like("tfkeras210_embedding.expected.npz", loaded)
+    # A file Keras cannot open either still shows its weights with cnnviz's own reason.
+    loaded = load_model(FIX / "keras224_sequential_dict.h5")
+    assert not loaded.ok and loaded.notes[-1].endswith("translation broke")
+    # The safety checks come first: code is refused, never handed to Keras.
+    with pytest.raises(UnsafeModelError):
+        load_model(FIX / "lambda_layer.h5")
+
+
+def test_layers_inside_wrappers_are_translated():
+    inner = {"class_name": "DepthwiseConv2D", "config": {"name": "dw", "kernel_size": [3, 3], "groups": 1,
+                                                         "depthwise_initializer": GLOROT_DTYPE}}
+    for wrapper in ("TimeDistributed", "Bidirectional"):
+        entry = {"class_name": wrapper, "config": {"name": "wrap", "layer": inner, "backward_layer": inner}}
+        out = modelio._Translator().layer(entry)["config"]
+        for key in ("layer", "backward_layer"):
+            assert "groups" not in out[key]["config"]
+            assert out[key]["config"]["depthwise_initializer"]["config"] == {"seed": None}
+
+
+def _random_inputs(model, seed: int) -> list[np.ndarray]:
+    """A fixed random batch of one for every input; token ids when the model embeds its input."""
+    rng = np.random.default_rng(seed)
+    vocab = min((l.input_dim for l in model.layers if type(l).__name__ == "Embedding"), default=None)
+    out = []
+    for tensor in model.inputs:
+        shape = (1, *tensor.shape[1:])
+        x = rng.integers(0, vocab, shape) if vocab else rng.uniform(0, 1, shape)
+        out.append(x.astype("float32"))
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in FIX.iterdir() if p.suffix in (".h5", ".keras")))
+def test_every_file_keras_opens_is_built_alike(name, keras):
+    """Whatever ``keras.saving.load_model`` opens in safe mode, cnnviz builds with the same output."""
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            reference = keras.saving.load_model(FIX / name, safe_mode=True, compile=False)
+    except Exception:
+        return  # Keras alone cannot open it; the other tests say what cnnviz does with it.
+    loaded = load_model(FIX / name)
+    assert loaded.ok, loaded.notes
+    xs = _random_inputs(reference, seed=len(name))
+    xs = xs if len(xs) > 1 else xs[0]
+    expected = np.asarray(reference.predict_on_batch(xs))
+    np.testing.assert_allclose(np.asarray(loaded.model.predict_on_batch(xs)), expected, rtol=0, atol=1e-5)
 
 
 def test_version_and_nested_summary_are_reported():

@@ -365,3 +365,81 @@ def test_siamese_and_unet_train_and_reload_in_safe_mode(keras, tmp_path):
     assert r.status == "finished", r.message
     assert {"jaccard", "dice_coef", "val_jaccard", "val_dice_coef"} <= set(r.history)
     keras.models.load_model(tmp_path / "unet" / "checkpoints" / "epoch-01.keras", safe_mode=True)
+
+
+def _shape_folder(root, n=12, modes=False):
+    """Two classes of drawn figures; with ``modes`` the files mix sizes, gray, RGBA, 16 bit."""
+    import cv2
+
+    rng = np.random.default_rng(0)
+    for cls, kind in (("circles", "circle"), ("squares", "square")):
+        (root / cls / "more").mkdir(parents=True)
+        for i in range(n):
+            side = 40 + 8 * (i % 3) if modes else 40
+            canvas = np.zeros((side, side), np.float32)
+            data.draw_shape(canvas, kind, (side / 2 + rng.uniform(-4, 4), side / 2), side * 0.3,
+                            rng.uniform(0, 6), 255)
+            img = canvas.astype(np.uint8)
+            name = root / cls / ("more" if i % 2 else ".") / f"{i}.png"
+            if modes and i % 4 == 1:
+                img = np.dstack([img, img, img, np.full_like(img, 255)])  # RGBA
+            elif modes and i % 4 == 2:
+                img = img.astype(np.uint16) * 257  # 16-bit
+            elif modes and i % 4 == 3:
+                img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
+                name = name.with_suffix(".jpg")
+            cv2.imwrite(str(name), img)
+    return root
+
+
+def test_a_folder_streams_mixed_images_and_skips_a_file_deleted_mid_training(keras, tmp_path):
+    root = _shape_folder(tmp_path / "imgs", n=16, modes=True)
+    victim = root / "squares" / "more" / "5.png"
+
+    class DeleteAfterEpoch1(Recorder):
+        def on_epoch(self, info):
+            super().on_epoch(info)
+            if info["epoch"] == 1:
+                victim.unlink()
+
+    handle = DeleteAfterEpoch1()
+    r = T.run(T.TrainConfig(model="mnist_fast", dataset="folder", epochs=3, batch_size=8,
+                            dataset_options={"path": root}, out_dir=tmp_path / "run"), handle)
+    assert r.status == "finished", r.message
+    notes = [m for m in handle.messages if "Skipped 1 file(s)" in m]
+    assert len(notes) == 1 and "5.png" in notes[0] and "disappeared" in notes[0]
+    assert any("images read while training" in m for m in handle.messages)
+    assert [e["epoch"] for e in handle.epochs] == [1, 2, 3] and all(np.isfinite(r.history["loss"]))
+    info = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert info["streamed"] and info["train_samples"] + info["val_samples"] == 32
+    assert r.model.inputs[0].shape[1:] == (28, 28, 1)  # RGBA, 16-bit and JPEG all made gray 28×28
+    keras.models.load_model(tmp_path / "run" / "final.keras", safe_mode=True)
+
+
+def test_mirrored_with_one_device_runs_and_says_it_has_one_replica(keras, tmp_path):
+    handle = Recorder()
+    r = T.run(T.TrainConfig(model="mnist_fast", strategy="mirrored", epochs=1, batch_size=16,
+                            max_samples=64, out_dir=tmp_path / "m"), handle)
+    assert r.status == "finished", r.message
+    assert any("MirroredStrategy with one replica" in m for m in handle.messages)
+    assert (r.strategy, r.replicas, r.global_batch_size, r.per_replica_batch_size) == ("mirrored", 1, 16, 16)
+    info = json.loads((tmp_path / "m" / "run.json").read_text())
+    assert (info["strategy"], info["replicas"], info["per_replica_batch_size"]) == ("mirrored", 1, 16)
+    assert info["config"]["strategy"] == "mirrored" and info["config"]["cpu_replicas"] == 1
+
+
+def test_bad_replica_settings_are_plain_messages(keras, tmp_path):
+    from cnnviz.ml import backend
+
+    backend.tensorflow().config.list_logical_devices("CPU")  # TensorFlow's devices have started
+    cases = [
+        (dict(cpu_replicas=0), "The CPU replicas must be a whole number of at least 1"),
+        (dict(cpu_replicas=4, batch_size=2), "4 CPU replicas cannot share a batch of 2"),
+        (dict(strategy="multiworker"), "Unknown strategy 'multiworker'"),
+        (dict(cpu_replicas=2, strategy="mirrored"), "only be split into 2 replicas before TensorFlow starts"),
+    ]
+    for kwargs, expected in cases:
+        r = T.run(T.TrainConfig(model="mnist_fast", max_samples=64, out_dir=tmp_path / "x", **kwargs))
+        assert r.status == "failed" and expected in r.message, (kwargs, r.message)
+    # Replicas are fine with a small batch when they are not used.
+    assert T.TrainConfig(cpu_replicas=4, batch_size=2, strategy="none").strategy == "none"

@@ -211,3 +211,65 @@ def test_hover_text_says_window_times_kernel_equals_products_and_sum():
     s.set_kernel(np.ones((9, 9)))
     text = s.arithmetic_html(RGB, s.compute(RGB).raw, 3, 3)
     assert "too many to list" in text
+
+
+def test_haar_presets_take_the_chosen_size():
+    from cnnviz.core.kernels import HAAR_DEFAULT_SIZE, haar_feature
+    from cnnviz.state.kernels import HAAR_SIZES, is_preset
+
+    s = KernelPlaygroundState()
+    assert not s.is_haar and s.haar_size == HAAR_DEFAULT_SIZE
+    s.set_haar_size(8)
+    assert s.kernel_name == "sobel_x" and s.kernel.shape == (3, 3)  # only Haar kernels follow it
+    s.choose_preset("haar_three_y")
+    assert s.is_haar and is_preset("haar_three_y")
+    np.testing.assert_array_equal(s.kernel, haar_feature("haar_three_y", 8))
+    s.set_haar_size(15)
+    assert s.kernel.shape == (15, 15) and s.kernel_name == "haar_three_y"
+    assert "Haar" in s.result_title() and "integral image" in s.info_text() and "15×15" in s.info_text()
+    s.rotate()
+    assert not s.is_haar
+    s.reset()
+    np.testing.assert_array_equal(s.kernel, haar_feature("haar_three_y", 15))
+    for bad in (HAAR_SIZES[0] - 1, HAAR_SIZES[1] + 1):
+        with pytest.raises(ValueError):
+            s.set_haar_size(bad)
+
+
+@pytest.mark.parametrize("pair", ["gradient", "sobel"])
+@pytest.mark.parametrize("convolve", [False, True])
+def test_gradient_direction_points_uphill_on_ramps(pair, convolve):
+    import cv2
+
+    from cnnviz.state.kernels import DIRECTION_TEXT, direction_rgb
+
+    yy, xx = np.mgrid[0:24, 0:32].astype(np.float32)
+    s = KernelPlaygroundState()
+    s.update(gradient=pair, convolve=convolve, border="replicate")
+    assert s.direction_enabled and not s.shows_direction
+    s.update(direction=True)
+    assert s.shows_direction and "direction" in s.result_title().lower()
+    # brighter to the right: 0°, red; downwards (image y): 90°; to the left: 180°, cyan; up: −90°
+    for ramp, angle in ((4 * xx, 0.0), (4 * yy, 90.0), (200 - 4 * xx, 180.0), (200 - 4 * yy, -90.0),
+                        (3 * xx + 3 * yy, 45.0)):
+        r = s.compute(ramp)
+        assert r.direction and r.shown.dtype == np.uint8 and r.shown.shape == ramp.shape + (3,)
+        data = s.arithmetic(ramp, r.raw, 12, 16)
+        sign = s.uphill_sign()
+        got = np.degrees(np.arctan2(sign * float(data["gy"]), sign * float(data["gx"])))
+        assert got == pytest.approx(angle, abs=1e-3) or abs(got) == pytest.approx(180.0) == abs(angle)
+        hue = int(cv2.cvtColor(r.shown[12:13, 16:17], cv2.COLOR_RGB2HSV)[0, 0, 0]) * 2
+        assert (hue - angle) % 360 == pytest.approx(0, abs=2) or (hue - angle) % 360 == pytest.approx(360, abs=2)
+        assert f"direction <b>{angle:.0f}°</b>" in s.arithmetic_html(ramp, r.raw, 12, 16)
+    # right = red, left = cyan, flat = black
+    np.testing.assert_array_equal(direction_rgb(np.array([[1.0, -1.0, 0.0]]), np.zeros((1, 3)), np.array([[1.0, 1.0, 0.0]]), 1.0)[0],
+                                  [[255, 0, 0], [0, 255, 255], [0, 0, 0]])
+    assert "increase" in DIRECTION_TEXT and "decrease" in DIRECTION_TEXT
+
+
+def test_direction_is_offered_for_the_named_pairs_only():
+    s = KernelPlaygroundState()
+    s.update(direction=True)
+    assert not s.shows_direction  # no pair: the kernel's own result
+    s.update(gradient="kernel")
+    assert not s.direction_enabled and s.compute(np.ones((8, 8), np.float32) * np.arange(8)).direction is False

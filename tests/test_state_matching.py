@@ -140,3 +140,54 @@ def test_pattern_levels():
     assert pattern_levels(PLUS) == (0.0, 1.0)
     assert pattern_levels(np.array([[-1.0, 2.0]])) == (-1.0, 2.0)
     assert pattern_levels(np.full((2, 2), 3.0)) == (2.0, 4.0)
+
+
+def _figures(res, scale):
+    """The figure of shapes.png each of the best matches lies in (by its centre, in the
+    enlarged image's coordinates)."""
+    centres = {"circle": (95, 110), "square": (95, 360), "triangle": (235, 125), "hexagon": (228, 355)}
+    out = []
+    for p in res.peaks(4):
+        r, c = p.center[0] / scale, p.center[1] / scale
+        out.append(min(centres, key=lambda k: (centres[k][0] - r) ** 2 + (centres[k][1] - c) ** 2))
+    return out
+
+
+def test_enlarged_figures_the_circle_no_longer_wins_the_dot_product():
+    """Figs 1.12–1.13: with the figures enlarged and the pattern kept, the dot product gives the
+    hexagon the same top score as the circle (a tie the book shows as the hexagon winning), and
+    NCC's best is a poor match on the hexagon's edge."""
+    from cnnviz import paths
+    from cnnviz.core.images import load_image
+    from cnnviz.state.matching import MAX_MARKED, MatchingState
+
+    scene = load_image(paths.sample_image("shapes"), gray=True).astype(np.float32)
+    circle = load_image(paths.sample_image("circle_pattern"), gray=True).astype(np.float32) / 255.0
+    s = MatchingState()
+    s.set_pattern(circle, "circle")
+    # as drawn: the circle alone holds the whole disc and wins clearly
+    res, _, _ = match(s, s.enlarged(scene))
+    peaks = res.peaks(2)
+    assert _figures(res, 1.0)[0] == "circle" and peaks[1].score < 0.99 * peaks[0].score
+    assert MatchingState.tied(res) == 1 and "A tie" not in MatchingState.note_html(res, circle)
+    # enlarged 1.6×: circle, square, triangle and hexagon all hold the disc and tie
+    s.update(enlarge=1.6)
+    big = s.enlarged(scene)
+    assert big.shape == (512, 768)
+    res, _, _ = match(s, big)
+    winners = _figures(res, 1.6)
+    assert "hexagon" in winners and set(winners) == {"circle", "square", "triangle", "hexagon"}
+    top = res.peaks(1)[0].score
+    hexagon = max(p.score for p, f in zip(res.peaks(4), winners) if f == "hexagon")
+    assert hexagon == pytest.approx(top, rel=1e-5) and top == pytest.approx(255 * circle.sum(), rel=1e-4)
+    assert MatchingState.tied(res) >= 4
+    note = MatchingState.note_html(res, circle)
+    assert "A tie" in note and "hexagon" in note and "NCC normalises" in note
+    # NCC: best only about 0.58, on the hexagon's edge, and the note says why
+    s.update(method="ncc")
+    res, _, _ = match(s, big)
+    assert _figures(res, 1.6)[0] == "hexagon" and res.peaks(1)[0].score < 0.7
+    assert "only" in MatchingState.note_html(res, circle)
+    with pytest.raises(ValueError):
+        s.update(enlarge=3.0)
+    assert MAX_MARKED >= 4

@@ -373,3 +373,142 @@ def test_export_plan_wording():
     assert StepperState.export_plan_text(9, 9) == "The GIF shows all 9 steps."
     text = StepperState.export_plan_text(10_000, 300)
     assert "10000 steps" in text and "300" in text and "every 33th step" in text
+
+
+# -- several filters, typed channels, UpSampling2D, Dropout and the pooling gradient ----------
+
+
+def test_notes_rgb_preset_two_filters_biases_and_relu():
+    from cnnviz.state.stepper.choices import NOTES_BIASES, NOTES_FILTERS, NOTES_RGB_IMAGE
+
+    s = StepperState()
+    s.set_source("notes_rgb")
+    assert s.image.shape == (6, 6, 3) and s.kernel.shape == (3, 3, 3, 2)
+    assert s.settings.activation == "relu" and s.settings.biases == NOTES_BIASES
+    expected = conv2d(NOTES_RGB_IMAGE, NOTES_FILTERS, bias=NOTES_BIASES, activation="relu")
+    np.testing.assert_array_equal(s.walk.output, expected)
+    assert s.output_shape() == (4, 4) and s.n_steps == 16 and s.filter_count() == 2
+    assert s.kernel_count() == 3 and s.kernel_title(1, 1) == "Filter 2 G" and s.output_title(1) == "Filter 2 out 4×4"
+    s.go_to(5)  # out(1,1)
+    lines = s.step_lines()
+    assert lines[0].startswith("Filter 1 R: ") and lines[3].endswith("→ out(1,1,1) = 31")
+    assert "sum 16 + 8 + 8 = 32 + bias (−1) = 31 → relu(31) = 31" in lines[3]
+    assert lines[7].endswith("bias (−4) = 20 → relu(20) = 20 → out(1,1,2) = 20")
+    assert s.mode_options()["biases"] and not s.uses()["bias"]
+    s.set_biases("0, -100")
+    np.testing.assert_array_equal(s.walk.output[:, :, 1], 0.0)
+    s.set_biases("x")
+    assert "Biases" in s.message
+
+
+def test_typed_channels_and_filters_round_trip():
+    s = StepperState()
+    s.type_matrix("1 2 3; 4 5 6; 7 8 9 | 9 8 7; 6 5 4; 3 2 1")
+    assert s.image.shape == (3, 3, 2) and s.channel_names() == ["channel 1", "channel 2"]
+    s.type_kernel("1 0; 0 1 | 0 1; 1 0 || 1 1; 1 1 | -1 -1; -1 -1")
+    assert s.kernel.shape == (2, 2, 2, 2) and s.walk is not None
+    k = s.kernel
+    np.testing.assert_array_equal(s.walk.output, conv2d(s.image, k))
+    assert parse_kernel(format_matrix(k).split("||")[0]).shape == (2, 2, 2)
+    from cnnviz.state.stepper.matrices import parse_filters
+
+    np.testing.assert_array_equal(parse_filters(format_matrix(k)), k)
+    with pytest.raises(MatrixError, match="Filter 2"):
+        parse_filters("1 2 || 1 x")
+    s.type_kernel("1 0; 0 1 || 1 1; 1 1")  # 2-D filters on a 2-channel input: a slice is missing
+    assert s.walk is None and "channel" in s.error
+    s.set_window_size(3, 3)
+    s.type_kernel("1 0; 0 1 | 0 1; 1 0 || 1 1; 1 1 | -1 -1; -1 -1")
+    s.set_window_size(3, 3)
+    assert s.kernel.shape == (3, 3, 2, 2)
+
+
+def test_upsampling_nearest_and_bilinear_words():
+    from cnnviz.core.layer_walks import upsample2d
+
+    s = StepperState()
+    s.set_mode("upsample")
+    assert s.window_size_label() == "Size factor" and s.window_size() == (2, 2) and s.operator() == "↑"
+    assert s.kernel_count() == 0 and not s.uses()["stride"] and s.mode_options()["interpolation"]
+    np.testing.assert_array_equal(s.walk.output, np.repeat(np.repeat(BOOK_IMAGE, 2, 0), 2, 1))
+    s.go_to(5)
+    assert s.step_lines() == ["out(0,5) copies in(0,2): row 0 // 2 = 0, column 5 // 2 = 2", "out(0,5) = 133"]
+    assert s.window_cells() == [(0, 2)] and s.output_cells() == [(0, 5)]
+    s.update(interpolation="bilinear")
+    s.go_to(9)  # out(1,1)
+    assert s.step_lines() == [
+        "row (1 + 0.5)/2 − 0.5 = 0.25 → rows 0, 1 (weights 0.75, 0.25)",
+        "column (1 + 0.5)/2 − 0.5 = 0.25 → columns 0, 1 (weights 0.75, 0.25)",
+        "out(1,1) = 0.5625·255 + 0.1875·185 + 0.1875·155 + 0.0625·144 = 216.2",
+    ]
+    s.go_to(0)
+    assert s.step_lines()[0] == "row (0 + 0.5)/2 − 0.5 = −0.25, clamped to 0 → row 0 (weight 1)"
+    np.testing.assert_allclose(s.walk.output, upsample2d(BOOK_IMAGE, 2, "bilinear"))
+    s.set_window_size(3, 1)
+    assert s.output_shape() == (12, 4) and s.formula_lines() == ["Rows: 4 · 3 = 12", "Columns: 4 · 1 = 4"]
+    assert s.outputs_fed_by(0, 0)[:2] == [(0, 0), (1, 0)]
+    with pytest.raises(ValueError):
+        s.update(interpolation="cubic")
+
+
+def test_dropout_mask_scaling_and_mean():
+    s = StepperState()
+    s.set_mode("dropout")
+    s.update(rate=0.5, seed=0)
+    w = s.walk
+    kept = w.mask
+    np.testing.assert_array_equal(w.output, np.where(kept, BOOK_IMAGE * 2, 0))
+    assert s.kernel_count() == 1 and s.kernel_title(0) == "Mask rate 0.5" and s.operator() == "⊙"
+    np.testing.assert_array_equal(s.shown_kernel(0), kept.astype(float))
+    s.go_to(5)
+    lines = s.step_lines()
+    assert lines[0] == "mask 1 (kept): out(1,1) = 144 × 1/(1 − 0.5) = 144 × 2 = 288"
+    before, after = fmt(BOOK_IMAGE.mean()), fmt(w.output.mean())
+    assert lines[-1].startswith(f"Mean before {before}, after {after} (this mask keeps 62.5%, expected 50%)")
+    assert "E[out] = (1 − 0.5)·x/(1 − 0.5) = x" in lines[-1]
+    s.go_to(1)
+    assert s.step_lines()[0] == "mask 0 (dropped): out(0,1) = 0  (was 185)"
+    s.update(training=False)
+    np.testing.assert_array_equal(s.walk.output, BOOK_IMAGE)
+    assert s.step_lines()[0] == "out(0,1) = in = 185 (inference: dropout is the identity)"
+    assert s.step_lines()[-1] == f"Inference: the output is the input; mean {before} before and after."
+    s.update(training=True, rate=5)  # clamped to the limit
+    assert s.settings.rate == LIMITS.rate and s.walk is not None
+    # the expectation is kept over many masks
+    from cnnviz.core.layer_walks import dropout
+
+    x = np.full((50, 50), 3.0)
+    assert abs(np.mean([dropout(x, 0.3, seed).mean() for seed in range(20)]) - 3.0) < 0.05
+
+
+def test_pool_gradient_routes_to_the_winner_or_spreads():
+    from cnnviz.core.layer_walks import pool2d_grad
+
+    s = StepperState()
+    s.set_mode("max_grad")
+    assert s.settings.stride == (2, 2) and s.operator() == "∂" and s.window_size_label() == "Pool size"
+    np.testing.assert_array_equal(s.shown_kernel(0), [[1, 2], [3, 4]])  # 1, 2, 3, … by default
+    np.testing.assert_array_equal(s.walk.output, [[1, 0, 0, 0], [0, 0, 0, 2], [0, 0, 0, 4], [0, 3, 0, 0]])
+    assert s.step_lines()[0] == "∂L/∂y(0,0) = 1 goes to the max 255 at in(0,0): ∂L/∂x(0,0) += 1"
+    np.testing.assert_array_equal(s.displayed_output(), [[1, 0, 0, 0]] + [[0] * 4] * 3)
+    s.go_to(3)
+    assert s.output_cells() == [(2, 3)] and s.winners() == [(2, 3)]
+    assert s.step_for_output(2, 3) == 3 and s.outputs_fed_by(2, 3) == [(2, 3)]
+    assert s.output_title(0) == "∂L/∂x 4×4" and s.kernel_title(0) == "Upstream ∂L/∂y 2×2"
+    s.type_upstream("1 -2; 0.5 4")
+    np.testing.assert_array_equal(s.walk.output, pool2d_grad(BOOK_IMAGE, [[1, -2], [0.5, 4]], 2, 2))
+    s.type_upstream("1 2 3")
+    assert s.walk is None and "2×2" in s.error
+    s.type_upstream("1 x")
+    assert "Upstream gradient" in s.message
+    s.type_upstream("")
+    s.set_mode("avg_grad")
+    assert s.step_lines()[0] == "∂L/∂y(0,0) = 1 ÷ 4 = 0.25 to each of (0,0), (0,1), (1,0), (1,1)"
+    assert "equal share" in s.step_lines()[-1]
+    s.update(stride=1)  # overlapping windows add up
+    np.testing.assert_allclose(s.walk.output, pool2d_grad(BOOK_IMAGE, np.arange(1, 10.0).reshape(3, 3), 2, 1, op="avg"))
+    twin = s.snapshot()
+    s.type_upstream("1 1 1; 1 1 1; 1 1 1")
+    assert twin.settings.upstream is None and twin.walk is not s.walk
+    s.set_mode("conv")
+    assert s.settings.stride == (1, 1)

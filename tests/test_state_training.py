@@ -304,3 +304,32 @@ def test_summary_words():
         ["conv2d (Conv2D)", "(None, 26, 26, 32)", "320"]]
     assert "(functional)" in st.summary_heading("small_cnn", True)
     assert "no flip" in st.preview_caption({"flip": False, "dataset": "digits"})
+
+
+def test_data_parallel_settings_and_their_rules(form, tmp_path):
+    assert (form.strategy, form.cpu_replicas) == ("auto", 1)
+    assert [c[0] for c in st.STRATEGY_CHOICES] == ["auto", "none", "mirrored"]
+    seen = record(form)
+    form.set_strategy("mirrored")
+    form.set_cpu_replicas(2)
+    assert seen == ["strategy", "cpu_replicas"]
+    with pytest.raises(ValueError, match="Unknown strategy 'multiworker'"):
+        form.set_strategy("multiworker")
+    form.set_cpu_replicas(0)
+    assert form.cpu_replicas == 1  # kept in range, like the spin box
+    form.set_cpu_replicas(10_000)
+    assert form.cpu_replicas == st.LIMITS["cpu_replicas"][1]
+    form.set_cpu_replicas(4)
+    form.set_batch_size(32)
+    assert form.replicas_problem() is None
+    assert form.batch_split_text() == "Global batch 32 = 4 replicas × 8"
+    form.set_batch_size(6)
+    assert form.batch_split_text() == "Global batch 6 = 4 replicas × 1–2"
+    config = form.make_config(tmp_path / "run")
+    assert (config.strategy, config.cpu_replicas, config.batch_size) == ("mirrored", 4, 6)
+    form.set_batch_size(2)
+    assert "4 CPU replicas cannot share a batch of 2" in form.replicas_problem()
+    with pytest.raises(ValueError, match="cannot share a batch of 2"):
+        form.make_config(tmp_path / "run")
+    form.set_strategy("none")  # replicas unused: no problem, one replica
+    assert form.replicas_problem() is None and form.batch_split_text() == "Global batch 2 (one replica)"

@@ -8,7 +8,8 @@ datasets such as ``conv2d_1/kernel:0``. The weight values come from an equivalen
 whose output on a fixed input is stored next to each file (``<name>.expected.npz``) so the tests
 can prove the weights were loaded, not just that something was built.
 
-Run from the repository root:  .venv/bin/python tools/make_model_fixtures.py
+Run from the repository root:  .venv/bin/python tools/make_model_fixtures.py [maker ...]
+(naming makers, e.g. ``tfkeras210_embedding``, rewrites only their files).
 """
 
 from __future__ import annotations
@@ -372,6 +373,54 @@ def tfkeras_lstm_time_major(keras) -> None:
     save_expected(path, m, sample_input((10, 4), 6))
 
 
+def tfkeras210_embedding(keras) -> None:
+    """tf.keras 2.10: a text classifier whose ``Embedding`` has ``input_length`` (removed in
+    Keras 3) and whose first layer is an explicit ``InputLayer``, as Sequential wrote it then.
+
+    The expected output is computed with numpy from the stored weights (embedding lookup, a
+    valid Conv1D, ReLU, Flatten, softmax Dense), independently of how Keras builds the model.
+    """
+    L = keras.layers
+    m = keras.Sequential([keras.Input((10,)), L.Embedding(50, 8, name="embedding"),
+                          L.Conv1D(6, 3, activation="relu", name="conv1d"),
+                          L.Flatten(name="flatten"), L.Dense(3, activation="softmax", name="dense")])
+    randomize(m, 12)
+    embedding = {"class_name": "Embedding", "config": {
+        "name": "embedding", "trainable": True, "batch_input_shape": [None, 10], "dtype": "float32",
+        "input_dim": 50, "output_dim": 8,
+        "embeddings_initializer": {"class_name": "RandomUniform",
+                                   "config": {"minval": -0.05, "maxval": 0.05, "seed": None}},
+        "embeddings_regularizer": None, "activity_regularizer": None, "embeddings_constraint": None,
+        "mask_zero": False, "input_length": 10}}
+    conv1d = {"class_name": "Conv1D", "config": {
+        "name": "conv1d", "trainable": True, "dtype": "float32", "filters": 6, "kernel_size": [3],
+        "strides": [1], "padding": "valid", "data_format": "channels_last", "dilation_rate": [1],
+        "groups": 1, "activation": "relu", "use_bias": True, "kernel_initializer": GLOROT_TF2,
+        "bias_initializer": zeros(), **_regs("kernel", "bias")}}
+    config = {"class_name": "Sequential", "config": {"name": "sequential", "layers": [
+        {"class_name": "InputLayer", "config": {"batch_input_shape": [None, 10], "dtype": "float32",
+                                                "sparse": False, "ragged": False,
+                                                "name": "embedding_input"}},
+        embedding, conv1d, simple("Flatten", "flatten", dtype="float32", data_format="channels_last"),
+        dense("dense", 3, "softmax", init=GLOROT_TF2)]}}
+    layers = [(layer.name, legacy_weights(layer)) for layer in m.layers]
+    path = OUT / "tfkeras210_embedding.h5"
+    write_legacy_h5(path, config, layers, "2.10.0")
+
+    x = np.random.default_rng(12).integers(0, 50, (10,)).astype("float32")
+    table = m.layers[0].embeddings.numpy()
+    kernel, bias = (v.numpy() for v in m.layers[1].weights)
+    wd, bd = (v.numpy() for v in m.layers[3].weights)
+    e = table[x.astype(int)]  # (10, 8)
+    windows = np.stack([e[i:i + 3] for i in range(10 - 2)])  # (8, 3, 8)
+    h = np.maximum(np.einsum("tkc,kcf->tf", windows.astype("float64"), kernel) + bias, 0.0)
+    logits = h.reshape(-1) @ wd + bd
+    y = np.exp(logits - logits.max())
+    y = (y / y.sum()).astype("float32")
+    np.testing.assert_allclose(m.predict_on_batch(x[None])[0], y, rtol=1e-5, atol=1e-6)
+    np.savez_compressed(path.with_suffix(".expected.npz"), x=x, y=y)
+
+
 def keras1_sequential(keras) -> None:
     """Keras 1.2 (TensorFlow dim ordering): Convolution2D/nb_filter/border_mode, W/b weights."""
     L = keras.layers
@@ -520,21 +569,30 @@ def write_lambda_h5(path: Path) -> None:
     write_legacy_h5(path, config, layers, "2.2.4")
 
 
-def main() -> None:
+MAKERS = (keras208_sequential_list, keras224_sequential_dict, tfkeras113_dtype_init,
+          tfkeras24_groups, tfkeras26_nested, tfkeras_lstm_time_major, tfkeras210_embedding,
+          keras1_sequential, weights_only, custom_layer, keras3_files)
+
+
+def main(names: list[str]) -> None:
+    """Write every fixture, or only those whose maker is named (``tfkeras210_embedding``)."""
     from cnnviz.ml.backend import keras as get_keras
 
     keras = get_keras()
     keras.utils.set_random_seed(0)
     OUT.mkdir(parents=True, exist_ok=True)
-    for make in (keras208_sequential_list, keras224_sequential_dict, tfkeras113_dtype_init,
-                 tfkeras24_groups, tfkeras26_nested, tfkeras_lstm_time_major, keras1_sequential,
-                 weights_only, custom_layer, keras3_files):
+    chosen = [make for make in MAKERS if not names or make.__name__ in names]
+    unknown = set(names) - {make.__name__ for make in MAKERS}
+    if unknown:
+        raise SystemExit(f"unknown fixture(s): {', '.join(sorted(unknown))}")
+    for make in chosen:
         make(keras)
-    broken_files()
-    write_lambda_h5(OUT / "lambda_layer.h5")
+    if not names:
+        broken_files()
+        write_lambda_h5(OUT / "lambda_layer.h5")
     for p in sorted(OUT.iterdir()):
         print(f"{p.stat().st_size:>8}  {p.name}")
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

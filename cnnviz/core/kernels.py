@@ -20,6 +20,11 @@ import numpy as np
 __all__ = [
     "PRESETS",
     "PRESET_INFO",
+    "HAAR_DEFAULT_SIZE",
+    "HAAR_INFO",
+    "HAAR_PRESETS",
+    "HAAR_TITLES",
+    "haar_feature",
     "BORDERS",
     "preset",
     "apply_kernel",
@@ -65,20 +70,25 @@ PRESET_INFO: dict[str, str] = {
     "gradient_x": (
         "Horizontal gradient (book ch. 3): right column minus left column, so it lights up "
         "vertical edges where the image gets brighter to the right (negative where darker). "
-        "Sums to 0: flat areas become 0."
+        "Sums to 0: flat areas become 0. Sobel x is printed with the opposite sign (left minus "
+        "right): same edges, colours swapped; the book prints both this way, so both are kept."
     ),
     "gradient_y": (
         "Vertical gradient (book ch. 3): bottom row minus top row, so it lights up horizontal "
-        "edges where the image gets brighter downwards (negative where darker). Sums to 0."
+        "edges where the image gets brighter downwards (negative where darker). Sums to 0. "
+        "Sobel y is printed with the opposite sign (top minus bottom)."
     ),
     "sobel_x": (
         "Sobel x (book ch. 3, last row corrected to 1 0 -1): like the gradient but the middle "
         "row counts twice, which smooths noise; left minus right, so it is positive where the "
-        "image gets darker to the right. Sums to 0: an edge detector."
+        "image gets darker to the right — the opposite sign of Gradient x (right minus left), "
+        "as the book prints them: same edges, colours swapped. Sums to 0: an edge detector."
     ),
     "sobel_y": (
-        "Sobel y (book ch. 3): top row minus bottom row with the middle column counted twice; "
-        "finds horizontal edges. Sums to 0: an edge detector."
+        "Sobel y (book ch. 3): top row minus bottom row with the middle column counted twice, "
+        "so it is positive where the image gets darker downwards — the opposite sign of "
+        "Gradient y (bottom minus top), as the book prints them; finds horizontal edges. "
+        "Sums to 0: an edge detector."
     ),
     "laplacian": (
         "Laplacian, 4 neighbours (book ch. 3): a second derivative that finds edges in every "
@@ -117,6 +127,89 @@ PRESET_INFO: dict[str, str] = {
     ),
 }
 
+# ------------------------------------------------------------------------------------------
+# Haar-like features (book ch. 5, Fig. 5.1)
+
+#: preset name -> the menu's title. The rectangles are +1 (white in Fig. 5.1) and −1 (black).
+HAAR_TITLES: dict[str, str] = {
+    "haar_two_x": "Haar: two rectangles side by side",
+    "haar_two_y": "Haar: two rectangles stacked",
+    "haar_three_x": "Haar: three rectangles side by side",
+    "haar_three_y": "Haar: three rectangles stacked",
+    "haar_four": "Haar: four rectangles (diagonal)",
+}
+HAAR_DEFAULT_SIZE = 12  # divisible by 2 and 3: every rectangle of a preset is the same size
+_VJ = (
+    " Viola and Jones computed such features at every position and size with an integral image "
+    "(each rectangle's sum from 4 look-ups), which made their face detector fast."
+)
+HAAR_INFO: dict[str, str] = {
+    "haar_two_x": (
+        "Haar two-rectangle feature, side by side (book ch. 5, Fig. 5.1): right half +1, left half "
+        "−1 — positive where the image is brighter on the right, a vertical edge seen at the scale "
+        "of the feature (a coarse Gradient x)." + _VJ
+    ),
+    "haar_two_y": (
+        "Haar two-rectangle feature, stacked: bottom half +1, top half −1 — positive where the lower "
+        "half is brighter, a horizontal edge such as dark eyes above bright cheeks." + _VJ
+    ),
+    "haar_three_x": (
+        "Haar three-rectangle feature, side by side: middle third +1, outer thirds −1 — a bright "
+        "vertical bar between darker sides (the bridge of the nose between the eyes); negative on a "
+        "dark bar." + _VJ
+    ),
+    "haar_three_y": (
+        "Haar three-rectangle feature, stacked: middle third +1, top and bottom −1 — a bright "
+        "horizontal band between darker ones (a dark line gives a negative response)." + _VJ
+    ),
+    "haar_four": (
+        "Haar four-rectangle feature: top-left and bottom-right +1, the other two −1 — a diagonal, "
+        "chessboard-like contrast; flat areas and plain edges give about 0." + _VJ
+    ),
+}
+
+
+def _parts(size: int, n: int) -> list[int]:
+    """``size`` cut into ``n`` runs of equal length, the remainder added to run ``n // 2`` (the
+    middle one of three, so the feature stays symmetric)."""
+    base, extra = divmod(size, n)
+    runs = [base] * n
+    runs[n // 2] += extra
+    return runs
+
+
+def _bands(size: int, signs: list[float]) -> np.ndarray:
+    return np.repeat(np.array(signs, np.float32), _parts(size, len(signs)))
+
+
+def haar_feature(name: str, size: int) -> np.ndarray:
+    """The Haar-like feature ``name`` (a key of :data:`HAAR_TITLES`) as a size × size float32
+    kernel of +1 and −1. Sizes that the rectangles do not divide give the middle (or second)
+    rectangle the extra rows or columns."""
+    if name not in HAAR_TITLES:
+        raise ValueError(f"There is no Haar feature called '{name}'. Choose one of: {', '.join(HAAR_TITLES)}.")
+    parts = 3 if "three" in name else 2
+    if not (parts <= int(size) <= 64):
+        raise ValueError(f"A {parts}-part Haar feature needs a size of {parts} to 64 pixels; got {size}.")
+    size = int(size)
+    if name == "haar_four":
+        b = _bands(size, [1.0, -1.0])
+        return np.outer(b, b).astype(np.float32)
+    signs = [-1.0, 1.0] if parts == 2 else [-1.0, 1.0, -1.0]
+    line = _bands(size, signs)
+    grid = np.tile(line, (size, 1)) if name.endswith("_x") else np.tile(line[:, None], (1, size))
+    return grid.astype(np.float32)
+
+
+def _frozen(k: np.ndarray) -> np.ndarray:
+    k.setflags(write=False)
+    return k
+
+
+#: name -> read-only float32 kernel at :data:`HAAR_DEFAULT_SIZE` (kept apart from
+#: :data:`PRESETS`, the 3×3-ish kernels of the book's chapters 1 and 3).
+HAAR_PRESETS: dict[str, np.ndarray] = {name: _frozen(haar_feature(name, HAAR_DEFAULT_SIZE)) for name in HAAR_TITLES}
+
 # border name -> OpenCV border flag. "reflect" mirrors without repeating the edge pixel
 # (numpy/PyTorch "reflect", OpenCV REFLECT_101); "symmetric" repeats it (OpenCV REFLECT).
 BORDERS: dict[str, int] = {
@@ -128,12 +221,13 @@ BORDERS: dict[str, int] = {
 
 
 def preset(name: str) -> np.ndarray:
-    """An editable float32 copy of the preset kernel called ``name``."""
+    """An editable float32 copy of the preset kernel called ``name`` (a Haar feature at its
+    default size included)."""
     try:
-        return PRESETS[name].copy()
+        return (PRESETS[name] if name in PRESETS else HAAR_PRESETS[name]).copy()
     except KeyError:
         raise ValueError(
-            f"There is no preset kernel called '{name}'. Choose one of: {', '.join(PRESETS)}."
+            f"There is no preset kernel called '{name}'. Choose one of: {', '.join([*PRESETS, *HAAR_PRESETS])}."
         ) from None
 
 

@@ -3,6 +3,13 @@
 Example::
 
     cnnviz train --model mnist_fast --dataset digits --epochs 3 --out runs/first
+    cnnviz train --model small_cnn --dataset folder --folder photos --cache /tmp/photos-cache
+    cnnviz train --strategy mirrored --cpu-replicas 2 --batch-size 64   # data parallel on a CPU
+
+An image folder is read while training (tf.data), never loaded whole. ``--strategy`` chooses
+data parallelism (tf.distribute.MirroredStrategy; ``auto`` = mirrored with several GPUs);
+``--cpu-replicas N`` splits the CPU into N logical devices, which TensorFlow allows only before it
+starts, so it is done first thing in this process.
 
 Exit codes: 0 finished, 1 stopped (Ctrl-C), 2 bad arguments or a run that could not start or
 failed, 3 the loss became NaN.
@@ -22,7 +29,7 @@ EXIT_OK, EXIT_STOPPED, EXIT_FAILED, EXIT_NAN = 0, 1, 2, 3
 
 
 def _parser() -> argparse.ArgumentParser:
-    from cnnviz.ml import datasets, zoo  # zoo/datasets import no Keras at module level
+    from cnnviz.ml import datasets, distribute, zoo  # no Keras at module level
 
     p = argparse.ArgumentParser(
         prog="cnnviz train",
@@ -33,6 +40,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", choices=datasets.NAMES,
                    help="default: the model's usual dataset (digits for the MNIST models)")
     p.add_argument("--folder", type=Path, help="image folder (one subfolder per class) for --dataset folder")
+    p.add_argument("--cache", type=Path,
+                   help="--dataset folder: keep the decoded images in this folder for later epochs and runs")
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", "--learning-rate", dest="lr", type=float, help="default: the book's value")
@@ -46,6 +55,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--max-samples", type=int, help="train on at most this many samples")
     p.add_argument("--resume", type=Path, help="continue from this .keras checkpoint")
     p.add_argument("--functional", action="store_true", help="small_cnn: the functional build (Listing 5.2)")
+    p.add_argument("--strategy", choices=distribute.STRATEGIES, default="auto",
+                   help="data parallelism: mirrored = tf.distribute.MirroredStrategy over the GPUs "
+                   "(or the CPU replicas); auto = mirrored when more than one GPU is visible "
+                   "(default: %(default)s)")
+    p.add_argument("--cpu-replicas", type=int, default=1, metavar="N",
+                   help="split the CPU into N logical devices, to try data parallelism without "
+                   "GPUs (default: %(default)s = no split)")
     p.add_argument("--allow-download", action="store_true",
                    help="let keras.datasets download MNIST/Fashion-MNIST/CIFAR-10 if not cached")
     p.add_argument("--list", action="store_true", help="list the models and datasets and exit")
@@ -116,11 +132,25 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
         print("--dataset folder needs --folder PATH (one subfolder per class)", file=sys.stderr)
         return EXIT_FAILED
 
+    from cnnviz.ml import distribute
+
+    if args.cpu_replicas > 1:
+        # Before anything else starts TensorFlow's devices; settings that cannot work are left
+        # for the run to explain.
+        try:
+            distribute.check(args.strategy, args.cpu_replicas, args.batch_size)
+        except ValueError:
+            pass
+        else:
+            distribute.configure_cpu_replicas(args.cpu_replicas)
+
     from cnnviz.ml import training
 
     options: dict = {}
     if args.folder is not None:
         options["path"] = args.folder
+    if args.cache is not None:
+        options["cache"] = args.cache
     if args.allow_download:
         options["allow_download"] = True
     out_dir = args.out or training.new_run_dir(Path.cwd() / "cnnviz-runs", args.model)
@@ -129,7 +159,8 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
         learning_rate=args.lr, optimizer=args.optimizer, validation_split=args.validation_split,
         augment=args.augment, seed=args.seed, reduce_lr_on_plateau=args.reduce_lr, out_dir=out_dir,
         save_h5=args.h5, resume_from=args.resume, max_samples=args.max_samples,
-        functional=args.functional, dataset_options=options,
+        functional=args.functional, dataset_options=options, strategy=args.strategy,
+        cpu_replicas=args.cpu_replicas,
     )
     printer = _Printer(out)
 
@@ -152,6 +183,8 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
     if result.run_dir is not None and result.status != "failed":
         print(f"run folder: {result.run_dir}", file=out)
         print(f"device: {result.device}; {result.elapsed_s:.1f}s; {result.samples_per_s:.0f} samples/s", file=out)
+        print(f"strategy: {result.strategy}, {result.replicas} replica(s); global batch "
+              f"{result.global_batch_size}, {result.per_replica_batch_size} per replica", file=out)
         last = {k: v[-1] for k, v in result.history.items() if v}
         if last:
             print("last epoch: " + ", ".join(f"{k} {v:.4f}" for k, v in last.items()), file=out)

@@ -11,18 +11,22 @@ suit a zoo model (the first is its default). Images are kept as ``uint8`` until
 - ``segmentation``: coloured figures with per-pixel trimap masks in the Oxford-IIIT pets classes
   (object, border, background), for the U-Net of Listing 6.1.
 - ``digit_pairs``: pairs of bundled digits labelled 1 (same digit) or 0, for Listing 5.6.
-- ``folder``: one subfolder per class, like ``flow_from_directory`` (Listing 4.5).
+- ``folder``: one subfolder per class, like ``flow_from_directory`` (Listing 4.5): a
+  :class:`FolderDataset` that lists file names only and streams the images through ``tf.data``
+  while training (parallel decode, prefetch, optional disk cache), never one array in memory.
 - ``mnist``, ``fashion_mnist``, ``cifar10``: ``keras.datasets`` when already downloaded; offline
   they raise :class:`DatasetUnavailableError` with a plain message, never a traceback from a
   failed download. ``allow_download=True`` lets Keras fetch them.
 
-This module imports numpy and OpenCV only; Keras is imported only to fetch the Keras datasets.
+This module imports numpy and OpenCV only; Keras/TensorFlow are imported inside the functions that
+fetch the Keras datasets or stream a folder.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +43,9 @@ __all__ = [
     "BOOK_AUGMENTATION",
     "Dataset",
     "DatasetUnavailableError",
+    "FolderDataset",
+    "FolderStream",
+    "IMAGE_SUFFIXES",
     "adapt_images",
     "augment",
     "augment_preview",
@@ -48,6 +55,7 @@ __all__ = [
     "load",
     "model_arrays",
     "normalize",
+    "skipped_message",
 ]
 
 TASKS = ("classification", "segmentation", "pairs")
@@ -157,6 +165,9 @@ _COMPATIBLE = {
     "mnist_cnn": ("digits", "shapes", "mnist", "fashion_mnist", "folder", "cifar10"),
     "alexnet_small": ("shapes", "digits", "folder", "mnist", "fashion_mnist", "cifar10"),
     "small_cnn": ("shapes", "cifar10", "digits", "folder", "mnist", "fashion_mnist"),
+    "plain_deep": ("digits", "shapes", "mnist", "fashion_mnist", "folder", "cifar10"),
+    "resnet_small": ("digits", "shapes", "mnist", "fashion_mnist", "folder", "cifar10"),
+    "densenet_small": ("digits", "shapes", "mnist", "fashion_mnist", "folder", "cifar10"),
     "siamese_mnist": ("digit_pairs",),
     "unet_small": ("segmentation",),
 }
@@ -360,6 +371,15 @@ def make_segmentation(n: int = 400, size: int = 128, channels: int = 3, seed: in
 
 # --- folder --------------------------------------------------------------------------------
 
+#: File names taken as images in a class folder (others are skipped and counted).
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".jpe", ".gif", ".bmp", ".dib", ".tif", ".tiff",
+                  ".webp", ".pgm", ".ppm", ".pbm", ".pnm")
+# Decoded by TensorFlow's own ops; the rest go through OpenCV.
+_TF_SUFFIXES = (".png", ".jpg", ".jpeg", ".jpe", ".gif", ".bmp", ".dib")
+# With a disk cache the decoded images are shuffled in a buffer this large (the file order was
+# shuffled once before caching); without one, the file names are shuffled each epoch.
+CACHE_SHUFFLE_BUFFER = 2048
+
 
 def _read_image(path: Path, gray: bool) -> np.ndarray:
     """Decode one file through cnnviz.core (size limits, clear reasons)."""
@@ -368,10 +388,326 @@ def _read_image(path: Path, gray: bool) -> np.ndarray:
     return load_image(path, gray=gray)
 
 
+def _read_resized(path: str | Path, h: int, w: int, channels: int) -> np.ndarray:
+    img = _read_image(Path(path), gray=(channels == 1))
+    img = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
+    return img.reshape(h, w, channels)
+
+
+def _list_files(folder: Path) -> list[Path]:
+    """The files under ``folder`` and its subfolders by name (hidden ones left out), sorted;
+    nothing is opened."""
+    found: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        found.extend(Path(dirpath) / f for f in filenames if not f.startswith("."))
+    return sorted(found)
+
+
+class _SkipRecord:
+    """The files of a folder that could not be read, with why; shared by the folder and its
+    parts and filled from tf.data's threads while training."""
+
+    def __init__(self) -> None:
+        self._items: list[tuple[str, str]] = []
+        self._paths: set[str] = set()
+        self._lock = threading.Lock()
+
+    def add(self, path: str, reason: str) -> bool:
+        with self._lock:
+            if path in self._paths:
+                return False
+            self._paths.add(path)
+            self._items.append((path, reason))
+            return True
+
+    def items(self) -> list[tuple[str, str]]:
+        with self._lock:
+            return list(self._items)
+
+
+def skipped_message(skipped: Sequence[tuple[str, str]]) -> str:
+    """"Skipped N file(s) that could not be read as images, e.g. <name>: <reason>"."""
+    name, reason = Path(skipped[0][0]).name, skipped[0][1]
+    return (f"Skipped {len(skipped)} file(s) that could not be read as images, e.g. "
+            f"{name}: {reason}")
+
+
+class FolderDataset:
+    """An image folder, one subfolder per class, listed by file name and decoded only when
+    used: while training through a ``tf.data`` pipeline (:meth:`stream`), for a preview a few
+    at a time (:meth:`read`). Nothing holds the whole folder in memory.
+
+    ``files``/``labels``/``index`` describe the samples of this part (``index`` numbers them in
+    the whole folder, so a training and a validation part share one list of skipped files).
+    Files that cannot be read are skipped and counted in ``skipped`` — found when listing (not
+    an image file name), when loading (a class whose files are all unreadable does not count),
+    and while reading (a broken file, or one deleted meanwhile).
+    """
+
+    name = "folder"
+    task = "classification"
+    flip_ok = True
+    attribution = ""
+    x_val = None
+    y_val = None
+
+    def __init__(self, root: Path, files: Sequence[str], labels: np.ndarray, class_names: list[str],
+                 size: tuple[int, int], channels: int, *, record: _SkipRecord | None = None,
+                 index: np.ndarray | None = None, cache: str | os.PathLike[str] | None = None,
+                 part: str = "all") -> None:
+        self.root = Path(root)
+        self.files = list(files)
+        self.labels = np.asarray(labels, np.int64)
+        self.index = np.arange(len(self.files)) if index is None else np.asarray(index, np.int64)
+        self.class_names = list(class_names)
+        self.size = (int(size[0]), int(size[1]))
+        self.channels = int(channels)
+        self.cache = None if cache in (None, "") else Path(cache)
+        self.part = part
+        self._record = record if record is not None else _SkipRecord()
+        self.attribution = str(self.root)
+        self.description = (f"Images from {self.root} ({len(self.files)} files in "
+                            f"{len(self.class_names)} classes, read while training)")
+
+    # -- what the GUI and the engine ask of any dataset --------------------------------------
+    @property
+    def skipped(self) -> list[tuple[str, str]]:
+        return self._record.items()
+
+    @property
+    def messages(self) -> list[str]:
+        skipped = self.skipped
+        return [skipped_message(skipped)] if skipped else []
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return (*self.size, self.channels)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def _part(self, keep: np.ndarray, part: str) -> FolderDataset:
+        keep = np.asarray(keep, np.int64)
+        return FolderDataset(self.root, [self.files[i] for i in keep], self.labels[keep],
+                             self.class_names, self.size, self.channels, record=self._record,
+                             index=self.index[keep], cache=self.cache, part=part)
+
+    def subset(self, max_samples: int | None, seed: int = 0) -> FolderDataset:
+        """At most ``max_samples`` files, chosen at random (seeded), in folder order."""
+        if not max_samples or max_samples >= len(self):
+            return self
+        rng = np.random.default_rng(seed)
+        return self._part(np.sort(rng.permutation(len(self))[: int(max_samples)]), self.part)
+
+    def split(self, fraction: float, seed: int) -> tuple[FolderDataset, FolderDataset | None]:
+        """A seeded random split into training and validation parts (as for in-memory sets)."""
+        if fraction <= 0:
+            return self, None
+        order = np.random.default_rng(seed + 1).permutation(len(self))
+        n_val = max(1, int(round(len(self) * fraction)))
+        if len(self) - n_val < 1:
+            raise ValueError(f"Only {len(self)} samples: too few to keep {fraction:.0%} for validation.")
+        return self._part(order[n_val:], "train"), self._part(order[:n_val], "val")
+
+    def note_skipped(self, path: str, reason: str) -> bool:
+        """Count a file as skipped (once); True if it was new."""
+        return self._record.add(str(path), reason)
+
+    # -- reading -------------------------------------------------------------------------------
+    def read(self, count: int | None = None, size: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The first ``count`` readable images (all when None) as ``uint8`` (N, H, W, C) and
+        their labels, decoded now with OpenCV; unreadable files are skipped and counted. For
+        previews and small folders — training streams instead."""
+        h, w = self.size if size is None else (int(size[0]), int(size[1]))
+        images: list[np.ndarray] = []
+        labels: list[int] = []
+        for file, label in zip(self.files, self.labels):
+            if count is not None and len(images) >= count:
+                break
+            try:
+                images.append(_read_resized(file, h, w, self.channels))
+            except (ValueError, OSError, cv2.error) as exc:
+                self.note_skipped(file, str(exc))
+                continue
+            labels.append(int(label))
+        x = np.stack(images) if images else np.zeros((0, h, w, self.channels), np.uint8)
+        return x, np.asarray(labels, np.int64)
+
+    def stream(self, input_shape: Sequence[int], batch_size: int, *, shuffle: bool = True,
+               seed: int = 0, augmentation: Augmentation | None = None) -> FolderStream:
+        """The ``tf.data`` pipeline that trains on this part: see :class:`FolderStream`."""
+        return FolderStream(self, input_shape, batch_size, shuffle=shuffle, seed=seed,
+                            augmentation=augmentation)
+
+
+def _why_unreadable(path: str) -> str:
+    if not os.path.exists(path):
+        return "the file disappeared while training (deleted or moved)"
+    try:
+        _read_image(Path(path), gray=False)
+    except (ValueError, OSError, cv2.error) as exc:
+        return str(exc)
+    return "TensorFlow could not decode it"
+
+
+class FolderStream:
+    """Batches of a :class:`FolderDataset` for ``fit``, through ``tf.data``: file names
+    (shuffled each epoch) → parallel read and decode → converted to the model's input (size;
+    gray, RGB, RGBA over white, 16-bit scaled to 8) → optional disk cache → batches →
+    Listing 4.4's augmentation (optional) → ÷255 and one-hot labels → prefetch. Nothing is
+    decoded before the first batch is asked for.
+
+    A file that cannot be decoded — broken, or deleted while training — is dropped from the
+    batch (``ignore_errors``). Each batch notes which files it holds; :meth:`end_epoch` names
+    the files a whole epoch did not deliver, records them as skipped with the reason and
+    returns the new ones.
+    """
+
+    def __init__(self, folder: FolderDataset, input_shape: Sequence[int], batch_size: int, *,
+                 shuffle: bool, seed: int, augmentation: Augmentation | None) -> None:
+        from cnnviz.ml.backend import tensorflow
+
+        tf = tensorflow()
+        self.folder = folder
+        self.batch_size = int(batch_size)
+        self._seen: set[int] = set()
+        self._seen_lock = threading.Lock()
+        h, w, c = (int(v) for v in input_shape)
+        n = len(folder)
+        rng = np.random.default_rng(seed)
+        self._rng = rng
+        paths = np.asarray(folder.files, dtype=object)
+        order = np.arange(n)
+        if shuffle and folder.cache is not None:
+            order = rng.permutation(n)  # mixed once before caching; the buffer mixes further
+        native = np.asarray([Path(p).suffix.lower() in _TF_SUFFIXES for p in paths], bool)
+        ds = tf.data.Dataset.from_tensor_slices((
+            paths[order].astype(str), folder.labels[order], folder.index[order], native[order]))
+        if shuffle and folder.cache is None:
+            ds = ds.shuffle(max(1, n), seed=seed, reshuffle_each_iteration=True)
+
+        def cv_decode(path):
+            return _read_resized(path.decode(), h, w, c).astype(np.float32)
+
+        def decode(path, label, index, is_native):
+            def with_tf():
+                raw = tf.io.read_file(path)
+                img = tf.io.decode_image(raw, channels=0, expand_animations=False, dtype=tf.uint8)
+                img = _to_channels(tf, img, c)
+                return tf.image.resize(img, (h, w), method="area")
+
+            def with_cv():
+                img = tf.numpy_function(cv_decode, [path], tf.float32, stateful=False)
+                return tf.reshape(img, (h, w, c))
+
+            img = tf.cond(is_native, with_tf, with_cv)
+            img = tf.cast(tf.clip_by_value(tf.round(img), 0.0, 255.0), tf.uint8)
+            return img, label, index
+
+        ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE).ignore_errors(log_warning=False)
+        if folder.cache is not None:
+            ds = ds.cache(str(_cache_prefix(folder, (h, w, c))))
+            if shuffle:
+                ds = ds.shuffle(min(max(1, n), CACHE_SHUFFLE_BUFFER), seed=seed,
+                                reshuffle_each_iteration=True)
+        ds = ds.batch(self.batch_size)
+
+        def note(images, index):
+            with self._seen_lock:
+                self._seen.update(int(i) for i in index)
+            if augmentation is not None:
+                images = augment(images, rng, augmentation)
+            return images
+
+        num_classes = folder.num_classes
+
+        def finish(images, label, index):
+            images = tf.numpy_function(note, [images, index], tf.uint8, stateful=True)
+            images = tf.reshape(images, (-1, h, w, c))
+            x = tf.cast(images, tf.float32) / 255.0
+            return x, tf.one_hot(label, num_classes, dtype=tf.float32)
+
+        self.dataset = ds.map(finish).prefetch(tf.data.AUTOTUNE)
+
+    def begin_epoch(self) -> None:
+        with self._seen_lock:
+            self._seen.clear()
+
+    def end_epoch(self, resolve_at_most: int = 20) -> list[tuple[str, str]]:
+        """After a whole epoch: the files it did not deliver that were not yet known to be
+        unreadable, now recorded as skipped with their reason."""
+        with self._seen_lock:
+            seen = set(self._seen)
+        if not seen:
+            return []
+        new: list[tuple[str, str]] = []
+        known = {p for p, _ in self.folder.skipped}
+        for file, index in zip(self.folder.files, self.folder.index):
+            if int(index) in seen or file in known:
+                continue
+            reason = _why_unreadable(file) if len(new) < resolve_at_most else "it could not be read"
+            if self.folder.note_skipped(file, reason):
+                new.append((file, reason))
+        return new
+
+
+def _to_channels(tf, img, channels: int):
+    """(H, W, any of 1–4 channels) uint8 → float32 (H, W, ``channels``): gray repeated to RGB,
+    colour to gray with the BT.601 weights, transparency composited over white (as
+    :func:`cnnviz.core.images.load_image` does)."""
+    img = tf.cast(img, tf.float32)
+    n = tf.shape(img)[-1]
+
+    def opaque(colour, alpha):
+        a = alpha / 255.0
+        return colour * a + 255.0 * (1.0 - a)
+
+    def gray_like():
+        g = img[..., :1]
+        g = tf.cond(n == 2, lambda: opaque(g, img[..., 1:2]), lambda: g)
+        return tf.tile(g, [1, 1, 3]) if channels == 3 else g
+
+    def colour_like():
+        rgb = img[..., :3]
+        rgb = tf.cond(n == 4, lambda: opaque(rgb, img[..., 3:4]), lambda: rgb)
+        return rgb if channels == 3 else tf.image.rgb_to_grayscale(rgb)
+
+    out = tf.cond(n >= 3, colour_like, gray_like)
+    out.set_shape((None, None, channels))
+    return out
+
+
+def _cache_prefix(folder: FolderDataset, shape: tuple[int, int, int]) -> Path:
+    """The cache files of one part of a folder at one input shape; a partial cache left by a
+    process that was killed is removed first (TensorFlow would refuse to write over it)."""
+    import hashlib
+
+    key = hashlib.sha1("\n".join([str(folder.root.resolve()), repr(shape), *folder.files]).encode())
+    cache_dir = Path(folder.cache).expanduser()
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    prefix = cache_dir / f"cnnviz-{folder.part}-{key.hexdigest()[:16]}"
+    if not prefix.with_name(prefix.name + ".index").exists():
+        for stale in cache_dir.glob(prefix.name + "*"):
+            stale.unlink()
+    return prefix
+
+
 def load_folder(path: str | os.PathLike[str], size: int | Sequence[int] = 64, channels: int = 3,
-                max_per_class: int | None = None, **_ignored) -> Dataset:
-    """Images from ``path/<class name>/*`` resized to ``size``; files that cannot be read are
-    skipped and counted (``Dataset.skipped``, ``Dataset.messages``)."""
+                max_per_class: int | None = None, cache: str | os.PathLike[str] | None = None,
+                **_ignored) -> FolderDataset:
+    """The images under ``path/<class name>/`` (subfolders included), listed by name and
+    decoded when used, at ``size`` (h, w) with ``channels``; ``cache`` is a folder where the
+    decoded images are kept for later epochs and runs.
+
+    Only names are listed, plus one file per class opened to prove the class has a readable
+    image (a class whose files are all unreadable does not count). Other unreadable files are
+    found while reading and counted then (``skipped``, ``messages``).
+    """
     root = Path(path)
     if not root.is_dir():
         raise ValueError(f"'{root}' is not a folder; choose a folder with one subfolder per class")
@@ -383,46 +719,44 @@ def load_folder(path: str | os.PathLike[str], size: int | Sequence[int] = 64, ch
             f"an image folder needs at least two classes — one subfolder per class with images "
             f"in each — but '{root}' has {found}"
         )
-    images: list[np.ndarray] = []
+    record = _SkipRecord()
+    files: list[str] = []
     labels: list[int] = []
-    skipped: list[tuple[str, str]] = []
     names: list[str] = []
     for class_dir in class_dirs:
-        count = 0
-        files = sorted(p for p in class_dir.rglob("*") if p.is_file() and not p.name.startswith("."))
-        for file in files:
-            if max_per_class and count >= max_per_class:
-                break
+        images = []
+        for file in _list_files(class_dir):
+            if file.suffix.lower() in IMAGE_SUFFIXES:
+                images.append(file)
+            else:
+                record.add(str(file), f"not an image file (its name ends in '{file.suffix or '(nothing)'}')")
+        # One readable image proves the class; the files before it are unreadable.
+        first = None
+        for k, file in enumerate(images):
             try:
-                img = _read_image(file, gray=(channels == 1))
+                _read_image(file, gray=(channels == 1))
             except (ValueError, OSError, cv2.error) as exc:
-                skipped.append((str(file), str(exc)))
+                record.add(str(file), str(exc))
                 continue
-            img = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
-            images.append(img.reshape(h, w, channels))
-            labels.append(len(names))
-            count += 1
-        if count:
-            names.append(class_dir.name)
-        else:
-            skipped.append((str(class_dir), "no readable images in this class folder"))
-    # Labels were numbered only for classes that had images, so they stay contiguous.
+            first = k
+            break
+        if first is None:
+            record.add(str(class_dir), "no readable images in this class folder")
+            continue
+        kept = images[first:]
+        if max_per_class:
+            kept = kept[: int(max_per_class)]
+        # Labels are numbered only for classes that have images, so they stay contiguous.
+        files.extend(str(f) for f in kept)
+        labels.extend([len(names)] * len(kept))
+        names.append(class_dir.name)
     if len(names) < 2:
         raise ValueError(
             f"an image folder needs at least two classes with readable images, but '{root}' has "
-            f"{len(names)} ({', '.join(names) or 'none'}); {len(skipped)} files could not be read"
+            f"{len(names)} ({', '.join(names) or 'none'}); {len(record.items())} files could not be read"
         )
-    messages = []
-    if skipped:
-        messages.append(
-            f"Skipped {len(skipped)} file(s) that could not be read as images, e.g. "
-            f"{Path(skipped[0][0]).name}: {skipped[0][1]}"
-        )
-    return Dataset(
-        "folder", np.stack(images), np.asarray(labels, np.int64), names,
-        description=f"Images from {root} ({len(images)} in {len(names)} classes)",
-        attribution=str(root), messages=messages, skipped=skipped,
-    )
+    return FolderDataset(root, files, np.asarray(labels, np.int64), names, (h, w), channels,
+                         record=record, cache=cache)
 
 
 # --- keras.datasets ------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 Why this exists: Keras 3 refuses many real files written by Keras 2 (the old Sequential config
 as a bare list, ``groups`` on depthwise/transposed convolutions, ``dtype`` inside initializers,
-``batch_input_shape``, ``time_major``, nested models), and a model file can carry Python code
+``batch_input_shape``, ``time_major``, ``input_length``, nested models), and a model file can carry Python code
 (``Lambda`` layers) or HDF5 links that read other files. So this module
 
 1. accepts only a local regular file of sane size,
@@ -11,7 +11,9 @@ as a bare list, ``groups`` on depthwise/transposed convolutions, ``dtype`` insid
 3. reads the stored config JSON and refuses code (``Lambda``) unless the caller trusts the file,
 4. translates the legacy config, builds the model from it in Keras' safe mode and loads the
    weights layer by layer itself,
-5. and when the model still cannot be built, returns what the file holds: the architecture from
+5. hands a file it could not build to Keras' own loader (after the same checks, in safe mode
+   unless trusted), so it never opens less than Keras alone would,
+6. and when the model still cannot be built, returns what the file holds: the architecture from
    the config and the weight tensors (conv kernels can still be shown as filters).
 
 Loading is always ``compile=False``: a viewer needs no optimizer, and compiling fails on custom
@@ -488,6 +490,13 @@ _KERAS1_ARGS = {"nb_filter": "filters", "subsample": "strides", "border_mode": "
                 "b_constraint": "bias_constraint", "bias": "use_bias", "output_dim": "units",
                 "p": "rate", "subsample_length": "strides", "filter_length": "kernel_size",
                 "atrous_rate": "dilation_rate", "input_dtype": "dtype"}
+#: Keras 1 names that mark a layer config as Keras 1 (``output_dim`` not for Embedding, which
+#: keeps that name in Keras 2 and 3).
+_KERAS1_MARKERS = ("nb_filter", "output_dim", "border_mode", "dim_ordering", "W_regularizer")
+#: Keras 1 Embedding arguments, which Keras 2 renamed differently from the other layers'.
+_KERAS1_EMBEDDING_ARGS = {"init": "embeddings_initializer", "W_regularizer": "embeddings_regularizer",
+                          "W_constraint": "embeddings_constraint"}
+_WRAPPERS = {"Bidirectional", "TimeDistributed"}
 
 
 class _Translator:
@@ -549,13 +558,19 @@ class _Translator:
         shape = first.pop("batch_input_shape", None)
         if shape is None and "input_shape" in first:
             shape = [None, *first.pop("input_shape")]
-        if shape is None and first.get("input_dim") is not None:
-            shape = [None, first["input_dim"]]
-        first.pop("input_dim", None)
+        if layers[0].get("class_name") == "Embedding":
+            # An Embedding's input_dim is its vocabulary size, not a shape; input_length is.
+            if shape is None and isinstance(first.get("input_length"), int):
+                shape = [None, first["input_length"]]
+        else:
+            if shape is None and first.get("input_dim") is not None:
+                shape = [None, first["input_dim"]]
+            first.pop("input_dim", None)
         if shape is None:
             return layers
         self.note("moved batch_input_shape of the first layer to an InputLayer", first.get("name", "?"))
-        dtype = first.get("dtype") if isinstance(first.get("dtype"), str) else "float32"
+        dtype = next((d for d in (first.get("dtype"), first.get("input_dtype")) if isinstance(d, str)),
+                     "float32")
         inp = {"class_name": "InputLayer",
                "config": {"batch_shape": list(shape), "dtype": dtype, "name": "input_layer"}}
         return [inp, *layers]
@@ -569,8 +584,8 @@ class _Translator:
         if not isinstance(cfg, dict):
             return entry
         name = cfg.get("name", "?")
-        if cls in _KERAS1_CLASS or any(k in cfg for k in ("nb_filter", "output_dim", "border_mode",
-                                                          "dim_ordering", "W_regularizer")):
+        if cls in _KERAS1_CLASS or any(k in cfg for k in _KERAS1_MARKERS
+                                       if not (k == "output_dim" and cls == "Embedding")):
             cls = self._keras1(entry, cfg, name)
         if cls == "InputLayer" and "batch_input_shape" in cfg:
             cfg["batch_shape"] = cfg.pop("batch_input_shape")
@@ -592,6 +607,10 @@ class _Translator:
         for key in ("ragged",):
             if cls == "InputLayer" and key in cfg:
                 cfg.pop(key)
+        if cls == "Embedding" and "input_length" in cfg:
+            # Keras 3 ignores it (with a warning); the input shape comes from the InputLayer.
+            cfg.pop("input_length")
+            self.note("dropped 'input_length' from {n}", name)
         if cls == "BatchNormalization" and isinstance(cfg.get("axis"), list) and len(cfg["axis"]) == 1:
             cfg["axis"] = int(cfg["axis"][0])
             self.note("turned a one-element axis list into an int in {n}", name)
@@ -601,8 +620,10 @@ class _Translator:
                 if isinstance(inner, dict) and "dtype" in inner:
                     inner.pop("dtype")
                     self.note("dropped 'dtype' from the initializers of {n}", name)
-        if cls == "Bidirectional" and isinstance(cfg.get("layer"), dict):
-            cfg["layer"] = self.layer(cfg["layer"])
+        if cls in _WRAPPERS:
+            for key in ("layer", "backward_layer"):
+                if isinstance(cfg.get(key), dict):
+                    cfg[key] = self.layer(cfg[key])
         entry["class_name"] = cls
         return entry
 
@@ -615,7 +636,15 @@ class _Translator:
             )
         elif ordering == "tf":
             cfg["data_format"] = "channels_last"
-        for old, new in _KERAS1_ARGS.items():
+        if cls == "Embedding":
+            renames = _KERAS1_EMBEDDING_ARGS
+            cfg.pop("input_dtype", None)  # the type of the token ids, not of the embedding table
+            if cfg.pop("dropout", None):
+                # Keras 1 dropped whole words while training; a viewer only runs inference.
+                self.note("dropped the training-only 'dropout' from {n}", name)
+        else:
+            renames = _KERAS1_ARGS
+        for old, new in renames.items():
             if old in cfg:
                 cfg[new] = cfg.pop(old)
         if "nb_row" in cfg:
@@ -847,7 +876,11 @@ def _load_h5(p: Path, trust: bool) -> LoadedModel:
         notes: list[str] = []
         if findings:
             notes.append("Trusted file: its code (" + ", ".join(findings) + ") was allowed to run.")
-        model, build_notes = _build_h5(p, f, config, version, trust, fmt)
+        model, build_notes, keras_tried = _build_h5(p, f, config, version, trust, fmt)
+        if model is None and not keras_tried:
+            model = _keras_alone(lambda: kerascompat.load_legacy_h5(f, safe_mode=not trust))
+            if model is not None:
+                build_notes = [_KERAS_ALONE_NOTE.format(_first_failure(build_notes))]
         notes.extend(build_notes)
         if model is not None:
             return LoadedModel(p, model, fmt, version, _summary_from_model(model), {}, notes)
@@ -857,8 +890,35 @@ def _load_h5(p: Path, trust: bool) -> LoadedModel:
         f.close()
 
 
+_KERAS_ALONE_NOTE = ("Opened by Keras' own loader: cnnviz's translation of the config could not "
+                     "build it ({}).")
+
+
+def _first_failure(notes: list[str]) -> str:
+    """The reason a build failed, from its notes (the last note says why), for the fallback note."""
+    return notes[-1].rstrip(".") if notes else "no reason given"
+
+
+def _keras_alone(load):
+    """The model Keras' own loader builds, or None; called only after the safety checks passed.
+
+    Why: cnnviz's translation must never do worse than Keras alone, so a file that cnnviz could
+    not build is handed to Keras (in safe mode unless trusted, never compiled) before falling
+    back to showing its weights. Keras' failure is not reported: cnnviz's own reason says more.
+    """
+    try:
+        return load()
+    except UnsafeModelError:
+        raise
+    except Exception:
+        return None
+
+
 def _build_h5(p: Path, f, config: dict, version: str | None, trust: bool, fmt: str):
-    """Build from the (translated) config and load weights by layer; (model or None, notes)."""
+    """Build from the (translated) config and load weights by layer.
+
+    Returns (model or None, notes, whether Keras' own loader was already tried on the file).
+    """
     keras = _keras()
     notes: list[str] = []
     tfop = sorted({d.get("config", {}).get("name", "?") for d in _walk_dicts(config)
@@ -867,25 +927,26 @@ def _build_h5(p: Path, f, config: dict, version: str | None, trust: bool, fmt: s
         notes.append("The model cannot be rebuilt: it uses TensorFlow operation layers "
                      f"(TFOpLambda: {', '.join(tfop[:6])}{'…' if len(tfop) > 6 else ''}) that Keras 3 "
                      "does not provide. Its architecture and weights are shown.")
-        return None, notes
+        return None, notes, False
     tr = _Translator()
     patched = tr.model(config)
     unknown = unknown_classes(patched)
     if unknown:
         notes.append("The model cannot be built: it uses custom layers cnnviz does not know: "
                      + ", ".join(unknown) + ". Its architecture and weights are shown instead.")
-        return None, notes
+        return None, notes, False
 
-    if fmt == "h5":
+    keras_tried = fmt == "h5"
+    if keras_tried:
         try:
             model = kerascompat.load_legacy_h5(f, safe_mode=not trust)
-            return model, notes
+            return model, notes, True
         except Exception as exc:
             notes.append(f"Keras could not load it directly ({_short(exc)}); translated instead.")
 
     if tr.blockers:
         notes.append("The model cannot be built: " + "; ".join(tr.blockers) + ".")
-        return None, notes
+        return None, notes, keras_tried
     try:
         model, dropped = _from_config(keras, patched, trust)
     except UnsafeModelError:
@@ -893,20 +954,20 @@ def _build_h5(p: Path, f, config: dict, version: str | None, trust: bool, fmt: s
     except Exception as exc:
         notes.extend(tr.messages())
         notes.append(f"The model could not be built from its config: {_short(exc)}")
-        return None, notes
+        return None, notes, keras_tried
     notes.extend(tr.messages())
     for cls, keys in dropped.items():
         notes.append(f"translated legacy config: dropped {', '.join(sorted(keys))} from {cls}")
     root = _weights_root(f)
     if root is None:
         notes.append("The file has no weights; the model has its initial (random) weights.")
-        return model, notes
+        return model, notes, keras_tried
     try:
         _load_weights_by_layer(root, model)
     except ModelLoadError as exc:
         notes.append(f"The weights do not fit the architecture: {exc}")
-        return None, notes
-    return model, notes
+        return None, notes, keras_tried
+    return model, notes, keras_tried
 
 
 def _short(exc: Exception) -> str:
@@ -1135,16 +1196,18 @@ def _build_keras_zip(p: Path, config: dict, version: str | None, wfile, trust: b
     notes = []
     if findings:
         notes.append("Trusted file: its code (" + ", ".join(findings) + ") was allowed to run.")
-    unknown = unknown_classes(config)
-    if unknown:
-        notes.append("The model cannot be built: it uses custom layers cnnviz does not know: "
-                     + ", ".join(unknown) + ". Its architecture and weights are shown instead.")
-    else:
-        keras = _keras()
-        try:
-            model = keras.saving.load_model(p, compile=False, safe_mode=not trust)
-            return LoadedModel(p, model, "keras", version, _summary_from_model(model), {}, notes)
-        except Exception as exc:
+    keras = _keras()
+    try:
+        # Tried even for classes cnnviz does not know: Keras may resolve them (from its own
+        # packages only, in safe mode unless trusted).
+        model = keras.saving.load_model(p, compile=False, safe_mode=not trust)
+        return LoadedModel(p, model, "keras", version, _summary_from_model(model), {}, notes)
+    except Exception as exc:
+        unknown = unknown_classes(config)
+        if unknown:
+            notes.append("The model cannot be built: it uses custom layers cnnviz does not know: "
+                         + ", ".join(unknown) + ". Its architecture and weights are shown instead.")
+        else:
             notes.append(f"The model could not be built: {_short(exc)}")
     weights = _read_raw_weights(wfile) if wfile is not None else {}
     return LoadedModel(p, None, "keras", version, _summary_from_config(config), weights, notes)

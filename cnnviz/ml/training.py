@@ -40,6 +40,7 @@ import os
 import re
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -48,7 +49,7 @@ from typing import Any
 
 import numpy as np
 
-from cnnviz.ml import backend, kerascompat, zoo
+from cnnviz.ml import backend, distribute, kerascompat, zoo
 from cnnviz.ml import datasets as data
 
 __all__ = [
@@ -117,6 +118,10 @@ class TrainingError(RuntimeError):
     """A problem found before training starts; the message says what to change."""
 
 
+# What TrainConfig.dataset may hold besides a name: a set in memory, or a listed image folder.
+LOADED_DATASETS = (data.Dataset, data.FolderDataset)
+
+
 @dataclass
 class TrainConfig:
     """Everything a run needs. ``None`` means "the book's choice for this model"."""
@@ -138,11 +143,16 @@ class TrainConfig:
     resume_from: str | os.PathLike[str] | None = None
     max_samples: int | None = None
     functional: bool = False  # small_cnn: Listing 5.2 instead of 5.1
-    dataset_options: dict[str, Any] = field(default_factory=dict)  # e.g. {"path": ...} for folder
+    # e.g. {"path": ..., "cache": ...} for folder
+    dataset_options: dict[str, Any] = field(default_factory=dict)
+    # Data parallelism (cnnviz.ml.distribute): "auto", "none" or "mirrored"; cpu_replicas > 1
+    # splits the CPU into that many logical devices (only before TensorFlow starts).
+    strategy: str = "auto"
+    cpu_replicas: int = 1
 
     def to_json(self) -> dict[str, Any]:
         d = dict(self.__dict__)  # not asdict(): a Dataset value would be deep-copied
-        if isinstance(d["dataset"], data.Dataset):
+        if isinstance(d["dataset"], LOADED_DATASETS):
             d["dataset"] = d["dataset"].name
         for key in ("out_dir", "resume_from"):
             if d[key] is not None:
@@ -174,6 +184,10 @@ class TrainResult:
     device: str = ""
     elapsed_s: float = 0.0
     samples_per_s: float = 0.0
+    strategy: str = "none"  # "mirrored" or "none"
+    replicas: int = 1
+    global_batch_size: int = 0
+    per_replica_batch_size: int = 0
 
     @property
     def ok(self) -> bool:
@@ -506,12 +520,32 @@ class _AugmentedBatches:
         return Batches(*args, **kwargs)
 
 
+def _stream_watch(keras, streams, say):
+    """A callback that, after each whole epoch, says which files of a streamed folder could not
+    be read (broken, or deleted while training); those are skipped, never a crash."""
+
+    class StreamWatch(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            for stream in streams:
+                stream.begin_epoch()
+
+        def on_epoch_end(self, epoch, logs=None):
+            if self.model.stop_training:  # cut short: files not reached are not unreadable
+                return
+            new = [item for stream in streams for item in stream.end_epoch()]
+            if new:
+                total = len(streams[0].folder.skipped)
+                say(f"{data.skipped_message(new)} (epoch {epoch + 1}; {total} skipped in all).")
+
+    return StreamWatch()
+
+
 # --- the run -------------------------------------------------------------------------------
 
 
 def _validate(config: TrainConfig) -> None:
     zoo.spec(config.model)  # raises for an unknown model
-    if isinstance(config.dataset, data.Dataset):
+    if isinstance(config.dataset, LOADED_DATASETS):
         if config.dataset.task != zoo.spec(config.model).task:
             raise TrainingError(
                 f"The dataset '{config.dataset.name}' is for {config.dataset.task}; "
@@ -540,6 +574,10 @@ def _validate(config: TrainConfig) -> None:
         raise TrainingError(f"The seed must be a whole number from 0 to {2**32 - 1}, not {config.seed}.")
     if config.max_samples is not None and int(config.max_samples) < 2:
         raise TrainingError("max_samples must be at least 2.")
+    try:
+        distribute.check(config.strategy, config.cpu_replicas, int(config.batch_size))
+    except ValueError as exc:
+        raise TrainingError(str(exc)) from None
     if config.out_dir is None:
         raise TrainingError("Choose an output folder for the checkpoints and logs.")
     if config.resume_from is not None and not Path(config.resume_from).is_file():
@@ -548,7 +586,14 @@ def _validate(config: TrainConfig) -> None:
 
 def _split(ds: data.Dataset, fraction: float, seed: int):
     """Training and validation arrays: the dataset's own test part, or a seeded random split
-    (shuffled first — Keras's validation_split would take the last samples unshuffled)."""
+    (shuffled first — Keras's validation_split would take the last samples unshuffled). An
+    image folder is split into two lists of files the same way (nothing is read)."""
+    if isinstance(ds, data.FolderDataset):
+        try:
+            train, val = ds.split(fraction, seed)
+        except ValueError as exc:
+            raise TrainingError(str(exc)) from None
+        return train, None, val, None
     if ds.x_val is not None and ds.y_val is not None and fraction > 0:
         return ds.x_train, ds.y_train, ds.x_val, ds.y_val
     if fraction <= 0:
@@ -669,7 +714,7 @@ def _run_locked(config: TrainConfig, handle: Any) -> TrainResult:
     say(f"Training on {device}.")
 
     # Data, adapted to the model's input.
-    if isinstance(config.dataset, data.Dataset):
+    if isinstance(config.dataset, LOADED_DATASETS):
         ds = config.dataset
         dataset_name = ds.name
     else:
@@ -686,8 +731,12 @@ def _run_locked(config: TrainConfig, handle: Any) -> TrainResult:
     for text in ds.messages:
         say(text)
     ds = ds.subset(config.max_samples, seed=config.seed)
+    # A folder is split into lists of files (x_tr/x_val are FolderDatasets, y_* None); other
+    # sets into arrays.
+    streaming = isinstance(ds, data.FolderDataset)
     x_tr, y_tr, x_val, y_val = _split(ds, float(config.validation_split), int(config.seed))
     n_train = int(len(x_tr))
+    n_val = int(len(x_val)) if x_val is not None else 0
 
     batch_size = int(config.batch_size)
     if batch_size > n_train:
@@ -695,15 +744,25 @@ def _run_locked(config: TrainConfig, handle: Any) -> TrainResult:
         batch_size = n_train
     steps = math.ceil(n_train / batch_size)
 
+    # Data parallelism: the replicas share each (global) batch.
+    try:
+        dist = distribute.plan(config.strategy, int(config.cpu_replicas))
+    except ValueError as exc:
+        raise TrainingError(str(exc)) from None
+    if dist.replicas > batch_size:
+        raise TrainingError(
+            f"A batch of {batch_size} cannot be shared by {dist.replicas} replicas: each needs at "
+            f"least one sample. Choose a batch size of at least {dist.replicas}"
+            + (" (and at least as many training samples)." if batch_size < int(config.batch_size) else ".")
+        )
+    per_replica = batch_size // dist.replicas
+    say(dist.describe(batch_size))
+
     # The model: fresh from the zoo, or a checkpoint to continue from.
     keras.utils.set_random_seed(int(config.seed))
     gpus = tf.config.list_physical_devices("GPU")
-    strategy = tf.distribute.MirroredStrategy() if len(gpus) > 1 else None
-    if strategy is not None:
-        say(f"Using {len(gpus)} GPUs with MirroredStrategy.")
     initial_epoch = 0
-    scope = strategy.scope() if strategy is not None else _NullScope()
-    with scope:
+    with dist.scope():
         if config.resume_from is not None:
             from cnnviz.ml import layers as _registered  # noqa: F401  (custom objects)
 
@@ -734,8 +793,8 @@ def _run_locked(config: TrainConfig, handle: Any) -> TrainResult:
             )
     input_shape = tuple(int(d) for d in model.inputs[0].shape[1:])
 
-    # Memory: the data as float32, and one training step.
-    data_bytes = (n_train + (len(x_val) if x_val is not None else 0)) * math.prod(input_shape) * 4
+    # Memory: the data as float32 (a streamed folder holds a few batches only), and one step.
+    data_bytes = 0 if streaming else (n_train + n_val) * math.prod(input_shape) * 4
     if ds.task == "pairs":
         data_bytes *= 2
     step_bytes = estimate_batch_bytes(model, batch_size)
@@ -774,8 +833,14 @@ def _run_locked(config: TrainConfig, handle: Any) -> TrainResult:
         "task": ds.task,
         "input_shape": list(input_shape),
         "train_samples": n_train,
-        "val_samples": int(len(x_val)) if x_val is not None else 0,
+        "val_samples": n_val,
         "batch_size": batch_size,
+        "strategy": dist.name,
+        "replicas": dist.replicas,
+        "replica_devices": list(dist.devices),
+        "global_batch_size": batch_size,
+        "per_replica_batch_size": per_replica,
+        "streamed": streaming,
         "optimizer": optimizer_name,
         "initial_epoch": initial_epoch,
         "device": device,
@@ -794,10 +859,22 @@ def _run_locked(config: TrainConfig, handle: Any) -> TrainResult:
                         elapsed_s=time.perf_counter() - started)
         _write_json(run_dir / "run.json", run_info)
         return TrainResult("stopped", msg, model, run_dir, initial_epoch, device=device,
-                           elapsed_s=time.perf_counter() - started)
+                           elapsed_s=time.perf_counter() - started, strategy=dist.name,
+                           replicas=dist.replicas, global_batch_size=batch_size,
+                           per_replica_batch_size=per_replica)
 
-    # Arrays and callbacks.
-    if config.augment:
+    # Arrays (or a folder's tf.data pipelines) and callbacks.
+    streams = []
+    if streaming:
+        aug = None
+        if config.augment:
+            aug = data.BOOK_AUGMENTATION if ds.flip_ok else data.BOOK_AUGMENTATION.without_flip()
+        streams.append(x_tr.stream(input_shape, batch_size, shuffle=True, seed=int(config.seed),
+                                   augmentation=aug))
+        fit_x, fit_y = streams[0].dataset, None
+        if x_val is not None:
+            streams.append(x_val.stream(input_shape, batch_size, shuffle=False))
+    elif config.augment:
         aug = data.BOOK_AUGMENTATION if ds.flip_ok else data.BOOK_AUGMENTATION.without_flip()
         fit_x = _AugmentedBatches(ds, data.adapt_images(x_tr, input_shape) if ds.task != "pairs" else x_tr,
                                   y_tr, input_shape, batch_size, int(config.seed), aug)
@@ -806,7 +883,9 @@ def _run_locked(config: TrainConfig, handle: Any) -> TrainResult:
         fx, fit_y = data.model_arrays(ds, x_tr, y_tr, input_shape)
         fit_x = list(fx) if isinstance(fx, tuple) else fx
     validation = None
-    if x_val is not None:
+    if streaming:
+        validation = streams[1].dataset if len(streams) > 1 else None
+    elif x_val is not None:
         vx, vy = data.model_arrays(ds, x_val, y_val, input_shape)
         validation = (list(vx) if isinstance(vx, tuple) else vx, vy)
 
@@ -820,6 +899,8 @@ def _run_locked(config: TrainConfig, handle: Any) -> TrainResult:
                             save_best_only=False, save_weights_only=False, verbose=0)
     checkpoint.save_h5 = bool(config.save_h5)
     callbacks = [monitor, checkpoint]
+    if streams:
+        callbacks.insert(0, _stream_watch(keras, streams, say))
     callbacks.append(keras.callbacks.CSVLogger(str(run_dir / "log.csv")))
     if config.reduce_lr_on_plateau:
         callbacks.append(keras.callbacks.ReduceLROnPlateau(
@@ -828,8 +909,9 @@ def _run_locked(config: TrainConfig, handle: Any) -> TrainResult:
     callbacks.append(reporter)
 
     say(f"{config.model} on {dataset_name}: {n_train} training and "
-        f"{len(x_val) if x_val is not None else 0} validation samples, batch {batch_size}, "
-        f"{steps} batches per epoch.")
+        f"{n_val} validation samples, batch {batch_size}, "
+        f"{steps} batches per epoch"
+        + (" (images read while training)." if streaming else "."))
     history: dict[str, list[float]] = {}
     failure: str | None = None
     try:
@@ -837,7 +919,13 @@ def _run_locked(config: TrainConfig, handle: Any) -> TrainResult:
             epochs=epochs, initial_epoch=initial_epoch, validation_data=validation,
             callbacks=callbacks, verbose=0,
         )
-        if fit_y is None:
+        if streaming:
+            # The pipeline shuffles by itself; its length is learnt in the first epoch (files
+            # that cannot be read are dropped), which Keras would report as running out of data.
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="Your input ran out of data")
+                h = model.fit(fit_x, shuffle=False, **fit_kwargs)
+        elif fit_y is None:
             h = model.fit(fit_x, **fit_kwargs)
         else:
             h = model.fit(fit_x, fit_y, batch_size=batch_size, shuffle=True, **fit_kwargs)
@@ -906,12 +994,6 @@ def _run_locked(config: TrainConfig, handle: Any) -> TrainResult:
     )
     _write_json(run_dir / "run.json", run_info)
     return TrainResult(status, msg, model, run_dir, epochs_completed, history, checkpoints,
-                       last_good, final_path, device, elapsed, rate)
+                       last_good, final_path, device, elapsed, rate, dist.name, dist.replicas,
+                       batch_size, per_replica)
 
-
-class _NullScope:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False

@@ -10,7 +10,8 @@ stays in the store and only its id crosses to the window.
   them in chunks at most ~20 times a second (always the first batch of the run, the last of each
   epoch, and every epoch);
 - :func:`summary_job` builds a zoo model for its Listing-2.2 table (the first Keras import);
-- :func:`preview_job` / :func:`preview_from` load a few samples and their random changes.
+- :func:`preview_job` / :func:`preview_from` load a few samples and their random changes (an
+  image folder is listed by name and only the samples shown are decoded).
 """
 
 from __future__ import annotations
@@ -131,6 +132,10 @@ class TrainOutcome:
     device: str = ""
     elapsed_s: float = 0.0
     samples_per_s: float = 0.0
+    strategy: str = "none"  # data parallelism: "mirrored" or "none"
+    replicas: int = 1
+    global_batch_size: int = 0
+    per_replica_batch_size: int = 0
 
     @property
     def ok(self) -> bool:
@@ -163,6 +168,8 @@ def train_job(job: Any, config: Any) -> TrainOutcome:
         {str(k): list(vs) for k, vs in result.history.items()},
         list(result.checkpoints), result.last_good_checkpoint, result.final_path,
         str(result.device), float(result.elapsed_s), float(result.samples_per_s),
+        str(result.strategy), int(result.replicas), int(result.global_batch_size),
+        int(result.per_replica_batch_size),
     )
 
 
@@ -182,11 +189,14 @@ def preview_job(job: Any, dataset: str, options: dict, seed: int) -> dict:
     return preview_from(data.load(dataset, **options), seed)
 
 
-def preview_from(ds: data.Dataset, seed: int, columns: int = 4, rows: int = 3) -> dict:
+def preview_from(ds: data.Dataset | data.FolderDataset, seed: int, columns: int = 4, rows: int = 3) -> dict:
     """``columns`` samples of ``ds`` and ``columns × rows`` random changes of them (Listing 4.4;
     no flip for sets where a mirror image is another symbol)."""
-    x = ds.x_train[:, 0] if ds.task == "pairs" else ds.x_train
-    picks = np.asarray(x[:columns])
+    if isinstance(ds, data.FolderDataset):  # a folder is decoded a few files at a time
+        picks, _ = ds.read(columns)
+    else:
+        x = ds.x_train[:, 0] if ds.task == "pairs" else ds.x_train
+        picks = np.asarray(x[:columns])
     aug = data.BOOK_AUGMENTATION if ds.flip_ok else data.BOOK_AUGMENTATION.without_flip()
     augmented = data.augment_preview(picks, n=columns * rows, seed=seed, aug=aug)
     return {"images": np.concatenate([picks, augmented]), "columns": columns, "flip": aug.horizontal_flip,

@@ -16,6 +16,17 @@ Corrections of the book's misprints, applied here and said where they matter:
   weights, but the listing, like every siamese net, calls the same ``base_network`` twice).
 - Listing 6.1's Dice metric: the book's formula drops the factor 2 (see
   :func:`cnnviz.ml.layers.dice_coef`).
+- Chapter 4 draws the residual block (Figures 4.2 and 4.3) and dense blocks (Figures 4.6 and 4.7)
+  without a listing. ``plain_deep``, ``resnet_small`` and ``densenet_small`` are small
+  digit-sized versions built here: the plain stack and the residual net have the same 19
+  convolutions (the ResNet paper's 20-layer CIFAR net with 8/16/32 filters), so the only
+  difference is the shortcuts. Like every listing in the book they have no batch normalization,
+  which is what lets the plain stack show the vanishing gradient of section 4.2. Where a
+  residual block halves the image and doubles the filters, its shortcut is a projection: a 2×2
+  average pooling, then a 1×1 convolution (stride 1), which keeps every pixel of the input (a
+  stride-2 1×1 convolution would drop three of four) and which TensorFlow's oneDNN CPU kernels
+  train without crashing (their filter gradient of a few-channel stride-2 1×1 convolution
+  crashes the process on inputs from about 56×56).
 """
 
 from __future__ import annotations
@@ -235,6 +246,93 @@ def _unet_small(input_shape, num_classes):
     return keras.Model(inputs=[inputs], outputs=[outputs], name="unet_small")
 
 
+# --- chapter 4: depth, shortcuts and dense connections ----------------------------------------
+# The plain stack and the residual net share one layout: a 3×3 convolution with 8 filters, then
+# three stages of three blocks of two 3×3 convolutions with 8, 16 and 32 filters (the first
+# convolution of stages 2 and 3 has stride 2), global average pooling and a softmax. That is
+# 1 + 3·3·2 = 19 convolutions and one dense layer, the ResNet paper's 20-layer CIFAR net.
+
+DEEP_STAGES: tuple[int, ...] = (8, 16, 32)
+"""Filters per stage of ``plain_deep``/``resnet_small`` (the image is halved between stages)."""
+DEEP_BLOCKS: int = 3
+"""Blocks of two 3×3 convolutions per stage."""
+DENSE_GROWTH: int = 8
+"""``densenet_small``: feature maps each layer of a dense block adds (the growth rate k)."""
+DENSE_LAYERS: int = 4
+"""``densenet_small``: layers per dense block."""
+DENSE_STEM: int = 16
+"""``densenet_small``: filters of the first convolution (2k, as in DenseNet)."""
+
+
+def _deep_stack(input_shape, num_classes, residual: bool, name: str):
+    """Section 4.2: the plain stack, or the same convolutions with Figure 4.2's shortcuts."""
+    keras = backend.keras()
+    L = keras.layers
+    inputs = keras.Input(shape=input_shape, name="image")
+    x = L.Conv2D(DEEP_STAGES[0], (3, 3), padding="same", activation="relu", name="conv1")(inputs)
+    channels = DEEP_STAGES[0]
+    for s, filters in enumerate(DEEP_STAGES, start=1):
+        for b in range(1, DEEP_BLOCKS + 1):
+            stride = 2 if (s > 1 and b == 1) else 1
+            tag = f"stage{s}_block{b}"
+            h = L.Conv2D(filters, (3, 3), strides=stride, padding="same", activation="relu",
+                         name=f"{tag}_conv1")(x)
+            if not residual:
+                x = L.Conv2D(filters, (3, 3), padding="same", activation="relu", name=f"{tag}_conv2")(h)
+            else:
+                h = L.Conv2D(filters, (3, 3), padding="same", name=f"{tag}_conv2")(h)
+                shortcut = x  # the identity of Figure 4.2
+                if stride != 1 or filters != channels:  # a projection where the shape changes
+                    if stride != 1:
+                        shortcut = L.AveragePooling2D((stride, stride), padding="same",
+                                                      name=f"{tag}_shortcut_pool")(shortcut)
+                    shortcut = L.Conv2D(filters, (1, 1), name=f"{tag}_shortcut")(shortcut)
+                x = L.Add(name=f"{tag}_add")([h, shortcut])
+                x = L.ReLU(name=f"{tag}_relu")(x)
+            channels = filters
+    x = L.GlobalAveragePooling2D(name="pool")(x)
+    outputs = L.Dense(num_classes, activation="softmax", name="predictions")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def _plain_deep(input_shape, num_classes):
+    """Section 4.2's deep plain stack: 19 convolutions in a row, no shortcuts."""
+    return _deep_stack(input_shape, num_classes, residual=False, name="plain_deep")
+
+
+def _resnet_small(input_shape, num_classes):
+    """Figures 4.2-4.3: the same 19 convolutions in residual blocks with identity shortcuts."""
+    return _deep_stack(input_shape, num_classes, residual=True, name="resnet_small")
+
+
+def _densenet_small(input_shape, num_classes):
+    """Figures 4.6-4.7: three dense blocks joined by transition layers.
+
+    In a dense block every layer sees the concatenation of the block's input and of all earlier
+    layers' outputs and adds ``DENSE_GROWTH`` maps of its own; a transition (1×1 convolution
+    halving the maps, 2×2 average pooling) joins two blocks, as in the DenseNet paper.
+    """
+    keras = backend.keras()
+    L = keras.layers
+    inputs = keras.Input(shape=input_shape, name="image")
+    x = L.Conv2D(DENSE_STEM, (3, 3), padding="same", activation="relu", name="conv1")(inputs)
+    channels = DENSE_STEM
+    blocks = 3
+    for d in range(1, blocks + 1):
+        for n in range(1, DENSE_LAYERS + 1):
+            h = L.Conv2D(DENSE_GROWTH, (3, 3), padding="same", activation="relu",
+                         name=f"dense{d}_layer{n}_conv")(x)
+            x = L.Concatenate(name=f"dense{d}_layer{n}_concat")([x, h])
+            channels += DENSE_GROWTH
+        if d < blocks:
+            channels //= 2
+            x = L.Conv2D(channels, (1, 1), activation="relu", name=f"transition{d}_conv")(x)
+            x = L.AveragePooling2D((2, 2), padding="same", name=f"transition{d}_pool")(x)
+    x = L.GlobalAveragePooling2D(name="pool")(x)
+    outputs = L.Dense(num_classes, activation="softmax", name="predictions")(x)
+    return keras.Model(inputs, outputs, name="densenet_small")
+
+
 def _compile_args(name: str) -> dict[str, Any]:
     """The loss and metrics each listing compiles with."""
     if name == "siamese_mnist":
@@ -273,6 +371,24 @@ SPECS: dict[str, ModelSpec] = {
             options=("functional",),
         ),
         ModelSpec(
+            "plain_deep", "Deep plain CNN", "Section 4.2",
+            "19 3×3 convolutions in a row (8/16/32 filters), no shortcuts: the deep stack whose "
+            "gradients vanish before they reach the first layers; 28×28 digits or shapes",
+            "classification", (28, 28, 1), 10, "adam", 1e-3, "digits",
+        ),
+        ModelSpec(
+            "resnet_small", "Small ResNet", "Figures 4.2–4.3",
+            "The same 19 convolutions in residual blocks: identity shortcuts (Figure 4.2), a "
+            "pooled 1×1 projection where the shape changes; 28×28 digits or shapes",
+            "classification", (28, 28, 1), 10, "adam", 1e-3, "digits",
+        ),
+        ModelSpec(
+            "densenet_small", "Small DenseNet", "Figures 4.6–4.7",
+            "Three dense blocks (each layer concatenates all earlier maps, growth 8) joined by 1×1 "
+            "transition layers with pooling; 28×28 digits or shapes",
+            "classification", (28, 28, 1), 10, "adam", 1e-3, "digits",
+        ),
+        ModelSpec(
             "siamese_mnist", "Siamese CNN", "Listing 5.6",
             "Twin networks with shared weights, Euclidean distance and contrastive loss, on digit pairs",
             "pairs", (28, 28, 1), 1, "rmsprop", 1e-3, "digit_pairs",
@@ -290,9 +406,14 @@ _BUILDERS: dict[str, Callable[..., Any]] = {
     "mnist_cnn": _mnist_cnn,
     "alexnet_small": _alexnet_small,
     "small_cnn": _small_cnn,
+    "plain_deep": _plain_deep,
+    "resnet_small": _resnet_small,
+    "densenet_small": _densenet_small,
     "siamese_mnist": _siamese_mnist,
     "unet_small": _unet_small,
 }
+
+_FUNCTIONAL_ONLY = ("siamese_mnist", "unet_small", "plain_deep", "resnet_small", "densenet_small")
 
 NAMES: tuple[str, ...] = tuple(SPECS)
 """The zoo's model names; the first is the default."""
@@ -342,7 +463,7 @@ def build(
         if name == "small_cnn":
             model = builder(shape, classes, functional=bool(functional))
         else:
-            if functional and name not in ("siamese_mnist", "unet_small"):
+            if functional and name not in _FUNCTIONAL_ONLY:
                 raise ValueError(f"{name} has only a Sequential build; 'functional' applies to small_cnn")
             model = builder(shape, classes)
     except ValueError as exc:

@@ -24,10 +24,16 @@ import numpy as np
 from cnnviz.core import images
 from cnnviz.core.convolution import PAD_MODES
 from cnnviz.core.kernels import (
+    HAAR_DEFAULT_SIZE,
+    HAAR_INFO,
+    HAAR_PRESETS,
+    HAAR_TITLES,
     PRESET_INFO,
     PRESETS,
     apply_kernel,
+    gradient_direction,
     gradient_magnitude,
+    haar_feature,
     kernel_sum_effect,
     preset,
     validate_kernel,
@@ -40,13 +46,18 @@ __all__ = [
     "COLOR_MODES",
     "DISPLAY_MODES",
     "GRADIENT_PAIRS",
+    "HAAR_SIZES",
     "MAX_ARITHMETIC_SIDE",
     "MAX_SIDE",
     "SIGNED_RGB_TEXT",
     "SYNC_WORK_LIMIT",
+    "DIRECTION_TEXT",
+    "direction_wheel",
+    "direction_rgb",
     "KernelPlaygroundState",
     "KernelResult",
     "format_cell_value",
+    "is_preset",
     "normalized",
     "parse_cell_value",
     "preset_title",
@@ -61,9 +72,9 @@ DISPLAY_MODES = {
 COLOR_MODES = {"gray": "Gray", "rgb": "RGB, each channel"}
 GRADIENT_PAIRS = {
     "off": "Off (the kernel's own result)",
-    "sobel": "√(gx² + gy²) of Sobel x, y",
-    "gradient": "√(gx² + gy²) of gradient x, y",
-    "kernel": "√(gx² + gy²) of kernel, transpose",
+    "sobel": "Sobel x, y — √(gx² + gy²)",
+    "gradient": "Gradient x, y — √(gx² + gy²)",
+    "kernel": "Kernel, transpose — √(gx² + gy²)",
 }
 PAIR_KERNELS = {"sobel": ("sobel_x", "sobel_y"), "gradient": ("gradient_x", "gradient_y")}
 PAIR_NAMES = {"sobel": "Sobel", "gradient": "gradient", "kernel": "kernel & transpose"}
@@ -73,6 +84,8 @@ BORDER_NAMES = {"reflect": "Mirror (reflect)", "replicate": "Repeat edge", "zero
 SIGNED_RGB_TEXT = "Signed (per channel, mid-gray 0)"
 MAX_ARITHMETIC_SIDE = 7
 MAX_SIDE = 15
+#: The sizes a Haar feature can be given here: up to the largest kernel the editor holds.
+HAAR_SIZES = (4, MAX_SIDE)
 #: Above this many multiply-adds (pixels × channels × kernel cells) an update is computed off the
 #: GUI thread; below it (a 1080p gray image with a 7×7 kernel, RGB with 3×3) it is done at once.
 SYNC_WORK_LIMIT = 1.5e8
@@ -80,11 +93,29 @@ ARITHMETIC_HINT = (
     "<span style='color:gray'>Hover over the result to see the window under the kernel, "
     "the products and their sum — the book's arithmetic, pixel by pixel.</span>"
 )
+#: How the x/y results of a pair are signed so that (gx, gy) points where the image gets brighter:
+#: Gradient x/y are right − left and bottom − top; Sobel x/y are printed the other way round.
+UPHILL_SIGN = {"gradient": 1.0, "sobel": -1.0}
+DIRECTION_TEXT = (
+    "<b>Gradient direction</b> (book ch. 3, Fig. 3.3): the hue is the direction of the gradient "
+    "atan2(gy, gx) — the wheel shows which colour means which way — and the brightness is its "
+    "magnitude, so flat areas are black. The gradient points to where the image gets brighter "
+    "fastest: the direction of the largest <b>increase</b> of intensity. The book says "
+    "\"decrease\"; that is the opposite direction, −∇I. (Sobel's kernels are printed left minus "
+    "right, so their signs are turned here to point uphill as well.)"
+)
 _CHOICES = {"color": COLOR_MODES, "display": DISPLAY_MODES, "gradient": GRADIENT_PAIRS, "border": BORDER_NAMES}
+
+
+def is_preset(name: str) -> bool:
+    """A kernel of the menus: the book's presets and the Haar features."""
+    return name in PRESETS or name in HAAR_PRESETS
 
 
 def preset_title(name: str) -> str:
     """'sobel_x' → 'Sobel x', for menus."""
+    if name in HAAR_TITLES:
+        return HAAR_TITLES[name]
     return name.replace("_", " ").capitalize().replace("Laplacian 8", "Laplacian (8 neighbours)")
 
 
@@ -168,6 +199,7 @@ class KernelResult:
     gx: np.ndarray | None = None
     gy: np.ndarray | None = None
     rendered: np.ndarray | None = None  # colour results: ``shown`` mapped to bytes for drawing
+    direction: bool = False  # ``shown`` is the direction as hue (RGB bytes), no colour bar
 
 
 @dataclass
@@ -186,12 +218,14 @@ class KernelPlaygroundState:
     gradient: str = "off"
     border: str = "reflect"
     chosen_preset: str = ""
+    haar_size: int = HAAR_DEFAULT_SIZE
+    direction: bool = False  # the gradient's direction as hue (gradient and Sobel pairs)
     changed: Event = field(default_factory=Event, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.kernel = np.array(self.kernel, dtype=np.float32)
         if not self.chosen_preset:
-            self.chosen_preset = self.kernel_name if self.kernel_name in PRESETS else "identity"
+            self.chosen_preset = self.kernel_name if is_preset(self.kernel_name) else "identity"
 
     # -- changes -------------------------------------------------------------------------------
     def set_kernel(self, kernel: np.ndarray, name: str = "custom") -> None:
@@ -200,14 +234,32 @@ class KernelPlaygroundState:
         self.kernel_name = name
         self.changed.emit("kernel")
 
+    def _preset_kernel(self, name: str) -> np.ndarray:
+        return haar_feature(name, self.haar_size) if name in HAAR_PRESETS else preset(name)
+
     def choose_preset(self, name: str) -> None:
-        """Load a preset; it also becomes the one :meth:`reset` goes back to."""
+        """Load a preset (a Haar feature at :attr:`haar_size`); it also becomes the one
+        :meth:`reset` goes back to."""
         self.chosen_preset = name
-        self.set_kernel(preset(name), name)
+        self.set_kernel(self._preset_kernel(name), name)
 
     def reset(self) -> None:
         """Back to the last preset chosen (identity if none)."""
-        self.set_kernel(preset(self.chosen_preset), self.chosen_preset)
+        self.set_kernel(self._preset_kernel(self.chosen_preset), self.chosen_preset)
+
+    @property
+    def is_haar(self) -> bool:
+        """Whether the kernel is a Haar feature (the pane then offers its size)."""
+        return self.kernel_name in HAAR_PRESETS
+
+    def set_haar_size(self, size: int) -> None:
+        """The side of Haar features (4–15 px); the Haar feature shown is redrawn at it."""
+        size = int(size)
+        if not HAAR_SIZES[0] <= size <= HAAR_SIZES[1]:
+            raise ValueError(f"A Haar feature here is {HAAR_SIZES[0]} to {HAAR_SIZES[1]} pixels wide; got {size}.")
+        self.haar_size = size
+        if self.is_haar:
+            self.set_kernel(haar_feature(self.kernel_name, size), self.kernel_name)
 
     def normalize(self) -> str:
         """Scale the kernel (see :func:`normalized`); returns the sentence saying how."""
@@ -239,7 +291,7 @@ class KernelPlaygroundState:
         """Change ``convolve``, ``color``, ``display``, ``gradient`` or ``border``; a value that
         is not one of the choices raises ValueError."""
         for key, value in settings.items():
-            if key == "convolve":
+            if key in ("convolve", "direction"):
                 value = bool(value)
             elif key not in _CHOICES:
                 raise ValueError(f"Unknown kernel playground setting {key!r}.")
@@ -256,6 +308,20 @@ class KernelPlaygroundState:
     @property
     def mode(self) -> str:
         return "convolve" if self.convolve else "correlate"
+
+    @property
+    def direction_enabled(self) -> bool:
+        """The direction can be drawn for the named gradient pairs, whose uphill sign is known."""
+        return self.gradient in UPHILL_SIGN
+
+    @property
+    def shows_direction(self) -> bool:
+        return self.direction and self.direction_enabled
+
+    def uphill_sign(self) -> float:
+        """The factor that makes the pair's (gx, gy) point uphill: the pair's own sign, turned
+        again when the kernels are flipped (a flipped antisymmetric kernel changes sign)."""
+        return UPHILL_SIGN.get(self.gradient, 1.0) * (-1.0 if self.convolve else 1.0)
 
     @property
     def display_enabled(self) -> bool:
@@ -322,6 +388,10 @@ class KernelPlaygroundState:
             gy = apply_kernel(source, pair[1], mode=self.mode, border=self.border, check_finite=False)
             mag = gradient_magnitude(gx, gy)
             top = max_abs(mag) or 1.0
+            if self.shows_direction:
+                sign = self.uphill_sign()
+                rgb = direction_rgb(sign * gx, sign * gy, mag, top)
+                return KernelResult(rgb, levels=(0.0, 255.0), raw=mag, gx=gx, gy=gy, rendered=rgb, direction=True)
             rendered = to_uint8(mag, (0.0, top), at_least_low=True) if colour else None
             return KernelResult(mag, levels=(0.0, top), heat=not colour, raw=mag, gx=gx, gy=gy, rendered=rendered)
         raw = apply_kernel(source, kernel, mode=self.mode, border=self.border, check_finite=check_finite)
@@ -339,8 +409,10 @@ class KernelPlaygroundState:
 
     # -- texts ---------------------------------------------------------------------------------
     def result_title(self) -> str:
-        name = preset_title(self.kernel_name) if self.kernel_name in PRESETS else "Custom kernel"
+        name = preset_title(self.kernel_name) if is_preset(self.kernel_name) else "Custom kernel"
         op = "convolution (flipped)" if self.convolve else "correlation"
+        if self.shows_direction:
+            return f"Gradient direction (hue) and magnitude (brightness), {PAIR_NAMES[self.gradient]} · {op}"
         if self.gradient != "off":
             return f"Gradient magnitude √(gx² + gy²), {PAIR_NAMES[self.gradient]} · {op}"
         shown = {
@@ -363,6 +435,9 @@ class KernelPlaygroundState:
 
     def info_text(self) -> str:
         """What the kernel does, in the book's words (presets only)."""
+        if self.is_haar:
+            h, w = self.kernel.shape
+            return f"{HAAR_INFO[self.kernel_name]} Here {h}×{w} pixels."
         return PRESET_INFO.get(self.kernel_name, "A kernel of your own.")
 
     # -- the arithmetic under the mouse ----------------------------------------------------------
@@ -397,10 +472,23 @@ class KernelPlaygroundState:
             return _padded_window(source, r0, c0, kh, kw, mode)
         return crop
 
-    def arithmetic(self, source: np.ndarray, raw: np.ndarray, row: int, col: int) -> dict:
-        """The numbers behind result pixel (row, col) of ``raw`` (the result computed from
-        ``source``): window, weights, products, sums, value — or, for a gradient magnitude, gx,
-        gy and √(gx² + gy²). For colour, one entry per channel."""
+    def inspectable(self, source: np.ndarray, row: int, col: int) -> bool:
+        """Whether the arithmetic of pixel (row, col) can be written out for ``source``: the
+        pixel lies in it and every kernel fits it (a larger one shows no result)."""
+        h, w = source.shape[:2]
+        if not (0 <= row < h and 0 <= col < w):
+            return False
+        pair = self.pair()
+        kernels = [self.kernel] if pair is None else list(pair)
+        return all(k.shape[0] <= h and k.shape[1] <= w and np.isfinite(k).all() for k in kernels)
+
+    def arithmetic(self, source: np.ndarray, raw: np.ndarray | None, row: int, col: int) -> dict:
+        """The numbers behind result pixel (row, col): window, weights, products, sums, value
+        (``raw[row, col]``, None without ``raw``, the result computed from ``source``) — or, for
+        a gradient magnitude, gx, gy and √(gx² + gy²). For colour, one entry per channel.
+
+        Everything but the value is a function of the state and ``source`` alone: the panel
+        follows every change at once, without waiting for the filtered image."""
         if self.gradient != "off":
             kx, ky = self.pair()
             wx, wy = self.window(source, row, col, kx), self.window(source, row, col, ky)
@@ -408,7 +496,7 @@ class KernelPlaygroundState:
             ey, _ = self.effective_kernel(ky)
             sx = np.einsum("ij,ij...->...", ex.astype(np.float64), wx.astype(np.float64))
             sy = np.einsum("ij,ij...->...", ey.astype(np.float64), wy.astype(np.float64))
-            return {"gx": sx, "gy": sy, "sum": np.hypot(sx, sy), "value": raw[row, col]}
+            return {"gx": sx, "gy": sy, "sum": np.hypot(sx, sy), "value": None if raw is None else raw[row, col]}
         k, _ = self.effective_kernel()
         win = self.window(source, row, col)
         k64 = k.astype(np.float64)
@@ -418,20 +506,26 @@ class KernelPlaygroundState:
             "weights": k,
             "products": products,
             "sum": products.sum(axis=(0, 1)),
-            "value": raw[row, col],
+            "value": None if raw is None else raw[row, col],
         }
 
-    def arithmetic_html(self, source: np.ndarray, raw: np.ndarray, row: int, col: int) -> str:
-        """The hover panel's text for result pixel (row, col)."""
+    def arithmetic_html(self, source: np.ndarray, raw: np.ndarray | None, row: int, col: int) -> str:
+        """The hover panel's text for result pixel (row, col) (``raw`` is not needed for it)."""
         data = self.arithmetic(source, raw, row, col)
         head = f"<b>Pixel row {row}, column {col}</b>"
         if "gx" in data:
             parts = []
             names = ["R", "G", "B"]
             gx, gy, mag = np.atleast_1d(data["gx"]), np.atleast_1d(data["gy"]), np.atleast_1d(data["sum"])
+            sign = self.uphill_sign()
             for i in range(gx.size):
                 label = f"{names[i]}: " if gx.size > 1 else ""
-                parts.append(f"{label}gx = {gx[i]:.1f}, gy = {gy[i]:.1f}, √(gx² + gy²) = <b>{mag[i]:.2f}</b>")
+                text = f"{label}gx = {gx[i]:.1f}, gy = {gy[i]:.1f}, √(gx² + gy²) = <b>{mag[i]:.2f}</b>"
+                if self.shows_direction and mag[i] > 0:
+                    angle = round(math.degrees(math.atan2(sign * gy[i], sign * gx[i]))) + 0  # no "-0"
+                    angle = 180 if angle == -180 else angle
+                    text += f", direction <b>{angle}°</b> (0° = right, 90° = down: towards brighter)"
+                parts.append(text)
             return head + "<br>" + "<br>".join(parts)
         weights = data["weights"]
         window, products, total = data["window"], data["products"], np.atleast_1d(data["sum"])
@@ -476,6 +570,33 @@ class KernelPlaygroundState:
             f"<td valign='middle'>&nbsp;sum&nbsp;=&nbsp;<b>{total:.2f}</b></td>"
             "</tr></table>"
         )
+
+
+def direction_rgb(gx: np.ndarray, gy: np.ndarray, mag: np.ndarray, top: float) -> np.ndarray:
+    """The gradient as colour: hue = direction atan2(gy, gx) (0° = right, in image coordinates,
+    where y grows downwards), value = magnitude / ``top``. Colour images take, per pixel, the
+    channel with the largest magnitude. Returns (H, W, 3) uint8 RGB."""
+    if mag.ndim == 3:
+        pick = np.argmax(mag, axis=2)[..., None]
+        gx, gy, mag = (np.take_along_axis(a, pick, axis=2)[..., 0] for a in (gx, gy, mag))
+    angle = np.mod(gradient_direction(gx, gy), 360.0)
+    hsv = np.empty(mag.shape + (3,), np.uint8)
+    hsv[..., 0] = np.round(angle / 2.0).astype(np.int32) % 180  # OpenCV's 8-bit hue is 0..179
+    hsv[..., 1] = 255
+    hsv[..., 2] = np.clip(mag * (255.0 / top), 0, 255).astype(np.uint8)
+    return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
+
+
+def direction_wheel(size: int = 96) -> np.ndarray:
+    """The legend of :func:`direction_rgb`: each point's colour is that of a gradient pointing
+    from the centre to it (bright at the rim, black at the centre), white outside the disc.
+    (size, size, 3) uint8 RGB."""
+    c = (size - 1) / 2.0
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) - c
+    r = np.hypot(xx, yy)
+    rgb = direction_rgb(xx, yy, np.minimum(r, c), c)
+    rgb[r > c + 0.5] = 255
+    return rgb
 
 
 def _padded_window(source: np.ndarray, r0: int, c0: int, kh: int, kw: int, mode: str) -> np.ndarray:

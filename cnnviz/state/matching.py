@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 
+import cv2
 import numpy as np
 
 from cnnviz.core.matching import METHODS, MatchResult, Peak, match_pattern, scale_pattern
@@ -24,6 +25,7 @@ __all__ = [
     "SCALE_MAX",
     "SCALE_MIN",
     "SCALE_STEP",
+    "ENLARGE_CHOICES",
     "SYNC_PIXEL_LIMIT",
     "MatchingState",
     "match",
@@ -33,6 +35,10 @@ __all__ = [
 
 SCALE_MIN, SCALE_MAX, SCALE_STEP = 20, 300, 5  # percent
 MAX_MARKED = 9
+#: "Enlarge the figures" (Figs 1.12–1.13): the image is scaled up, the pattern kept.
+ENLARGE_CHOICES = (1.0, 1.2, 1.4, 1.6, 2.0)
+#: Scores this close to the best (relative) are a tie: the float32 DFT's rounding differs there.
+TIE_TOLERANCE = 1e-5
 MIN_SIDE = 2  # a selection thinner than this is treated as empty
 #: Images with more pixels than this (about a 1080p photo's half) are matched off the GUI thread:
 #: a 4K photo takes 0.1–0.6 s per slider tick. Smaller ones are matched at once.
@@ -109,6 +115,7 @@ class MatchingState:
     method: str = "dot"
     scale: float = 1.0
     top_n: int = 3
+    enlarge: float = 1.0  # the image's scale: bigger figures, the same pattern (Figs 1.12–1.13)
     changed: Event = field(default_factory=Event, init=False, repr=False, compare=False)
 
     # -- changes -------------------------------------------------------------------------------
@@ -131,7 +138,9 @@ class MatchingState:
                 raise ValueError(f"{value!r} is not a method: use one of {', '.join(METHODS)}.")
             if key == "top_n" and not 1 <= int(value) <= MAX_MARKED:
                 raise ValueError(f"Between 1 and {MAX_MARKED} matches can be marked; got {value}.")
-            if key not in ("method", "scale", "top_n"):
+            if key == "enlarge" and value not in ENLARGE_CHOICES:
+                raise ValueError(f"The figures can be enlarged by {', '.join(map(str, ENLARGE_CHOICES))}; got {value}.")
+            if key not in ("method", "scale", "top_n", "enlarge"):
                 raise ValueError(f"Unknown matching setting {key!r}.")
             setattr(self, key, value)
         self.changed.emit()
@@ -141,6 +150,14 @@ class MatchingState:
         return replace(self)
 
     # -- computing -------------------------------------------------------------------------------
+    def enlarged(self, gray: np.ndarray) -> np.ndarray:
+        """The image the pattern slides over: ``gray`` scaled by :attr:`enlarge` (bilinear)."""
+        if self.enlarge == 1.0:
+            return gray
+        h, w = gray.shape[:2]
+        size = (round(w * self.enlarge), round(h * self.enlarge))
+        return cv2.resize(np.asarray(gray, np.float32), size, interpolation=cv2.INTER_LINEAR)
+
     def scaled_pattern(self) -> np.ndarray | None:
         if self.pattern is None:
             return None
@@ -184,6 +201,13 @@ class MatchingState:
         lo, hi = float(res.scores.min()), float(res.scores.max())
         return lo, (hi if hi > lo else lo + 1.0)
 
+    @staticmethod
+    def tied(res: MatchResult) -> int:
+        """How many separate places (non-overlapping windows) share the best score."""
+        peaks = res.peaks(MAX_MARKED)
+        top = peaks[0].score
+        return sum(1 for p in peaks if abs(p.score - top) <= TIE_TOLERANCE * max(abs(top), 1.0))
+
     def peaks(self, res: MatchResult) -> list[Peak]:
         """The best matches to mark, best first (windows do not overlap)."""
         return res.peaks(self.top_n)
@@ -206,9 +230,26 @@ class MatchingState:
         """What the score means: for the dot product, why brightness wins (with the best
         possible score, a white window's); for NCC, that it compares shape only."""
         if res.method != "dot":
+            best = res.peaks(1)[0].score
+            if best < 0.8:
+                return NCC_NOTE + (
+                    f" Here the best is only <b>{best:.2f}</b>: no window looks like the pattern "
+                    "(with enlarged figures no window shows the disc with its dark surround), and "
+                    "NCC says so instead of rewarding the bright area inside a big figure."
+                )
             return NCC_NOTE
         best = res.peaks(1)[0]
         white = 255.0 * float(pat.sum(dtype=np.float64))
+        tied = MatchingState.tied(res)
+        if white > 0 and tied > 1:
+            return (
+                f"<b>A tie:</b> {tied} separate places reach the top score "
+                f"<b>{best.score:.4g}</b>, {100 * best.score / white:.0f}% of a white window's "
+                "255 × Σpattern. Every figure that holds the whole pattern scores the same, so the "
+                "dot product cannot tell the circle from the others any more — the book's "
+                "Figs 1.12–1.13, where the hexagon \"wins\": the dot product rewards bright area, "
+                "not shape. NCC normalises the brightness away and compares shape only."
+            )
         if white > 0:
             return (
                 "<b>Why brightness wins:</b> the dot product adds up pixel × weight, so a brighter "

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from cnnviz.ml import datasets as data  # numpy + OpenCV only
-from cnnviz.ml import zoo  # Keras is imported only when a model is built
+from cnnviz.ml import distribute, zoo  # TensorFlow/Keras only inside their functions
 from cnnviz.state.events import Event
 
 __all__ = [
@@ -32,6 +32,7 @@ __all__ = [
     "KERAS_DATASETS",
     "LIMITS",
     "SEED_MAX",
+    "STRATEGY_CHOICES",
     "DatasetChoice",
     "EpochRow",
     "PreviewRequest",
@@ -61,6 +62,7 @@ LIMITS: dict[str, tuple[float, float]] = {
     "epochs": (1, 10_000),
     "batch_size": (1, 1_000_000),
     "seed": (0, SEED_MAX),
+    "cpu_replicas": (1, 64),
 }
 DEFAULTS: dict[str, Any] = {
     "samples": 0,
@@ -72,7 +74,19 @@ DEFAULTS: dict[str, Any] = {
     "seed": 0,
     "reduce_lr": False,
     "save_h5": False,
+    "strategy": "auto",
+    "cpu_replicas": 1,
 }
+#: (strategy, text, hover text) of the data-parallel choices (cnnviz.ml.distribute).
+STRATEGY_CHOICES: tuple[tuple[str, str, str], ...] = (
+    ("auto", "Automatic", "MirroredStrategy when more than one GPU is visible (or the CPU is split "
+     "into several replicas), otherwise one device."),
+    ("none", "One device", "No data parallelism: the whole batch on one device."),
+    ("mirrored", "Mirrored (data parallel)",
+     "tf.distribute.MirroredStrategy: every replica (GPU, or CPU replica) holds a copy of the "
+     "model and takes an equal share of each batch; their gradients are summed before each "
+     "update. With one device it runs with one replica."),
+)
 PREVIEW_COLUMNS = 4  # samples on top of the augmentation preview (and changes per sample: 3 rows)
 
 
@@ -124,6 +138,8 @@ class TrainingForm:
         self.seed: int = DEFAULTS["seed"]
         self.reduce_lr: bool = DEFAULTS["reduce_lr"]
         self.save_h5: bool = DEFAULTS["save_h5"]
+        self.strategy: str = DEFAULTS["strategy"]
+        self.cpu_replicas: int = DEFAULTS["cpu_replicas"]
         self.preview_round = 0  # "New random changes" presses
 
     # -- changing ------------------------------------------------------------------------------
@@ -187,6 +203,16 @@ class TrainingForm:
 
     def set_save_h5(self, on: bool) -> None:
         self._put("save_h5", bool(on))
+
+    def set_strategy(self, name: str) -> None:
+        """"auto", "none" or "mirrored" (ValueError with words for anything else)."""
+        if name not in distribute.STRATEGIES:
+            raise ValueError(f"Unknown strategy '{name}'; choose one of {', '.join(distribute.STRATEGIES)}.")
+        self._put("strategy", name)
+
+    def set_cpu_replicas(self, n: int) -> None:
+        """Logical CPU devices to split the processor into (1 = no split)."""
+        self._put("cpu_replicas", _clamp_int(n, *LIMITS["cpu_replicas"]))
 
     def set_output_root(self, path: str | Path) -> None:
         """The folder each new run folder is made in (as typed; empty means the default)."""
@@ -279,6 +305,20 @@ class TrainingForm:
             raise ValueError(f"The learning rate must be a positive number, not {text}.")
         return value
 
+    def replicas_problem(self) -> str | None:
+        """Why the data-parallel settings cannot work with this batch size, or None."""
+        try:
+            distribute.check(self.strategy, self.cpu_replicas, self.batch_size)
+        except ValueError as exc:
+            return str(exc)
+        return None
+
+    def batch_split_text(self) -> str:
+        """How each batch is shared when the CPU replicas are used ("32 = 2 replicas × 16");
+        with GPUs the run itself says how many replicas it got."""
+        replicas = 1 if self.strategy == "none" else self.cpu_replicas
+        return f"Global batch {distribute.batch_split(self.batch_size, replicas)}"
+
     def output_root(self) -> Path:
         text = self.output_root_text.strip()
         return Path(text).expanduser() if text else self.default_runs_root
@@ -288,6 +328,9 @@ class TrainingForm:
         words for bad input)."""
         from cnnviz.ml.training import TrainConfig
 
+        problem = self.replicas_problem()
+        if problem:
+            raise ValueError(problem)
         samples = self.samples or None
         options: dict[str, Any] = {}
         if self.dataset == "folder":
@@ -314,6 +357,8 @@ class TrainingForm:
             max_samples=samples,
             functional=self.functional_effective(),
             dataset_options=options,
+            strategy=self.strategy,
+            cpu_replicas=self.cpu_replicas,
         )
 
     # -- downloads -------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ PANES: list[PaneSpec] = [
     PaneSpec("kernels", "Kernels", "cnnviz.gui.panes.kernels", "KernelsPane"),
     PaneSpec("matching", "Pattern matching", "cnnviz.gui.panes.matching", "MatchingPane"),
     PaneSpec("stepper", "Convolution stepper", "cnnviz.gui.panes.stepper", "StepperPane"),
+    PaneSpec("functions", "Activation functions", "cnnviz.gui.panes.functions", "FunctionsPane"),
     PaneSpec("training", "Training", "cnnviz.gui.panes.training", "TrainingPane"),
     PaneSpec("activations", "Activations", "cnnviz.gui.panes.activations", "ActivationsPane"),
 ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, Qt
 from PySide6.QtGui import QColor, QFont, QImage, QPalette
 from PySide6.QtWidgets import (
     QComboBox,
@@ -11,6 +11,10 @@ from PySide6.QtWidgets import (
     QLabel,
     QScrollArea,
     QSplitter,
+    QStyle,
+    QStyleOptionComboBox,
+    QStylePainter,
+    QToolTip,
     QVBoxLayout,
     QWidget,
 )
@@ -107,9 +111,60 @@ def alert(label: QLabel) -> QLabel:
     return label
 
 
+#: Where a choice's text may be cut for its short form: "Signed (blue − · white 0 · red +)" → "Signed".
+_SHORT_CUTS = (" (", " — ")
+
+
+def short_text(text: str) -> str:
+    """A choice's short form: its text before the first " (" or " — " (the whole text if none)."""
+    cuts = [i for i in (text.find(c) for c in _SHORT_CUTS) if i > 0]
+    return text[: min(cuts)] if cuts else text
+
+
+class ChoiceCombo(QComboBox):
+    """A combo box whose closed face shows the current choice whole when it fits, else its short
+    form (:func:`short_text`, used only when no other choice has the same one), the full text
+    staying in the open list and the tooltip.
+
+    A projector's larger font or a narrow controls column then shows "Signed", not "Signed (blue −
+    · white 0 · re"; ``currentText()`` is still the full text."""
+
+    def text_space(self) -> int:
+        """The width, in pixels, the closed combo box gives its text."""
+        opt = QStyleOptionComboBox()
+        self.initStyleOption(opt)
+        rect = self.style().subControlRect(QStyle.ComplexControl.CC_ComboBox, opt, QStyle.SubControl.SC_ComboBoxEditField, self)
+        return rect.width()
+
+    def shown_text(self) -> str:
+        """What the closed combo box shows now."""
+        full = self.currentText()
+        if self.fontMetrics().horizontalAdvance(full) <= self.text_space():
+            return full
+        short = short_text(full)
+        others = [short_text(self.itemText(i)) for i in range(self.count()) if i != self.currentIndex()]
+        return full if short in others else short
+
+    def paintEvent(self, _event) -> None:  # noqa: N802 (Qt name)
+        painter = QStylePainter(self)
+        opt = QStyleOptionComboBox()
+        self.initStyleOption(opt)
+        opt.currentText = self.shown_text()
+        painter.drawComplexControl(QStyle.ComplexControl.CC_ComboBox, opt)
+        painter.drawControl(QStyle.ControlElement.CE_ComboBoxLabel, opt)
+
+    def event(self, ev) -> bool:
+        if ev.type() == QEvent.Type.ToolTip and self.shown_text() != self.currentText():
+            tip = "\n\n".join(t for t in (self.currentText(), self.toolTip()) if t)
+            QToolTip.showText(ev.globalPos(), tip, self)
+            return True
+        return super().event(ev)
+
+
 def choice_combo(items: dict[str, str], on_changed=None, tooltip: str = "") -> QComboBox:
-    """A combo box of ``{key: text}`` choices; ``currentData()`` gives the key back."""
-    combo = QComboBox()
+    """A combo box of ``{key: text}`` choices; ``currentData()`` gives the key back. It shows a
+    long choice by its short form where the whole text does not fit (:class:`ChoiceCombo`)."""
+    combo = ChoiceCombo()
     for key, text in items.items():
         combo.addItem(text, key)
     if tooltip:

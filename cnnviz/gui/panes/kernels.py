@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QRectF, Qt, Slot
-from PySide6.QtGui import QColor, QPalette, QPen
+from PySide6.QtGui import QColor, QImage, QPalette, QPen, QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -30,10 +30,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnnviz.core.kernels import PRESETS
+from cnnviz.core.kernels import HAAR_PRESETS, PRESETS
 from cnnviz.gui.compute import LiveComputation
 from cnnviz.gui.context import AppContext
-from cnnviz.gui.panes.base import Pane, alert, choice_combo, fit_combos, panel
+from cnnviz.gui.panes.base import ChoiceCombo, Pane, alert, choice_combo, fit_combos, panel
 from cnnviz.gui.qtutil import signals_blocked
 from cnnviz.gui.widgets import ImageView, KernelEditorWidget, link_views
 from cnnviz.gui.widgets.image_view import heat_colormap
@@ -41,11 +41,15 @@ from cnnviz.state.kernels import (
     ARITHMETIC_HINT,
     BORDER_NAMES,
     COLOR_MODES,
+    DIRECTION_TEXT,
     DISPLAY_MODES,
     GRADIENT_PAIRS,
+    HAAR_SIZES,
     SYNC_WORK_LIMIT,
     KernelPlaygroundState,
     KernelResult,
+    direction_wheel,
+    is_preset,
     preset_title,
 )
 
@@ -63,6 +67,9 @@ class KernelsPane(Pane):
         self._source_key: tuple | None = None
         self._result = KernelResult(None)
         self._hover: tuple[int, int] = (-1, -1)
+        # the pixel whose arithmetic the panel shows: it stays after the mouse leaves, and the
+        # panel is recomputed for it on every change of the state or the image
+        self._inspected: tuple[int, int] | None = None
         self._live = LiveComputation(self, self._refresh, SYNC_WORK_LIMIT)
 
         self._build_ui()
@@ -78,13 +85,29 @@ class KernelsPane(Pane):
 
         kbox = QGroupBox("Kernel")
         kl = QVBoxLayout(kbox)
-        self.preset_combo = QComboBox()
+        self.preset_combo = ChoiceCombo()
         self.preset_combo.addItem("Custom (painted)", "custom")
         for name in PRESETS:
             self.preset_combo.addItem(preset_title(name), name)
-        self.preset_combo.setToolTip("Load one of the book's kernels")
+        self.preset_combo.insertSeparator(self.preset_combo.count())
+        for name in HAAR_PRESETS:
+            self.preset_combo.addItem(preset_title(name), name)
+        self.preset_combo.setToolTip("Load one of the book's kernels, or a Haar feature (ch. 5)")
         self.preset_combo.currentIndexChanged.connect(self._on_preset_activated)
         kl.addWidget(self.preset_combo)
+
+        self.haar_row = QWidget()  # shown for Haar features only
+        hr = QHBoxLayout(self.haar_row)
+        hr.setContentsMargins(0, 0, 0, 0)
+        self.haar_spin = QSpinBox()
+        self.haar_spin.setRange(*HAAR_SIZES)
+        self.haar_spin.setSuffix(" px")
+        self.haar_spin.setToolTip("The side of the Haar feature: the scale of the contrast it looks for")
+        self.haar_spin.valueChanged.connect(self.state.set_haar_size)
+        hr.addWidget(QLabel("Haar size"))
+        hr.addWidget(self.haar_spin)
+        hr.addStretch(1)
+        kl.addWidget(self.haar_row)
 
         size_row = QHBoxLayout()
         self.rows_spin = QSpinBox()
@@ -165,6 +188,13 @@ class KernelsPane(Pane):
         form.addRow("Show", self.display_combo)
         form.addRow("Magnitude", self.gradient_combo)
         self.gradient_combo.setToolTip("Gradient magnitude: combine an x/y pair of edge kernels into edge strength")
+        self.direction_check = QCheckBox("Direction as colour")
+        self.direction_check.setToolTip(
+            "With the gradient or Sobel pair: hue = the direction the image gets brighter in, "
+            "brightness = the magnitude (book Fig. 3.3)"
+        )
+        self.direction_check.toggled.connect(lambda on: self.state.update(direction=on))
+        form.addRow("", self.direction_check)
         form.addRow("Border", self.border_combo)
         side.addWidget(obox)
 
@@ -181,6 +211,21 @@ class KernelsPane(Pane):
         self.info_label = QLabel()  # what the chosen preset does, in the book's words
         self.info_label.setWordWrap(True)
         rl.addWidget(self.info_label)
+        self.direction_row = QWidget()  # the colour wheel and what it means, in direction mode
+        dr = QHBoxLayout(self.direction_row)
+        dr.setContentsMargins(0, 0, 0, 0)
+        self.wheel_label = QLabel()
+        wheel = direction_wheel(84)
+        self._wheel_image = QImage(wheel.data, wheel.shape[1], wheel.shape[0], wheel.strides[0], QImage.Format.Format_RGB888).copy()
+        self.wheel_label.setPixmap(QPixmap.fromImage(self._wheel_image))
+        self.wheel_label.setToolTip("A gradient pointing from the centre towards a point has that point's colour")
+        self.direction_label = QLabel(DIRECTION_TEXT)
+        self.direction_label.setWordWrap(True)
+        self.direction_label.setTextFormat(Qt.TextFormat.RichText)
+        dr.addWidget(self.wheel_label)
+        dr.addWidget(self.direction_label, 1)
+        self.direction_row.setVisible(False)
+        rl.addWidget(self.direction_row)
         self.result_view.pixel_hovered.connect(self._on_result_hovered)
         self.original_view.pixel_hovered.connect(self._on_result_hovered)
 
@@ -229,17 +274,22 @@ class KernelsPane(Pane):
         """Make every control show the state (without triggering its handlers)."""
         s = self.state
         combos = {"color": self.color_combo, "display": self.display_combo, "gradient": self.gradient_combo, "border": self.border_combo}
-        with signals_blocked(self.preset_combo, self.rows_spin, self.cols_spin, self.convolve_check, *combos.values()):
-            idx = self.preset_combo.findData(s.kernel_name if s.kernel_name in PRESETS else "custom")
+        with signals_blocked(self.preset_combo, self.rows_spin, self.cols_spin, self.haar_spin, self.convolve_check, self.direction_check, *combos.values()):
+            idx = self.preset_combo.findData(s.kernel_name if is_preset(s.kernel_name) else "custom")
             self.preset_combo.setCurrentIndex(max(0, idx))
             self.rows_spin.setValue(s.kernel.shape[0])
             self.cols_spin.setValue(s.kernel.shape[1])
+            self.haar_spin.setValue(s.haar_size)
             self.editor.set_kernel(s.kernel)
             self.convolve_check.setChecked(s.convolve)
+            self.direction_check.setChecked(s.direction)
             for attr, combo in combos.items():
                 combo.setCurrentIndex(combo.findData(getattr(s, attr)))
             self.display_combo.setEnabled(s.display_enabled)
             self.display_combo.setItemText(self.display_combo.findData("signed"), s.display_text("signed"))
+        self.haar_row.setVisible(s.is_haar)
+        self.direction_check.setEnabled(s.direction_enabled)
+        self.direction_row.setVisible(s.shows_direction)
         self.sum_label.setText(s.sum_html())
         self.info_label.setText(s.info_text())
 
@@ -269,6 +319,7 @@ class KernelsPane(Pane):
             else:
                 self.original_view.set_image(self._source, levels=(0.0, 255.0), show_bar=False)
         self.original_view.set_title(self.state.original_title(image.shape))
+        self._show_arithmetic()
         # integer pixels cannot be NaN: the filter's finiteness scan is skipped for them
         check = image.dtype.kind == "f"
         # a copy of the state: the user keeps painting while a large one is computed
@@ -289,11 +340,10 @@ class KernelsPane(Pane):
                 levels=r.levels,
                 cmap=heat_colormap() if r.heat else None,
                 bar_label="",
+                show_bar=False if r.direction else None,
                 rendered=r.rendered,
             )
             self.result_view.set_title(self.state.result_title())
-        if self._hover != (-1, -1):
-            self._show_arithmetic(*self._hover)
 
     # -- handlers ------------------------------------------------------------------------------
     def set_kernel(self, kernel: np.ndarray, name: str = "custom") -> None:
@@ -313,7 +363,7 @@ class KernelsPane(Pane):
     @Slot(int)
     def _on_preset_activated(self, index: int) -> None:
         name = self.preset_combo.itemData(index)
-        if name in PRESETS:
+        if is_preset(name):
             self.state.choose_preset(name)
 
     @Slot(int)
@@ -340,10 +390,7 @@ class KernelsPane(Pane):
     @Slot()
     def _on_image_changed(self) -> None:
         self._hover = (-1, -1)
-        self._window_box.setVisible(False)
-        self._pixel_box.setVisible(False)
-        self.arithmetic_label.setText(ARITHMETIC_HINT)
-        self._live.schedule()
+        self._live.schedule()  # the panel follows at the refresh (the pixel kept if it fits)
 
     # -- the arithmetic under the mouse --------------------------------------------------------
     @Slot(int, int)
@@ -353,8 +400,9 @@ class KernelsPane(Pane):
             self._window_box.setVisible(False)
             self._pixel_box.setVisible(False)
             self.editor.set_highlight(None)
-            return
-        self._show_arithmetic(row, col)
+            return  # the panel keeps the last pixel's arithmetic (and keeps it up to date)
+        self._inspected = (row, col)
+        self._show_arithmetic()
 
     def arithmetic(self, row: int, col: int) -> dict:
         """The numbers behind result pixel (row, col): window, weights, products, sums, value.
@@ -365,18 +413,25 @@ class KernelsPane(Pane):
             return {}
         return self.state.arithmetic(self._source, self._result.raw, row, col)
 
-    def _show_arithmetic(self, row: int, col: int) -> None:
-        h, w = self._source.shape[:2] if self._source is not None else (0, 0)
-        raw = self._result.raw
-        if not (0 <= row < h and 0 <= col < w) or raw is None or raw.shape[:2] != (h, w):
-            return  # (or the result for a new image is still being computed)
+    def _show_arithmetic(self) -> None:
+        """Write out the arithmetic of the inspected pixel for the state and image as they are
+        now (the hint when there is none), and box its window while the mouse is on it."""
+        source, pixel = self._source, self._inspected
+        if source is None or pixel is None or not self.state.inspectable(source, *pixel):
+            self._inspected = None
+            self._window_box.setVisible(False)
+            self._pixel_box.setVisible(False)
+            self.arithmetic_label.setText(ARITHMETIC_HINT)
+            return
+        row, col = pixel
         k, (ar, ac) = self.state.effective_kernel()
         kh, kw = k.shape
+        hovered = self._hover == pixel
         self._window_box.setRect(QRectF(col - ac, row - ar, kw, kh))
-        self._window_box.setVisible(True)
+        self._window_box.setVisible(hovered)
         self._pixel_box.setRect(QRectF(col, row, 1, 1))
-        self._pixel_box.setVisible(True)
-        self.arithmetic_label.setText(self.state.arithmetic_html(self._source, raw, row, col))
+        self._pixel_box.setVisible(hovered)
+        self.arithmetic_label.setText(self.state.arithmetic_html(source, None, row, col))
 
     # -- pane hooks --------------------------------------------------------------------------
     def prepare_screenshot(self) -> None:

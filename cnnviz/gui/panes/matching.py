@@ -38,12 +38,13 @@ from cnnviz.core import images
 from cnnviz.core.matching import MatchResult
 from cnnviz.gui.compute import LiveComputation
 from cnnviz.gui.context import AppContext
-from cnnviz.gui.panes.base import Pane, alert, fit_combos, panel
+from cnnviz.gui.panes.base import Pane, alert, choice_combo, fit_combos, panel
 from cnnviz.gui.qtutil import IMAGE_FILTER, signals_blocked
 from cnnviz.gui.widgets import ImageView, link_views
 from cnnviz.gui.widgets.image_view import diverging_colormap, heat_colormap
 from cnnviz.state.matching import (
     CIRCLE_NAME,
+    ENLARGE_CHOICES,
     MAX_MARKED,
     METHOD_TITLES,
     SCALE_MAX,
@@ -71,7 +72,7 @@ class MatchingPane(Pane):
         super().__init__(ctx, parent)
         self.state = MatchingState()
         self._gray: np.ndarray | None = None
-        self._gray_key: int | None = None
+        self._gray_key: tuple | None = None
         self.result: MatchResult | None = None
         self.peaks: list = []
         self.message = ""
@@ -148,6 +149,13 @@ class MatchingPane(Pane):
         self.top_spin.setValue(self.state.top_n)
         self.top_spin.valueChanged.connect(lambda value: self.state.update(top_n=value))
         form.addRow("Matches to mark", self.top_spin)
+        self.enlarge_combo = choice_combo(
+            {f: f"{round(f * 100)}%" for f in ENLARGE_CHOICES},
+            lambda _i: self.state.update(enlarge=self.enlarge_combo.currentData()),
+            "Enlarge the image, keep the pattern (book Figs 1.12–1.13): once every figure holds "
+            "the whole pattern, the dot product can no longer pick out the circle",
+        )
+        form.addRow("Enlarge figures", self.enlarge_combo)
         ml.addLayout(form)
         self.note_label = QLabel()
         self.note_label.setWordWrap(True)
@@ -294,8 +302,9 @@ class MatchingPane(Pane):
         self.scale_slider.setValue(scale_to_slider(factor))
 
     def _on_state_changed(self) -> None:
-        with signals_blocked(self.scale_slider):
+        with signals_blocked(self.scale_slider, self.enlarge_combo):
             self.scale_slider.setValue(scale_to_slider(self.state.scale))
+            self.enlarge_combo.setCurrentIndex(self.enlarge_combo.findData(self.state.enlarge))
         self._live.schedule()
 
     @Slot()
@@ -317,9 +326,10 @@ class MatchingPane(Pane):
         self._live.flush()
 
     def _ensure_gray(self) -> None:
-        key = self.ctx.image_generation
+        key = (self.ctx.image_generation, self.state.enlarge)
         if key != self._gray_key:
-            self._gray = np.asarray(images.to_gray(self.ctx.image), dtype=np.float32)
+            self.image_view.show_rectangle(None)  # a selection drawn at another scale
+            self._gray = np.asarray(self.state.enlarged(images.to_gray(self.ctx.image)), dtype=np.float32)
             self._gray_key = key
             self.image_view.set_image(self._gray, levels=(0.0, 255.0), show_bar=False)
 

@@ -148,6 +148,7 @@ class NumberGridView(QWidget):
         self._press: QPointF | None = None
         self._panning = False
         self._hover: tuple[int, int] = (-1, -1)
+        self._cell_group: list[NumberGridView] = []
         self.setMouseTracking(True)
         self.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
@@ -252,8 +253,31 @@ class NumberGridView(QWidget):
     def sizeHint(self) -> QSize:  # noqa: N802
         return QSize(260, 260)
 
+    def set_cell_group(self, views: list[NumberGridView]) -> None:
+        """Fit cells no larger than the visible grids among ``views`` fit theirs, so grids shown
+        side by side (an input, a kernel, an output) have cells of one size: a grid with more
+        rows gets the height it needs instead of small numbers beside large ones. An empty list
+        lets the grid fill its own space."""
+        self._cell_group = [v for v in views if v is not self]
+        self.update()
+
+    def number_font_px(self) -> int:
+        """The pixel size the numbers are drawn with at the current fit (0 when none are)."""
+        if self._values is None:
+            return 0
+        longest = max((format_cell(v) for v in self._values.ravel()[:6000]), key=len, default="0")
+        font = self._font_for(self.cell_size(), longest) if self.cell_size() >= 12 else None
+        return font.pixelSize() if font is not None else 0
+
     # -- geometry ----------------------------------------------------------------------------
     def _fit_cell(self) -> float:
+        cs = self._own_fit_cell()
+        for view in self._cell_group:
+            if view.isVisible() and all(view.grid_shape()):
+                cs = min(cs, view._own_fit_cell())
+        return cs
+
+    def _own_fit_cell(self) -> float:
         h, w = self.grid_shape()
         if not h or not w:
             return 1.0

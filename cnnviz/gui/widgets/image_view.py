@@ -16,8 +16,8 @@ import math
 import cv2
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal, Slot
-from PySide6.QtGui import QColor, QPen, QTextOption
+from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, Signal, Slot
+from PySide6.QtGui import QColor, QFontMetricsF, QPen, QTextOption
 from PySide6.QtWidgets import QGraphicsRectItem, QWidget
 
 from cnnviz.state.display import symmetric_levels, to_uint8
@@ -25,10 +25,13 @@ from cnnviz.state.display import symmetric_levels, to_uint8
 # Once for the whole app: arrays are indexed [row, col] everywhere in cnnviz.
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=True)
 
+#: The colour bar's scale is at least this wide; wider when its labels need it.
+BAR_AXIS_WIDTH = 45
 _SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
 
 __all__ = [
     "ImageView",
+    "bar_ticks",
     "SelectionViewBox",
     "link_views",
     "diverging_colormap",
@@ -57,6 +60,34 @@ def gray_colormap() -> pg.ColorMap:
 def heat_colormap() -> pg.ColorMap:
     """Perceptually uniform dark-to-bright map for scores and heatmaps."""
     return pg.colormap.get("inferno")
+
+
+def _nice_step(limit: float) -> float:
+    """The largest 1, 2, 2.5 or 5 × 10ᵏ that is at most ``limit`` (> 0)."""
+    k = math.floor(math.log10(limit))
+    for m in (5.0, 2.5, 2.0, 1.0):
+        if m * 10.0**k <= limit * (1 + 1e-9):
+            return m * 10.0**k
+    return 10.0 ** (k - 1) * 5.0
+
+
+def _tick_text(v: float) -> str:
+    text = f"{v:.6g}"
+    return "0" if v == 0 else text.replace("-", "−")
+
+
+def bar_ticks(lo: float, hi: float) -> list[tuple[float, str]] | None:
+    """Tick values and labels for a colour bar spanning ``lo``..``hi``.
+
+    A signed range (``lo == -hi``) gets symmetric ticks −2s, −s, 0, s, 2s with a round step s, so
+    the negative half is labelled as clearly as the positive one; other ranges get None (the axis
+    chooses its own ticks)."""
+    top = max(abs(lo), abs(hi))
+    if not (top > 0 and math.isfinite(top)) or not math.isclose(lo, -hi, rel_tol=1e-6):
+        return None
+    step = _nice_step(top / 2)
+    values = [-2 * step, -step, 0.0, step, 2 * step]
+    return [(v, _tick_text(v)) for v in values]
 
 
 class AreaImageItem(pg.ImageItem):
@@ -277,11 +308,53 @@ class ImageView(pg.GraphicsLayoutWidget):
             exp = 3 * math.floor(math.log10(top) / 3) if top >= 1e4 else 0
             scale = 10.0**exp
             self.color_bar.setLevels((self._levels[0] / scale, self._levels[1] / scale))
+            self._fit_bar_axis()
             suffix = f"× 10{str(exp).translate(_SUPERSCRIPT)}" if exp else ""
             label = " ".join(t for t in (bar_label, suffix) if t)
             self.color_bar.getAxis("left").setLabel(label or None)
         if auto_range or (auto_range is None and shape_changed):
             self.view_box.autoRange(padding=0.01)
+
+    def _fit_bar_axis(self) -> None:
+        """Label the colour bar's scale (symmetric ticks for signed data) and make its axis as
+        wide as its widest label in the current font: a label that does not fit is not drawn, and
+        on a projector's larger font that dropped every negative one."""
+        axis = self.color_bar.axis
+        lo, hi = self.color_bar.levels()
+        ticks = bar_ticks(lo, hi)
+        axis.setTicks([ticks, []] if ticks is not None else None)
+        if ticks is not None:
+            labels = [t for _, t in ticks]
+        else:
+            length = max(1.0, axis.geometry().height())
+            levels = axis.tickValues(lo, hi, length)
+            labels = [t for spacing, values in levels for t in axis.tickStrings(values, 1.0, spacing)]
+        metrics = QFontMetricsF(axis.style.get("tickFont") or self.font())
+        widest = max((metrics.horizontalAdvance(t) for t in labels), default=0.0)
+        needed = int(math.ceil(widest)) + max(0, axis.style["tickLength"]) + axis.style["tickTextOffset"][0] + 2
+        axis.setWidth(max(BAR_AXIS_WIDTH, needed))
+        # the lowest label is centred on the bar's end: leave room under it (inside the bar, so
+        # the image's box, and a linked view's, keeps its size)
+        self.color_bar.layout.setContentsMargins(1, 1, 1, max(1, int(math.ceil(metrics.height() / 2))))
+
+    def bar_labels(self) -> list[str]:
+        """The colour bar's tick labels as drawn now (empty when the bar is hidden)."""
+        if not self.color_bar.isVisible():
+            return []
+        from PySide6.QtGui import QImage, QPainter
+
+        image = QImage(4, 4, QImage.Format.Format_ARGB32)
+        painter = QPainter(image)
+        try:
+            specs = self.color_bar.axis.generateDrawSpecs(painter)
+        finally:
+            painter.end()
+        return [text for _, _, text in specs[2]] if specs else []
+
+    def changeEvent(self, ev) -> None:  # noqa: N802 (Qt name)
+        super().changeEvent(ev)
+        if ev.type() == QEvent.Type.FontChange and self.color_bar.isVisible():
+            self._fit_bar_axis()  # presentation mode: the labels grew
 
     def image_data(self) -> np.ndarray | None:
         """The values shown now (float32 or uint8). A float colour image is drawn from bytes

@@ -77,7 +77,8 @@ class InputBox(QGroupBox):
         self.matrix_edit = QPlainTextEdit()
         self.matrix_edit.setPlaceholderText("1 2 3; 4 5 6  (or one row per line)")
         self.matrix_edit.setToolTip(
-            "Rows end with ';' or a new line; numbers are split by spaces or commas. 1/9 works."
+            "Rows end with ';' or a new line; numbers are split by spaces or commas. 1/9 works.\n"
+            "Several channels: one matrix per channel separated by '|', e.g. 1 2; 3 4 | 5 6; 7 8."
         )
         self.matrix_edit.setMaximumHeight(110)
         form.addRow(self.matrix_edit)
@@ -135,7 +136,8 @@ class KernelBox(QGroupBox):
         self.kernel_edit = QPlainTextEdit()
         self.kernel_edit.setMaximumHeight(100)
         self.kernel_edit.setToolTip(
-            "One matrix for every channel, or for an RGB input one per channel separated by '|'."
+            "One matrix for every channel, or one per channel separated by '|'.\n"
+            "Several filters: separate them by '||' (each one slice per channel)."
         )
         form.addRow(self.kernel_edit)
         self.ksize_h = spin(1, LIMITS.kernel, 2, "Kernel (or pooling window) rows")
@@ -182,6 +184,8 @@ class KernelBox(QGroupBox):
         for w in (self.kernel_source_combo, self.kernel_preset_combo, self.kernel_edit):
             w.setEnabled(uses["kernel"])
         self.flip_check.setEnabled(uses["flip"])
+        for w in (self.ksize_h, self.ksize_w):
+            w.setEnabled(uses["window"])
 
 
 class LayerBox(QGroupBox):
@@ -274,3 +278,6 @@ class LayerBox(QGroupBox):
             w.setEnabled(uses["dilation"])
         self.bias_spin.setEnabled(uses["bias"])
         self.activation_combo.setEnabled(uses["activation"])
+        for w in (self.stride_h, self.stride_w):
+            w.setEnabled(uses["stride"])
+        self.padding_combo.setEnabled(uses["padding"])

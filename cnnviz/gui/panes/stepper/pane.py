@@ -34,6 +34,7 @@ from cnnviz.gui.context import AppContext
 from cnnviz.gui.export_anim import MAX_FRAMES, ExportCancelled, export_gif, plan_frames
 from cnnviz.gui.panes.base import Pane, fit_combos
 from cnnviz.gui.panes.stepper.controls import InputBox, KernelBox, LayerBox
+from cnnviz.gui.panes.stepper.mode_box import ModeBox
 from cnnviz.gui.panes.stepper.stage import ERROR_COLOR, StepperStage
 from cnnviz.gui.panes.stepper.transport import TransportBar
 from cnnviz.gui.qtutil import debounce_timer, signals_blocked
@@ -76,7 +77,8 @@ class StepperPane(Pane):
         self.input_box = InputBox(st)
         self.kernel_box = KernelBox(st, lambda: self.ctx.kernel)
         self.layer_box = LayerBox(st)
-        for box in (self.input_box, self.kernel_box, self.layer_box):
+        self.mode_box = ModeBox(st)
+        for box in (self.input_box, self.kernel_box, self.layer_box, self.mode_box):
             cl.addWidget(box)
         cl.addStretch(1)
         fit_combos(controls)
@@ -176,7 +178,9 @@ class StepperPane(Pane):
 
     def _apply_fonts(self) -> None:
         self.stage.apply_fonts(self._scale())
+        # a projector's fonts need the column's full width (the stage still gets twice as much)
         self.controls_scroll.setMaximumWidth(420 if self._presentation else 380)
+        self.controls_scroll.setMinimumWidth(420 if self._presentation else 300)
 
     def _scale(self) -> float:
         return PRESENTATION_SCALE if self._presentation else 1.0
@@ -188,6 +192,7 @@ class StepperPane(Pane):
         if what == "walk":
             self.kernel_box.sync()
             self.layer_box.sync()
+            self.mode_box.sync()
             self.transport.show_walk(st.n_steps)
             if st.n_steps == 0:
                 self.pause()
@@ -394,7 +399,7 @@ class StepperPane(Pane):
         stage.show()
         stage.redraw_walk()
         for views, shown in ((stage.input_views, self.stage.input_views),
-                             (stage.kernel_views, self.stage.kernel_views),
+                             (sum(stage.kernel_grid, []), sum(self.stage.kernel_grid, [])),
                              (stage.output_views, self.stage.output_views)):
             for copy, original in zip(views, shown):
                 copy.copy_view(original)
@@ -483,7 +488,7 @@ class StepperPane(Pane):
             sc.setEnabled(False)
 
     def is_busy(self) -> bool:
-        return self._exporting or self._text_timer.isActive()
+        return self._exporting or self._text_timer.isActive() or self.mode_box.is_busy()
 
     def prepare_screenshot(self) -> None:
         """The book's 4×4 example with zero padding 1 and stride 2, stopped at step 4 of 9."""

@@ -12,10 +12,10 @@ import html
 import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QFont
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from cnnviz.gui.widgets.grid_view import Highlight, NumberGridView
-from cnnviz.state.stepper import NO_OUTPUT, StepperState, fmt
+from cnnviz.state.stepper import LIMITS, NO_OUTPUT, StepperState, fmt
 
 WINDOW_COLOR = QColor("#ff7f00")
 OUTPUT_COLOR = QColor("#009e49")
@@ -24,6 +24,8 @@ WINNER_COLOR = QColor("#d40000")
 ERROR_COLOR = "#b00020"
 CHANNEL_HTML = {"R": "#d62728", "G": "#2ca02c", "B": "#1f5fd6"}
 SCHEMES = {1: ["gray"], 3: ["red", "green", "blue"]}
+#: Grids up to this many cells a side are drawn with cells of one size.
+SAME_CELLS_UP_TO = 12
 LEGEND = [
     (WINDOW_COLOR.name(), "■", "window"),
     (OUTPUT_COLOR.name(), "■", "output cell"),
@@ -61,9 +63,15 @@ class StepperStage(QWidget):
         sl = QVBoxLayout(self)
         sl.setContentsMargins(4, 4, 4, 4)
         grids = QHBoxLayout()
-        self.input_views, self.input_labels, self._in_col = self._grid_column(3)
-        self.kernel_views, self.kernel_labels, self._k_col = self._grid_column(3)
-        self.output_views, self.output_labels, self._out_col = self._grid_column(3)
+        rows = max(3, LIMITS.channels)
+        self.input_views, self.input_labels, self._in_col = self._grid_column(rows)
+        # the kernel column: one column of channel slices per filter, filters side by side
+        self.kernel_grid, self.kernel_label_grid, self._k_col = self._grid_table(rows, LIMITS.filters)
+        self.kernel_views, self.kernel_labels = self.kernel_grid[0], self.kernel_label_grid[0]
+        # the outputs: one under the other (channels), or side by side (one per filter)
+        outs, out_labels, self._out_col = self._grid_table(max(3, LIMITS.filters), 1)
+        self.output_views, self.output_labels = outs[0], out_labels[0]
+        self._side_by_side = False
         self.op_label = self._operator_label("⊛")
         self.eq_label = self._operator_label("=")
         grids.addWidget(self._in_col, 4)
@@ -93,7 +101,7 @@ class StepperStage(QWidget):
         self.legend_label.setTextFormat(Qt.TextFormat.RichText)
         self.legend_label.setStyleSheet("color: #444;")
         sl.addWidget(self.legend_label)
-        for views in (self.input_views, self.output_views, self.kernel_views):
+        for views in (self.input_views, self.output_views, *self.kernel_grid):
             for k, v in enumerate(views):
                 v.setProperty("channel", k)
         state.changed.connect(self._on_state_changed)
@@ -115,6 +123,55 @@ class StepperStage(QWidget):
             labels.append(lab)
         return views, labels, col
 
+    def _grid_table(self, n: int, m: int) -> tuple[list[list[NumberGridView]], list[list[QLabel]], QWidget]:
+        """``m`` columns of ``n`` titled grids each, in a grid layout (see :meth:`_arrange_outputs`)."""
+        col = QWidget()
+        lay = QGridLayout(col)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.setSpacing(2)
+        views: list[list[NumberGridView]] = []
+        labels: list[list[QLabel]] = []
+        for f in range(m):
+            views.append([])
+            labels.append([])
+            for c in range(n):
+                lab = QLabel()
+                lab.setAlignment(Qt.AlignmentFlag.AlignCenter)
+                view = NumberGridView()
+                view.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+                lay.addWidget(lab, 2 * c, f)
+                lay.addWidget(view, 2 * c + 1, f)
+                views[f].append(view)
+                labels[f].append(lab)
+        return views, labels, col
+
+    def _arrange_outputs(self, side_by_side: bool) -> None:
+        """Output grids one under the other (a colour input's channels) or side by side (one
+        per filter)."""
+        if side_by_side == self._side_by_side:
+            return
+        self._side_by_side = side_by_side
+        lay = self._out_col.layout()
+        for k, (view, lab) in enumerate(zip(self.output_views, self.output_labels)):
+            lay.removeWidget(lab)
+            lay.removeWidget(view)
+            row, col = (0, k) if side_by_side else (2 * k, 0)
+            lay.addWidget(lab, row, col)
+            lay.addWidget(view, row + 1, col)
+
+    @staticmethod
+    def _restretch(col: QWidget, table: list[list[NumberGridView]]) -> None:
+        """Only the rows with a shown grid share the column's height."""
+        lay = col.layout()
+        for r in range(lay.rowCount()):
+            lay.setRowStretch(r, 0)
+        for views in table:
+            for view in views:
+                if not view.isHidden():
+                    idx = lay.indexOf(view)
+                    if idx >= 0:
+                        lay.setRowStretch(lay.getItemPosition(idx)[0], 1)
+
     def _operator_label(self, text: str) -> QLabel:
         lab = QLabel(text)
         lab.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -133,11 +190,11 @@ class StepperStage(QWidget):
         if self.hint_label is not None:
             self.hint_label.setFont(f2)
         f3 = _bold_font(self.font(), 10.5 * scale)
-        for lab in self.input_labels + self.kernel_labels + self.output_labels:
+        for lab in self.input_labels + sum(self.kernel_label_grid, []) + self.output_labels:
             lab.setFont(f3)
         for lab in (self.op_label, self.eq_label):
             lab.setFont(_bold_font(self.font(), 22 * scale))
-        for v in self.input_views + self.kernel_views + self.output_views:
+        for v in self.input_views + sum(self.kernel_grid, []) + self.output_views:
             v.set_text_scale(scale)
 
     # ======================================================================================
@@ -173,10 +230,12 @@ class StepperStage(QWidget):
             view.set_grid(x if C == 1 else x[:, :, c], schemes[c] if c < len(schemes) else "gray", levels)
             view.set_padding(pads, st.pad_label())
             lab.setText(st.input_title(c))
-        kc = st.kernel_count()
-        for c, view, lab in self._show(self.kernel_views, self.kernel_labels, kc):
-            view.set_grid(st.shown_kernel(c), "diverging")
-            lab.setText(st.kernel_title(c))
+        kc, nf = st.kernel_count(), st.filter_count()
+        mask = st.mode == "dropout"
+        for f, (views, labels) in enumerate(zip(self.kernel_grid, self.kernel_label_grid)):
+            for c, view, lab in self._show(views, labels, kc if f < nf else 0):
+                view.set_grid(st.shown_kernel(c, f), "gray" if mask else "diverging", (0.0, 1.0) if mask else None)
+                lab.setText(st.kernel_title(c, f))
         self._k_col.setVisible(kc > 0)
         self.op_label.setText(st.operator())
         out = st.output()
@@ -184,6 +243,7 @@ class StepperStage(QWidget):
         lo, hi = st.output_levels()
         m = max(abs(lo), abs(hi)) or 1.0
         self._out_levels = (-m, m)
+        self._arrange_outputs(nf > 1)
         for c, view, lab in self._show(self.output_views, self.output_labels, max(oc, 1)):
             lab.setText(st.output_title(c))
             if out is None:
@@ -191,12 +251,23 @@ class StepperStage(QWidget):
                 view.set_placeholder(NO_OUTPUT)
                 continue
             view.set_grid(out if oc == 1 else out[:, :, c], "diverging", self._out_levels, nan_label="", nan_blank=True)
+        self._restretch(self._k_col, self.kernel_grid)
+        self._restretch(self._out_col, [self.output_views])
         k = st.kernel
-        stretch_in, stretch_out = (3, 5) if st.mode == "transpose" else (4, 4 if max(x.shape[:2]) > 12 else 3)
+        stretch_in, stretch_out = (3, 5) if st.mode in ("transpose", "upsample") else (4, 4 if max(x.shape[:2]) > 12 else 3)
         self._grids_layout.setStretchFactor(self._in_col, stretch_in)
         small = max(x.shape[:2]) <= 12 or max(k.shape[:2]) > 5
         self._grids_layout.setStretchFactor(self._k_col, 2 if small else 1)
         self._grids_layout.setStretchFactor(self._out_col, stretch_out)
+        # small grids (the book's examples) get cells of one size: the padded input then gets
+        # the height its rows need beside a short output; large crops fill their own space
+        views = self.input_views + sum(self.kernel_grid, []) + self.output_views
+        shown = [st.shown_input().shape[:2], k.shape[:2]] + ([] if out is None else [out.shape[:2]])
+        if kc:
+            shown.append(st.shown_kernel(0).shape[:2])
+        group = views if max(max(s) for s in shown) <= SAME_CELLS_UP_TO else []
+        for view in views:
+            view.set_cell_group(group)
         self._redraw_formula()
         self.redraw_position()
 
@@ -217,10 +288,12 @@ class StepperStage(QWidget):
         st = self.state
         out = st.output()
         if out is not None:
-            if st.mode == "transpose":
+            if st.filled() is None:  # a running sum: every cell is drawn at every step
                 shown = st.displayed_output()
-                self.output_views[0].set_grid(shown, "diverging", self._out_levels, nan_label="", nan_blank=True)
-                self.output_views[0].set_filled(None)
+                for c in range(1 if shown.ndim == 2 else shown.shape[2]):
+                    grid = shown if shown.ndim == 2 else shown[:, :, c]
+                    self.output_views[c].set_grid(grid, "diverging", self._out_levels, nan_label="", nan_blank=True)
+                    self.output_views[c].set_filled(None)
             else:
                 for c in range(1 if out.ndim == 2 else out.shape[2]):
                     self.output_views[c].set_filled(st.filled())
@@ -247,11 +320,14 @@ class StepperStage(QWidget):
         for c in range(C):
             hls: list[Highlight] = []
             marks: dict[tuple[int, int], str] = {}
-            if mode == "conv" and cur is not None:
+            if mode == "conv" and cur is not None and (cur.kernel.ndim < 4 or cur.kernel.shape[3] == 1):
                 k = cur.kernel if cur.kernel.ndim == 2 else cur.kernel[:, :, c]
+                k = k if k.ndim == 2 else k[:, :, 0]
                 for a, r in enumerate(cur.rows):
                     for b, cc in enumerate(cur.cols):
                         marks[(r, cc)] = "×" + fmt(k[a, b], 3)
+            elif mode == "upsample" and cur is not None and len(cur.sources) > 1:
+                marks = {rc: "×" + fmt(w, 3) for rc, w in zip(cur.sources, cur.weights)}
             if focus_inputs:
                 hls.append(Highlight(focus_inputs, HOVER_COLOR, 50))
             hls.append(Highlight(window, WINDOW_COLOR, 60, 3.5, marks=marks))
@@ -261,9 +337,15 @@ class StepperStage(QWidget):
             if hover_cell is not None:
                 hls.append(Highlight([hover_cell], HOVER_COLOR, 0, 2.5))
             self.input_views[c].set_highlights(hls, follow=window[0] if window else None)
+        if mode in ("dropout", "max_grad", "avg_grad") and cur is not None:
+            for views in self.kernel_grid[:1]:
+                for view in views:  # the mask cell, or the upstream gradient being routed
+                    view.set_highlights([Highlight([cur.out_pos], WINDOW_COLOR, 60, 3.5)], follow=cur.out_pos)
         out = st.output()
         if out is not None:
             marks = {}
+            if mode in ("max_grad", "avg_grad") and cur is not None:
+                marks = {(r, cc): "+" + fmt(g, 3) if g >= 0 else fmt(g, 3) for r, cc, g in cur.routes[0]}
             if mode == "transpose" and cur is not None:
                 contrib = np.asarray(cur.contribution)
                 for a, r in enumerate(cur.rows):
