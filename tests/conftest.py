@@ -21,6 +21,12 @@ atexit.register(shutil.rmtree, os.environ["KERAS_HOME"], ignore_errors=True)
 import pytest  # noqa: E402
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "own_engine: no shared engine is alive during the test, and its window gets an "
+        "engine of its own, started as the product starts it (right after the window is shown)")
+
+
 class NetworkAccessError(RuntimeError):
     """A test tried to reach the internet (tests must work offline)."""
 
@@ -48,23 +54,81 @@ def settings(tmp_path):
     return QSettings(str(tmp_path / "cnnviz.ini"), QSettings.Format.IniFormat)
 
 
-@pytest.fixture
-def ctx(qapp, settings):
-    from cnnviz.gui.context import AppContext
+class _SharedEngine:
+    """One engine process for the tests' windows, created on first use and started by the first
+    job that needs it (one TensorFlow import for many windows instead of one each). A window
+    wrapping it stops only its own jobs when it closes; models are named by ids unique to the
+    engine, so tests do not see each other's models. It is ended before a test marked
+    ``own_engine`` (that test may count processes and threads) and at the end of the session;
+    the next window that needs it gets a fresh one."""
 
-    context = AppContext(settings)
+    def __init__(self) -> None:
+        self._client = None
+
+    def client(self):
+        if self._client is None:
+            from cnnviz.engine.client import EngineClient
+
+            self._client = EngineClient(warm_up=True)
+        return self._client
+
+    def monitor_thread(self):
+        return self._client.monitor_thread if self._client is not None else None
+
+    def end(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            assert client.shutdown(timeout=30.0, kill_after=10.0), "the shared engine did not end"
+
+
+_SHARED_ENGINE = _SharedEngine()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _shared_engine_ends_with_the_session():
+    yield
+    _SHARED_ENGINE.end()
+
+
+@pytest.fixture(autouse=True)
+def _own_engine(request):
+    """A test marked ``own_engine`` runs with no shared engine alive."""
+    if request.node.get_closest_marker("own_engine") is not None:
+        _SHARED_ENGINE.end()
+
+
+@pytest.fixture
+def make_context(request, settings, _own_engine):
+    """``make_context()`` -> an AppContext on the shared engine, started on demand (no process
+    and no TensorFlow for a test that submits no job); with ``@pytest.mark.own_engine``, one
+    that starts an engine of its own right after its window is shown, as the product does."""
+    from cnnviz.gui.context import ENGINE_START_ON_DEMAND, AppContext
+
+    own = request.node.get_closest_marker("own_engine") is not None
+
+    def make(context_settings=None):
+        if own:
+            return AppContext(context_settings or settings)
+        return AppContext(context_settings or settings, engine=_SHARED_ENGINE.client(),
+                          engine_start=ENGINE_START_ON_DEMAND)
+
+    return make
+
+
+@pytest.fixture
+def ctx(qapp, make_context):
+    context = make_context()
     yield context
     assert context.shutdown(timeout=5.0), "the Keras worker thread did not stop"
 
 
 @pytest.fixture
-def window(qtbot, settings):
+def window(qtbot, make_context):
     """The real main window on the bundled default image."""
     from cnnviz import paths
     from cnnviz.gui.app import MainWindow
-    from cnnviz.gui.context import AppContext
 
-    context = AppContext(settings)
+    context = make_context()
     win = MainWindow(context)
     qtbot.addWidget(win)
     context.open_image(paths.default_sample_image())
@@ -81,9 +145,11 @@ def window(qtbot, settings):
 
 @pytest.fixture(autouse=True)
 def _no_dangling_worker_threads():
-    """Every test must leave no cnnviz worker thread running."""
+    """Every test must leave no cnnviz worker thread running (but the shared engine's, which
+    outlives the tests by design)."""
     yield
-    alive = [t for t in threading.enumerate() if t.name.startswith("cnnviz-") and t.is_alive()]
+    kept = _SHARED_ENGINE.monitor_thread()
+    alive = [t for t in threading.enumerate() if t.name.startswith("cnnviz-") and t.is_alive() and t is not kept]
     for t in alive:
         t.join(timeout=5.0)
     alive = [t.name for t in alive if t.is_alive()]

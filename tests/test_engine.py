@@ -17,7 +17,7 @@ import pytest
 from cnnviz.engine import testing as jobs
 from cnnviz.engine.client import ONEDNN_OFF, EngineClient
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), pytest.mark.own_engine]
 
 
 def wait_until(predicate, timeout=10.0, interval=0.01):

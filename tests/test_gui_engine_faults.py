@@ -25,6 +25,9 @@ from cnnviz.gui.panes.activations.pane import INSPECT_TIMEOUT_S
 
 TIMEOUT = 90_000
 
+# Each case crashes, hangs or restarts an engine of its own.
+pytestmark = pytest.mark.own_engine
+
 
 def make_window(qtbot, settings, image="digit_5"):
     from cnnviz.gui.app import MainWindow

@@ -281,6 +281,7 @@ def worker_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name.startswith("cnnviz-") and t.is_alive()]
 
 
+@pytest.mark.own_engine
 def test_closing_the_window_mid_epoch_joins_the_worker_and_keeps_the_checkpoint(pane, window, qtbot, qtlog, tmp_path):
     configure(pane, samples=2048, epochs=5, batch=8)
     assert pane.start()

@@ -7,6 +7,8 @@ from __future__ import annotations
 import os
 import threading
 
+import pytest
+
 from cnnviz.engine import testing as jobs
 
 TIMEOUT = 30_000  # the first job waits for the engine process to start
@@ -55,6 +57,7 @@ def test_an_error_arrives_as_a_message_and_the_engine_lives_on(qtbot, ctx):
     assert results == [16]
 
 
+@pytest.mark.own_engine
 def test_shutdown_stops_a_running_job_and_ends_the_engine(qtbot, ctx):
     started = []
     ctx.worker.submit(jobs.run_until_stopped, channel="train", on_progress=started.append)

@@ -23,6 +23,7 @@ SEED = 20240611
 
 
 @pytest.mark.timeout(240)
+@pytest.mark.own_engine
 def test_random_actions_across_all_panes(qtbot, settings, tmp_path, monkeypatch):
     from cnnviz.gui.app import MainWindow
     from cnnviz.gui.context import AppContext

@@ -14,6 +14,9 @@ fresh engine — at most ``max_restarts`` times in ``restart_window_s`` seconds,
 engine is declared dead until :meth:`EngineClient.restart`. A job running past its ``timeout_s``
 fails, and the engine is killed and restarted (a hung native call cannot be interrupted).
 
+Several windows may share one client (:meth:`EngineClient.add_listener` gives each its events;
+``submit(..., dispatch=...)`` delivers a job's answers through the submitter's own dispatcher).
+
 Events (``on_event(name, info)``): ``engine_ready`` ``{"seconds", "generation", "pid"}``,
 ``engine_crashed`` ``{"generation", "exitcode", "signal", "jobs", "describe", "restarting",
 "retrying"}``, ``engine_hung`` ``{"generation", "job", "channel", "describe", "timeout_s"}``,
@@ -77,6 +80,7 @@ class EngineJob:
         self.sent_generation = 0  # 0: not yet sent to a running engine
         self.started_at: float | None = None
         self.ended = False  # the engine answered (or the job was failed here)
+        self.dispatch: Dispatch | None = None  # delivers this job's answers (else the client's)
 
     def stop(self) -> None:
         """Ask the job to stop; its result (if it still returns one) is kept only if it is the
@@ -126,8 +130,10 @@ class EngineClient:
         stop_grace_s: float = 1.5,
         shutdown_grace_s: float = 30.0,
     ) -> None:
-        self._on_event = on_event
         self._dispatch = _guarded(dispatch or _call_now)
+        self._listeners: list[tuple[Callable[[str, dict], None], Dispatch]] = []
+        if on_event is not None:
+            self._listeners.append((on_event, self._dispatch))
         self._warm_up = warm_up
         self.env_overrides: dict[str, str | None] = dict(env_overrides or {})
         self.max_restarts = max_restarts
@@ -168,6 +174,26 @@ class EngineClient:
     def pid(self) -> int | None:
         generation = self._generation
         return generation.pid if generation is not None else None
+
+    @property
+    def monitor_thread(self) -> threading.Thread | None:
+        """The thread that owns the engine process (None until :meth:`start`)."""
+        return self._thread
+
+    def open_jobs(self, jobs: list[EngineJob]) -> list[EngineJob]:
+        """Those of ``jobs`` whose answer has not been delivered yet."""
+        with self._lock:
+            return [j for j in jobs if self._jobs.get(j.id) is j]
+
+    def add_listener(self, on_event: Callable[[str, dict], None], dispatch: Dispatch | None = None) -> None:
+        """Also tell ``on_event`` the engine's events, through ``dispatch`` (default: the
+        client's)."""
+        with self._lock:
+            self._listeners.append((on_event, _guarded(dispatch) if dispatch else self._dispatch))
+
+    def remove_listener(self, on_event: Callable[[str, dict], None]) -> None:
+        with self._lock:
+            self._listeners = [(fn, d) for fn, d in self._listeners if fn != on_event]
 
     def wait_ready(self, timeout: float | None = None) -> bool:
         return self._ready.wait(timeout)
@@ -242,9 +268,11 @@ class EngineClient:
         describe: str | None = None,
         timeout_s: float | None = None,
         retry_once_without_onednn: bool = False,
+        dispatch: Dispatch | None = None,
     ) -> EngineJob:
         """Run ``fn(job, *args)`` in the engine. ``fn`` must be a module-level function and
         ``args`` plain picklable data (a ``TypeError``/``PicklingError`` is raised here if not).
+        ``dispatch`` delivers this job's callbacks (default: the client's ``dispatch``).
 
         After :meth:`shutdown` the job is returned already stopped and never runs.
         """
@@ -253,6 +281,8 @@ class EngineClient:
         job.on_done, job.on_error, job.on_progress = on_done, on_error, on_progress
         job.timeout_s = timeout_s
         job.retry_without_onednn = retry_once_without_onednn
+        if dispatch is not None:
+            job.dispatch = _guarded(dispatch)
         if self._closing:
             job._stopped = True
             return job
@@ -303,11 +333,13 @@ class EngineClient:
 
     # -- delivery (through dispatch) ---------------------------------------------------------
     def _emit(self, name: str, info: dict) -> None:
-        if self._on_event is not None:
-            self._dispatch(self._on_event, name, info)
+        with self._lock:
+            listeners = list(self._listeners)
+        for on_event, dispatch in listeners:
+            dispatch(on_event, name, dict(info))
 
     def _post(self, kind: str, job: EngineJob, payload: Any = None) -> None:
-        self._dispatch(self._deliver, kind, job, payload)
+        (job.dispatch or self._dispatch)(self._deliver, kind, job, payload)
 
     def _fail(self, job: EngineJob, message: str) -> None:
         job.ended = True

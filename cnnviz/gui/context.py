@@ -16,6 +16,11 @@ from cnnviz.core.kernels import PRESETS
 
 MAX_RECENT = 10
 
+#: When the engine starts: right after the window is shown (so TensorFlow is warm by the first
+#: job), or only when the first job is submitted.
+ENGINE_START_SHOWN = "shown"
+ENGINE_START_ON_DEMAND = "on-demand"
+
 
 class AppContext(QObject):
     image_changed = Signal()
@@ -31,8 +36,16 @@ class AppContext(QObject):
     model_dialog_requested = Signal()  # a pane asks the window to show its Open-model dialog
     engine_created = Signal(object)  # the EngineBridge, when ``worker`` first makes it
 
-    def __init__(self, settings: QSettings | None = None, parent: QObject | None = None) -> None:
+    def __init__(self, settings: QSettings | None = None, parent: QObject | None = None, *,
+                 engine=None, engine_start: str = ENGINE_START_SHOWN) -> None:
+        """``engine``: an :class:`~cnnviz.engine.client.EngineClient` to use instead of starting
+        one of this context's own (it is not ended with the context). ``engine_start``:
+        :data:`ENGINE_START_SHOWN` or :data:`ENGINE_START_ON_DEMAND`."""
         super().__init__(parent)
+        if engine_start not in (ENGINE_START_SHOWN, ENGINE_START_ON_DEMAND):
+            raise ValueError(f"engine_start must be {ENGINE_START_SHOWN!r} or {ENGINE_START_ON_DEMAND!r}")
+        self._engine_client = engine
+        self.engine_start = engine_start
         self.settings = settings if settings is not None else QSettings("cnnviz", "cnnviz")
         self.image: np.ndarray = np.zeros((64, 64, 3), np.uint8)
         self.image_path: Path | None = None
@@ -128,7 +141,7 @@ class AppContext(QObject):
         if self._worker is None:
             from cnnviz.gui.engine import EngineBridge
 
-            self._worker = EngineBridge(parent=self)
+            self._worker = EngineBridge(parent=self, client=self._engine_client)
             self._worker.crashed.connect(self._on_engine_trouble)
             self._worker.hung.connect(self._on_engine_trouble)
             self._worker.dead.connect(self.error_posted)
@@ -139,8 +152,10 @@ class AppContext(QObject):
         return self._worker is not None
 
     def start_engine(self) -> None:
-        """Start TensorFlow's process in the background (the window calls this once shown)."""
-        self.worker.start()
+        """Start TensorFlow's process in the background (the window calls this once shown);
+        with ``engine_start`` on demand, the first job starts it instead."""
+        if self.engine_start == ENGINE_START_SHOWN:
+            self.worker.start()
 
     def _on_engine_trouble(self, text: str, channels: list) -> None:
         self.error_posted.emit(text)

@@ -10,10 +10,15 @@ the old engine held are gone) and ``dead(text)``.
 The engine is started by the window right after it is shown (:meth:`EngineBridge.start`), or
 by the first job submitted when there is no window. It imports TensorFlow at once ("warm-up"),
 so the first job does not wait for it; nothing here waits for the engine.
+
+A bridge may also wrap a client it does not own (``EngineBridge(client=...)``, one engine shared
+by several windows in turn): it then sees the same events and delivers its own jobs' answers,
+but :meth:`EngineBridge.shutdown` only stops its own jobs and leaves the engine running.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -46,13 +51,20 @@ class EngineBridge(QObject):
     _posted = Signal(object)
 
     def __init__(self, parent: QObject | None = None, *, warm_up: bool = True,
-                 env_overrides: dict[str, str | None] | None = None) -> None:
+                 env_overrides: dict[str, str | None] | None = None, client: EngineClient | None = None) -> None:
         super().__init__(parent)
         self._open = True
         self._started = False
+        self._closing = False
         self._posted.connect(self._run_posted)
-        self.client = EngineClient(self._on_event, dispatch=self._dispatch, warm_up=warm_up,
-                                   env_overrides=env_overrides)
+        self.owns_client = client is None
+        if client is None:
+            client = EngineClient(self._on_event, dispatch=self._dispatch, warm_up=warm_up,
+                                  env_overrides=env_overrides)
+        else:
+            client.add_listener(self._on_event, self._dispatch)
+        self.client = client
+        self._jobs: list[EngineJob] = []  # this bridge's jobs in a client it does not own
         self.last_crash = ""
 
     # -- the client's calls, in the GUI thread ---------------------------------------------------
@@ -77,24 +89,59 @@ class EngineBridge(QObject):
     def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> EngineJob:
         """``EngineClient.submit``; starts the engine if nothing has yet."""
         self.start()
-        return self.client.submit(fn, *args, **kwargs)
+        if self.owns_client:
+            return self.client.submit(fn, *args, **kwargs)
+        if self._closing:  # as a client that was shut down: the job never runs
+            job = EngineJob(None, 0, kwargs.get("channel", "default"), kwargs.get("describe") or "")
+            job.stop()
+            return job
+        job = self.client.submit(fn, *args, dispatch=self._dispatch, **kwargs)
+        self._jobs = [*self.client.open_jobs(self._jobs), job]
+        return job
 
     def stop_channel(self, channel: str) -> None:
-        self.client.stop_channel(channel)
+        if self.owns_client:
+            self.client.stop_channel(channel)
+            return
+        for job in self.client.open_jobs(self._jobs):
+            if job.channel == channel:
+                job.stop()
 
     def is_busy(self, channel: str | None = None) -> bool:
-        return self.client.is_busy(channel)
+        if self.owns_client:
+            return self.client.is_busy(channel)
+        return any(channel is None or j.channel == channel for j in self.client.open_jobs(self._jobs))
 
     def restart(self, reason: str = "requested") -> None:
         self.client.restart(reason=reason)
 
     def shutdown(self, timeout: float = 2.0, kill_after: float | None = None) -> bool:
         """Stop every job and end the engine; True once it (and its monitor thread) ended.
-        Call again with ``timeout=0`` to poll."""
+        Call again with ``timeout=0`` to poll. On a client this bridge does not own: stop its
+        own jobs; True once the engine has answered them (the engine keeps running)."""
+        if not self.owns_client:
+            return self._end_own_jobs(timeout)
         if not self._started:
             self._open = False
             return True
         return self.client.shutdown(timeout, kill_after)
+
+    def _end_own_jobs(self, timeout: float) -> bool:
+        """With a client this bridge does not own: stop this bridge's jobs and wait up to
+        ``timeout`` seconds for the engine to answer them all (the engine keeps running)."""
+        if not self._closing:
+            self._closing = True
+            self.client.remove_listener(self._on_event)
+            for job in self._jobs:
+                job.stop()
+        deadline = time.monotonic() + timeout
+        while True:
+            self._jobs = [j for j in self._jobs if not j.ended]
+            if not self._jobs:
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.01)
 
     # -- from the monitor thread -------------------------------------------------------------------
     def _dispatch(self, fn: Callable[..., Any], *args: Any) -> None:
