@@ -68,8 +68,10 @@ class _SharedEngine:
     def client(self):
         if self._client is None:
             from cnnviz.engine.client import EngineClient
+            from cnnviz.engine.faults import CRASH_ON, HANG_ON
 
-            self._client = EngineClient(warm_up=True)
+            # The faults a test stages in its environment are for an engine of its own.
+            self._client = EngineClient(warm_up=True, env_overrides={CRASH_ON: None, HANG_ON: None})
         return self._client
 
     def monitor_thread(self):

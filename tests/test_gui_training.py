@@ -302,6 +302,7 @@ def test_closing_the_window_mid_epoch_joins_the_worker_and_keeps_the_checkpoint(
     assert not [r for r in qtlog.records if "QThread" in r.message]
 
 
+@pytest.mark.own_engine
 def test_closing_during_a_slow_unet_batch_waits_for_it_and_saves_the_model(pane, window, qtbot, tmp_path):
     """A U-Net batch of 16 on a CPU takes seconds: the window hides at once, the batch finishes
     and the model is saved before the program ends."""
