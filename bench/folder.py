@@ -1,6 +1,6 @@
 """Streaming an image folder: cnnviz's pipeline against a plain ``image_dataset_from_directory``.
 
-    python bench/folder.py [--files 20000] [--classes 3] [--side 64] [--batch 32] [--repeats 2]
+    python bench/folder.py [--files 20000] [--classes 3] [--side 64] [--batch 32] [--repeats 4]
                            [--json out.json]
 
 Generates ``--files`` small JPEGs (noise with a tint per class, sides varying around ``--side``)
@@ -11,7 +11,9 @@ in 2–5 class folders in a temporary folder, then, each in a fresh process:
   area interpolation, ÷255, one-hot, prefetch, and the bookkeeping that counts unreadable files)
   against ``keras.utils.image_dataset_from_directory`` with the same size, interpolation, batch,
   shuffling and ÷255/prefetch. Samples per second over the whole epoch, pipeline creation
-  included; runs alternate, the median is reported. Target: cnnviz ≥ 0.9 × plain.
+  included; runs alternate, and the best run of each is compared (on a shared machine another
+  process taking a core slows single runs by half; the medians and the CPU time per sample,
+  which such contention hardly moves, are printed too). Target: cnnviz ≥ 0.9 × plain.
 - time to the first batch of each (listing included).
 - peak RSS of a process that streams one epoch of a folder of ``--files`` and of one a quarter
   that size (hard links to the same files): the streamed pipeline must not grow with the folder
@@ -157,7 +159,7 @@ def main() -> int:
     p.add_argument("--classes", type=int, default=3, choices=range(2, 6))
     p.add_argument("--side", type=int, default=64)
     p.add_argument("--batch", type=int, default=32)
-    p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--repeats", type=int, default=4)
     p.add_argument("--json", type=Path)
     p.add_argument("--child", choices=("throughput", "rss"), help=argparse.SUPPRESS)
     p.add_argument("--root", help=argparse.SUPPRESS)
@@ -182,14 +184,20 @@ def main() -> int:
                         "batch": args.batch, "runs": runs}
         for name in ("cnnviz", "plain"):
             rates = [r["samples"] / r["epoch_s"] for r in runs[name]]
-            result[f"{name}_samples_per_s"] = statistics.median(rates)
+            result[f"{name}_samples_per_s"] = max(rates)
+            result[f"{name}_samples_per_s_median"] = statistics.median(rates)
             result[f"{name}_first_batch_s"] = statistics.median(r["first_batch_s"] for r in runs[name])
             result[f"{name}_cpu_ms_per_1000"] = statistics.median(
                 1000 * r["cpu_s"] / r["samples"] * 1000 for r in runs[name])
         ratio = result["cnnviz_samples_per_s"] / result["plain_samples_per_s"]
         result["ratio"] = ratio
         print(f"samples/s   cnnviz {result['cnnviz_samples_per_s']:8.0f}   plain "
-              f"{result['plain_samples_per_s']:8.0f}   ratio {ratio:.2f} (target >= 0.9)")
+              f"{result['plain_samples_per_s']:8.0f}   ratio {ratio:.2f} (target >= 0.9; best of "
+              f"{args.repeats})")
+        median_ratio = result["cnnviz_samples_per_s_median"] / result["plain_samples_per_s_median"]
+        result["median_ratio"] = median_ratio
+        print(f"  medians   cnnviz {result['cnnviz_samples_per_s_median']:8.0f}   plain "
+              f"{result['plain_samples_per_s_median']:8.0f}   ratio {median_ratio:.2f}")
         cpu_ratio = result["plain_cpu_ms_per_1000"] / result["cnnviz_cpu_ms_per_1000"]
         result["cpu_ratio"] = cpu_ratio
         print(f"CPU time    cnnviz {result['cnnviz_cpu_ms_per_1000']:6.0f} ms   plain "
