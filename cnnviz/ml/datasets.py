@@ -374,11 +374,15 @@ def make_segmentation(n: int = 400, size: int = 128, channels: int = 3, seed: in
 #: File names taken as images in a class folder (others are skipped and counted).
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".jpe", ".gif", ".bmp", ".dib", ".tif", ".tiff",
                   ".webp", ".pgm", ".ppm", ".pbm", ".pnm")
-# Decoded by TensorFlow's own ops; the rest go through OpenCV.
-_TF_SUFFIXES = (".png", ".jpg", ".jpeg", ".jpe", ".gif", ".bmp", ".dib")
-# With a disk cache the decoded images are shuffled in a buffer this large (the file order was
-# shuffled once before caching); without one, the file names are shuffled each epoch.
-CACHE_SHUFFLE_BUFFER = 2048
+# Decoded by TensorFlow's own ops (JPEG straight to the channels wanted: it has no
+# transparency); the rest go through OpenCV.
+_JPEG_SUFFIXES = (".jpg", ".jpeg", ".jpe")
+_TF_SUFFIXES = (*_JPEG_SUFFIXES, ".png", ".gif", ".bmp", ".dib")
+# The file order is shuffled once (seeded), then each epoch mixes it further in a buffer of this
+# many file names (8 batches if more) — as image_dataset_from_directory does, with memory that
+# does not grow with the folder. With a disk cache the decoded 8-bit images are mixed instead,
+# 8 batches of them.
+SHUFFLE_BUFFER = 1024
 
 
 def _read_image(path: Path, gray: bool) -> np.ndarray:
@@ -394,14 +398,15 @@ def _read_resized(path: str | Path, h: int, w: int, channels: int) -> np.ndarray
     return img.reshape(h, w, channels)
 
 
-def _list_files(folder: Path) -> list[Path]:
-    """The files under ``folder`` and its subfolders by name (hidden ones left out), sorted;
-    nothing is opened."""
-    found: list[Path] = []
+def _list_files(folder: Path) -> list[str]:
+    """The paths of the files under ``folder`` and its subfolders (hidden ones left out),
+    sorted; nothing is opened."""
+    found: list[str] = []
     for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        found.extend(Path(dirpath) / f for f in filenames if not f.startswith("."))
-    return sorted(found)
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        found.extend(os.path.join(dirpath, f) for f in filenames if not f.startswith("."))
+    found.sort()
+    return found
 
 
 class _SkipRecord:
@@ -557,7 +562,7 @@ def _why_unreadable(path: str) -> str:
 
 class FolderStream:
     """Batches of a :class:`FolderDataset` for ``fit``, through ``tf.data``: file names
-    (shuffled each epoch) → parallel read and decode → converted to the model's input (size;
+    (shuffled once, then mixed each epoch in a buffer) → parallel read and decode → converted to the model's input (size;
     gray, RGB, RGBA over white, 16-bit scaled to 8) → optional disk cache → batches →
     Listing 4.4's augmentation (optional) → ÷255 and one-hot labels → prefetch. Nothing is
     decoded before the first batch is asked for.
@@ -581,56 +586,72 @@ class FolderStream:
         n = len(folder)
         rng = np.random.default_rng(seed)
         self._rng = rng
-        paths = np.asarray(folder.files, dtype=object)
-        order = np.arange(n)
-        if shuffle and folder.cache is not None:
-            order = rng.permutation(n)  # mixed once before caching; the buffer mixes further
-        native = np.asarray([Path(p).suffix.lower() in _TF_SUFFIXES for p in paths], bool)
+        order = rng.permutation(n) if shuffle else np.arange(n)
+        kinds = {**dict.fromkeys(_TF_SUFFIXES, 1), **dict.fromkeys(_JPEG_SUFFIXES, 0)}
+        kind = np.asarray([kinds.get(os.path.splitext(p)[1].lower(), 2) for p in folder.files],
+                          np.int32)
+        present = np.unique(kind)
+        only = int(present[0]) if len(present) == 1 else None
         ds = tf.data.Dataset.from_tensor_slices((
-            paths[order].astype(str), folder.labels[order], folder.index[order], native[order]))
+            [folder.files[i] for i in order], folder.labels[order], folder.index[order], kind[order]))
         if shuffle and folder.cache is None:
-            ds = ds.shuffle(max(1, n), seed=seed, reshuffle_each_iteration=True)
+            ds = ds.shuffle(min(max(1, n), max(SHUFFLE_BUFFER, 8 * self.batch_size)), seed=seed,
+                            reshuffle_each_iteration=True)
 
         def cv_decode(path):
             return _read_resized(path.decode(), h, w, c).astype(np.float32)
 
-        def decode(path, label, index, is_native):
+        def decode(path, label, index, kind):
+            def jpeg():
+                img = tf.io.decode_image(tf.io.read_file(path), channels=c, expand_animations=False)
+                return tf.image.resize(img, (h, w), method="area")
+
             def with_tf():
                 raw = tf.io.read_file(path)
                 img = tf.io.decode_image(raw, channels=0, expand_animations=False, dtype=tf.uint8)
-                img = _to_channels(tf, img, c)
-                return tf.image.resize(img, (h, w), method="area")
+                return tf.image.resize(_to_channels(tf, img, c), (h, w), method="area")
 
             def with_cv():
                 img = tf.numpy_function(cv_decode, [path], tf.float32, stateful=False)
                 return tf.reshape(img, (h, w, c))
 
-            img = tf.cond(is_native, with_tf, with_cv)
-            img = tf.cast(tf.clip_by_value(tf.round(img), 0.0, 255.0), tf.uint8)
+            branches = [jpeg, with_tf, with_cv]
+            # A folder of one kind of file (the usual case) needs no per-file branch.
+            img = branches[only]() if only is not None else tf.switch_case(kind, branches)
+            img.set_shape((h, w, c))
             return img, label, index
 
         ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE).ignore_errors(log_warning=False)
-        if folder.cache is not None:
+        if folder.cache is not None:  # kept as 8-bit on disk
+            ds = ds.map(lambda img, label, index: (
+                tf.cast(tf.clip_by_value(tf.round(img), 0.0, 255.0), tf.uint8), label, index))
             ds = ds.cache(str(_cache_prefix(folder, (h, w, c))))
             if shuffle:
-                ds = ds.shuffle(min(max(1, n), CACHE_SHUFFLE_BUFFER), seed=seed,
+                ds = ds.shuffle(min(max(1, n), 8 * self.batch_size), seed=seed,
                                 reshuffle_each_iteration=True)
+            ds = ds.map(lambda img, label, index: (tf.cast(img, tf.float32), label, index))
         ds = ds.batch(self.batch_size)
 
-        def note(images, index):
+        def note(index):
             with self._seen_lock:
-                self._seen.update(int(i) for i in index)
-            if augmentation is not None:
-                images = augment(images, rng, augmentation)
-            return images
+                self._seen.update(index.tolist())
+            return np.int64(len(index))
+
+        def note_and_augment(images, index):
+            note(index)
+            return augment(images, rng, augmentation)
 
         num_classes = folder.num_classes
 
         def finish(images, label, index):
-            images = tf.numpy_function(note, [images, index], tf.uint8, stateful=True)
-            images = tf.reshape(images, (-1, h, w, c))
-            x = tf.cast(images, tf.float32) / 255.0
-            return x, tf.one_hot(label, num_classes, dtype=tf.float32)
+            if augmentation is not None:
+                images = tf.numpy_function(note_and_augment, [images, index], tf.float32, stateful=True)
+                images = tf.reshape(images, (-1, h, w, c))
+            else:
+                noted = tf.numpy_function(note, [index], tf.int64, stateful=True)
+                with tf.control_dependencies([noted]):
+                    images = tf.identity(images)
+            return images / 255.0, tf.one_hot(label, num_classes, dtype=tf.float32)
 
         self.dataset = ds.map(finish).prefetch(tf.data.AUTOTUNE)
 
@@ -724,19 +745,20 @@ def load_folder(path: str | os.PathLike[str], size: int | Sequence[int] = 64, ch
     labels: list[int] = []
     names: list[str] = []
     for class_dir in class_dirs:
-        images = []
+        images: list[str] = []
         for file in _list_files(class_dir):
-            if file.suffix.lower() in IMAGE_SUFFIXES:
+            suffix = os.path.splitext(file)[1]
+            if suffix.lower() in IMAGE_SUFFIXES:
                 images.append(file)
             else:
-                record.add(str(file), f"not an image file (its name ends in '{file.suffix or '(nothing)'}')")
+                record.add(file, f"not an image file (its name ends in '{suffix or '(nothing)'}')")
         # One readable image proves the class; the files before it are unreadable.
         first = None
         for k, file in enumerate(images):
             try:
-                _read_image(file, gray=(channels == 1))
+                _read_image(Path(file), gray=(channels == 1))
             except (ValueError, OSError, cv2.error) as exc:
-                record.add(str(file), str(exc))
+                record.add(file, str(exc))
                 continue
             first = k
             break
@@ -747,7 +769,7 @@ def load_folder(path: str | os.PathLike[str], size: int | Sequence[int] = 64, ch
         if max_per_class:
             kept = kept[: int(max_per_class)]
         # Labels are numbered only for classes that have images, so they stay contiguous.
-        files.extend(str(f) for f in kept)
+        files.extend(kept)
         labels.extend([len(names)] * len(kept))
         names.append(class_dir.name)
     if len(names) < 2:
