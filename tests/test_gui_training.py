@@ -325,6 +325,27 @@ def test_closing_during_a_slow_unet_batch_waits_for_it_and_saves_the_model(pane,
     assert not [p.name for p in run_dir.rglob(".*")]  # no temporary file left behind
 
 
+def test_closing_mid_run_asks_first_and_no_keeps_the_window_and_the_run(pane, window, qtbot, tmp_path):
+    configure(pane, samples=2048, epochs=3, batch=8)
+    asked = []
+    window.close_prompt = lambda question: asked.append(question) or False  # the user says No
+    assert pane.start()
+    qtbot.waitUntil(lambda: pane._batches_seen >= 1, timeout=RUN_TIMEOUT_MS)
+    assert window.close() is False
+    assert asked == ["Training is running. Stop after this batch and quit?"]
+    assert window.isVisible() and pane.is_running() and not window._closing
+    seen = pane._batches_seen
+    qtbot.waitUntil(lambda: pane._batches_seen > seen, timeout=RUN_TIMEOUT_MS)  # still training
+    pane.stop()
+    assert wait_finished(qtbot, pane).status == "stopped"
+    # Nothing running: no question.
+    asked.clear()
+    window.close_prompt = lambda question: asked.append(question) or True
+    window.close()
+    qtbot.waitUntil(lambda: window._close_ready, timeout=30_000)
+    assert asked == [] and not window.isVisible()
+
+
 def test_a_run_still_going_when_the_close_wait_ends_is_marked_interrupted(pane, window, qtbot, tmp_path):
     configure(pane, model="unet_small", dataset="segmentation", samples=64, epochs=1, batch=16)
     assert pane.start()

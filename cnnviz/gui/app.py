@@ -35,9 +35,17 @@ from cnnviz.gui.qtutil import IMAGE_FILTER, MODEL_FILTER, MODEL_SUFFIXES
 PRESENTATION_SCALE = 1.6
 
 
+CLOSE_TITLE = "Quit cnnviz"
+
+
 class MainWindow(QMainWindow):
     #: How long a close waits (window hidden) for work still going before it ends anyway.
     close_wait_s: float = 30.0
+    #: Answers "quit while work is going?" (the question -> True to quit). None: a dialog asks,
+    #: unless nobody can answer one (no screen, or ``unattended``), when the window just closes.
+    close_prompt = None
+    #: True while a script drives the window (screenshots, timed quits): no dialog is shown.
+    unattended: bool = False
 
     def __init__(self, ctx: AppContext | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -304,6 +312,9 @@ class MainWindow(QMainWindow):
         The close then completes and, since a hidden window's close does not count as the last
         window closing, the application is ended explicitly when that close would have ended it.
         """
+        if not self._closing and not self._confirm_close():
+            event.ignore()  # the user keeps the window and its work going
+            return
         if not self._closing:
             self._closing = True
             for pane in self.panes.values():
@@ -317,6 +328,25 @@ class MainWindow(QMainWindow):
             return
         event.ignore()
         self.hide()
+
+    def _confirm_close(self) -> bool:
+        """Ask before quitting while a pane has work going (a training run): True to quit."""
+        questions = [q for q in (getattr(p, "close_question", lambda: None)() for p in self.panes.values()) if q]
+        if not questions:
+            return True
+        prompt = self.close_prompt
+        if prompt is None:
+            if self.unattended or QApplication.platformName() in ("offscreen", "minimal"):
+                return True  # nobody to answer: close as before (the run stops after its batch)
+            prompt = self._ask_close
+        return bool(prompt("\n\n".join(questions)))
+
+    def _ask_close(self, question: str) -> bool:
+        """The dialog behind ``close_prompt``."""
+        answer = QMessageBox.question(self, CLOSE_TITLE, question,
+                                      QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                                      QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
 
     @Slot()
     def _on_close_wait_tick(self) -> None:
@@ -393,6 +423,7 @@ def _start_automation(window: MainWindow) -> None:
         QTimer.singleShot(0, window, _print_startup_marker)
     quit_ms = os.environ.get("CNNVIZ_QUIT_AFTER_MS")
     if quit_ms:
+        window.unattended = True
         QTimer.singleShot(max(0, int(quit_ms)), window, window.close)
 
 
@@ -431,6 +462,7 @@ def run(args) -> int:
     if args.screenshot and not os.environ.get("QT_QPA_PLATFORM"):
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
     window = open_window(args)
+    window.unattended = bool(args.screenshot)
     _start_automation(window)
     if args.screenshot:
         if not args.pane:

@@ -663,6 +663,7 @@ def crashed_note(last_good_checkpoint: Path | None) -> str:
             "Continue from checkpoint… to go on from it.")
 
 
+CLOSE_WHILE_TRAINING = "Training is running. Stop after this batch and quit?"
 INTERRUPTED_MESSAGE = ("The program was closed before the current batch and the saving of the model "
                        "could finish; the last checkpoint in this folder is the model to use.")
 ALREADY_RUNNING = ("A training run is already in progress: press Stop or wait until it ends before "

@@ -466,6 +466,10 @@ class TrainingPane(Pane):
         left, right = (400, 0) if on else (310, 410)
         self._splitter.setSizes([left, total - left - right, right])
 
+    def close_question(self) -> str | None:
+        """What to ask before the window quits: only while a run trains."""
+        return words.CLOSE_WHILE_TRAINING if self._job is not None and not self._closed else None
+
     def mark_interrupted(self) -> bool:
         """The window had to quit before the run could end: say so in its run.json (the
         checkpoints saved so far stay valid). True if a running run was marked."""
