@@ -151,6 +151,26 @@ def test_non_finite_points_are_not_drawn(qtbot):
 # --- the pane ------------------------------------------------------------------------------
 
 
+def test_the_plot_legends_sit_outside_the_plot_area(qtbot):
+    from cnnviz.gui.panes.training.monitor import RunMonitor
+    from cnnviz.state.training import RunProgress
+
+    monitor = RunMonitor(RunProgress(), 3)
+    qtbot.addWidget(monitor)
+    monitor.resize(700, 600)
+    monitor.show()
+    monitor.show_epoch({"epoch": 1, "epochs": 3, "loss": 1.0, "val_loss": 0.9,
+                        "metrics": {"accuracy": 0.5, "val_accuracy": 0.6}})
+    qtbot.wait(100)
+    for plot in (monitor.batch_plot, monitor.loss_plot, monitor.metric_plot):
+        legend, view = plot.legend, plot.getPlotItem().getViewBox()
+        assert legend.isVisible() and legend.items
+        area = view.mapRectToScene(view.boundingRect())
+        box = legend.mapRectToScene(legend.boundingRect())
+        assert not area.intersects(box), (plot, area, box)
+        assert plot.sceneRect().contains(box)  # and not cut off
+
+
 def test_summary_table_is_built_off_the_gui_thread_like_listing_2_2(window, qtbot):
     # Checked right after the pane is first shown, before any event is processed: the table is
     # built on the worker, so the window is up meanwhile (a fixture would let pytest-qt process
