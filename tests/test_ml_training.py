@@ -181,6 +181,44 @@ def test_a_stopped_epoch_is_saved_as_partial_and_continuing_trains_it_again(kera
     assert (tmp_path / "more" / "checkpoints" / "epoch-02.keras").is_file()
 
 
+def test_continuing_in_the_run_folder_appends_to_the_same_run(keras, tmp_path):
+    """Stop after one batch of epoch 2, then continue into the same folder: one run whose
+    log.csv and run.json hold epochs 1..3, the cut-short epoch marked partial, then replaced."""
+    class StopEarlyInEpoch2(Recorder):
+        def on_batch(self, info):
+            super().on_batch(info)
+            if info["epoch"] == 2 and info["batch"] == 1:
+                self.stop()
+
+    run_dir = tmp_path / "run"
+    r = T.run(T.TrainConfig(model="mnist_fast", epochs=3, max_samples=400, out_dir=run_dir),
+              StopEarlyInEpoch2())
+    assert r.status == "stopped", r.message
+    with open(run_dir / "log.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [(r_["epoch"], r_["partial"]) for r_ in rows] == [("0", "0"), ("1", "1")]
+    info = json.loads((run_dir / "run.json").read_text())
+    assert info["partial_epochs"] == [2] and len(info["history"]["loss"]) == 2
+    first_loss = info["history"]["loss"][0]
+
+    again = Recorder()
+    partial = run_dir / "checkpoints" / "epoch-02-partial.keras"
+    r2 = T.run(T.TrainConfig(model="mnist_fast", epochs=2, max_samples=400, resume_from=partial,
+                             out_dir=run_dir), again)
+    assert r2.status == "finished", r2.message and r2.run_dir == run_dir
+    assert [e["epoch"] for e in again.epochs] == [2, 3]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # no new run folder
+    with open(run_dir / "log.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [(r_["epoch"], r_["partial"]) for r_ in rows] == [("0", "0"), ("1", "0"), ("2", "0")]
+    info = json.loads((run_dir / "run.json").read_text())
+    assert info["status"] == "finished" and info["epochs_completed"] == 3
+    assert info["initial_epoch"] == 0 and info["partial_epochs"] == []
+    assert len(info["history"]["loss"]) == 3 and info["history"]["loss"][0] == first_loss
+    assert info["continued"][0]["from"] == "epoch-02-partial.keras"
+    assert "checkpoints/epoch-01.keras" in info["checkpoints"] and "checkpoints/epoch-03.keras" in info["checkpoints"]
+
+
 def test_out_of_memory_during_fit_ends_in_a_plain_message(keras, tmp_path):
     tf = T.backend.tensorflow()
 

@@ -3,7 +3,7 @@
 Why a plain function with a handle: the GUI runs it on its one Keras worker thread, the headless
 ``cnnviz train`` command runs it in the main thread, and tests call it directly. It is the book's
 ``model.fit`` (Listing 2.6) with its callbacks — ModelCheckpoint per epoch (Listing 2.4),
-ReduceLROnPlateau (Listing 2.5), CSVLogger — plus one callback that reports progress as plain
+ReduceLROnPlateau (Listing 2.5), a CSVLogger — plus one callback that reports progress as plain
 dicts, stops on request and stops on a NaN loss.
 
 The handle is any object with:
@@ -18,7 +18,8 @@ Each run writes a folder (``config.out_dir``)::
     checkpoints/epoch-01.keras   one per epoch (and epoch-01.h5 with save_h5); after Stop the
                                  epoch it stopped in is saved as it was at that batch, named
                                  epoch-0N-partial.keras (continuing from it trains epoch N again)
-    log.csv                      CSVLogger: one row per epoch
+    log.csv                      one row per epoch (Keras's CSVLogger columns and "partial": 1
+                                 for an epoch cut short by Stop or a NaN)
     final.keras                  the model at the end (final.h5 with save_h5); not after NaN
     run.json                     the configuration, the result and the history; "status" is
                                  "running" until the run ends (the window writes "interrupted"
@@ -27,6 +28,11 @@ Each run writes a folder (``config.out_dir``)::
 Every model file and run.json is written to a hidden temporary name in the same folder and then
 renamed over the real name (``os.replace``), so a process killed mid-save never leaves a
 half-written file under a real name. A run that fails removes its empty ``checkpoints`` folder.
+
+Continuing from a checkpoint with ``out_dir`` set to the checkpoint's own run folder appends to
+that run: the epoch numbers go on, ``log.csv`` keeps the earlier rows (an epoch cut short and
+trained again replaces its row), ``run.json`` keeps its start, history and checkpoints and lists
+the legs under ``continued``. Any other ``out_dir`` makes a new run.
 
 Only one run at a time: :func:`busy` tells whether one is going; a second ``run`` returns a
 ``failed`` result at once.
@@ -342,6 +348,7 @@ class _RunState:
         self.trained_samples = 0
         self.bad_loss = float("nan")
         self.train_time = 0.0
+        self.partial_epochs: list[int] = []  # epochs cut short by Stop or a NaN (1-based)
 
 
 def _make_callbacks(keras, handle, state: _RunState, *, epochs: int, initial_epoch: int,
@@ -461,6 +468,8 @@ def _make_callbacks(keras, handle, state: _RunState, *, epochs: int, initial_epo
             now = time.perf_counter()
             logs = dict(logs or {})
             partial = bool(state.stopped_at) or state.nan_at is not None
+            if partial and epoch + 1 not in state.partial_epochs:
+                state.partial_epochs.append(epoch + 1)
             if partial:  # a validation cut short by Stop says nothing
                 logs = {k: v for k, v in logs.items() if not k.startswith("val_")}
             saved = state.checkpoints.get(epoch + 1, [])
@@ -485,6 +494,58 @@ def _make_callbacks(keras, handle, state: _RunState, *, epochs: int, initial_epo
             state.train_time = time.perf_counter() - self._t0
 
     return Monitor(), Checkpoint, Reporter()
+
+
+def _epoch_log(keras, path: Path, state: _RunState, keep_before: int):
+    """Keras's CSVLogger with a ``partial`` column (1 for an epoch cut short by Stop or a NaN,
+    whose means are not those of a whole epoch). A continued run keeps the rows of the epochs
+    before ``keep_before`` (0-based, as in the file) and appends its own."""
+    rows: list[dict[str, str]] = []
+    if keep_before > 0 and path.is_file():
+        import csv
+
+        with open(path, newline="") as fh:
+            rows = [r for r in csv.DictReader(fh)
+                    if r.get("epoch", "").isdigit() and int(r["epoch"]) < keep_before]
+
+    class EpochLog(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            import csv
+
+            row = {"epoch": str(epoch)}
+            row.update({k: str(float(v)) for k, v in sorted((logs or {}).items())
+                        if np.ndim(v) == 0})
+            row["partial"] = "1" if epoch + 1 in state.partial_epochs or state.nan_at or state.stopped_at else "0"
+            rows.append(row)
+            keys = ["epoch"] + sorted({k for r in rows for k in r} - {"epoch", "partial"}) + ["partial"]
+            tmp = _temp_name(path)
+            try:
+                with open(tmp, "w", newline="") as fh:
+                    writer = csv.DictWriter(fh, fieldnames=keys, restval="NA")
+                    writer.writeheader()
+                    writer.writerows(rows)
+                os.replace(tmp, path)
+            finally:
+                if tmp.exists():
+                    tmp.unlink()
+
+    return EpochLog()
+
+
+def _continues_run(config: TrainConfig, run_dir: Path) -> dict | None:
+    """The run.json of the run a continuation appends to: the checkpoint's own run folder
+    given as ``out_dir`` (same folder, curves and epoch numbers carried on); else None."""
+    if config.resume_from is None:
+        return None
+    source = Path(config.resume_from).expanduser()
+    folder = source.parent.parent if source.parent.name == "checkpoints" else source.parent
+    try:
+        if folder.resolve() != run_dir.resolve():
+            return None
+        info = json.loads((run_dir / "run.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return info if isinstance(info, dict) else None
 
 
 class _AugmentedBatches:
@@ -705,6 +766,7 @@ def _run_locked(config: TrainConfig, handle: Any) -> TrainResult:
     _validate(config)
     spec = zoo.spec(config.model)
     run_dir = check_output_dir(config.out_dir)  # before any data or model work
+    previous = _continues_run(config, run_dir)  # the run this continues, in its own folder
     ckpt_dir = run_dir / "checkpoints"
     say = lambda text: _send(handle, "on_message", text)  # noqa: E731
 
@@ -849,6 +911,14 @@ def _run_locked(config: TrainConfig, handle: Any) -> TrainResult:
         "started": started_at,
         "status": "running",
     }
+    if previous is not None:
+        # The same run goes on: its start, its first epoch and its earlier legs are kept.
+        run_info.update(
+            started=previous.get("started", started_at),
+            initial_epoch=int(previous.get("initial_epoch") or 0),
+            continued=list(previous.get("continued") or []) + [
+                {"started": started_at, "from": Path(config.resume_from).name, "after_epoch": initial_epoch}],
+        )
     _write_json(run_dir / "run.json", run_info)
 
     stop_event = getattr(handle, "stop_event", None)
@@ -857,6 +927,9 @@ def _run_locked(config: TrainConfig, handle: Any) -> TrainResult:
         say(msg)
         run_info.update(status="stopped", message=msg, epochs_completed=initial_epoch,
                         elapsed_s=time.perf_counter() - started)
+        if previous is not None:  # nothing trained: the run's record stays as it was
+            run_info.update({k: previous[k] for k in ("history", "partial_epochs", "checkpoints",
+                                                      "last_good_checkpoint") if k in previous})
         _write_json(run_dir / "run.json", run_info)
         return TrainResult("stopped", msg, model, run_dir, initial_epoch, device=device,
                            elapsed_s=time.perf_counter() - started, strategy=dist.name,
@@ -901,7 +974,8 @@ def _run_locked(config: TrainConfig, handle: Any) -> TrainResult:
     callbacks = [monitor, checkpoint]
     if streams:
         callbacks.insert(0, _stream_watch(keras, streams, say))
-    callbacks.append(keras.callbacks.CSVLogger(str(run_dir / "log.csv")))
+    callbacks.append(_epoch_log(keras, run_dir / "log.csv", state,
+                                keep_before=initial_epoch if previous is not None else 0))
     if config.reduce_lr_on_plateau:
         callbacks.append(keras.callbacks.ReduceLROnPlateau(
             monitor="val_loss" if validation is not None else "loss",
@@ -982,9 +1056,21 @@ def _run_locked(config: TrainConfig, handle: Any) -> TrainResult:
 
     elapsed = time.perf_counter() - started
     rate = state.trained_samples / state.train_time if state.train_time > 0 else 0.0
+    saved = [str(p.relative_to(run_dir)) for p in checkpoints]
+    partial_epochs = list(state.partial_epochs)
+    run_history = history
+    if previous is not None:
+        # Earlier epochs first; an epoch trained again (after a partial one) replaces its row.
+        keep = max(0, initial_epoch - int(previous.get("initial_epoch") or 0))
+        old = previous.get("history") if isinstance(previous.get("history"), dict) else {}
+        run_history = {k: list(old.get(k, []))[:keep] + history.get(k, [])
+                       for k in dict.fromkeys([*old, *history])}
+        partial_epochs = [e for e in previous.get("partial_epochs") or [] if e <= initial_epoch] + partial_epochs
+        saved = [c for c in previous.get("checkpoints") or [] if c not in saved] + saved
     run_info.update(
-        status=status, message=msg, epochs_completed=epochs_completed, history=history,
-        checkpoints=[str(p.relative_to(run_dir)) for p in checkpoints],
+        status=status, message=msg, epochs_completed=epochs_completed, history=run_history,
+        partial_epochs=partial_epochs,
+        checkpoints=saved,
         last_good_checkpoint=str(last_good) if last_good else None,
         final=final_path.name if final_path else None,
         nan_at=list(state.nan_at) if state.nan_at else None,
