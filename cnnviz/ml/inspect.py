@@ -11,10 +11,19 @@ model"), for the message shown when TensorFlow dies while doing it.
 The process that holds the models may be replaced (after a crash): a compute or filters request
 carries the model's ``source`` (its file), and a job that finds its model gone reopens it from
 there under the same id, so the window's ids stay valid.
+
+The engine keeps the all-layer activations of the latest inputs (:class:`ActivationCache`, per
+model, keyed on the model, the input's digest and the scaling): the window asks only for what it
+shows (one layer, one page of maps), and a layer switch or a page change slices the kept pass
+instead of running the model again.
 """
 
 from __future__ import annotations
 
+import hashlib
+import threading
+import weakref
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +36,11 @@ from cnnviz.engine.faults import stage
 MAPS_PER_PAGE = 64
 VALUES_PER_PAGE = 1024
 MAX_FREE_SIDE = 512  # images fed to models without a fixed input size are shrunk to this
+#: Memory the engine may keep for the activations of recent inputs (all layers of each pass).
+#: A pass bigger than this (a huge model on a big image) is recomputed at each request instead.
+ACTIVATION_CACHE_MB = 256
+#: Inputs kept per model: the shown image and the compared one.
+ACTIVATION_CACHE_PER_MODEL = 2
 
 
 # ============================================================================ requests
@@ -131,6 +145,8 @@ class LoadRefused:
     hint: str
     trusted: bool
     can_trust: bool  # code can be allowed by trusting the file; links to other files never are
+    details: list = field(default_factory=list)  # modelio.CodeDetail per piece of code, shown as text
+    custom_classes: list[str] = field(default_factory=list)  # classes neither Keras nor cnnviz provides
 
 
 @dataclass
@@ -182,6 +198,8 @@ class InputActivations:
     overlay: np.ndarray | None = None
     global_range: tuple | None = None
     prediction: Prediction | None = None
+    input_key: str = ""  # digest of the input and its scaling: equal keys, equal preview
+    from_cache: bool = False  # the model was not run: the engine's kept pass was sliced
 
 
 @dataclass
@@ -215,7 +233,8 @@ def _open(req: LoadRequest) -> Any:
     except modelio.UnsafeModelError as exc:
         findings = list(exc.findings)
         return LoadRefused(req.path, str(exc), findings, modelio.TRUST_HINT, req.trust,
-                           any(k in f for f in findings for k in ("Lambda", "Python", "bytecode")))
+                           any(k in f for f in findings for k in ("Lambda", "Python", "bytecode")),
+                           list(exc.details), list(exc.custom_classes))
     except modelio.ModelLoadError as exc:
         return LoadFailed(req.path, str(exc))
 
@@ -366,9 +385,113 @@ def _layer_part(model, acts: dict, layer: str, page: int, map_index: int | None,
     return part
 
 
+@dataclass
+class _Pass:
+    """One input's run through a model: everything a later request for it can slice."""
+
+    model: weakref.ref
+    x: np.ndarray
+    preview: np.ndarray
+    acts: dict[str, np.ndarray]  # every layer's outputs, in the model's order
+    nbytes: int
+    global_range: tuple | None = None
+    prediction: Prediction | None = None
+
+
+class ActivationCache:
+    """The all-layer activations of the latest inputs, per model id, within a memory bound.
+
+    A pass is found again only for the same model object (a model reopened under the same id is
+    another one), the same input digest and the same scaling. Each model keeps its
+    ``per_model`` latest inputs (a new input drops the oldest); all passes together stay under
+    ``max_bytes`` (the least recently used go first) and a pass bigger than that is not kept.
+    ``runs`` counts the passes actually computed (the model run on an input).
+    """
+
+    def __init__(self, max_bytes: int = ACTIVATION_CACHE_MB << 20,
+                 per_model: int = ACTIVATION_CACHE_PER_MODEL) -> None:
+        self.max_bytes = int(max_bytes)
+        self.per_model = max(1, int(per_model))
+        self.runs = 0
+        self._items: OrderedDict[tuple, _Pass] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def digest(image: np.ndarray, scaling: str) -> str:
+        h = hashlib.blake2b(digest_size=16)
+        h.update(f"{image.shape}|{image.dtype}|{scaling}|".encode())
+        h.update(np.ascontiguousarray(image).data)
+        return h.hexdigest()
+
+    def get(self, model_id: int, model: Any, key: str) -> _Pass | None:
+        with self._lock:
+            entry = self._items.get((model_id, key))
+            if entry is None:
+                return None
+            if entry.model() is not model:  # the id now names another model
+                self._items.pop((model_id, key))
+                return None
+            self._items.move_to_end((model_id, key))
+            return entry
+
+    def put(self, model_id: int, key: str, entry: _Pass) -> None:
+        with self._lock:
+            self._items.pop((model_id, key), None)
+            for k in [k for k, e in self._items.items() if e.model() is None]:
+                del self._items[k]  # models no longer open
+            if entry.nbytes > self.max_bytes:
+                return
+            self._items[(model_id, key)] = entry
+            mine = [k for k in self._items if k[0] == model_id]
+            for k in mine[:-self.per_model]:
+                del self._items[k]
+            while sum(e.nbytes for e in self._items.values()) > self.max_bytes:
+                self._items.popitem(last=False)
+
+    def drop(self, model_id: int | None = None) -> None:
+        """Forget the passes of ``model_id`` (every pass with None)."""
+        with self._lock:
+            for k in [k for k in self._items if model_id is None or k[0] == model_id]:
+                del self._items[k]
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._items)
+
+    @property
+    def nbytes(self) -> int:
+        with self._lock:
+            return sum(e.nbytes for e in self._items.values())
+
+
+#: The engine's kept passes (one process holds the models, so one cache).
+activation_cache = ActivationCache()
+
+
+def _pass(model_id: int, loaded: Any, image: np.ndarray, scaling: str, spec) -> tuple[_Pass, str, bool]:
+    """The kept pass of ``image`` through the model, computed now if it is not kept; also its
+    key and whether it was kept."""
+    from cnnviz.ml import activations as A
+
+    model = loaded.model
+    key = ActivationCache.digest(image, scaling)
+    entry = activation_cache.get(model_id, model, key)
+    if entry is not None:
+        return entry, key, True
+    img = _fit_free_size(image, spec)
+    x, preview = A.prepare_input(img, model, scaling)
+    acts = A.layer_activations(model, x)
+    activation_cache.runs += 1
+    entry = _Pass(weakref.ref(model), x, np.array(preview), dict(acts),
+                  sum(a.nbytes for _, a in acts) + x.nbytes + preview.nbytes)
+    activation_cache.put(model_id, key, entry)
+    return entry, key, False
+
+
 def compute_job(job, req: ComputeRequest) -> ActivationResult:
     """Activations of one layer (one page), the chosen map on the input, the prediction and
-    Grad-CAM, for one or two inputs — everything the pane shows for a request."""
+    Grad-CAM, for one or two inputs — everything the pane shows for a request. The model runs
+    only for an input it has not seen last: otherwise the kept pass is sliced."""
     from cnnviz.ml import activations as A
 
     loaded = _model(job, req.model_id, req.source)
@@ -377,22 +500,24 @@ def compute_job(job, req: ComputeRequest) -> ActivationResult:
     spec = A.model_input_spec(model)
 
     def one(image: np.ndarray, want_prediction: bool) -> tuple[dict[str, Any], Any]:
-        img = _fit_free_size(image, spec)
-        x, preview = A.prepare_input(img, model, req.scaling)
-        acts = A.layer_activations(model, x)
-        res: dict[str, Any] = {"preview": np.array(preview), "input_hw": tuple(preview.shape[:2]),
+        p, key, kept = _pass(req.model_id, loaded, image, req.scaling, spec)
+        x, preview, d = p.x, p.preview, p.acts
+        res: dict[str, Any] = {"preview": preview, "input_hw": tuple(preview.shape[:2]),
                                "source_hw": tuple(image.shape[:2]),
-                               "x_range": (float(x.min()), float(x.max()))}
-        d = dict(acts)
-        layer = req.layer if req.layer in d else acts[0][0]
+                               "x_range": (float(x.min()), float(x.max())),
+                               "input_key": key, "from_cache": kept}
+        layer = req.layer if req.layer in d else next(iter(d))
         res.update(_layer_part(model, d, layer, req.page, req.map_index, preview.shape[:2]))
         if req.global_range:
-            lo = min(float(a.min()) for _, a in acts if a.size)
-            hi = max(float(a.max()) for _, a in acts if a.size)
-            res["global_range"] = (lo, hi)
+            if p.global_range is None:
+                p.global_range = (min(float(a.min()) for a in d.values() if a.size),
+                                  max(float(a.max()) for a in d.values() if a.size))
+            res["global_range"] = p.global_range
         if want_prediction:
-            p = A.predict_probabilities(model, x, loaded.labels)
-            res["prediction"] = Prediction(np.array(p.probabilities), list(p.labels), bool(p.is_probability))
+            if p.prediction is None:
+                pr = A.predict_probabilities(model, x, loaded.labels)
+                p.prediction = Prediction(np.array(pr.probabilities), list(pr.labels), bool(pr.is_probability))
+            res["prediction"] = p.prediction
         return res, x
 
     main, x = one(req.image, req.want_prediction)

@@ -330,19 +330,31 @@ class ActivationsPane(Pane):
         return self.ctx.image_path.name if self.ctx.image_path else fallback
 
     def _draw_result(self) -> None:
+        """Draw a result; what it shares with the one drawn before (the same input, the same
+        prediction and Grad-CAM — a layer or page change) is not drawn again."""
         res, info = self.state.result, self.state.info
         if res is None or info is None:
             return
-        self.input_view.set_image(res.preview)
-        self.input_view.set_title(f"Model input {res.preview.shape[1]}×{res.preview.shape[0]}")
-        self.input_view.setToolTip("The image as the model sees it: resized, gray or RGB, inverted "
-                                   "if that scaling is chosen")
-        self.input_label.setText(input_note(res, self._fed_name("the image"), info.spec[2]))
+        drawn = getattr(self, "_drawn", {})
+        fed = self._fed_name("the image")
+        same_input = bool(res.input_key) and drawn.get("input") == (info.model_id, res.input_key, fed)
+        if not (same_input and self.input_view.image_data() is not None):
+            self.input_view.set_image(res.preview)
+            self.input_view.set_title(f"Model input {res.preview.shape[1]}×{res.preview.shape[0]}")
+            self.input_view.setToolTip("The image as the model sees it: resized, gray or RGB, inverted "
+                                       "if that scaling is chosen")
+            self.input_label.setText(input_note(res, fed, info.spec[2]))
         self.maps_page.draw(res)
-        self.prediction.draw(res.prediction)
-        self.gradcam_box.draw(res)
+        if not (res.prediction is not None and res.prediction is drawn.get("prediction")
+                and self.prediction_label.text()):
+            self.prediction.draw(res.prediction)
+        if not (same_input and res.gradcam is not None and res.gradcam is drawn.get("gradcam")
+                and self.gradcam_view.image_data() is not None):
+            self.gradcam_box.draw(res)
         self.compare_page.draw(res, self._fed_name("current image"),
                                self.views.currentIndex() == COMPARE_TAB)
+        self._drawn = {"input": (info.model_id, res.input_key, fed), "prediction": res.prediction,
+                       "gradcam": res.gradcam}
 
     def _show_no_model(self, text: str) -> None:
         self.maps_page.show_message(text)
