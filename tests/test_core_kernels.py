@@ -214,3 +214,78 @@ def test_a_two_rectangle_haar_feature_finds_a_vertical_edge():
     out = apply_kernel(img, haar_feature("haar_two_x", 6), border="replicate")
     assert out[10, 10] == pytest.approx(6 * 3 * 255.0)  # right half all bright, left half all dark
     assert out[10, 3] == 0 and out[10, 16] == 0
+
+
+# ------------------------------------------------------------------------------------------
+# the fast path: low-rank kernels as separable passes
+
+
+def _low_rank_kernels() -> dict[str, np.ndarray]:
+    from cnnviz.core.kernels import HAAR_PRESETS, PRESETS, haar_feature
+
+    rng = np.random.default_rng(7)
+    two = sum(np.outer(rng.normal(size=7), rng.normal(size=7)) for _ in range(2)).astype(np.float32)
+    return {
+        "sobel_x": PRESETS["sobel_x"],
+        "gaussian_5": PRESETS["gaussian_5"],
+        "box_15": np.full((15, 15), 1 / 225, np.float32),
+        "haar_four_15": haar_feature("haar_four", 15),
+        "haar_three_x_13": haar_feature("haar_three_x", 13),
+        "haar_two_y": HAAR_PRESETS["haar_two_y"],
+        "rank2_7x7": two,
+        "random_15": rng.normal(size=(15, 15)).astype(np.float32),
+        "random_7x4": rng.normal(size=(7, 4)).astype(np.float32),
+        "column_9x1": rng.normal(size=(9, 1)).astype(np.float32),
+        "zero_5": np.zeros((5, 5), np.float32),
+    }
+
+
+@pytest.mark.parametrize("channels", [0, 3, 5])
+@pytest.mark.parametrize("border", ["reflect", "replicate", "zero", "symmetric"])
+@pytest.mark.parametrize("mode", ["correlate", "convolve"])
+def test_fast_path_matches_apply_kernel_in_every_border_mode(channels, border, mode):
+    """Tolerance: max |fast − direct| ≤ 1e-3 × the kernel's L1 norm × 255 (float32 sums taken
+    in another order); in practice it is ~1e-6 of that."""
+    from cnnviz.core.kernels import apply_kernel_fast
+
+    rng = np.random.default_rng(channels)
+    shape = (61, 47) if channels == 0 else (61, 47, channels)
+    for image in (rng.integers(0, 256, shape, dtype=np.uint8), rng.uniform(-300, 300, shape).astype(np.float32)):
+        for name, k in _low_rank_kernels().items():
+            direct = apply_kernel(image, k, mode=mode, border=border)
+            fast = apply_kernel_fast(image, k, mode=mode, border=border)
+            assert fast.shape == direct.shape and fast.dtype == np.float32, name
+            tol = 1e-3 * float(np.abs(k).sum()) * 255 + 1e-6
+            assert float(np.abs(fast - direct).max()) <= tol, (name, border, mode)
+
+
+def test_separable_terms_find_the_rank_of_the_book_kernels():
+    from cnnviz.core.kernels import PRESETS, haar_feature, separable_terms
+
+    ranks = {
+        "sobel_x": 1, "sobel_y": 1, "gaussian_5": 1, "box_blur": 1, "gradient_x": 1, "laplacian": 2,
+        "identity": 1,
+    }
+    for name, rank in ranks.items():
+        terms = separable_terms(PRESETS[name])
+        assert len(terms) == rank, name
+        rebuilt = sum(np.outer(c, r) for c, r in terms)
+        np.testing.assert_allclose(rebuilt, PRESETS[name], atol=1e-5)
+    for name in ("haar_two_x", "haar_two_y", "haar_three_x", "haar_three_y", "haar_four"):
+        assert len(separable_terms(haar_feature(name, 15))) == 1, name
+    full = np.random.default_rng(0).normal(size=(15, 15))
+    assert len(separable_terms(full)) == 15
+    assert len(separable_terms(np.zeros((3, 3)))) == 1
+
+
+def test_fast_path_refuses_what_apply_kernel_refuses():
+    from cnnviz.core.kernels import apply_kernel_fast
+
+    img = np.zeros((8, 8), np.float32)
+    img[2, 3] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        apply_kernel_fast(img, np.ones((5, 5)))
+    with pytest.raises(ValueError, match="border"):
+        apply_kernel_fast(np.zeros((8, 8)), np.ones((5, 5)), border="wrap")
+    with pytest.raises(ValueError, match="finite"):
+        apply_kernel_fast(np.zeros((8, 8)), [[1, np.inf]])
