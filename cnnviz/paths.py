@@ -66,3 +66,8 @@ def default_sample_image() -> Path:
         if not images:
             raise FileNotFoundError("no bundled sample images found") from None
         return images[0]
+
+
+def lessons_dir() -> Path:
+    """The folder of bundled lessons (``.cnnviz`` sessions and their notes)."""
+    return resources_dir() / "lessons"

@@ -818,3 +818,57 @@ class ActivationsState:
         view = filter_page(fr, self.filter_channel, self.filter_page, why)
         self.filter_page = view.first // MAPS_PER_PAGE
         return view
+
+    # ------------------------------------------------------------------ sessions
+    def to_session(self) -> dict:
+        """The pane's part of a session file (see :mod:`cnnviz.state.session`): the model's file
+        (none for a model handed over from training and never saved) and the choices about it."""
+        from cnnviz.state.session import portable_path
+
+        model = self.model_source.path if self.model_source is not None else (self.pending[0] if self.pending else None)
+        compare = self.compare_with
+        return {
+            "model": portable_path(model) if model else None,
+            "layer": self.layer,
+            "normalization": self.normalization,
+            "source": self.source,
+            "compare_with": portable_path(compare) if compare and compare != "canvas" else compare,
+            "alpha": self.alpha,
+        }
+
+    def apply_session(self, d: dict, base_dir: Path | None = None) -> dict:
+        """Open a session's model (the choices about it are applied once it has loaded, by the
+        view, from what this returns). Everything is checked first: a bad value raises
+        :class:`~cnnviz.state.session.SessionError` and changes nothing. Returns ``{"layer",
+        "normalization", "source", "compare_with" (a Path, "canvas" or None), "alpha",
+        "missing" (what could not be found, in words, or "")}``."""
+        from cnnviz.state.session import Fields, resolve_path
+
+        f = Fields(d, "activations")
+        model = f.optional_text("model")
+        plan = {
+            "layer": f.optional_text("layer"),
+            "normalization": f.choice("normalization", NORMALIZATIONS, self.normalization),
+            "source": f.choice("source", ("image", "canvas"), self.source),
+            "alpha": f.number("alpha", 0.0, 1.0, self.alpha),
+            "compare_with": None,
+            "missing": "",
+        }
+        compare = f.optional_text("compare_with")
+        missing = []
+        if compare == "canvas":
+            plan["compare_with"] = "canvas"
+        elif compare:
+            path = resolve_path(compare, base_dir)
+            if path.is_file():
+                plan["compare_with"] = path
+            else:
+                missing.append(f"the second image {compare}")
+        if model:
+            path = resolve_path(model, base_dir)
+            if path.is_file():
+                self.open_model(path)
+            else:
+                missing.append(f"the model {model}")
+        plan["missing"] = " and ".join(missing)
+        return plan

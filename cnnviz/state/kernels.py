@@ -571,6 +571,43 @@ class KernelPlaygroundState:
             "</tr></table>"
         )
 
+    # -- sessions ----------------------------------------------------------------------------
+    def to_session(self) -> dict:
+        """The playground's part of a session file (see :mod:`cnnviz.state.session`)."""
+        from cnnviz.state.session import matrix_to_json
+
+        return {
+            "kernel": matrix_to_json(self.kernel), "kernel_name": self.kernel_name,
+            "chosen_preset": self.chosen_preset, "haar_size": self.haar_size,
+            "convolve": self.convolve, "color": self.color, "display": self.display,
+            "gradient": self.gradient, "border": self.border, "direction": self.direction,
+        }
+
+    def apply_session(self, d: dict) -> None:
+        """Show a session's kernel and settings; everything is checked first, so a bad value
+        raises :class:`~cnnviz.state.session.SessionError` and changes nothing."""
+        from cnnviz.state.session import Fields, SessionError
+
+        f = Fields(d, "kernel")
+        kernel = f.matrix("kernel", MAX_SIDE, self.kernel)
+        name = f.text("kernel_name", "custom" if "kernel" in f else self.kernel_name)
+        if not is_preset(name) and name != "custom":
+            raise SessionError(f"The session's kernel setting \"kernel_name\" must be a preset's name or \"custom\"; found {name!r}.")
+        chosen = f.text("chosen_preset", self.chosen_preset)
+        if not is_preset(chosen):
+            raise SessionError(f"The session's kernel setting \"chosen_preset\" must be a preset's name; found {chosen!r}.")
+        values = {
+            "haar_size": f.number("haar_size", *HAAR_SIZES, self.haar_size, integer=True),
+            "convolve": f.flag("convolve", self.convolve),
+            "direction": f.flag("direction", self.direction),
+            **{key: f.choice(key, _CHOICES[key], getattr(self, key)) for key in _CHOICES},
+        }
+        with self.changed.blocked():
+            for key, value in values.items():
+                setattr(self, key, value)
+            self.chosen_preset = chosen
+        self.set_kernel(kernel, name)
+
 
 def direction_rgb(gx: np.ndarray, gy: np.ndarray, mag: np.ndarray, top: float) -> np.ndarray:
     """The gradient as colour: hue = direction atan2(gy, gx) (0° = right, in image coordinates,

@@ -39,6 +39,8 @@ MAX_MARKED = 9
 ENLARGE_CHOICES = (1.0, 1.2, 1.4, 1.6, 2.0)
 #: Scores this close to the best (relative) are a tie: the float32 DFT's rounding differs there.
 TIE_TOLERANCE = 1e-5
+#: The largest pattern side a session file holds (larger ones are not saved).
+MAX_SESSION_PATTERN_SIDE = 512
 MIN_SIDE = 2  # a selection thinner than this is treated as empty
 #: Images with more pixels than this (about a 1080p photo's half) are matched off the GUI thread:
 #: a 4K photo takes 0.1–0.6 s per slider tick. Smaller ones are matched at once.
@@ -261,6 +263,41 @@ class MatchingState:
             "<b>Why brightness wins:</b> the dot product adds up pixel × weight, so where "
             "the weights are positive a brighter window always scores more."
         )
+
+
+    # -- sessions ----------------------------------------------------------------------------
+    def to_session(self) -> dict:
+        """The pane's part of a session file (see :mod:`cnnviz.state.session`)."""
+        from cnnviz.state.session import matrix_to_json
+
+        d = {"method": self.method, "scale": self.scale, "top_n": self.top_n, "enlarge": self.enlarge}
+        if self.pattern is not None and max(self.pattern.shape) <= MAX_SESSION_PATTERN_SIDE:
+            d["pattern"] = matrix_to_json(self.pattern)
+            d["pattern_name"] = self.pattern_name
+        return d
+
+    def apply_session(self, d: dict) -> None:
+        """Show a session's pattern and settings; everything is checked first, so a bad value
+        raises :class:`~cnnviz.state.session.SessionError` and changes nothing."""
+        from cnnviz.state.session import Fields
+
+        f = Fields(d, "matching")
+        pattern = f.matrix("pattern", MAX_SESSION_PATTERN_SIDE)
+        name = f.text("pattern_name", "the saved pattern")
+        values = {
+            "method": f.choice("method", METHODS, self.method),
+            "scale": f.number("scale", SCALE_MIN / 100, SCALE_MAX / 100, self.scale),
+            "top_n": f.number("top_n", 1, MAX_MARKED, self.top_n, integer=True),
+            "enlarge": f.choice("enlarge", ENLARGE_CHOICES, self.enlarge),
+        }
+        with self.changed.blocked():
+            if pattern is not None:
+                self.set_pattern(pattern, name)
+            else:
+                self.pattern, self.pattern_name = None, ""
+            for key, value in values.items():
+                setattr(self, key, value)
+        self.changed.emit()
 
 
 def match(state: MatchingState, gray: np.ndarray) -> tuple[MatchResult | None, str, np.ndarray | None]:

@@ -421,6 +421,53 @@ class TrainingForm:
                 self.set_folder(str(folder))
 
 
+    # -- sessions ----------------------------------------------------------------------------
+    _SESSION_NUMBERS = ("samples", "validation_split", "epochs", "batch_size", "cpu_replicas")
+    _SESSION_FLAGS = ("functional", "augment", "reduce_lr", "save_h5")
+
+    def to_session(self) -> dict:
+        """The form's part of a session file (see :mod:`cnnviz.state.session`); where runs are
+        written stays this computer's own choice."""
+        d: dict[str, Any] = {"model": self.model, "dataset": self.dataset, "folder": self.folder,
+                             "optimizer": self.optimizer, "learning_rate_text": self.learning_rate_text,
+                             "seed": self.seed, "strategy": self.strategy}
+        for name in (*self._SESSION_NUMBERS, *self._SESSION_FLAGS):
+            d[name] = getattr(self, name)
+        return d
+
+    def apply_session(self, d: dict) -> None:
+        """Take a session's settings; everything is checked first, so a bad value raises
+        :class:`~cnnviz.state.session.SessionError` and changes nothing."""
+        from cnnviz.state.session import Fields, SessionError
+
+        f = Fields(d, "training")
+        model = f.choice("model", zoo.NAMES, self.model)
+        values: dict[str, Any] = {
+            "dataset": f.choice("dataset", data.compatible(model), data.compatible(model)[0]),
+            "folder": f.text("folder", ""),
+            "optimizer": f.choice("optimizer", (None, *zoo.OPTIMIZERS), None),
+            "learning_rate_text": f.text("learning_rate_text", DEFAULTS["learning_rate_text"]),
+            "seed": f.number("seed", *LIMITS["seed"], DEFAULTS["seed"], integer=True),
+            "strategy": f.choice("strategy", distribute.STRATEGIES, DEFAULTS["strategy"]),
+        }
+        for name in self._SESSION_NUMBERS:
+            values[name] = f.number(name, *LIMITS[name], DEFAULTS[name], integer=name != "validation_split")
+        for name in self._SESSION_FLAGS:
+            values[name] = f.flag(name, DEFAULTS.get(name, False))
+        if values["functional"] and "functional" not in zoo.spec(model).options:
+            raise SessionError(f"The session asks for the functional form of {model}, which has none.")
+        self.set_model(model)
+        setters = {"dataset": self.set_dataset, "folder": self.set_folder, "optimizer": self.set_optimizer,
+                   "learning_rate_text": self.set_learning_rate_text, "seed": self.set_seed,
+                   "strategy": self.set_strategy, "samples": self.set_samples,
+                   "validation_split": self.set_validation_split, "epochs": self.set_epochs,
+                   "batch_size": self.set_batch_size, "cpu_replicas": self.set_cpu_replicas,
+                   "functional": self.set_functional, "augment": self.set_augment,
+                   "reduce_lr": self.set_reduce_lr, "save_h5": self.set_save_h5}
+        for name in ("folder", "dataset", *[k for k in setters if k not in ("folder", "dataset")]):
+            setters[name](values[name])
+
+
 # --- run folders -------------------------------------------------------------------------------
 
 

@@ -358,3 +358,100 @@ class StepperState:
         if self.walk is None:
             return None
         return self.walk[self.position]
+
+    # -- sessions ----------------------------------------------------------------------------
+    _SESSION_PAIRS = {"pool_size": "kernel", "stride": "stride", "dilation": "dilation", "factor": "factor"}
+
+    def to_session(self) -> dict:
+        """The stepper's part of a session file (see :mod:`cnnviz.state.session`): where the
+        input and kernel come from (with the typed matrices), every setting and the step."""
+        s = self.settings
+        d = {
+            "source": self.source, "kernel_source": self.kernel_source,
+            "matrix_text": self.matrix_text, "kernel_text": self.kernel_text,
+            "crop": list(self.crop), "mode": s.mode, "padding": s.padding,
+            "pads": [s.pads[0][0], s.pads[0][1], s.pads[1][0], s.pads[1][1]],
+            "pad_mode": s.pad_mode, "bias": s.bias, "activation": s.activation, "flip": s.flip,
+            "biases": list(s.biases), "interpolation": s.interpolation, "rate": s.rate,
+            "seed": s.seed, "training": s.training, "upstream_text": self.upstream_text,
+            "position": self.position,
+        }
+        for name in self._SESSION_PAIRS:
+            d[name] = list(getattr(s, name))
+        return d
+
+    def _check_session(self, d: dict) -> tuple[dict, dict]:
+        from cnnviz.state.session import Fields, SessionError
+        from cnnviz.state.stepper.choices import (
+            KERNEL_SOURCES,
+            PAD_MODE_NAMES,
+            PADDINGS,
+            SOURCES,
+            STEP_ACTIVATIONS,
+        )
+        from cnnviz.state.stepper.matrices import parse_filters, parse_kernel
+
+        f = Fields(d, "stepper")
+        s = self.settings
+        inputs = {
+            "source": f.choice("source", SOURCES, self.source),
+            "kernel_source": f.choice("kernel_source", KERNEL_SOURCES, self.kernel_source),
+            "matrix_text": f.text("matrix_text", self.matrix_text),
+            "kernel_text": f.text("kernel_text", self.kernel_text),
+            "crop": f.integers("crop", 4, 0, LIMITS.crop_origin, self.crop),
+            "upstream_text": f.text("upstream_text", self.upstream_text),
+            "position": f.number("position", 0, 10**7, self.position, integer=True),
+        }
+        for key, parse in (("matrix_text", parse_kernel), ("kernel_text", parse_filters)):
+            if key in f:
+                try:
+                    parse(inputs[key])
+                except MatrixError as e:
+                    raise SessionError(f"The session's stepper setting \"{key}\" cannot be read: {e}") from None
+        limits = {"kernel": LIMITS.kernel, "stride": LIMITS.stride, "dilation": LIMITS.dilation, "factor": LIMITS.factor}
+        settings = {
+            "mode": f.choice("mode", MODES, s.mode),
+            "padding": f.choice("padding", PADDINGS, s.padding),
+            "pad_mode": f.choice("pad_mode", PAD_MODE_NAMES, s.pad_mode),
+            "bias": f.number("bias", -LIMITS.bias, LIMITS.bias, s.bias),
+            "activation": f.choice("activation", STEP_ACTIVATIONS, s.activation),
+            "flip": f.flag("flip", s.flip),
+            "biases": f.numbers("biases", s.biases, max_len=LIMITS.filters),
+            "interpolation": f.choice("interpolation", INTERPOLATION_NAMES, s.interpolation),
+            "rate": f.number("rate", 0.0, LIMITS.rate, s.rate),
+            "seed": f.number("seed", 0, LIMITS.seed, s.seed, integer=True),
+            "training": f.flag("training", s.training),
+        }
+        pads = f.integers("pads", 4, 0, LIMITS.pad)
+        settings["pads"] = s.pads if pads is None else ((pads[0], pads[1]), (pads[2], pads[3]))
+        for name, limit in self._SESSION_PAIRS.items():
+            settings[name] = f.integers(name, 2, 1, limits[limit], getattr(s, name))
+        return inputs, settings
+
+    def apply_session(self, d: dict, playground: np.ndarray | None = None) -> None:
+        """Show a session's inputs, settings and step; everything is checked first, so a bad
+        value raises :class:`~cnnviz.state.session.SessionError` and changes nothing.
+        ``playground``: the Kernels tab's kernel, for a session whose kernel follows it."""
+        from cnnviz.state.stepper.choices import CROP_SOURCES
+
+        inputs, settings = self._check_session(d)
+        src = self.sources
+        src.crop = tuple(inputs["crop"])
+        for which in ("matrix", "kernel"):
+            src.edit_text(which, inputs[f"{which}_text"])
+            src.text_loaded.emit(which, inputs[f"{which}_text"])
+        source = inputs["source"]
+        src.set_source(source)  # the book's examples load their own kernel and settings
+        if source in CROP_SOURCES:
+            src.set_crop(*inputs["crop"])
+        src.edit_text("kernel", inputs["kernel_text"])
+        src.text_loaded.emit("kernel", inputs["kernel_text"])
+        if inputs["kernel_source"] == "playground":
+            src.set_kernel_source("playground", playground)
+        else:
+            src.kernel_source = "typed"
+            src.type_kernel()
+            src.inputs_changed.emit()
+        self.update(**settings)
+        self.type_upstream(inputs["upstream_text"])
+        self.go_to(inputs["position"])
