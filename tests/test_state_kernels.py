@@ -273,3 +273,26 @@ def test_direction_is_offered_for_the_named_pairs_only():
     assert not s.shows_direction  # no pair: the kernel's own result
     s.update(gradient="kernel")
     assert not s.direction_enabled and s.compute(np.ones((8, 8), np.float32) * np.arange(8)).direction is False
+
+
+@pytest.mark.parametrize("border", list(PAD_MODES))
+def test_compute_is_apply_kernel_for_large_low_rank_and_full_rank_kernels(border):
+    """The state filters large kernels through the fast path; what it shows must still be
+    apply_kernel's result (float32 rounding only), in every border mode, gray and RGB."""
+    from cnnviz.core.kernels import haar_feature
+
+    rng = np.random.default_rng(5)
+    image = rng.integers(0, 256, (40, 53, 3), dtype=np.uint8)
+    for kernel in (haar_feature("haar_four", 15), np.full((15, 15), 1 / 225, np.float32),
+                   rng.normal(size=(7, 7)).astype(np.float32)):
+        for color in ("gray", "rgb"):
+            for convolve in (False, True):
+                state = KernelPlaygroundState(kernel=kernel, kernel_name="custom", color=color, border=border,
+                                              convolve=convolve)
+                source = state.source(image)
+                r = state.compute(source)
+                direct = apply_kernel(source, kernel, mode=state.mode, border=border)
+                tol = 1e-3 * float(np.abs(kernel).sum()) * 255
+                assert float(np.abs(r.raw - direct).max()) <= tol
+                m = float(np.abs(direct).max())
+                assert r.levels == pytest.approx((-m, m), rel=1e-5)

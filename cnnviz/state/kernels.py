@@ -30,7 +30,7 @@ from cnnviz.core.kernels import (
     HAAR_TITLES,
     PRESET_INFO,
     PRESETS,
-    apply_kernel,
+    apply_kernel_fast,
     gradient_direction,
     gradient_magnitude,
     haar_feature,
@@ -38,7 +38,7 @@ from cnnviz.core.kernels import (
     preset,
     validate_kernel,
 )
-from cnnviz.state.display import max_abs, symmetric_levels, to_uint8
+from cnnviz.state.display import max_abs, symmetric_levels
 from cnnviz.state.events import Event
 
 __all__ = [
@@ -198,7 +198,7 @@ class KernelResult:
     raw: np.ndarray | None = None  # signed filter output (or the magnitude)
     gx: np.ndarray | None = None
     gy: np.ndarray | None = None
-    rendered: np.ndarray | None = None  # colour results: ``shown`` mapped to bytes for drawing
+    rendered: np.ndarray | None = None  # ``shown`` as bytes ready to draw (the direction's colours)
     direction: bool = False  # ``shown`` is the direction as hue (RGB bytes), no colour bar
 
 
@@ -361,9 +361,11 @@ class KernelPlaygroundState:
     def compute(self, source: np.ndarray, check_finite: bool = True) -> KernelResult:
         """Filter ``source`` (from :meth:`source`) and prepare it for display.
 
-        Colour results also come mapped to bytes (``rendered``) in one pass, so drawing them
-        costs no float rescaling. ``check_finite=False`` skips the NaN scan for images that
-        cannot hold NaN (made from integer pixels)."""
+        The filter runs at full resolution (low-rank kernels as separable passes, see
+        :func:`cnnviz.core.kernels.apply_kernel_fast`); mapping values to colours is left to the
+        view, which does it only for the part it shows, at the resolution it shows it.
+        ``check_finite=False`` skips the NaN scan for images that cannot hold NaN (made from
+        integer pixels)."""
         try:
             kernel = validate_kernel(self.kernel)
         except ValueError as exc:
@@ -382,30 +384,23 @@ class KernelPlaygroundState:
                         "a bigger image."
                     ),
                 )
-        colour = source.ndim == 3
         if pair is not None:
-            gx = apply_kernel(source, pair[0], mode=self.mode, border=self.border, check_finite=check_finite)
-            gy = apply_kernel(source, pair[1], mode=self.mode, border=self.border, check_finite=False)
+            gx = apply_kernel_fast(source, pair[0], mode=self.mode, border=self.border, check_finite=check_finite)
+            gy = apply_kernel_fast(source, pair[1], mode=self.mode, border=self.border, check_finite=False)
             mag = gradient_magnitude(gx, gy)
             top = max_abs(mag) or 1.0
             if self.shows_direction:
                 sign = self.uphill_sign()
                 rgb = direction_rgb(sign * gx, sign * gy, mag, top)
                 return KernelResult(rgb, levels=(0.0, 255.0), raw=mag, gx=gx, gy=gy, rendered=rgb, direction=True)
-            rendered = to_uint8(mag, (0.0, top), at_least_low=True) if colour else None
-            return KernelResult(mag, levels=(0.0, top), heat=not colour, raw=mag, gx=gx, gy=gy, rendered=rendered)
-        raw = apply_kernel(source, kernel, mode=self.mode, border=self.border, check_finite=check_finite)
+            return KernelResult(mag, levels=(0.0, top), heat=source.ndim == 2, raw=mag, gx=gx, gy=gy)
+        raw = apply_kernel_fast(source, kernel, mode=self.mode, border=self.border, check_finite=check_finite)
         if self.display == "signed":
-            levels = symmetric_levels(raw)
-            rendered = to_uint8(raw, levels, at_least_low=True) if colour else None
-            return KernelResult(raw, signed=True, levels=levels, raw=raw, rendered=rendered)
+            return KernelResult(raw, signed=True, levels=symmetric_levels(raw), raw=raw)
         if self.display == "abs":
             top = max_abs(raw) or 1.0
-            rendered = to_uint8(raw, (0.0, top), at_least_low=True) if colour else None  # |x| by OpenCV
-            return KernelResult(np.abs(raw), levels=(0.0, top), raw=raw, rendered=rendered)
-        shown = np.clip(raw, 0.0, 255.0)
-        rendered = cv2.convertScaleAbs(shown) if colour else None
-        return KernelResult(shown, levels=(0.0, 255.0), raw=raw, rendered=rendered)
+            return KernelResult(np.abs(raw), levels=(0.0, top), raw=raw)
+        return KernelResult(np.clip(raw, 0.0, 255.0), levels=(0.0, 255.0), raw=raw)
 
     # -- texts ---------------------------------------------------------------------------------
     def result_title(self) -> str:
@@ -570,6 +565,7 @@ class KernelPlaygroundState:
             f"<td valign='middle'>&nbsp;sum&nbsp;=&nbsp;<b>{total:.2f}</b></td>"
             "</tr></table>"
         )
+
 
     # -- sessions ----------------------------------------------------------------------------
     def to_session(self) -> dict:
