@@ -157,13 +157,13 @@ def test_rgb_flip_and_border(pane):
     raw = apply_kernel(rgb, k, mode="convolve", border="zero")
     m = float(np.abs(raw).max())
     assert pane.result_view.levels() == pytest.approx((-m, m))
-    drawn = pane.result_view.image_item.image
+    drawn = pane.result_view.drawn_image()
     assert drawn.dtype == np.uint8 and drawn.shape == raw.shape
     np.testing.assert_allclose(drawn, np.clip(np.rint(raw * 127.5 / m + 127.5), 0, 255), atol=1)
     for mode, expected, top in (("abs", np.abs(raw), m), ("clipped", np.clip(raw, 0, 255), 255.0)):
         pane.display_combo.setCurrentIndex(pane.display_combo.findData(mode))
         np.testing.assert_allclose(shown(pane), expected, rtol=1e-5, atol=1e-3)
-        drawn = pane.result_view.image_item.image
+        drawn = pane.result_view.drawn_image()
         assert drawn.dtype == np.uint8
         np.testing.assert_allclose(drawn, np.rint(expected * 255.0 / top), atol=1)
 
@@ -469,3 +469,50 @@ def test_gradient_direction_as_colour_with_its_wheel(pane, qtbot):
     assert "direction" in pane.result_view.title().lower()
     pane.gradient_combo.setCurrentIndex(pane.gradient_combo.findData("off"))
     assert not pane.direction_row.isVisible() and not pane.direction_check.isEnabled()
+
+
+def test_result_view_colours_only_what_it_shows_and_is_sharp_zoomed_in(pane, qtbot):
+    """A 1080p result shown a few hundred pixels wide is coloured at that size (whole blocks
+    averaged, as before); zoomed in, only the visible part (and a margin) is coloured, from the
+    full-resolution values, and panning renders the new part. Hover still reads full resolution."""
+    import cv2
+
+    from cnnviz.state.display import to_uint8
+
+    rng = np.random.default_rng(11)
+    pane.ctx.set_image(rng.integers(0, 256, (1080, 1920, 3), dtype=np.uint8))
+    pane.color_combo.setCurrentIndex(pane.color_combo.findData("rgb"))
+    k = np.array([[0, 1, 2], [0, 0, 0], [-1, 0, 0]], np.float32)
+    pane.set_kernel(k)
+    view = pane.result_view
+    raw = shown(pane)
+    assert raw.shape == (1080, 1920, 3)  # the data stays whole
+    view.viewport().repaint()
+    m = float(np.abs(raw).max())
+    drawn = view.drawn_image()
+    r0, r1, c0, c1 = view.drawn_region()
+    assert (r0, r1, c0, c1) == (0, 1080, 0, 1920)  # default zoom: all of it ...
+    xds, yds = view.image_item._computeDownsampleFactors()
+    assert xds > 1 and drawn.shape[1] == 1920 // xds  # ... but at the size it is shown
+    small = cv2.resize(raw[: (1080 // yds) * yds, : (1920 // xds) * xds], drawn.shape[1::-1], interpolation=cv2.INTER_AREA)
+    np.testing.assert_array_equal(drawn, to_uint8(small, (-m, m)))
+
+    view.view_box.setRange(xRange=(600, 700), yRange=(300, 360), padding=0)
+    qtbot.waitUntil(lambda: view.drawn_region() is not None and view.drawn_region()[3] - view.drawn_region()[2] < 400)
+    view.viewport().repaint()
+    drawn = view.drawn_image()
+    r0, r1, c0, c1 = view.drawn_region()
+    assert r0 <= 300 and r1 >= 360 and c0 <= 600 and c1 >= 700  # the visible part ...
+    assert (r1 - r0) * (c1 - c0) < 1080 * 1920 / 20  # ... and not much more
+    assert drawn.shape[:2] == (r1 - r0, c1 - c0)  # one drawn pixel per image pixel: sharp
+    np.testing.assert_array_equal(drawn, to_uint8(raw[r0:r1, c0:c1], (-m, m)))
+
+    view.view_box.setRange(xRange=(1500, 1600), yRange=(900, 960), padding=0)
+    qtbot.waitUntil(lambda: view.drawn_region()[3] >= 1600)
+    view.viewport().repaint()
+    r0, r1, c0, c1 = view.drawn_region()
+    assert r0 <= 900 and r1 >= 960 and c0 <= 1500
+    np.testing.assert_array_equal(view.drawn_image(), to_uint8(raw[r0:r1, c0:c1], (-m, m)))
+    facts = pane.arithmetic(1000, 100)  # outside the part drawn: still full resolution
+    np.testing.assert_allclose(facts["value"], raw[1000, 100], atol=1e-3)
+    np.testing.assert_allclose(facts["sum"], raw[1000, 100], atol=1e-3)

@@ -91,40 +91,166 @@ def bar_ticks(lo: float, hi: float) -> list[tuple[float, str]] | None:
 
 
 class AreaImageItem(pg.ImageItem):
-    """An ImageItem whose automatic downsampling is OpenCV's area average.
+    """An ImageItem that colour-maps only what the view shows, at the resolution it shows it.
 
-    pyqtgraph averages with numpy (``ndarray.mean`` per axis), which for a 1080p image shown in a
-    few hundred screen pixels cost ~10 ms per channel on every new image; ``cv2.resize`` with
-    ``INTER_AREA`` gives the same block means in about a tenth of that.
+    The data stays whole (hover and statistics read it at full resolution); each render takes the
+    part of the image inside the view (plus a margin, so a small pan needs no new render), cut
+    along the same blocks of ``xds × yds`` pixels that pyqtgraph's automatic downsampling uses,
+    averages each block with OpenCV's ``INTER_AREA`` (pyqtgraph's numpy means cost ~10 ms per
+    channel for a 1080p image), and only then applies levels and colour map. So a 1080p result
+    shown a few hundred pixels wide costs a few hundred pixels' colouring, and a zoomed-in view
+    is rendered sharp from the full-resolution pixels it shows. At the default zoom (the whole
+    image visible) the picture is exactly what downsampling the whole image gives.
+
+    Float colour data given with :meth:`set_float_rgb_levels` is mapped to bytes (:func:`to_uint8`)
+    after the averaging, so the view never maps the whole image.
     """
 
     _CV_DTYPES = (np.uint8, np.uint16, np.int16, np.float32, np.float64)
+    #: The rendered region reaches this fraction of the visible size past each edge of the view.
+    MARGIN = 0.5
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._drawn: tuple[int, int, int, int, int, int] | None = None  # r0, r1, c0, c1, xds, yds
+        self._float_rgb_levels: tuple[float, float, bool] | None = None
+        self.drawn: np.ndarray | None = None  # the pixels the last render coloured, as given to Qt
+
+    def set_float_rgb_levels(self, levels: tuple[float, float] | None, at_least_low: bool = False) -> None:
+        """Float colour data: map ``levels`` to 0..255 bytes after downsampling (None: off)."""
+        self._float_rgb_levels = None if levels is None else (float(levels[0]), float(levels[1]), at_least_low)
+
+    def rendered_region(self) -> tuple[int, int, int, int] | None:
+        """(row0, row1, col0, col1): the pixels the last render coloured (None before one)."""
+        return None if self._drawn is None else self._drawn[:4]
+
+    def _block_factors(self) -> tuple[int, int] | None:
+        if not self.autoDownsample:
+            return 1, 1
+        xds, yds = self._computeDownsampleFactors()
+        return None if xds is None else (xds, yds)
+
+    def _visible(self) -> tuple[float, float, float, float] | None:
+        """(row0, row1, col0, col1) of the view's visible rectangle in pixels, or None."""
+        vb = self.getViewBox()
+        if vb is None or not hasattr(vb, "viewRect"):
+            return None
+        rect = self.mapRectFromView(vb.viewRect())
+        if rect is None or not rect.isValid():
+            return None
+        return rect.top(), rect.bottom(), rect.left(), rect.right()
+
+    def _region(self, xds: int, yds: int, margin: float) -> tuple[int, int, int, int]:
+        """Whole blocks covering the visible part (plus ``margin`` × its size) in pixels; the
+        last block row/column also takes the pixels that do not fill a block."""
+        h, w = self.image.shape[:2]
+        nh, nw = max(1, h // yds), max(1, w // xds)
+        vis = self._visible()
+        if vis is None:
+            return 0, h, 0, w
+        top, bottom, left, right = vis
+        mh, mw = (bottom - top) * margin, (right - left) * margin
+        b0 = min(nh - 1, max(0, math.floor((top - mh) / yds)))
+        b1 = max(b0 + 1, min(nh, math.ceil((bottom + mh) / yds)))
+        a0 = min(nw - 1, max(0, math.floor((left - mw) / xds)))
+        a1 = max(a0 + 1, min(nw, math.ceil((right + mw) / xds)))
+        r0, r1 = b0 * yds, (b1 * yds if b1 < nh else h)
+        c0, c1 = a0 * xds, (a1 * xds if a1 < nw else w)
+        return r0, r1, c0, c1
+
+    def _needs_render(self) -> bool:
+        if self.image is None or self._drawn is None:
+            return True
+        factors = self._block_factors()
+        if factors is None:
+            return False
+        r0, r1, c0, c1, xds, yds = self._drawn
+        if factors != (xds, yds):
+            return True
+        h, w = self.image.shape[:2]
+        vis = self._visible()
+        if vis is None:
+            return False
+        top, bottom, left, right = vis
+        return (
+            (top < r0 and r0 > 0) or (bottom > r1 and r1 < h) or (left < c0 and c0 > 0) or (right > c1 and c1 < w)
+        )
+
+    def viewTransformChanged(self) -> None:  # noqa: N802 (pyqtgraph name)
+        self._cachedView = None
+        if self.image is not None and self._needs_render():
+            self._renderRequired = True
+            self.update()
+
+    def viewRangeChanged(self) -> None:  # noqa: N802 (pyqtgraph name)
+        self.viewTransformChanged()
+
+    def setImage(self, image=None, autoLevels=None, **kargs) -> None:  # noqa: N802 (pyqtgraph name)
+        self._drawn = self.drawn = None
+        super().setImage(image, autoLevels=autoLevels, **kargs)
+
+    def clear(self) -> None:
+        self._drawn = self.drawn = None
+        super().clear()
 
     def render(self) -> None:
         image = self.image
-        if not self.autoDownsample or image is None or image.size == 0 or image.dtype not in self._CV_DTYPES:
+        if image is None or image.size == 0 or image.dtype not in self._CV_DTYPES or (
+            image.ndim == 3 and image.shape[2] > 4
+        ):
+            self._drawn = self.drawn = None
             super().render()
             return
-        xds, yds = self._computeDownsampleFactors()
-        if xds is None or (xds <= 1 and yds <= 1):
-            super().render()
+        factors = self._block_factors()
+        if factors is None:
+            super().render()  # not on screen yet: pyqtgraph marks it unrenderable
             return
+        xds, yds = factors
         h, w = image.shape[:2]
-        nh, nw = h // yds, w // xds
-        if nh == 0 or nw == 0 or (image.ndim == 3 and image.shape[2] > 4):
-            super().render()
-            return
-        small = cv2.resize(image[: nh * yds, : nw * xds], (nw, nh), interpolation=cv2.INTER_AREA)
-        if image.ndim == 3 and small.ndim == 2:
-            small = small[:, :, None]
-        self.image, self.autoDownsample = small, False
+        r0, r1, c0, c1 = self._region(xds, yds, self.MARGIN)
+        part = image[r0:r1, c0:c1]
+        if xds > 1 or yds > 1:
+            nh, nw = max(1, (r1 - r0) // yds), max(1, (c1 - c0) // xds)
+            part = cv2.resize(part[: nh * yds, : nw * xds], (nw, nh), interpolation=cv2.INTER_AREA)
+            if image.ndim == 3 and part.ndim == 2:
+                part = part[:, :, None]
+        levels = self.levels
+        if self._float_rgb_levels is not None and part.ndim == 3 and part.dtype != np.uint8:
+            lo, hi, at_least_low = self._float_rgb_levels
+            part, levels = to_uint8(part, (lo, hi), at_least_low=at_least_low), np.array([0.0, 255.0])
+        saved = self.image, self.autoDownsample, self.levels
+        self.drawn = part = np.ascontiguousarray(part)
+        self.image, self.autoDownsample, self.levels = part, False, levels
+        self._imageHasNans = None
         self._imageNanLocations = None
         try:
             super().render()
         finally:
-            self.image, self.autoDownsample = image, True
+            self.image, self.autoDownsample, self.levels = saved
+            self._imageHasNans = None
             self._imageNanLocations = None
             self._lastDownsample = (xds, yds)
+        self._drawn = (r0, r1, c0, c1, xds, yds)
+
+    def paint(self, painter, *args) -> None:
+        if self.image is None:
+            return
+        if self._renderRequired:
+            self.render()
+            if self._unrenderable:
+                return
+        if self.paintMode is not None:
+            painter.setCompositionMode(self.paintMode)
+        if self._drawn is not None:
+            r0, r1, c0, c1 = self._drawn[:4]
+            target = QRectF(c0, r0, c1 - c0, r1 - r0)
+        else:
+            h, w = self.image.shape[:2]
+            target = QRectF(0, 0, w, h)
+        painter.drawImage(target, self.qimage)
+        if self.border is not None:
+            painter.setPen(self.border)
+            painter.drawRect(self.boundingRect())
 
 
 class SelectionViewBox(pg.ViewBox):
@@ -282,6 +408,7 @@ class ImageView(pg.GraphicsLayoutWidget):
         if cmap is None and not rgb:
             cmap = diverging_colormap() if signed else gray_colormap()
         shown, shown_levels = data, levels
+        self.image_item.set_float_rgb_levels(None)
         if rgb:
             lut = None
             if cmap is None and signed:
@@ -289,8 +416,8 @@ class ImageView(pg.GraphicsLayoutWidget):
             if rendered is not None and rendered.shape == data.shape and rendered.dtype == np.uint8:
                 shown, shown_levels = rendered, (0.0, 255.0)
             elif data.dtype != np.uint8:
-                # one saturating pass to bytes here instead of pyqtgraph rescaling floats per render
-                shown, shown_levels = to_uint8(data, levels, at_least_low=derived), (0.0, 255.0)
+                # mapped to bytes by the item, only for the part shown and after downsampling
+                self.image_item.set_float_rgb_levels(levels, at_least_low=derived)
         else:
             lut = cmap.getLookupTable(nPts=256)
         self.image_item.setImage(shown, levels=shown_levels, lut=lut, autoLevels=False)
@@ -355,6 +482,21 @@ class ImageView(pg.GraphicsLayoutWidget):
         super().changeEvent(ev)
         if ev.type() == QEvent.Type.FontChange and self.color_bar.isVisible():
             self._fit_bar_axis()  # presentation mode: the labels grew
+
+    def drawn_image(self) -> np.ndarray | None:
+        """The pixels drawn now (rendering first if a render is due): the visible part of the
+        image (plus a margin) at the resolution shown, float colour data already mapped to bytes.
+        At one screen pixel per image pixel or more, these are the image's own values."""
+        item = self.image_item
+        if self._data is None:
+            return None
+        if item._renderRequired or item.drawn is None:
+            item.render()
+        return item.drawn
+
+    def drawn_region(self) -> tuple[int, int, int, int] | None:
+        """(row0, row1, col0, col1) of the image that :meth:`drawn_image` covers."""
+        return self.image_item.rendered_region()
 
     def image_data(self) -> np.ndarray | None:
         """The values shown now (float32 or uint8). A float colour image is drawn from bytes
