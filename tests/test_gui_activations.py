@@ -14,6 +14,7 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 
 from cnnviz import paths
+from cnnviz.state.activations import NOT_BUILT_TITLE
 
 LEFT = Qt.MouseButton.LeftButton
 FIXTURES = paths.resources_dir().parent / "tests" / "fixtures" / "models"
@@ -322,7 +323,9 @@ def test_unbuildable_files_show_their_summary_and_stored_filters(pane, qtbot, na
     wait_idle(qtbot, pane)
     assert pane.filter_grid.tile_count() > 0
     assert "could not be built into a runnable model" in pane.filter_label.text()
-    assert pane.gradcam_view.title() == "No Grad-CAM" and pane.input_view.title() == "No image input"
+    assert pane.gradcam_view.title() == "No Grad-CAM" and pane.input_view.title() == NOT_BUILT_TITLE
+    # why it could not be built, in words, and what is still there
+    assert words in pane.grid.message() and "Still available" in pane.grid.message()
 
 
 def test_a_weights_only_file_lists_layer_types_and_params_from_its_tensors(pane, qtbot):
@@ -456,3 +459,98 @@ def test_the_demo_model_opened_first_suits_the_image(window, qtbot):
     wait_idle(qtbot, pane)
     assert pane.info.name == "shapes_cnn.keras"
     assert top_prediction(pane) in ("circle", "square", "triangle", "hexagon")
+
+
+# ---------------------------------------------------------------------------- a new model, a bad file
+
+
+def test_opening_a_model_resets_every_view_of_the_previous_one(pane, qtbot):
+    assert pane.gradcam_view.title().startswith("“5”")
+    open_and_wait(qtbot, pane, FIXTURES / "image_to_image.keras")
+    assert pane.info.name == "image_to_image.keras" and not pane.info.classifier
+    # the disabled Grad-CAM panel no longer describes the digits model
+    assert not pane.gradcam_box.isEnabled()
+    assert pane.gradcam_view.title() == "No Grad-CAM" and "5" not in pane.gradcam_view.title()
+    assert pane.gradcam_view.heat_data() is None
+    # zoom into the map on the input, then open a model with the same input size again
+    qtbot.waitUntil(lambda: pane.overlay_view.heat_data() is not None, timeout=TIMEOUT)
+    pane.overlay_view.view_box.setRange(xRange=(0, 6), yRange=(0, 6), padding=0)
+    pane.map_view.view_box.setRange(xRange=(0, 6), yRange=(0, 6), padding=0)
+    old_id = pane.info.model_id
+    open_and_wait(qtbot, pane, FIXTURES / "image_to_image.keras")
+    assert pane.info.model_id != old_id
+    qtbot.waitUntil(lambda: pane.overlay_view.heat_data() is not None, timeout=TIMEOUT)
+    for view in (pane.overlay_view, pane.map_view):
+        h, w = view.image_shape()
+        (x0, x1), (y0, y1) = view.view_box.viewRange()
+        assert x0 <= 0.5 and y0 <= 0.5 and x1 >= w - 0.5 and y1 >= h - 0.5, (view.title(), view.view_box.viewRange())
+    assert pane.state.map_index in (None, 0) or pane.state.map_index < pane.result.total
+
+
+def test_a_lambda_saved_by_another_python_is_explained_after_trusting(pane, qtbot):
+    pane.trust_prompt = lambda name, message, findings, hint: True
+    open_and_wait(qtbot, pane, FIXTURES / "lambda_foreign_python.h5")
+    assert pane.info.name == "lambda_foreign_python.h5" and not pane.info.buildable
+    message = pane.grid.message()
+    assert "cannot be read by this Python" in message and "Keras 2.2.4" in message
+    assert "weights and filters are shown instead" in message
+    assert "EOF read" not in message and "marshal" not in message
+    assert pane.input_view.title() == NOT_BUILT_TITLE
+    wait_idle(qtbot, pane)
+    assert pane.filter_grid.tile_count() > 0 and pane.layer_table.rowCount() >= 3
+
+
+def test_the_trust_dialog_shows_the_lambda_code_and_speaks_the_apps_words(pane, qtbot):
+    from PySide6.QtCore import QTimer
+
+    pane.trust_prompt = pane._ask_trust
+    seen = {}
+
+    def answer():
+        box = pane.trust_box
+        if box is None or not box.isVisible():
+            QTimer.singleShot(50, answer)
+            return
+        seen["text"] = box.informativeText()
+        seen["details"] = box.detailedText()
+        seen["buttons"] = [b.text() for b in box.buttons()]
+        no = next(b for b in box.buttons() if b.text() == "Don't open")
+        qtbot.mouseClick(no, LEFT)
+
+    QTimer.singleShot(50, answer)
+    open_and_wait(qtbot, pane, FIXTURES / "lambda_layer.h5")
+    assert "Trust and open" in seen["buttons"]
+    assert "Trust and open" in seen["text"] and "load_model" not in seen["text"]
+    assert "Trust this file" not in seen["text"]
+    details = seen["details"]
+    assert "Lambda layer 'lambda_1'" in details and "LOAD_CONST" in details
+    assert details not in seen["text"]  # the details say more than the question
+    assert pane.info.name == "digits_cnn.keras"
+    assert "refused" in pane.message_bar.text()
+
+
+def test_errors_appear_in_the_pane_message_bar_in_words(pane, qtbot, tmp_path):
+    text_png = tmp_path / "notes.png"
+    text_png.write_text("this is not an image, just text\n")
+    text_h5 = tmp_path / "notes.h5"
+    text_h5.write_text("this is not a model, just text\n")
+    assert not pane.message_bar.text()
+    # an image that is not one
+    assert not pane.ctx.open_image(text_png)
+    bar = pane.message_bar.text()
+    assert "notes.png" in bar and "b'" not in bar and 'b"' not in bar and "this is" in bar
+    assert pane.message_bar.isVisible()
+    qtbot.mouseClick(pane.message_bar.close_button, LEFT)
+    assert not pane.message_bar.isVisible()
+    # a model that is not one
+    open_and_wait(qtbot, pane, text_h5)
+    assert "damaged" in pane.message_bar.text() and pane.info.name == "digits_cnn.keras"
+    # the same text file as the second input
+    pane.views.setCurrentIndex(2)
+    assert not pane.set_compare_input(str(text_png))
+    bar = pane.message_bar.text()
+    assert "notes.png" in bar and "b'" not in bar
+    assert "b'" not in pane.message_label.text()
+    # a model that opens clears what was said about the last file
+    open_and_wait(qtbot, pane, DEMO / "shapes_cnn.keras")
+    assert not pane.message_bar.text()

@@ -213,7 +213,7 @@ def test_lambda_h5_is_refused_and_its_code_never_runs(tmp_path, monkeypatch, mak
     with pytest.raises(UnsafeModelError) as info:
         load_model(path)
     message = str(info.value)
-    assert "Lambda layer 'lambda_1'" in message and "Trust this file" in message
+    assert "Lambda layer 'lambda_1'" in message and "Trust and open" in message  # the dialog's button
     assert not marker.exists()
     # The bytecode is live: trusting the file runs it, which proves the refusal prevented it.
     loaded = load_model(path, trust=True)
@@ -430,3 +430,34 @@ def test_untranslatable_configs_fall_back_with_a_reason(tmp_path):
 
     loaded = load_model(_with_config(tmp_path, "tfkeras_lstm_time_major.h5", time_major))
     assert not loaded.ok and "time-major" in " ".join(loaded.notes)
+
+
+# ----------------------------------------------------------------------------- what the code is
+
+
+def test_a_refused_lambda_file_details_its_code_disassembled_and_never_run(tmp_path, monkeypatch):
+    marker = tmp_path / "ran"
+    monkeypatch.setenv("CNNVIZ_LAMBDA_MARKER", str(marker))
+    with pytest.raises(UnsafeModelError) as err:
+        load_model(FIX / "lambda_layer.h5")
+    assert "load_model(" not in str(err.value) and "Trust and open" in str(err.value)
+    (detail,) = err.value.details
+    assert detail.layer == "lambda_1" and detail.kind == "Lambda" and detail.readable
+    assert "LOAD_CONST" in detail.code and "code from the model file ran" in detail.code
+    assert not marker.exists()
+
+
+def test_a_lambda_saved_by_another_python_is_explained_and_shown_as_weights(tmp_path, monkeypatch):
+    path = FIX / "lambda_foreign_python.h5"
+    with pytest.raises(UnsafeModelError) as err:
+        load_model(path)
+    (detail,) = err.value.details
+    assert not detail.readable and "cannot be read by this Python" in detail.reason
+    assert detail.code and all(c.isalnum() or c in "+/=…" for c in detail.code)  # the raw base64 start
+    loaded = load_model(path, trust=True)
+    assert loaded.model is None and loaded.trusted
+    text = " ".join(loaded.notes)
+    assert "saved by" in text and "Keras 2.2.4" in text and "cannot be read by this Python" in text
+    assert "weights and filters are shown instead" in text
+    assert "EOF read" not in text and "marshal data" not in text
+    assert "conv2d_1" in loaded.filters()

@@ -477,3 +477,50 @@ def test_requests_and_results_are_plain_picklable_data(state, fake):
                 LoadRefused("p", "m", ["f"], "h", False, True), LoadFailed("p", "m")):
         back = pickle.loads(pickle.dumps(obj))
         assert type(back) is type(obj)
+
+
+# ---------------------------------------------------------------------------- a new model, bad files
+
+
+def test_opening_a_model_forgets_the_second_input_of_the_previous_one(state, tmp_path):
+    assert state.set_compare("canvas") and state.compare_with == "canvas"
+    state.adopt(digits_info(model_id=2))
+    assert (state.compare_with, state.compare_image, state.compare_name) == (None, None, "")
+
+
+def test_a_model_that_could_not_be_built_says_why_and_what_is_left():
+    from cnnviz.state.activations import NOT_BUILT_TITLE, build_failure, no_activations_text
+
+    info = digits_info(buildable=False, spec=None, spec_reason="This file could not be built into a "
+                       "runnable model, so there are no activations to show.",
+                       notes=["Trusted file: its code ran.",
+                              "The model cannot be built: it uses custom layers cnnviz does not know: "
+                              "AttentionPooling ('attention_pooling')."])
+    assert "AttentionPooling" in build_failure(info)
+    text, title = no_activations_text(info, info.spec_reason)
+    assert "could not be built" in text and "AttentionPooling" in text
+    assert "Still available" in text and "stored weights" in text and "Filters tab" in text
+    assert title == NOT_BUILT_TITLE and "image input" not in title.lower()
+    # a built model without an image input keeps saying so
+    vec = digits_info(spec=None, spec_reason="It takes a vector of 6 numbers.", conv_layers=[])
+    text, title = no_activations_text(vec, vec.spec_reason)
+    assert text.startswith("It takes a vector of 6 numbers.") and title == "No image input"
+    assert build_failure(vec) is None
+
+
+def test_the_trust_details_show_each_lambda_and_its_code_as_text():
+    from cnnviz.ml.modelio import CodeDetail
+    from cnnviz.state.activations import trust_details
+
+    refused = LoadRefused("/m/lambda.h5", "contains a Lambda", ["a Lambda layer 'lambda_1' (Python code)"],
+                          "hint", False, True,
+                          [CodeDetail("lambda_1", "Lambda", "  2 LOAD_FAST 0 (x)", True),
+                           CodeDetail("scale", "Lambda", "4wEAAAAAAAAA", False,
+                                      "the Lambda's code was saved by Keras 2.2.4 and cannot be read")],
+                          ["AttentionPooling ('pool')"])
+    text = trust_details(refused)
+    assert "Lambda layer 'lambda_1'" in text and "LOAD_FAST" in text and "not run" in text
+    assert "Lambda layer 'scale'" in text and "4wEAAAAAAAAA" in text and "cannot be read" in text
+    assert "AttentionPooling ('pool')" in text
+    assert "load_model" not in text and "trust=True" not in text
+    pickle.loads(pickle.dumps(refused))  # it crosses from the engine

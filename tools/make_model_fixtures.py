@@ -553,12 +553,37 @@ def marker_lambda_code(marker_env: str = "CNNVIZ_LAMBDA_MARKER") -> str:
     return base64.b64encode(marshal.dumps(code)).decode("ascii")
 
 
-def write_lambda_h5(path: Path) -> None:
-    """A Keras 2.2.4 Sequential whose middle layer is a ``Lambda`` with marshalled bytecode."""
+def foreign_lambda_code() -> str:
+    """Base64 of code bytes this Python cannot read, as a Lambda saved by another Python's
+    ``marshal`` format looks here: the stream ends where this Python expects more (``marshal``
+    raises "EOF read where object expected")."""
+    raw = marshal.dumps((lambda x: x * 2).__code__)
+    return base64.b64encode(raw[: len(raw) // 3]).decode("ascii")
+
+
+def foreign_lambda(keras) -> None:
+    """A Keras 2.2.4 file whose Lambda's code was written by another Python (unreadable here)."""
+    write_lambda_h5(OUT / "lambda_foreign_python.h5", code=foreign_lambda_code())
+
+
+def image_to_image(keras) -> None:
+    """An image-to-image model (32×32 RGB in, a 32×32 map out): no classes, no Grad-CAM."""
+    L = keras.layers
+    inp = keras.Input((32, 32, 3), name="image")
+    x = L.Conv2D(4, 3, padding="same", activation="relu", name="features")(inp)
+    out = L.Conv2D(1, 1, activation="sigmoid", name="mask")(x)
+    m = keras.Model(inp, out, name="image_to_image")
+    randomize(m, 12)
+    m.save(OUT / "image_to_image.keras")
+
+
+def write_lambda_h5(path: Path, code: str | None = None) -> None:
+    """A Keras 2.2.4 Sequential whose middle layer is a ``Lambda`` with marshalled bytecode
+    (``code``: its base64 text; the marker-writing function by default)."""
     rng = np.random.default_rng(11)
     config = {"class_name": "Sequential", "config": {"name": "sequential_1", "layers": [
         conv2d("conv2d_1", 2, 3, batch_input_shape=[None, 8, 8, 1], dtype="float32"),
-        simple("Lambda", "lambda_1", function=[marker_lambda_code(), None, None], function_type="lambda",
+        simple("Lambda", "lambda_1", function=[code or marker_lambda_code(), None, None], function_type="lambda",
                module="__main__", output_shape=None, output_shape_type="raw", output_shape_module=None,
                arguments={}),
         simple("Flatten", "flatten_1"), dense("dense_1", 2)]}}
@@ -571,7 +596,7 @@ def write_lambda_h5(path: Path) -> None:
 
 MAKERS = (keras208_sequential_list, keras224_sequential_dict, tfkeras113_dtype_init,
           tfkeras24_groups, tfkeras26_nested, tfkeras_lstm_time_major, tfkeras210_embedding,
-          keras1_sequential, weights_only, custom_layer, keras3_files)
+          keras1_sequential, weights_only, custom_layer, keras3_files, foreign_lambda, image_to_image)
 
 
 def main(names: list[str]) -> None:

@@ -57,6 +57,9 @@ class AppContext(QObject):
         self.presentation: bool = False
         self.last_error: str = ""
         self._worker = None
+        #: The pane the user is looking at (set when a pane is shown); errors go to its bar.
+        self.current_pane = None
+        self.error_posted.connect(self._to_current_pane)
 
     # -- image -------------------------------------------------------------------------------
     def open_image(self, path: str | Path) -> bool:
@@ -65,7 +68,9 @@ class AppContext(QObject):
         try:
             img = images.load_image(path)
         except images.ImageLoadError as exc:
-            self.last_error = str(exc)
+            from cnnviz.gui.widgets.message_bar import plain_text
+
+            self.last_error = plain_text(str(exc))  # no Python bytes literal reaches the user
             self.error_posted.emit(self.last_error)
             return False
         self.set_image(img, path)
@@ -102,6 +107,15 @@ class AppContext(QObject):
         self.pane_requested.emit("activations")
 
     # -- messages ----------------------------------------------------------------------------
+    def set_current_pane(self, pane) -> None:
+        """The pane now shown: errors posted from now on appear in its message bar too."""
+        self.current_pane = pane
+
+    def _to_current_pane(self, text: str) -> None:
+        pane = self.current_pane
+        if pane is not None and text:
+            pane.show_message(text, "error")
+
     def post(self, text: str, ms: int = 5000) -> None:
         self.message_posted.emit(text, ms)
 

@@ -40,6 +40,7 @@ import numpy as np
 from cnnviz.ml import kerascompat
 
 __all__ = [
+    "CodeDetail",
     "LayerSummary",
     "LoadedModel",
     "ModelLoadError",
@@ -64,8 +65,7 @@ _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 _ZIP_MAGIC = b"PK\x03\x04"
 
 TRUST_HINT = (
-    "Open it only if you trust where it came from: choose 'Trust this file' "
-    "(load_model(path, trust=True)) to run its code."
+    "Open it only if you trust where it came from: choose 'Trust and open' to run its code."
 )
 
 
@@ -74,11 +74,31 @@ class ModelLoadError(Exception):
 
 
 class UnsafeModelError(ModelLoadError):
-    """The file holds code or references to other files; refused unless trusted."""
+    """The file holds code or references to other files; refused unless trusted.
 
-    def __init__(self, message: str, findings: list[str] | None = None) -> None:
+    ``details``: what the code is, per layer (:class:`CodeDetail`), for the user to judge;
+    ``custom_classes``: the classes the file names that neither Keras nor cnnviz provide."""
+
+    def __init__(self, message: str, findings: list[str] | None = None,
+                 details: list[CodeDetail] | None = None, custom_classes: list[str] | None = None) -> None:
         super().__init__(message)
         self.findings = list(findings or [])
+        self.details = list(details or [])
+        self.custom_classes = list(custom_classes or [])
+
+
+@dataclass
+class CodeDetail:
+    """One piece of Python code stored in a model file, shown as text and never run.
+
+    ``code`` is its disassembly (``dis``) when this Python can read the stored bytecode, else the
+    start of the stored text; ``reason`` says why it could not be read ("" when it could)."""
+
+    layer: str
+    kind: str
+    code: str
+    readable: bool
+    reason: str = ""
 
 
 @dataclass
@@ -467,12 +487,138 @@ def find_code(config) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-def _refuse_code(findings: list[str], fname: str) -> None:
+#: Characters of stored code text shown when it cannot be read as bytecode.
+RAW_CODE_PREFIX = 120
+
+
+def _decode_bytecode(text: str):
+    """The code object stored as base64 ``marshal`` text (Keras' ``func_dump``); raises
+    ``ValueError`` in words when this Python cannot read it. Nothing is run: ``marshal`` only
+    rebuilds the object (the file is either trusted or this runs in the engine process)."""
+    import base64
+    import binascii
+    import marshal
+    import types
+
+    try:
+        raw = base64.b64decode(text.encode("ascii"), validate=False)
+    except (binascii.Error, UnicodeEncodeError, ValueError) as exc:
+        raise ValueError("its code is not valid base64 text") from exc
+    try:
+        code = marshal.loads(raw)
+    except (EOFError, ValueError, TypeError) as exc:
+        raise ValueError(f"this Python cannot read its code ({exc})") from exc
+    if not isinstance(code, types.CodeType):
+        raise ValueError("the stored bytes are not Python code")
+    return code
+
+
+def _disassemble(code) -> str:
+    import dis
+    import io
+
+    out = io.StringIO()
+    dis.dis(code, file=out)
+    return out.getvalue().rstrip()
+
+
+def _stored_code(d: dict) -> tuple[str, str | None]:
+    """(layer name, base64 bytecode text or None) of a dict that holds code."""
+    cfg = d.get("config") if isinstance(d.get("config"), dict) else {}
+    name = str(cfg.get("name") or d.get("name") or "?")
+    if d.get("class_name") == "__lambda__":
+        code = cfg.get("code")
+        return name, code if isinstance(code, str) else None
+    fn = cfg.get("function")
+    if isinstance(fn, list) and fn and isinstance(fn[0], str):
+        return name, fn[0]
+    if isinstance(fn, str) and cfg.get("function_type") == "lambda":
+        return name, fn
+    if isinstance(fn, dict) and fn.get("class_name") == "__lambda__":
+        code = (fn.get("config") or {}).get("code")
+        return name, code if isinstance(code, str) else None
+    return name, None
+
+
+def code_details(config, keras_version: str | None = None) -> list[CodeDetail]:
+    """Each piece of Python code in a stored config: the layer, and the code as text (a
+    disassembly when this Python can read it, else the start of the stored text with the
+    reason). Never runs it."""
+    out: list[CodeDetail] = []
+    seen: set[int] = set()
+    for d in _walk_dicts(config):
+        cls = d.get("class_name")
+        cfg = d.get("config") if isinstance(d.get("config"), dict) else {}
+        if cls in _TF_OP_LAYERS or not isinstance(cls, str):
+            continue
+        holds = cls in _CODE_LAYERS or cls == "__lambda__" or cfg.get("function_type") == "lambda" or (
+            isinstance(cfg.get("function"), list) and cfg["function"] and isinstance(cfg["function"][0], str)
+            and len(cfg["function"][0]) > 16)
+        if not holds:
+            if cls in _CODE_LAYERS and isinstance(cfg.get("function"), str):
+                out.append(CodeDetail(str(cfg.get("name") or "?"), cls,
+                                      f"calls the function '{cfg['function']}' from module "
+                                      f"'{cfg.get('module') or '?'}'", True))
+            continue
+        name, text = _stored_code(d)
+        for inner in _walk_dicts(cfg):
+            seen.add(id(inner))
+        if id(d) in seen and cls == "__lambda__":
+            continue
+        kind = "Lambda" if cls in _CODE_LAYERS else cls
+        if text is None:
+            out.append(CodeDetail(name, kind, "(the code is stored in a form cnnviz does not read)", False,
+                                  "its code is stored in an unknown form"))
+            continue
+        try:
+            code = _decode_bytecode(text)
+        except ValueError as exc:
+            prefix = text[:RAW_CODE_PREFIX] + ("…" if len(text) > RAW_CODE_PREFIX else "")
+            out.append(CodeDetail(name, kind, prefix, False, foreign_code_reason(keras_version, str(exc))))
+            continue
+        out.append(CodeDetail(name, kind, _disassemble(code), True))
+    return out
+
+
+def foreign_code_reason(keras_version: str | None, why: str = "") -> str:
+    """Why a Lambda's code cannot be read, in a student's words."""
+    import sys
+
+    saver = f"Keras {keras_version}" if keras_version else "another version of Python"
+    here = f"Python {sys.version_info.major}.{sys.version_info.minor}"
+    text = (f"the Lambda's code was saved by the Python that ran {saver} and cannot be read by "
+            f"this {here}")
+    return text + (f" ({why})" if why and "cannot read" not in why else "")
+
+
+def custom_classes(config) -> list[str]:
+    """The classes a config names that neither Keras nor cnnviz provides ("" list if Keras is
+    not at hand)."""
+    try:
+        return unknown_classes(config)
+    except Exception:
+        return []
+
+
+def _refuse_code(findings: list[str], fname: str, config=None, version: str | None = None) -> None:
     raise UnsafeModelError(
         f"'{fname}' contains " + ", ".join(findings) + ". Building it would run that code. "
         + TRUST_HINT,
         findings,
+        code_details(config, version) if config is not None else [],
+        custom_classes(config) if config is not None else [],
     )
+
+
+def unreadable_code(config, keras_version: str | None = None) -> list[CodeDetail]:
+    """The pieces of code in a config that this Python cannot read (they would fail to build)."""
+    return [d for d in code_details(config, keras_version) if not d.readable]
+
+
+def _weights_only_for_code(p: Path, bad: list[CodeDetail], version: str | None) -> str:
+    names = ", ".join(f"'{d.layer}'" for d in bad)
+    return (f"The model cannot be built: {bad[0].reason}. Lambda {names} cannot run here, so its "
+            "weights and filters are shown instead.")
 
 
 # ----------------------------------------------------------------------------- config translation
@@ -871,11 +1017,16 @@ def _load_h5(p: Path, trust: bool) -> LoadedModel:
             raise ModelLoadError(f"This file is not a Keras model: '{p.name}' has an unknown model_config.")
         findings = find_code(config)
         if findings and not trust:
-            _refuse_code(findings, p.name)
+            _refuse_code(findings, p.name, config, version)
         fmt = "h5" if (version or "").startswith("3.") else "h5-legacy"
         notes: list[str] = []
         if findings:
             notes.append("Trusted file: its code (" + ", ".join(findings) + ") was allowed to run.")
+            bad = unreadable_code(config, version)
+            if bad:  # building would fail on it with a raw marshal error: show what the file holds
+                notes.append(_weights_only_for_code(p, bad, version))
+                weights = _read_raw_weights(root) if root is not None else {}
+                return LoadedModel(p, None, fmt, version, _summary_from_config(config), weights, notes)
         model, build_notes, keras_tried = _build_h5(p, f, config, version, trust, fmt)
         if model is None and not keras_tried:
             model = _keras_alone(lambda: kerascompat.load_legacy_h5(f, safe_mode=not trust))
@@ -1192,10 +1343,15 @@ def _load_keras_zip(p: Path, trust: bool) -> LoadedModel:
 def _build_keras_zip(p: Path, config: dict, version: str | None, wfile, trust: bool) -> LoadedModel:
     findings = find_code(config)
     if findings and not trust:
-        _refuse_code(findings, p.name)
+        _refuse_code(findings, p.name, config, version)
     notes = []
     if findings:
         notes.append("Trusted file: its code (" + ", ".join(findings) + ") was allowed to run.")
+        bad = unreadable_code(config, version)
+        if bad:
+            notes.append(_weights_only_for_code(p, bad, version))
+            weights = _read_raw_weights(wfile) if wfile is not None else {}
+            return LoadedModel(p, None, "keras", version, _summary_from_config(config), weights, notes)
     keras = _keras()
     try:
         # Tried even for classes cnnviz does not know: Keras may resolve them (from its own

@@ -197,6 +197,58 @@ def model_summary(info: ModelInfo) -> list[str]:
     return bits
 
 
+NOT_BUILT_TITLE = "Not built: nothing to feed"
+
+
+def build_failure(info: ModelInfo) -> str | None:
+    """Why a model file could not be built into a runnable model, in words (None when it was
+    built). The reason is the last note the loader wrote (it says what stopped the build)."""
+    if info.buildable:
+        return None
+    reason = next((n for n in reversed(info.notes) if n.strip()), "").strip()
+    if not reason:
+        reason = "no reason was given by the loader."
+    return reason
+
+
+def no_activations_text(info: ModelInfo | None, reason: str) -> tuple[str, str]:
+    """What the pane says when it has no activations: (the message in the maps grid, the title
+    of the input view). A model that could not be built says why, not that it has no image
+    input; every model says what is still there to look at."""
+    if info is None:
+        return reason, "No image input"
+    still = ["the layer table (left)"]
+    if info.conv_layers:
+        still.append("the stored filters (Filters tab)")
+    if not info.buildable:
+        weights = "its stored weights" if info.params else ""
+        shown = ", ".join(([weights] if weights else []) + still)
+        why = build_failure(info)
+        text = (f"This model could not be built, so there are no activations to show. Why: {why}"
+                f"\n\nStill available: {shown}.")
+        return text, NOT_BUILT_TITLE
+    return reason + "\n\nStill available: " + " and ".join(still) + ".", "No image input"
+
+
+def trust_details(outcome: LoadRefused) -> str:
+    """The trust dialog's details: what the file contains, piece by piece — each Lambda's name
+    and its code as text (disassembled; never run), and the custom classes it names."""
+    parts: list[str] = []
+    for d in outcome.details:
+        head = f"{d.kind} layer '{d.layer}'"
+        if d.readable:
+            parts.append(f"{head}: its code, disassembled (shown here, not run):\n{d.code}")
+        else:
+            parts.append(f"{head}: its code cannot be read here ({d.reason}). The stored text "
+                         f"begins:\n{d.code}")
+    if outcome.custom_classes:
+        parts.append("Custom classes it names (not part of Keras or cnnviz): "
+                     + ", ".join(outcome.custom_classes))
+    if not parts:
+        parts = ["It contains:"] + [f"• {f}" for f in outcome.findings]
+    return "\n\n".join(parts)
+
+
 def model_notes(info: ModelInfo) -> list[str]:
     notes = list(info.notes)
     if info.spec_reason:
@@ -526,6 +578,8 @@ class ActivationsState:
         self.troubled = set()
         self.model_lost = False
         self.page, self.map_index, self.class_index, self.gradcam_layer = 0, None, None, None
+        # the second input is chosen again for this model (the view offers a default)
+        self.compare_with, self.compare_image, self.compare_name = None, None, ""
         self.filter_layer = info.conv_layers[0] if info.conv_layers else None
         self.filter_page, self.filter_channel = 0, -1
         self.scaling_chosen = False

@@ -36,6 +36,38 @@ class Pane(QWidget):
         super().__init__(parent)
         self.ctx = ctx
         self.setObjectName(f"{self.name}Pane")
+        self._message_bar = None
+
+    # -- the inline message bar ----------------------------------------------------------------
+    @property
+    def message_bar(self):
+        """The pane's :class:`~cnnviz.gui.widgets.message_bar.MessageBar`. A pane places it in
+        its layout with :meth:`place_message_bar`; otherwise it floats over the pane's top edge."""
+        if self._message_bar is None:
+            from cnnviz.gui.widgets.message_bar import MessageBar
+
+            self._message_bar = MessageBar(self)
+            self._message_bar.float_over(self)
+        return self._message_bar
+
+    def place_message_bar(self, layout) -> None:
+        """Put the message bar at the top of ``layout`` (a vertical box) instead of floating it."""
+        bar = self.message_bar
+        bar.stop_floating()
+        layout.insertWidget(0, bar)
+
+    def show_message(self, text: str, level: str = "error") -> None:
+        """Say something that matters where the user is looking: ``level`` is "error",
+        "warning" or "info"; empty text hides the bar."""
+        self.message_bar.show_message(text, level)
+
+    def clear_message(self) -> None:
+        if self._message_bar is not None:
+            self._message_bar.clear()
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        super().showEvent(event)
+        self.ctx.set_current_pane(self)
 
     def _build_controls_column(self, width: int = 340) -> tuple[QSplitter, QVBoxLayout]:
         """The pane's frame: a splitter whose left side is a column of controls that scrolls

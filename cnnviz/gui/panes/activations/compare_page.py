@@ -133,6 +133,14 @@ class ComparePage(QWidget):
                 signed = min(res.layer_range[0], second.layer_range[0]) < 0
                 self.compare_grids[i].set_maps(r.maps, r.first, r.total, levels=lv, signed=signed)
 
+    def reset_for_model(self, info, current_stem: str = "") -> None:
+        """A new model: the previous pictures, captions and second input go; a default second
+        input is chosen for this model."""
+        self.clear("")
+        with signals_blocked(self.compare_combo):
+            self.compare_combo.setCurrentIndex(-1)
+        self.choose_default(current_stem)
+
     def clear(self, reason: str) -> None:
         for grid in self.compare_grids:
             grid.set_message(reason)

@@ -48,6 +48,9 @@ class FiltersPage(QWidget):
         state.filters_failed.connect(self._on_failed)
         state.filter_layer_changed.connect(self._show_layer)
 
+    def reset_for_model(self, info: ModelInfo) -> None:
+        self.show_model(info)
+
     def show_model(self, info: ModelInfo) -> None:
         with signals_blocked(self.filter_layer_combo):
             self.filter_layer_combo.clear()

@@ -158,6 +158,13 @@ class MapsPage(QWidget):
         self.layer_label.setText(title)
         self._show_paging(False)
 
+    def reset_for_model(self, info) -> None:
+        """A new model: nothing of the previous one stays (maps, titles, paging, zoom)."""
+        self.clear()
+        self.grid.set_message("")
+        self.layer_label.setText(info.name if info is not None else "")
+        self._show_paging(False)
+
     def clear(self) -> None:
         """Every panel and title of the previous model goes: nothing here may describe it."""
         self.map_view.set_image(None)

@@ -116,6 +116,9 @@ class ModelColumn(QWidget):
         state.error_cleared.connect(self.show_model_text)
 
     # ------------------------------------------------------------------ from the state
+    def reset_for_model(self, info: ModelInfo) -> None:
+        self.show_model(info)
+
     def show_model(self, info: ModelInfo) -> None:
         """Fill everything about a newly opened model (no change signal fires)."""
         with signals_blocked(self.model_combo, self.layer_table):

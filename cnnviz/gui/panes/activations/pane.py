@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import Qt, Slot
 from PySide6.QtGui import QFont
-from PySide6.QtWidgets import QHBoxLayout, QMessageBox, QSplitter, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QMessageBox, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
 from cnnviz import paths
 from cnnviz.gui.context import AppContext
@@ -30,8 +30,15 @@ from cnnviz.gui.panes.base import Pane
 from cnnviz.gui.qtutil import debounce_timer
 from cnnviz.gui.widgets.draw_canvas import center_like_mnist
 from cnnviz.gui.widgets.image_view import ImageView
+from cnnviz.gui.widgets.message_bar import plain_text
 from cnnviz.ml.inspect import JOBS, LoadRefused, ModelInfo, describe_request
-from cnnviz.state.activations import STARTING, ActivationsState, input_note
+from cnnviz.state.activations import (
+    STARTING,
+    ActivationsState,
+    input_note,
+    no_activations_text,
+    trust_details,
+)
 
 #: Seconds an inspect job may take before the engine is taken to be hung and restarted.
 INSPECT_TIMEOUT_S = 120.0
@@ -65,6 +72,8 @@ class ActivationsPane(Pane):
         self.state.ask_trust = self._trust
         #: Asks whether a file may run its code: ``(name, message, findings, hint) -> bool``.
         self.trust_prompt: Callable[[str, str, list[str], str], bool] = self._ask_trust
+        self._trust_details = ""  # what the file asking for trust contains, as text
+        self.trust_box: QMessageBox | None = None  # the trust dialog while it is open
         self._demos = demo_models()
         self._compute_timer = debounce_timer(self, 0, self._on_compute_due)
         self._canvas_timer = debounce_timer(self, 100, self._on_compute_due)  # a throttle while drawing
@@ -79,6 +88,7 @@ class ActivationsPane(Pane):
         s.compute_wanted.connect(self._compute_timer.start)
         s.compute_failed.connect(self.grid.set_message)
         s.error.connect(self._on_error)
+        s.error_cleared.connect(self.clear_message)
         s.busy.connect(ctx.set_busy)
         s.posted.connect(ctx.post)
         ctx.model_requested.connect(self._on_model_requested)
@@ -130,10 +140,11 @@ class ActivationsPane(Pane):
     # ------------------------------------------------------------------ UI
     def _build_ui(self) -> None:
         s = self.state
-        root = QHBoxLayout(self)
+        root = QVBoxLayout(self)
         root.setContentsMargins(6, 6, 6, 6)
         self._splitter = QSplitter(Qt.Orientation.Horizontal, self)
-        root.addWidget(self._splitter)
+        root.addWidget(self._splitter, 1)
+        self.place_message_bar(root)
 
         # -- left: model, layers, input
         self.model_column = left = ModelColumn(s, self._demos)
@@ -225,6 +236,7 @@ class ActivationsPane(Pane):
         self.state.offer(model_id, name, path or None)
 
     def _trust(self, outcome: LoadRefused) -> bool:
+        self._trust_details = trust_details(outcome)
         return self.trust_prompt(Path(outcome.path).name, outcome.message, outcome.findings, outcome.hint)
 
     def _ask_trust(self, name: str, message: str, findings: list[str], hint: str) -> bool:
@@ -236,21 +248,28 @@ class ActivationsPane(Pane):
         box.setInformativeText("• " + "<br>• ".join(findings) + "<br><br>"
                                "Opening it runs that code on this computer with your permissions. "
                                + hint)
-        box.setDetailedText(message)
+        box.setDetailedText(self._trust_details or message)
+        self.trust_box = box  # what tests read while it is open
         yes = box.addButton("Trust and open", QMessageBox.ButtonRole.YesRole)
         box.addButton("Don't open", QMessageBox.ButtonRole.NoRole)
         box.exec()
         return box.clickedButton() is yes
 
     def _on_error(self, text: str) -> None:
+        text = plain_text(text)
         self.model_column.show_error(text)
+        self.show_message(text, "error")
         self.ctx.error_posted.emit(text)
 
     def _on_model_changed(self, info: ModelInfo) -> None:
-        self.model_column.show_model(info)
-        self.gradcam_box.show_model(info)
-        self.filters_page.show_model(info)
-        self.compare_page.choose_default(self.ctx.image_path.stem if self.ctx.image_path else "")
+        """A new model: every view resets itself for it (one call each, here and only here),
+        so no caption, colour range, zoom, selected map or second input of the previous model
+        survives."""
+        stem = self.ctx.image_path.stem if self.ctx.image_path else ""
+        for view in (self.model_column, self.maps_page, self.filters_page, self.prediction,
+                     self.gradcam_box, self):
+            view.reset_for_model(info)
+        self.compare_page.reset_for_model(info, stem)
         self.canvas_box.setVisible(self.state.source == "canvas")
         first = self.state.first_layer()
         if first is not None:
@@ -258,6 +277,14 @@ class ActivationsPane(Pane):
         if info.spec is None and not info.buildable and info.conv_layers:
             # Nothing can run: the stored kernels are what this file has to show.
             self.views.setCurrentIndex(1)
+
+    def reset_for_model(self, info: ModelInfo) -> None:
+        """The pane's own views: what the model sees and the note on what was fed."""
+        self.clear_message()  # a problem with the previous model or file is over
+        self.input_view.set_image(None)  # also forgets the zoom: the next input is fitted
+        self.input_view.set_title("Model input")
+        self.input_view.setToolTip("")
+        self.input_label.setText("")
 
     # ------------------------------------------------------------------ choices
     def select_layer(self, name: str) -> None:
@@ -361,18 +388,17 @@ class ActivationsPane(Pane):
 
     def _show_no_activations(self, reason: str) -> None:
         info = self.state.info
-        self.maps_page.show_message(
-            reason + "\n\nThe layers are listed on the left"
-            + (" and the filters are on the Filters tab." if info and info.conv_layers else "."),
-            info.name if info else "")
+        text, input_title = no_activations_text(info, reason)
+        self.maps_page.show_message(text, info.name if info else "")
         # Every panel and title of the previous model goes: nothing here may describe it.
         self.maps_page.clear()
         self.input_view.set_image(None)
-        self.input_view.set_title("No image input")
+        self.input_view.set_title(input_title)
+        self.input_view.setToolTip(text)
         self.input_label.setText("")
         self.gradcam_box.clear()
         self.prediction.draw(None)
-        self.compare_page.clear(reason)
+        self.compare_page.clear(text)
 
     # ------------------------------------------------------------------ pane hooks
     def is_busy(self) -> bool:

@@ -68,6 +68,10 @@ class PredictionBox:
         layout.addWidget(self.prediction_chart, stretch)
         layout.addWidget(self.prediction_label)
 
+    def reset_for_model(self, info: ModelInfo) -> None:
+        """A new model: the previous prediction goes."""
+        self.draw(None)
+
     def draw(self, pred: Prediction | None) -> None:
         if pred is None:
             self.prediction_chart.set_values(np.zeros(0), [], horizontal=True)
@@ -116,6 +120,14 @@ class GradCamBox(QGroupBox):
         self.gradcam_label = QLabel()
         self.gradcam_label.setWordWrap(True)
         gl.addWidget(self.gradcam_label)
+
+    def reset_for_model(self, info: ModelInfo) -> None:
+        """A new model: the previous heat map, caption and zoom go; the choices are its own."""
+        self.gradcam_view.set_overlay(None, None)  # also forgets the zoom: the next map is fitted
+        self.gradcam_view.set_title("No Grad-CAM")
+        self.gradcam_view.setToolTip("")
+        self.gradcam_label.setText("")
+        self.show_model(info)
 
     def show_model(self, info: ModelInfo) -> None:
         with signals_blocked(self.class_combo, self.gradcam_layer_combo):
