@@ -4,7 +4,8 @@ It draws what the worker reports (plain dicts, see :mod:`cnnviz.ml.training_jobs
 come from :mod:`cnnviz.state.training`, the bookkeeping of the run from its
 :class:`~cnnviz.state.training.RunProgress`. Points go into the
 :class:`~cnnviz.gui.widgets.loss_plot.LossPlotWidget` buffers; the plots redraw at most ~10
-times a second (~5 while a run competes for the CPU).
+times a second (~3 while a run competes for the CPU: the per-batch plot between epochs, the
+per-epoch plots only at the end of an epoch).
 """
 
 from __future__ import annotations
@@ -33,7 +34,9 @@ from cnnviz.gui.widgets.loss_plot import REDRAW_MS, LossPlotWidget
 from cnnviz.state import training as words
 from cnnviz.state.training import TRAIN_COLOR, VAL_COLOR, MetricSeries, RunProgress
 
-TRAINING_REDRAW_MS = 200  # plots and their words while a run competes for the CPU
+# Plots and their words while a run competes for the CPU: every repaint is time taken from
+# TensorFlow on a small machine, and ~3 a second still shows the curve moving.
+TRAINING_REDRAW_MS = 300
 
 
 def set_text(widget, text: str, get=None, put=None) -> None:
@@ -289,7 +292,7 @@ class RunMonitor(QWidget):
             self.device_label.setText(f"Device: <b>{device}</b>")
 
     def set_running(self, running: bool, result) -> None:
-        # While training, every redraw is CPU taken from TensorFlow: ~5 redraws a second.
+        # While training, every redraw is CPU taken from TensorFlow: ~3 redraws a second.
         for plot in self.plots():
             plot.set_redraw_interval(TRAINING_REDRAW_MS if running else REDRAW_MS)
         self._labels_shown_at = 0.0
