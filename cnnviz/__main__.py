@@ -1,4 +1,4 @@
-"""Command line: ``cnnviz [IMAGE] [--model FILE] [--pane NAME] [--screenshot OUT.png]`` opens the
+"""Command line: ``cnnviz [IMAGE] [--model FILE] [--session FILE] [--pane NAME] [--screenshot OUT.png]`` opens the
 window; ``cnnviz train ...`` trains one of the book's models without a window."""
 
 from __future__ import annotations
@@ -26,6 +26,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("image", nargs="?", help="image to open (default: a bundled sample)")
     parser.add_argument("--model", metavar="FILE", help="Keras model (.keras or .h5) to inspect")
     parser.add_argument("--pane", choices=pane_names(), help="pane to show first")
+    parser.add_argument(
+        "--session",
+        metavar="FILE",
+        help="open a saved session or lesson (.cnnviz): its image, settings and pane",
+    )
     parser.add_argument(
         "--screenshot",
         metavar="OUT.png",

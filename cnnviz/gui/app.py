@@ -31,6 +31,9 @@ from cnnviz.gui.context import AppContext
 from cnnviz.gui.panes import PANES
 from cnnviz.gui.panes.base import Pane
 from cnnviz.gui.qtutil import IMAGE_FILTER, MODEL_FILTER, MODEL_SUFFIXES
+from cnnviz.gui.sessions import SessionController
+from cnnviz.state.session import FILE_FILTER as SESSION_FILTER
+from cnnviz.state.session import SUFFIX as SESSION_SUFFIX
 
 PRESENTATION_SCALE = 1.6
 
@@ -81,6 +84,7 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self._busy_label)
         self.statusBar().addPermanentWidget(self._busy)
 
+        self.sessions = SessionController(self)
         self._build_actions()
         self.ctx.message_posted.connect(self._on_message_posted)
         self.ctx.error_posted.connect(self._on_error_posted)
@@ -98,6 +102,12 @@ class MainWindow(QMainWindow):
         self.open_image_action.setShortcut(QKeySequence.StandardKey.Open)
         self.open_model_action = file_menu.addAction("Open &model…", self.open_model_dialog)
         self.open_model_action.setShortcut(QKeySequence("Ctrl+M"))
+        file_menu.addSeparator()
+        self.open_session_action = file_menu.addAction("Open &session…", self.open_session_dialog)
+        self.open_session_action.setShortcut(QKeySequence("Ctrl+Shift+O"))
+        self.save_session_action = file_menu.addAction("Sa&ve session…", self.save_session_dialog)
+        self.save_session_action.setShortcut(QKeySequence("Ctrl+Shift+S"))
+        file_menu.addSeparator()
         self.recent_menu = file_menu.addMenu("Open &recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         self.samples_menu = file_menu.addMenu("&Samples")
@@ -132,6 +142,8 @@ class MainWindow(QMainWindow):
             group.addAction(act)
             self.pane_actions[spec.name] = act
 
+        self._build_lessons_menu(menu.addMenu("&Lessons"))
+
         help_menu = menu.addMenu("&Help")
         help_menu.addAction("&About cnnviz", self._about)
 
@@ -145,6 +157,26 @@ class MainWindow(QMainWindow):
         toolbar.addAction(self.presentation_action)
         self.addToolBar(toolbar)
         self.toolbar = toolbar
+
+    def _build_lessons_menu(self, lessons_menu) -> None:
+        self.lessons_menu = lessons_menu
+        self.lesson_actions: list[QAction] = []
+        for title, path in self.sessions.lessons():
+            act = lessons_menu.addAction(title)
+            act.setData(str(path))
+            act.triggered.connect(self._on_lesson_triggered)
+            self.lesson_actions.append(act)
+        if not self.lesson_actions:
+            lessons_menu.addAction("(no lessons installed)").setEnabled(False)
+        lessons_menu.addSeparator()
+        notes = self.sessions.dock.toggleViewAction()
+        notes.setText("Show the lesson &notes")
+        lessons_menu.addAction(notes)
+        lessons_menu.addAction("&About the lessons", self.sessions.show_index)
+
+    @Slot()
+    def _on_lesson_triggered(self) -> None:
+        self.open_session(self.sender().data())
 
     def _fill_recent_menu(self) -> None:
         self.recent_menu.clear()
@@ -186,10 +218,32 @@ class MainWindow(QMainWindow):
         if path:
             self.ctx.open_model(path)
 
+    def open_session_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open session", "", SESSION_FILTER)
+        if path and not self.open_session(path):
+            QMessageBox.warning(self, "Open session", self.sessions.last_error)
+
+    def save_session_dialog(self) -> None:
+        start = f"cnnviz-{self.current_pane().name}{SESSION_SUFFIX}"
+        path, _ = QFileDialog.getSaveFileName(self, "Save session", start, SESSION_FILTER)
+        if path:
+            self.save_session(path)
+
+    def open_session(self, path: str | Path) -> bool:
+        """Show the view a session file (or lesson) holds; False, with nothing changed and the
+        reason in ``self.sessions.last_error``, when it cannot be opened."""
+        return self.sessions.open(path)
+
+    def save_session(self, path: str | Path) -> Path | None:
+        """Save the current view as a session file; returns the file written (None on failure)."""
+        return self.sessions.save(path)
+
     def open_path(self, path: str | Path) -> None:
-        """Open a file by its kind: a model by suffix, anything else as an image."""
+        """Open a file by its kind: a session or a model by suffix, anything else as an image."""
         path = Path(path)
-        if path.suffix.lower() in MODEL_SUFFIXES:
+        if path.suffix.lower() == SESSION_SUFFIX:
+            self.open_session(path)
+        elif path.suffix.lower() in MODEL_SUFFIXES:
             self.ctx.open_model(path)
         else:
             self.ctx.open_image(path)
@@ -403,11 +457,19 @@ def wait_until_idle(window: MainWindow, pane: Pane, timeout: float = 60.0) -> No
         app.processEvents()
 
 
-def screenshot(window: MainWindow, pane_name: str, out: str | Path, timeout: float = 120.0) -> bool:
+#: Panes whose ``prepare_screenshot`` sets up an example of its own (it would replace a session's).
+_SCREENSHOT_SETS_EXAMPLE = ("stepper", "training")
+
+
+def screenshot(window: MainWindow, pane_name: str, out: str | Path, timeout: float = 120.0,
+               keep_settings: bool = False) -> bool:
+    """Render a pane to a PNG. ``keep_settings``: show the pane as it is (an opened session)
+    rather than the example its screenshot otherwise sets up."""
     window.show_pane(pane_name)
     pane = window.panes[pane_name]
     QApplication.instance().processEvents()
-    pane.prepare_screenshot()
+    if not (keep_settings and pane_name in _SCREENSHOT_SETS_EXAMPLE):
+        pane.prepare_screenshot()
     wait_until_idle(window, pane, timeout)
     return window.grab().save(str(out), "PNG")
 
@@ -448,6 +510,11 @@ def open_window(args, settings: QSettings | None = None) -> MainWindow:
         sys.stderr.write(f"cnnviz: {failure}\n")
         ctx.open_image(paths.default_sample_image())
         window.report_startup_error(f"{failure} — showing a bundled sample instead.")
+    session = getattr(args, "session", None)
+    if session and not window.open_session(session):
+        failure = window.sessions.last_error
+        sys.stderr.write(f"cnnviz: {failure}\n")
+        window.report_startup_error(failure)
     if args.presentation:
         ctx.set_presentation(True)
     if args.pane:
@@ -467,7 +534,8 @@ def run(args) -> int:
     if args.screenshot:
         if not args.pane:
             args.pane = window.current_pane().name
-        ok = screenshot(window, args.pane, args.screenshot)
+        ok = screenshot(window, args.pane, args.screenshot,
+                        keep_settings=bool(getattr(args, "session", None)))
         window.close()
         if not ok:
             sys.stderr.write(f"cnnviz: could not write {args.screenshot}\n")
