@@ -296,3 +296,20 @@ def test_compute_is_apply_kernel_for_large_low_rank_and_full_rank_kernels(border
                 assert float(np.abs(r.raw - direct).max()) <= tol
                 m = float(np.abs(direct).max())
                 assert r.levels == pytest.approx((-m, m), rel=1e-5)
+
+
+def test_work_counts_the_separable_passes_of_low_rank_kernels():
+    """A 15×15 box or Haar feature is filtered as one separable pass (rows then columns): on a
+    1080p gray image that is cheap enough to compute at once; a random 15×15 kernel is not."""
+    from cnnviz.core.kernels import haar_feature
+    from cnnviz.state.kernels import SYNC_WORK_LIMIT
+
+    hd = np.zeros((1080, 1920), np.float32)
+    s = KernelPlaygroundState(kernel=np.ones((15, 15), np.float32), kernel_name="custom")
+    assert s.work(hd) == hd.size * 30 * 1.5 < SYNC_WORK_LIMIT
+    s.set_kernel(haar_feature("haar_four", 15))
+    assert s.work(hd) < SYNC_WORK_LIMIT
+    s.set_kernel(np.random.default_rng(0).normal(size=(15, 15)))
+    assert s.work(hd) == hd.size * 225 > SYNC_WORK_LIMIT
+    s.set_kernel(np.array([[1.0, np.nan]]))
+    assert s.work(hd) == 0.0

@@ -30,6 +30,7 @@ __all__ = [
     "apply_kernel",
     "apply_kernel_fast",
     "separable_terms",
+    "kernel_taps",
     "gradient_magnitude",
     "gradient_direction",
     "kernel_sum_effect",
@@ -379,6 +380,23 @@ def separable_terms(kernel: np.ndarray, rtol: float = SEPARABLE_RTOL) -> list[tu
     ]
 
 
+def _separable_plan(k: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]] | None:
+    """The separable terms when they are cheaper than the kernel's cells, else None."""
+    kh, kw = k.shape
+    if min(kh, kw) <= 1:
+        return None
+    terms = separable_terms(k)
+    return terms if len(terms) * (kh + kw) * SEPARABLE_GAIN < kh * kw else None
+
+
+def kernel_taps(kernel: np.ndarray) -> float:
+    """Multiply-adds per pixel and channel that :func:`apply_kernel_fast` spends on ``kernel``
+    (its cells, or rank × (rows + cols) for the separable form): what an update costs."""
+    k = validate_kernel(kernel)
+    terms = _separable_plan(k)
+    return float(k.size if terms is None else len(terms) * (k.shape[0] + k.shape[1]) * SEPARABLE_GAIN)
+
+
 def apply_kernel_fast(
     image: np.ndarray,
     kernel: np.ndarray,
@@ -398,9 +416,8 @@ def apply_kernel_fast(
     :func:`apply_kernel` (which already switches to the frequency domain for large kernels and
     spreads rows over the cores)."""
     img, k, anchor, border_flag = _prepared(image, kernel, mode, flip, border, check_finite)
-    kh, kw = k.shape
-    terms = separable_terms(k) if min(kh, kw) > 1 else []
-    if not terms or len(terms) * (kh + kw) * SEPARABLE_GAIN >= kh * kw:
+    terms = _separable_plan(k)
+    if terms is None:
         return _per_channel(
             img, lambda x: cv2.filter2D(x, cv2.CV_32F, k, anchor=anchor, borderType=border_flag)
         )

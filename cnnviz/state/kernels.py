@@ -35,6 +35,7 @@ from cnnviz.core.kernels import (
     gradient_magnitude,
     haar_feature,
     kernel_sum_effect,
+    kernel_taps,
     preset,
     validate_kernel,
 )
@@ -355,8 +356,11 @@ class KernelPlaygroundState:
     def work(self, source: np.ndarray) -> float:
         """Multiply-adds one update costs: decides whether it runs off the GUI thread."""
         pair = self.pair()
-        cells = sum(k.size for k in pair) if pair is not None else self.kernel.size
-        return float(source.size) * cells
+        try:
+            taps = sum(kernel_taps(k) for k in (pair if pair is not None else [self.kernel]))
+        except ValueError:
+            return 0.0  # an invalid kernel: the message is shown at once
+        return float(source.size) * taps
 
     def compute(self, source: np.ndarray, check_finite: bool = True) -> KernelResult:
         """Filter ``source`` (from :meth:`source`) and prepare it for display.
