@@ -285,6 +285,47 @@ def test_stop_in_the_first_batch_keeps_the_model(pane, qtbot, tmp_path):
     assert pane.start_button.isEnabled()
 
 
+def test_continue_goes_on_in_the_same_run_and_an_earlier_checkpoint_starts_a_new_one(pane, qtbot, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog
+
+    configure(pane, samples=256, epochs=2, batch=32)
+    click(qtbot, pane.start_button)
+    first = wait_finished(qtbot, pane)
+    assert first.status == "finished", first.message
+    batches = len(pane.batch_plot.series("loss"))
+    end = first.run_dir / "checkpoints" / "epoch-02.keras"
+    pane.epochs_spin.setValue(1)
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(end), ""))
+    click(qtbot, pane.continue_button)
+    assert "Continuing the run" in pane.log_text()
+    again = wait_finished(qtbot, pane)
+    assert again.status == "finished", again.message
+    # The same run goes on: one folder, epochs 1-3 on the curves and in its files.
+    assert again.run_dir == first.run_dir and run_folders(tmp_path / "runs") == [first.run_dir]
+    assert list(pane.loss_plot.series("loss").x) == [1, 2, 3]
+    assert len(pane.batch_plot.series("loss")) == batches * 3 // 2
+    info = json.loads((first.run_dir / "run.json").read_text())
+    assert info["epochs_completed"] == 3 and len(info["history"]["loss"]) == 3
+    assert len((first.run_dir / "log.csv").read_text().strip().splitlines()) == 1 + 3
+
+    # From an earlier checkpoint: a new run, said so, the earlier run's curves in grey.
+    earlier = first.run_dir / "checkpoints" / "epoch-01.keras"
+    assert pane.continue_from(earlier)
+    assert "starts a new run" in pane.log_text()
+    third = wait_finished(qtbot, pane)
+    assert third.status == "finished" and third.run_dir != first.run_dir
+    assert len(run_folders(tmp_path / "runs")) == 2
+    assert list(pane.loss_plot.series("loss").x) == [2]
+    assert list(pane.loss_plot.series("earlier:loss").x) == [1, 2, 3]
+    assert "earlier:accuracy" in list(pane.metric_plot.keys())
+    # A fresh start shows no earlier curves.
+    pane.epochs_spin.setValue(1)
+    assert pane.start()
+    shown = [list(p.keys()) for p in pane.monitor.plots()]
+    assert not [k for keys in shown for k in keys if k.startswith("earlier:")]
+    assert wait_finished(qtbot, pane).status == "finished"
+
+
 def test_a_second_run_cannot_start_while_one_is_running(pane, qtbot, tmp_path):
     configure(pane, samples=2048, epochs=3, batch=8)
     assert pane.start()
@@ -403,7 +444,8 @@ def test_nan_loss_is_explained_and_the_last_good_checkpoint_kept(pane, qtbot):
     assert np.all(np.isfinite(pane.batch_plot.curve("loss").yData))
     marks = pane.batch_plot.marks()  # where it happened, on the per-batch plot
     assert len(marks) == 1 and marks[0].startswith("loss ")
-    assert pane.loss_plot.series("loss").x.size == 0  # the diverged epoch is not plotted
+    # The diverged epoch is not plotted (epoch 1 is the run's own, carried on: same run).
+    assert list(pane.loss_plot.series("loss").x) == [1]
     assert checkpoint.read_bytes() == before
     assert result.last_good_checkpoint == checkpoint
     assert pane.inspect_button.isEnabled()  # the model was restored from that checkpoint

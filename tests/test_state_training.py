@@ -333,3 +333,28 @@ def test_data_parallel_settings_and_their_rules(form, tmp_path):
         form.make_config(tmp_path / "run")
     form.set_strategy("none")  # replicas unused: no problem, one replica
     assert form.replicas_problem() is None and form.batch_split_text() == "Global batch 2 (one replica)"
+
+
+def test_continuing_from_where_a_run_ended_goes_on_in_it_else_a_new_run(tmp_path):
+    run_dir = tmp_path / "20260101-120000-mnist_fast"
+    log = "epoch,accuracy,loss,val_loss,partial\n0,0.5,1.0,0.9,0\n1,0.6,0.8,NA,1\n"
+    write_run(run_dir, {"config": {"model": "mnist_fast"}, "status": "stopped", "epochs_completed": 2,
+                        "last_good_checkpoint": str(run_dir / "checkpoints" / "epoch-02-partial.keras")},
+              log, checkpoints=("epoch-01.keras", "epoch-02-partial.keras"))
+    end = st.continue_plan(run_dir / "checkpoints" / "epoch-02-partial.keras")
+    assert end.same_run and end.after_epoch == 1 and "Continuing the run" in end.note
+    earlier = st.continue_plan(run_dir / "checkpoints" / "epoch-01.keras")
+    assert not earlier.same_run and earlier.after_epoch == 1
+    assert "starts a new run" in earlier.note and "grey" in earlier.note and earlier.has_earlier_curves
+    # The partial epoch is not a whole epoch: only epoch 1 is carried on or shown.
+    reports = st.earlier_epochs(end.run)
+    assert [r["epoch"] for r in reports] == [1] and reports[0]["metrics"] == {"accuracy": 0.5}
+    alone = tmp_path / "mine.keras"
+    alone.write_bytes(b"model")
+    plan = st.continue_plan(alone)
+    assert not plan.same_run and not plan.has_earlier_curves and "not from a cnnviz run folder" in plan.note
+    # Epochs before the continued part stay in view.
+    progress = RunProgress()
+    progress.reset(1, resumed=True, run_start=0)
+    span = progress.take_batches({"info": {"epochs": 3, "steps": 8, "batches": 8}, "x": [2.1]})
+    assert span == (0, 3)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -578,6 +579,73 @@ def read_run(run_dir: str | Path) -> RunFolder:
     return run
 
 
+def checkpoint_epochs(checkpoint: str | Path) -> int | None:
+    """The whole epochs a checkpoint has behind it, from its name (``epoch-03.keras``: 3;
+    ``epoch-03-partial.keras``: 2, epoch 3 is trained again); None for another name."""
+    match = re.search(r"epoch-(\d+)(-partial)?", Path(checkpoint).name)
+    if not match:
+        return None
+    return int(match.group(1)) - (1 if match.group(2) else 0)
+
+
+@dataclass
+class ContinuePlan:
+    """Where continuing from a checkpoint goes. From where its run ended (its newest
+    checkpoint), the same run goes on in its folder; from anywhere else (an earlier checkpoint,
+    another program's file), a new run starts and the earlier run's curves are shown greyed."""
+
+    checkpoint: Path
+    run: RunFolder
+    same_run: bool
+    after_epoch: int
+    note: str
+
+    @property
+    def has_earlier_curves(self) -> bool:
+        return bool(earlier_epochs(self.run))
+
+
+def continue_plan(checkpoint: str | Path) -> ContinuePlan:
+    path = Path(checkpoint)
+    run = read_run(run_folder_of(path))
+    after = checkpoint_epochs(path)
+    if after is None:
+        after = run.epochs_completed
+    is_run = run.status is not None
+    same_kind = [c for c in run.checkpoints if c.suffix == path.suffix]
+    ends = {p.resolve() for p in (same_kind[-1:] + ([run.last_good_checkpoint] if run.last_good_checkpoint else []))}
+    same = is_run and run.status != "running" and path.resolve() in ends
+    if same:
+        note = (f"Continuing the run {run.path.name} after epoch {after}: same folder, its curves "
+                f"and epoch numbers carry on.")
+    elif is_run:
+        note = (f"{path.name} is not where the run {run.path.name} ended, so continuing from it "
+                f"starts a new run; the earlier run's curves are shown in grey.")
+    else:
+        note = f"{path.name} is not from a cnnviz run folder, so continuing from it starts a new run."
+    return ContinuePlan(path, run, same, after, note)
+
+
+def earlier_epochs(run: RunFolder, upto: int | None = None) -> list[dict]:
+    """A run folder's whole epochs (``log.csv``, else run.json's history) as the epoch reports
+    the engine sends, up to epoch ``upto``: partial epochs are left out."""
+    rows = [(r.epoch, r.values) for r in run.log]
+    if not rows and run.history.get("loss"):
+        keys = list(run.history)
+        rows = [(i + 1, {k: run.history[k][i] for k in keys if i < len(run.history[k])})
+                for i in range(len(run.history["loss"]))]
+    reports = []
+    for epoch, values in rows:
+        if values.get("partial") or (upto is not None and epoch > upto) or "loss" not in values:
+            continue
+        reports.append({
+            "epoch": epoch, "epochs": epoch, "loss": values["loss"], "val_loss": values.get("val_loss"),
+            "metrics": {k: v for k, v in values.items() if k not in ("loss", "val_loss", "partial")},
+            "partial": False, "nan": False,
+        })
+    return reports
+
+
 # --- a run in progress, in words ----------------------------------------------------------------
 
 TRAIN_COLOR, VAL_COLOR = "#1f77b4", "#ff7f0e"  # the book's matplotlib figures
@@ -723,8 +791,10 @@ class RunProgress:
     def __init__(self) -> None:
         self.reset(0)
 
-    def reset(self, epochs: int, resumed: bool = False) -> None:
-        # A continued run's epochs are known once its first batch reports them.
+    def reset(self, epochs: int, resumed: bool = False, run_start: int | None = None) -> None:
+        # A continued run's epochs are known once its first batch reports them; ``run_start``
+        # keeps earlier epochs in view (a run carried on, or an earlier run's curves shown).
+        self.run_start = run_start
         self.epochs = (0, int(epochs)) if not resumed else (-1, -1)
         self.batches_seen = 0
         self.last_info: dict | None = None
@@ -737,6 +807,8 @@ class RunProgress:
         self.last_info = info
         self.batches_seen += len(payload["x"])
         span = epoch_range(info)
+        if self.run_start is not None:
+            span = (min(self.run_start, span[0]), span[1])
         if span != self.epochs:
             self.epochs = span
             return span

@@ -40,8 +40,10 @@ from cnnviz.ml import datasets as data  # numpy + OpenCV only
 from cnnviz.ml.training_jobs import TrainOutcome, preview_from, preview_job, summary_job, train_job
 from cnnviz.state import training as words
 from cnnviz.state.activations import engine_trouble
-from cnnviz.state.training import RunProgress, TrainingForm, read_run, run_folder_of
+from cnnviz.state.training import RunProgress, TrainingForm, read_run
 
+EARLIER = "earlier:"  # the series of an earlier run, drawn grey under the new run's
+EARLIER_COLOR = "#b8bcc2"
 CHANNEL = "training"
 SUMMARY_CHANNEL = "training-summary"
 PREVIEW_CHANNEL = "training-preview"
@@ -274,8 +276,9 @@ class TrainingPane(Pane):
             self.side.clear_preview(f"No preview: {text}")
 
     # -- running -----------------------------------------------------------------------------
-    def start(self, resume_from: str | Path | None = None) -> bool:
-        """Start a run with the settings; False (with a message) if it cannot start."""
+    def start(self, resume_from: str | Path | None = None, plan: words.ContinuePlan | None = None) -> bool:
+        """Start a run with the settings; False (with a message) if it cannot start. ``plan``
+        (continuing from a checkpoint) says whether the checkpoint's run goes on in its folder."""
         if self._closed:
             return False
         if self._job is not None:
@@ -284,7 +287,8 @@ class TrainingPane(Pane):
         from cnnviz.ml import training  # run folders and run.json only: no TensorFlow here
 
         try:
-            run_dir = training.new_run_dir(self.form.output_root(), self.form.model)
+            same_run = plan is not None and plan.same_run
+            run_dir = plan.run.path if same_run else training.new_run_dir(self.form.output_root(), self.form.model)
             config = self.form.make_config(run_dir, Path(resume_from) if resume_from else None)
         except ValueError as exc:
             self._show_outcome("failed", str(exc))
@@ -292,10 +296,18 @@ class TrainingPane(Pane):
         if not self._allow_download(config):
             return False
         self.result = None
+        shown = self._shown_batches(plan)
         self._run_dir = run_dir
-        self.run_progress.reset(config.epochs, resumed=config.resume_from is not None)
+        earlier = plan is not None and (plan.same_run or plan.has_earlier_curves)
+        self.run_progress.reset(config.epochs, resumed=config.resume_from is not None,
+                                run_start=0 if earlier else None)
         self.monitor.reset()
+        self._drop_earlier_curves()
         self.side.log_view.clear()
+        if plan is not None:
+            self._carry_curves(plan, shown)
+            self.side.log(plan.note)
+            self.ctx.post(plan.note, 10000)
         self.side.log(f"Run folder: {run_dir}")
         self.monitor.show_starting(first=not self._summaries)
         self._set_running(True)
@@ -326,14 +338,60 @@ class TrainingPane(Pane):
         return answer == QMessageBox.StandardButton.Yes
 
     def continue_from(self, checkpoint: str | Path) -> bool:
-        """Continue training from a saved checkpoint, with the model and data of its run."""
+        """Continue training from a saved checkpoint, with the model and data of its run: the
+        same run (folder, curves, epoch numbers) when it is where that run ended, else a new run
+        with the earlier run's curves greyed (:func:`~cnnviz.state.training.continue_plan`)."""
         path = Path(checkpoint)
         if not path.is_file():
             self._show_outcome("failed", f"The checkpoint '{path}' does not exist.")
             return False
+        plan = words.continue_plan(path)
         # A checkpoint from elsewhere (no run.json) trains with the chosen model's settings.
-        self.form.take_settings_of(read_run(run_folder_of(path)))
-        return self.start(resume_from=path)
+        self.form.take_settings_of(plan.run)
+        return self.start(resume_from=path, plan=plan)
+
+    # -- curves of the run continued, or of the earlier run (greyed) ------------------------------
+    def _shown_batches(self, plan) -> tuple[list, list] | None:
+        """The per-batch curve on screen, when it belongs to the plan's run."""
+        if plan is None or self._run_dir is None or plan.run.path.resolve() != self._run_dir.resolve():
+            return None
+        series = self.monitor.batch_plot.series("loss")
+        return (list(series.x), list(series.y)) if len(series) else None
+
+    def _drop_earlier_curves(self) -> None:
+        for plot in self.monitor.plots():
+            names = plot.keys()
+            for key in [k for k in names if k.startswith(EARLIER)]:
+                plot.remove_series(key)
+
+    def _carry_curves(self, plan, shown) -> None:
+        m = self.monitor
+        reports = words.earlier_epochs(plan.run, upto=plan.after_epoch)
+        if plan.same_run:  # the same run goes on: its curves are this run's
+            if shown is not None:
+                m.batch_plot.extend("loss", [x for x in shown[0] if x <= plan.after_epoch],
+                                    shown[1][:sum(1 for x in shown[0] if x <= plan.after_epoch)])
+            for info in reports:
+                m.show_epoch(info)
+            return
+        reports = words.earlier_epochs(plan.run)
+        if shown is not None:
+            m.batch_plot.add_series(EARLIER + "loss", "earlier run", EARLIER_COLOR, width=1.5)
+            m.batch_plot.extend(EARLIER + "loss", shown[0], shown[1])
+        if not reports:
+            return
+        epochs = [r["epoch"] for r in reports]
+        m.loss_plot.add_series(EARLIER + "loss", "earlier run", EARLIER_COLOR, symbol="o")
+        m.loss_plot.extend(EARLIER + "loss", epochs, [r["loss"] for r in reports])
+        if all(r["val_loss"] is not None for r in reports):
+            m.loss_plot.add_series(EARLIER + "val_loss", None, EARLIER_COLOR, symbol="o", dashed=True)
+            m.loss_plot.extend(EARLIER + "val_loss", epochs, [r["val_loss"] for r in reports])
+        metric = next(iter(words.plotted_metrics(reports[0])), None)
+        if metric is not None:
+            m.metric_plot.add_series(EARLIER + metric, "earlier run", EARLIER_COLOR, symbol="o")
+            m.metric_plot.extend(EARLIER + metric, epochs, [r["metrics"].get(metric, float("nan")) for r in reports])
+        for plot in m.plots():
+            plot.flush()
 
     @Slot()
     def _on_continue_clicked(self) -> None:
