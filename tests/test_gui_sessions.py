@@ -113,6 +113,19 @@ def test_training_settings_round_trip(window, tmp_path):
     assert pane.epochs_spin.value() == 4 and pane.batch_spin.value() == 8
 
 
+def test_functions_round_trip(window, tmp_path):
+    pane = window.panes["functions"]
+    pane.state.update(function="elu", alpha=0.4, x=2.0)
+    pane.state.set_logits([1.0, 2.0, 0.5])
+    path = window.save_session(tmp_path / "f.cnnviz")
+    saved = pane.state.to_session()
+    pane.state.reset_logits()
+    pane.state.update(function="relu")
+    window.open_path(path)  # a session dropped on the window (or opened by its kind)
+    assert pane.state.to_session() == saved
+    assert pane.function_combo.currentData() == "elu"
+
+
 def test_the_image_by_path_and_an_unsaved_one_kept_inside(window, tmp_path):
     digit = paths.sample_image("digit_7")
     window.ctx.open_image(digit)

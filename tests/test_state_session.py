@@ -10,6 +10,7 @@ import pytest
 
 from cnnviz import paths
 from cnnviz.state.activations import ActivationsState
+from cnnviz.state.functions import FunctionsState
 from cnnviz.state.kernels import KernelPlaygroundState
 from cnnviz.state.matching import MatchingState
 from cnnviz.state.session import (
@@ -180,6 +181,16 @@ def test_the_stepper_round_trips(setup):
     assert b.position == a.position and b.n_steps == a.n_steps
 
 
+def test_the_functions_pane_round_trips():
+    a = FunctionsState()
+    a.update(function="leaky_relu", alpha=0.7, x=-2.5)
+    a.set_logits([0.5, -1.0, 3.0, 2.0])
+    a.update(true_class=3)
+    b = FunctionsState()
+    b.apply_session(_json_round(a.to_session()))
+    assert b.to_session() == a.to_session()
+
+
 def test_training_settings_round_trip(tmp_path):
     a = TrainingForm(tmp_path)
     a.set_model("resnet_small")
@@ -239,6 +250,9 @@ def test_a_missing_model_is_said_and_nothing_is_opened(tmp_path):
     (lambda: TrainingForm("/tmp"), {"epochs": 0}, "from 1 to"),
     (lambda: TrainingForm("/tmp"), {"model": "siamese_mnist", "dataset": "digits"}, "must be one of"),
     (lambda: ActivationsState(lambda *a: None), {"normalization": 3}, "must be one of"),
+    (FunctionsState, {"logits": [1.0]}, "at least two"),
+    (FunctionsState, {"logits": [1.0, 2.0], "true_class": 5}, "from 0 to 1"),
+    (FunctionsState, {"function": "magic"}, "must be one of"),
 ])
 def test_a_bad_value_says_which_and_changes_nothing(make, d, words):
     state = make()
@@ -260,6 +274,7 @@ def test_the_lessons_cover_the_chapters_and_each_opens_on_fresh_states(tmp_path)
         KernelPlaygroundState().apply_session(s.panes["kernels"])
         MatchingState().apply_session(s.panes["matching"])
         StepperState().apply_session(s.panes["stepper"])
+        FunctionsState().apply_session(s.panes.get("functions", {}))
         TrainingForm(tmp_path).apply_session(s.panes["training"])
         plan = ActivationsState(lambda *a: None).apply_session(s.panes["activations"])
         assert plan["missing"] == "", path.name

@@ -19,6 +19,7 @@ from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QTextBrowser
 
 from cnnviz import paths
+from cnnviz.state.functions import FunctionsState
 from cnnviz.state.kernels import KernelPlaygroundState
 from cnnviz.state.matching import MatchingState
 from cnnviz.state.session import (
@@ -106,6 +107,7 @@ class SessionController(QObject):
         found = {"kernels": getattr(p.get("kernels"), "state", None),
                  "matching": getattr(p.get("matching"), "state", None),
                  "stepper": getattr(p.get("stepper"), "state", None),
+                 "functions": getattr(p.get("functions"), "state", None),
                  "training": getattr(p.get("training"), "form", None),
                  "activations": getattr(p.get("activations"), "state", None)}
         return {k: v for k, v in found.items() if v is not None}
@@ -173,6 +175,8 @@ class SessionController(QObject):
                 MatchingState().apply_session(d)
             elif name == "stepper":
                 StepperState().apply_session(d)
+            elif name == "functions":
+                FunctionsState().apply_session(d)
             elif name == "training" and "training" in states:
                 TrainingForm(states["training"].default_runs_root).apply_session(d)
             elif name == "activations":
@@ -221,6 +225,8 @@ class SessionController(QObject):
         if "stepper" in parts:
             kernel = states["kernels"].kernel if "kernels" in states else ctx.kernel
             states["stepper"].apply_session(parts["stepper"], playground=kernel)
+        if "functions" in parts and "functions" in states:
+            states["functions"].apply_session(parts["functions"])
         if "training" in parts and "training" in states:
             states["training"].apply_session(parts["training"])
         if "activations" in parts and "activations" in states:

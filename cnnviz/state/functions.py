@@ -337,3 +337,31 @@ class FunctionsState:
             f"(uniform guess: ln {n} = {uniform:.3f}).",
         ]
         return "<br>".join(lines)
+
+    # -- sessions ----------------------------------------------------------------------------
+    def to_session(self) -> dict:
+        """The pane's part of a session file (see :mod:`cnnviz.state.session`)."""
+        return {"function": self.function, "alpha": self.alpha, "x": self.x,
+                "logits": list(self.logits), "true_class": self.true_class}
+
+    def apply_session(self, d: dict) -> None:
+        """Show a session's function and logits; everything is checked first, so a bad value
+        raises :class:`~cnnviz.state.session.SessionError` and changes nothing."""
+        from cnnviz.state.session import Fields, SessionError
+
+        f = Fields(d, "functions")
+        logits = f.numbers("logits", self.logits, max_len=32)
+        if len(logits) < 2:
+            raise SessionError("The session's functions setting \"logits\" must hold at least two numbers.")
+        values = {
+            "function": f.choice("function", FUNCTIONS, self.function),
+            "alpha": f.number("alpha", *ALPHA_RANGE, self.alpha),
+            "x": f.number("x", *X_RANGE, self.x),
+            "true_class": f.number("true_class", 0, len(logits) - 1, min(self.true_class, len(logits) - 1), integer=True),
+        }
+        with self.changed.blocked():
+            self.logits = list(logits)
+            self.function = values.pop("function")
+            for key, value in values.items():
+                setattr(self, key, value)
+        self.changed.emit()
