@@ -554,3 +554,25 @@ def test_errors_appear_in_the_pane_message_bar_in_words(pane, qtbot, tmp_path):
     # a model that opens clears what was said about the last file
     open_and_wait(qtbot, pane, DEMO / "shapes_cnn.keras")
     assert not pane.message_bar.text()
+
+
+def test_the_layer_table_shows_whole_numbers_and_types_and_cuts_long_names_in_the_middle(pane, qtbot):
+    open_and_wait(qtbot, pane, FIXTURES / "tfkeras26_nested.h5")
+    table = pane.layer_table
+    table.parentWidget().resize(330, table.parentWidget().height())
+    QApplication.processEvents()
+    assert table.textElideMode() == Qt.TextElideMode.ElideMiddle
+    metrics = table.fontMetrics()
+    for r in range(table.rowCount()):
+        for c in (1, 2, 3):
+            item = table.item(r, c)
+            assert item.text() in item.toolTip()
+            if item.text() and c != 1:  # shape and params fit their column whole
+                assert metrics.horizontalAdvance(item.text()) <= table.columnWidth(c), (r, c, item.text())
+        # a type is whole, or cut in the middle in a column wide enough to read it
+        assert table.columnWidth(1) >= min(100, metrics.horizontalAdvance(table.item(r, 1).text()))
+        assert table.item(r, 0).text() in table.item(r, 0).toolTip()
+    assert table.columnWidth(0) >= 60  # the names keep room to be read
+    # every column stays on screen: nothing is pushed past the table's right edge
+    width = sum(table.columnWidth(c) for c in range(4))
+    assert width <= table.viewport().width() + 2

@@ -114,7 +114,10 @@ class AppContext(QObject):
     def _to_current_pane(self, text: str) -> None:
         pane = self.current_pane
         if pane is not None and text:
-            pane.show_message(text, "error")
+            try:
+                pane.show_message(text, "error")
+            except RuntimeError:  # its window was closed
+                self.current_pane = None
 
     def post(self, text: str, ms: int = 5000) -> None:
         self.message_posted.emit(text, ms)

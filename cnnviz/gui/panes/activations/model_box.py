@@ -36,6 +36,8 @@ from cnnviz.state.activations import (
 )
 
 OPEN_FILE = "__open__"
+#: Pixels the layer table's type column may take ("GlobalAveragePooling2D" is cut in the middle).
+TYPE_COLUMN_MAX = 100
 
 
 def esc(text: object) -> str:
@@ -89,9 +91,13 @@ class ModelColumn(QWidget):
         self.layer_table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.layer_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.layer_table.setWordWrap(False)
+        # Long nested names give way (cut in the middle, whole in the tooltip); the type, shape
+        # and parameter columns are as wide as their longest entry, so no number is clipped.
+        self.layer_table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         header = self.layer_table.horizontalHeader()
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        header.setMinimumSectionSize(40)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Interactive)  # sized when filled
         for c in (2, 3):
             header.setSectionResizeMode(c, QHeaderView.ResizeMode.ResizeToContents)
         self.layer_table.setToolTip("Click a layer to see its outputs")
@@ -162,10 +168,13 @@ class ModelColumn(QWidget):
             for c, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 item.setData(Qt.ItemDataRole.UserRole, r.name)
-                item.setToolTip(tip)
+                item.setToolTip(tip if c == 0 or not text else f"{text}\n\n{tip}")
                 if c == 3:
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 t.setItem(i, c, item)
+        # the type column as wide as its entries, but never so wide that the names vanish
+        t.resizeColumnToContents(1)
+        t.setColumnWidth(1, min(t.columnWidth(1), TYPE_COLUMN_MAX))
         t.clearSelection()
 
     def select_layer(self, name: str) -> None:

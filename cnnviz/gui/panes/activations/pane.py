@@ -259,6 +259,8 @@ class ActivationsPane(Pane):
         text = plain_text(text)
         self.model_column.show_error(text)
         self.show_message(text, "error")
+        if self.state.info is None and not self.state.loading:  # nothing is open: not "Opening…"
+            self._show_no_model("No model is open. Open a .keras or .h5 file (Ctrl+M) or drop one here.")
         self.ctx.error_posted.emit(text)
 
     def _on_model_changed(self, info: ModelInfo) -> None:
