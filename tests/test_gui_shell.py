@@ -179,3 +179,59 @@ def test_only_the_last_visible_window_ends_the_application(window, qtbot):
     other.hide()
     tip.show()
     assert window._is_last_window()
+
+
+def test_about_box_shows_the_version_the_shortcuts_and_where_the_docs_are(window, qtbot):
+    from PySide6.QtWidgets import QMessageBox
+
+    from cnnviz import __version__
+
+    seen = []
+
+    def read_and_close():
+        boxes = [w for w in QApplication.topLevelWidgets() if isinstance(w, QMessageBox) and w.isVisible()]
+        if boxes:
+            seen.append(boxes[0].text())
+            boxes[0].accept()
+        else:
+            QTimer.singleShot(20, read_and_close)
+
+    QTimer.singleShot(20, read_and_close)
+    about = next(a for m in window.menuBar().actions() if m.menu() for a in m.menu().actions()
+                 if a.text() == "&About cnnviz")
+    about.trigger()
+    assert seen, "no About box"
+    text = seen[0]
+    assert f"cnnviz {__version__}" in text
+    assert "Ctrl+M\tOpen model" in text and "F5\tPresentation mode" in text and "Ctrl+1\t" in text
+    assert "README.md" in text
+
+
+def test_open_model_dialog_starts_in_the_last_models_folder(window, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog
+
+    folder = tmp_path / "models"
+    folder.mkdir()
+    (folder / "net.keras").write_bytes(b"x")
+    asked = []
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda parent, title, start, *a: asked.append(start) or ("", ""))
+    window.open_model_action.trigger()
+    assert asked == [""]  # nothing opened yet
+    window.ctx.add_recent("models", folder / "net.keras")
+    window.open_model_action.trigger()
+    assert asked[-1] == str(folder.resolve())
+
+
+def test_the_default_runs_folder_names_cnnviz_once(qapp, tmp_path, monkeypatch):
+    from cnnviz.gui.panes.training import default_runs_root
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    names = qapp.applicationName(), qapp.organizationName()
+    qapp.setApplicationName("cnnviz")  # as the program names itself
+    qapp.setOrganizationName("cnnviz")
+    try:
+        root = default_runs_root()
+    finally:
+        qapp.setApplicationName(names[0])
+        qapp.setOrganizationName(names[1])
+    assert root == tmp_path / "cnnviz" / "runs"

@@ -214,7 +214,10 @@ class MainWindow(QMainWindow):
             self.ctx.open_image(path)
 
     def open_model_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open Keras model", "", MODEL_FILTER)
+        """Starts in the folder of the model opened last (recent models), if it is still there."""
+        recent = [p.parent for p in self.ctx.recent("models") if p.parent.is_dir()]
+        start = str(recent[0]) if recent else ""
+        path, _ = QFileDialog.getOpenFileName(self, "Open Keras model", start, MODEL_FILTER)
         if path:
             self.ctx.open_model(path)
 
@@ -334,14 +337,27 @@ class MainWindow(QMainWindow):
         self._busy_label.setText(text)
         self._busy.setVisible(bool(text))
 
+    def about_text(self) -> str:
+        """The About box: the version, the keyboard shortcuts (read from the menus) and where
+        the documentation is."""
+        from cnnviz import __version__
+
+        keys = []
+        for menu in (a.menu() for a in self.menuBar().actions()):
+            for act in menu.actions() if menu is not None else ():
+                shortcut = act.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+                if shortcut:
+                    keys.append(f"{shortcut}\t{act.text().replace('&', '')}")
+        readme = Path(__file__).resolve().parents[2] / "README.md"
+        docs = (f"Documentation: {readme}" if readme.is_file()
+                else "Documentation: README.md in the cnnviz source folder")
+        return (f"cnnviz {__version__} — explore convolutional neural networks visually.\n\n"
+                "Kernels, pattern matching, a convolution stepper, training the book's models "
+                "with live plots, and activation heatmaps of your own Keras models.\n\n"
+                "Keyboard shortcuts:\n" + "\n".join(keys) + "\n\n" + docs)
+
     def _about(self) -> None:
-        QMessageBox.about(
-            self,
-            "About cnnviz",
-            "cnnviz — explore convolutional neural networks visually.\n\n"
-            "Kernels, pattern matching, a convolution stepper, training the book's models "
-            "with live plots, and activation heatmaps of your own Keras models.",
-        )
+        QMessageBox.about(self, "About cnnviz", self.about_text())
 
     def showEvent(self, event) -> None:  # noqa: N802
         super().showEvent(event)

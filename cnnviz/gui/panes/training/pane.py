@@ -50,9 +50,17 @@ PREVIEW_CHANNEL = "training-preview"
 
 
 def default_runs_root() -> Path:
-    """Where runs go unless the user picks a folder: the per-user data folder's ``runs``."""
+    """Where runs go unless the user picks a folder: the per-user data folder's ``runs``.
+
+    Qt names that folder after the organisation and then the application, both "cnnviz"
+    (``~/.local/share/cnnviz/cnnviz``): the name is given once (``~/.local/share/cnnviz/runs``)."""
     base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
-    return (Path(base) if base else Path.home() / ".cnnviz") / "runs"
+    if not base:
+        return Path.home() / ".cnnviz" / "runs"
+    folder = Path(base)
+    if folder.name == folder.parent.name:
+        folder = folder.parent
+    return folder / "runs"
 
 
 class TrainingPane(Pane):
