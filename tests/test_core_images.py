@@ -283,3 +283,18 @@ def test_bundled_sample_images_load():
     for p in paths:
         img = load_image(p)
         assert img.ndim == 3 and img.shape[2] == 3 and img.dtype == np.uint8
+
+
+@pytest.mark.parametrize("name, data, words", [
+    ("text.png", b"this is not an image", "the text “this is ”"),
+    ("binary.png", bytes(range(20)), "the bytes 00 01 02 03 04 05 06 07"),
+    ("binary.xyz", b"\x00\x01garbage", "the bytes 00 01 67 61"),
+])
+def test_a_file_that_is_not_an_image_is_described_in_words_not_a_bytes_literal(tmp_path, name, data, words):
+    path = tmp_path / name
+    path.write_bytes(data)
+    with pytest.raises(images.ImageLoadError) as info:
+        images.load_image(path)
+    message = str(info.value)
+    assert words in message
+    assert "b'" not in message and 'b"' not in message

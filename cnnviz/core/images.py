@@ -197,6 +197,21 @@ def _read_regular_file(p: Path) -> np.ndarray:
             raise ImageLoadError(p, f"the file cannot be read ({exc.strerror or exc}).") from None
 
 
+def _first_bytes(raw: bytes, n: int = 8) -> str:
+    """The file's first bytes in words: as text when they are printable (“this is ”), else in
+    hexadecimal (the bytes 00 00 01 00) — never a Python bytes literal."""
+    head = raw[:n]
+    if not head:
+        return "nothing: the file is empty"
+    try:
+        text = head.decode("ascii")
+    except UnicodeDecodeError:
+        text = ""
+    if text and text.isprintable():
+        return f"the text “{text}”"
+    return "the bytes " + " ".join(f"{b:02X}" for b in head)
+
+
 def _refuse_unknown(p: Path, raw: bytes, expected: str | None) -> None:
     """Refuse data whose format the header check does not know, so every decoded image has been
     checked against the pixel limit first (OpenCV also reads HDR, PFM, PAM, EXR, ... whose size
@@ -210,10 +225,10 @@ def _refuse_unknown(p: Path, raw: bytes, expected: str | None) -> None:
         raise ImageLoadError(
             p,
             f"the file name ends in '{p.suffix}' but its contents are not {expected} data "
-            f"(it starts with {raw[:8]!r}). Is it really an image?",
+            f"(it starts with {_first_bytes(raw)}). Is it really an image?",
         )
     raise ImageLoadError(
-        p, f"this is not an image format cnnviz can read (it starts with {raw[:8]!r}); it "
+        p, f"this is not an image format cnnviz can read (it starts with {_first_bytes(raw)}); it "
         f"reads {_SUPPORTED}.")
 
 
