@@ -17,6 +17,9 @@ os.environ["KERAS_BACKEND"] = "tensorflow"
 # like a fresh one, and a user's keras.json cannot change the backend or the image layout.
 os.environ["KERAS_HOME"] = tempfile.mkdtemp(prefix="cnnviz-test-keras-home-")
 atexit.register(shutil.rmtree, os.environ["KERAS_HOME"], ignore_errors=True)
+# Engines started by the tests open no connection to another machine either (the fixture
+# below guards this process only).
+os.environ["CNNVIZ_OFFLINE"] = "1"
 # A Lambda in the test fixtures writes this file if its code ever runs. Set before any engine
 # starts, so code run in the engine's process would leave the file too.
 os.environ["CNNVIZ_LAMBDA_MARKER"] = os.path.join(os.environ["KERAS_HOME"], "lambda-code-ran.txt")

@@ -441,3 +441,11 @@ def test_restart_before_start_sets_the_first_engines_environment(make_engine):
         assert not events.named("engine_restarted")
     finally:
         assert client.shutdown(5.0, kill_after=2.0)
+
+
+def test_an_offline_engine_refuses_connections_to_other_machines_in_words(engine):
+    # tests/conftest.py starts every engine with CNNVIZ_OFFLINE=1: a download tried by a test
+    # (a Keras dataset the user agreed to fetch) fails at once instead of reaching the internet.
+    client, _ = engine
+    text = run(client, jobs.try_connect).done[0]
+    assert "offline" in text and "10.255.255.1" in text

@@ -47,7 +47,32 @@ def main(conn: Any, env: dict[str, str | None] | None = None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     faulthandler.enable()
     _die_with_parent()
+    if os.environ.get(OFFLINE_ENV) == "1":
+        refuse_connections_to_other_machines()
     Server(conn).run()
+
+
+#: With ``CNNVIZ_OFFLINE=1`` the engine opens no connection to another machine (a classroom
+#: without internet, and the test suite): a Keras dataset or weights download fails at once with
+#: a plain reason instead of waiting on the network.
+OFFLINE_ENV = "CNNVIZ_OFFLINE"
+_LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+def refuse_connections_to_other_machines() -> None:
+    """Make every socket connection to a host other than this computer fail with words."""
+    import socket
+
+    real_connect = socket.socket.connect
+
+    def connect(sock, address):
+        host = address[0] if isinstance(address, tuple) else address
+        if sock.family in (socket.AF_INET, socket.AF_INET6) and host not in _LOOPBACK:
+            raise ConnectionRefusedError(
+                f"cnnviz is set to work offline ({OFFLINE_ENV}=1): no connection to {host}")
+        return real_connect(sock, address)
+
+    socket.socket.connect = connect
 
 
 def _die_with_parent() -> None:
