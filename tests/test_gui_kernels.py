@@ -516,3 +516,18 @@ def test_result_view_colours_only_what_it_shows_and_is_sharp_zoomed_in(pane, qtb
     facts = pane.arithmetic(1000, 100)  # outside the part drawn: still full resolution
     np.testing.assert_allclose(facts["value"], raw[1000, 100], atol=1e-3)
     np.testing.assert_allclose(facts["sum"], raw[1000, 100], atol=1e-3)
+
+
+def test_an_unchanged_title_is_not_set_again(pane, qtbot):
+    """A live update sets the views' titles on every change: the same text must not lay the
+    view out and repaint it again."""
+    title = pane.result_view._title
+    calls = []
+    original = title.setText
+    title.setText = lambda text, **kw: (calls.append(text), original(text, **kw))
+    text = title.text
+    pane.result_view.set_title(text)
+    assert calls == []
+    pane.result_view.set_title("Another title")
+    assert calls == ["Another title"] and pane.result_view.title() == "Another title"
+    pane.result_view.set_title(text)

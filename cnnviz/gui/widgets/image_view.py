@@ -511,7 +511,10 @@ class ImageView(pg.GraphicsLayoutWidget):
         return self._shape
 
     def set_title(self, text: str) -> None:
-        self._title.setText(text)
+        # the same text again would still lay the view out anew and repaint it (and its linked
+        # neighbour): a live update sets the title on every change
+        if text != self._title.text:
+            self._title.setText(text)
 
     def title(self) -> str:
         return self._title.text
