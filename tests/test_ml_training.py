@@ -105,6 +105,22 @@ def test_run_folder_holds_checkpoints_log_final_model_and_description(good_run, 
     assert type(loaded.optimizer).__name__ == "Adam" and int(loaded.optimizer.iterations) == 46
 
 
+def test_the_trained_model_has_the_layer_names_of_the_summary(keras, tmp_path):
+    """Models built earlier in the process do not shift the names (conv2d_2 for conv2d)."""
+    from cnnviz.ml import zoo
+    from cnnviz.ml.training_jobs import summary_job
+
+    zoo.build("mnist_fast")
+    first = [row[0] for row in summary_job(None, "mnist_fast")["rows"]]
+    again = [row[0] for row in summary_job(None, "mnist_fast")["rows"]]
+    assert first == again == ["conv2d", "max_pooling2d", "conv2d_1", "max_pooling2d_1", "flatten",
+                              "dense", "dense_1"]
+    r = T.run(T.TrainConfig(model="mnist_fast", epochs=1, max_samples=200, out_dir=tmp_path / "n"))
+    assert r.status == "finished", r.message
+    saved = keras.models.load_model(r.final_path)
+    assert [layer.name for layer in saved.layers] == first
+
+
 def test_same_seed_gives_the_same_model(keras, tmp_path):
     weights = []
     for k in range(2):

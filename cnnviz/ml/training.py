@@ -235,6 +235,29 @@ def busy() -> bool:
     return _RUN_LOCK.locked()
 
 
+def _snake_case(name: str) -> str:
+    """A layer class name as Keras turns it into a layer name (``MaxPooling2D`` -> ``max_pooling2d``)."""
+    name = re.sub(r"\W+", "", re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name))
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def book_layer_names(model):
+    """Give the layers Keras named by itself the names they get in a fresh program
+    (``conv2d``, ``conv2d_1``, …), as the book's summaries print them.
+
+    Keras numbers automatic names per process, so the second model built in the engine would
+    have ``conv2d_2``: the training pane's summary and the trained model handed to the
+    activations pane would then disagree. Names chosen by the model's code are kept."""
+    seen: dict[str, int] = {}
+    for layer in model.layers:
+        base = _snake_case(type(layer).__name__)
+        if re.fullmatch(re.escape(base) + r"(_\d+)?", layer.name):
+            k = seen.get(base, 0)
+            seen[base] = k + 1
+            layer.name = base if k == 0 else f"{base}_{k}"
+    return model
+
+
 def new_run_dir(root: str | os.PathLike[str], model: str) -> Path:
     """A fresh run folder name under ``root``: ``<root>/<yyyymmdd-hhmmss>-<model>`` (not created)."""
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -853,6 +876,7 @@ def _run_locked(config: TrainConfig, handle: Any) -> TrainResult:
                 num_classes=ds.num_classes if spec.task != "pairs" else None,
                 functional=config.functional,
             )
+            book_layer_names(model)
     input_shape = tuple(int(d) for d in model.inputs[0].shape[1:])
 
     # Memory: the data as float32 (a streamed folder holds a few batches only), and one step.

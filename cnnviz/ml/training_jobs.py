@@ -178,7 +178,9 @@ def summary_job(job: Any, model_name: str, functional: bool = False) -> dict:
     from cnnviz.ml import backend
 
     stage("summary", model_name)
-    model = zoo.build(model_name, compile=False, functional=functional)
+    from cnnviz.ml.training import book_layer_names
+
+    model = book_layer_names(zoo.build(model_name, compile=False, functional=functional))
     rows, totals = zoo.summary_rows(model)
     return {"model": model_name, "functional": bool(functional), "rows": rows, "totals": totals,
             "device": backend.device_description()}
