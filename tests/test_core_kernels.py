@@ -289,3 +289,23 @@ def test_fast_path_refuses_what_apply_kernel_refuses():
         apply_kernel_fast(np.zeros((8, 8)), np.ones((5, 5)), border="wrap")
     with pytest.raises(ValueError, match="finite"):
         apply_kernel_fast(np.zeros((8, 8)), [[1, np.inf]])
+
+
+def test_kernel_taps_choose_the_cheaper_way():
+    """Separable passes where they cost less than the direct filter: rank 1 and 2 at 15×15,
+    rank 2 at 7×7 in gray but not in colour (OpenCV's colour passes cost more), never 3×3, and
+    not rank 3 at 15×15 in gray (OpenCV filters that in the frequency domain already)."""
+    from cnnviz.core.kernels import kernel_taps
+
+    rng = np.random.default_rng(3)
+
+    def rank(r, side):
+        return sum(np.outer(rng.normal(size=side), rng.normal(size=side)) for _ in range(r))
+
+    assert kernel_taps(rank(1, 15)) == 30 * 1.5
+    assert kernel_taps(rank(1, 15), 3) == 30 * 2.0
+    assert kernel_taps(rank(2, 15), 3) == 60 * 2.0
+    assert kernel_taps(rank(2, 7)) == 28 * 1.5
+    assert kernel_taps(rank(2, 7), 3) == 49
+    assert kernel_taps(rank(3, 15)) == 225
+    assert kernel_taps(rank(1, 3)) == 9

@@ -361,8 +361,13 @@ def apply_kernel(
 #: form: what they would add is below float32's own rounding.
 SEPARABLE_RTOL = 1e-6
 #: The separable form is used when its taps (rank × (rows + cols)), times this factor for the
-#: extra passes, are fewer than the kernel's cells.
+#: extra passes, are fewer than the direct filter's: the factor is larger for colour images,
+#: where OpenCV's separable passes cost relatively more.
 SEPARABLE_GAIN = 1.5
+SEPARABLE_GAIN_COLOUR = 2.0
+#: From this many cells on, ``cv2.filter2D`` filters a single-channel float image through the
+#: frequency domain, which costs about as much as this many taps whatever the kernel's size.
+DFT_CELLS = 130
 
 
 def separable_terms(kernel: np.ndarray, rtol: float = SEPARABLE_RTOL) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -380,21 +385,27 @@ def separable_terms(kernel: np.ndarray, rtol: float = SEPARABLE_RTOL) -> list[tu
     ]
 
 
-def _separable_plan(k: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]] | None:
-    """The separable terms when they are cheaper than the kernel's cells, else None."""
+def _separable_plan(k: np.ndarray, channels: int = 1) -> list[tuple[np.ndarray, np.ndarray]] | None:
+    """The separable terms when they are cheaper than the direct filter, else None."""
     kh, kw = k.shape
     if min(kh, kw) <= 1:
         return None
     terms = separable_terms(k)
-    return terms if len(terms) * (kh + kw) * SEPARABLE_GAIN < kh * kw else None
+    gain = SEPARABLE_GAIN if channels == 1 else SEPARABLE_GAIN_COLOUR
+    direct = min(k.size, DFT_CELLS) if channels == 1 else k.size
+    return terms if len(terms) * (kh + kw) * gain < direct else None
 
 
-def kernel_taps(kernel: np.ndarray) -> float:
+def kernel_taps(kernel: np.ndarray, channels: int = 1) -> float:
     """Multiply-adds per pixel and channel that :func:`apply_kernel_fast` spends on ``kernel``
-    (its cells, or rank × (rows + cols) for the separable form): what an update costs."""
+    for an image of ``channels`` channels (its cells, or rank × (rows + cols) times the cost of
+    the extra passes for the separable form): what an update costs."""
     k = validate_kernel(kernel)
-    terms = _separable_plan(k)
-    return float(k.size if terms is None else len(terms) * (k.shape[0] + k.shape[1]) * SEPARABLE_GAIN)
+    terms = _separable_plan(k, channels)
+    if terms is None:
+        return float(k.size)
+    gain = SEPARABLE_GAIN if channels == 1 else SEPARABLE_GAIN_COLOUR
+    return float(len(terms) * (k.shape[0] + k.shape[1]) * gain)
 
 
 def apply_kernel_fast(
@@ -411,12 +422,12 @@ def apply_kernel_fast(
 
     A kernel that is a sum of a few outer products (Sobel, Gaussian, box and Haar features are
     one or two) is applied as that many ``cv2.sepFilter2D`` passes — rows then columns, with the
-    same anchor and OpenCV border handling — instead of one pass over every cell: a 15×15 box
-    costs 30 taps a pixel instead of 225. Other kernels go to ``cv2.filter2D`` as in
+    same anchor and OpenCV border handling — instead of one pass over every cell, when that is
+    cheaper: a 15×15 box costs 30 taps a pixel instead of 225. Other kernels go to ``cv2.filter2D`` as in
     :func:`apply_kernel` (which already switches to the frequency domain for large kernels and
     spreads rows over the cores)."""
     img, k, anchor, border_flag = _prepared(image, kernel, mode, flip, border, check_finite)
-    terms = _separable_plan(k)
+    terms = _separable_plan(k, img.shape[2] if img.ndim == 3 else 1)
     if terms is None:
         return _per_channel(
             img, lambda x: cv2.filter2D(x, cv2.CV_32F, k, anchor=anchor, borderType=border_flag)

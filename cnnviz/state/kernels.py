@@ -357,7 +357,8 @@ class KernelPlaygroundState:
         """Multiply-adds one update costs: decides whether it runs off the GUI thread."""
         pair = self.pair()
         try:
-            taps = sum(kernel_taps(k) for k in (pair if pair is not None else [self.kernel]))
+            channels = source.shape[2] if source.ndim == 3 else 1
+            taps = sum(kernel_taps(k, channels) for k in (pair if pair is not None else [self.kernel]))
         except ValueError:
             return 0.0  # an invalid kernel: the message is shown at once
         return float(source.size) * taps
