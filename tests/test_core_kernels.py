@@ -233,6 +233,7 @@ def _low_rank_kernels() -> dict[str, np.ndarray]:
         "haar_three_x_13": haar_feature("haar_three_x", 13),
         "haar_two_y": HAAR_PRESETS["haar_two_y"],
         "rank2_7x7": two,
+        "rank2_15x15": sum(np.outer(rng.normal(size=15), rng.normal(size=15)) for _ in range(2)).astype(np.float32),
         "random_15": rng.normal(size=(15, 15)).astype(np.float32),
         "random_7x4": rng.normal(size=(7, 4)).astype(np.float32),
         "column_9x1": rng.normal(size=(9, 1)).astype(np.float32),
@@ -293,8 +294,8 @@ def test_fast_path_refuses_what_apply_kernel_refuses():
 
 def test_kernel_taps_choose_the_cheaper_way():
     """Separable passes where they cost less than the direct filter: rank 1 and 2 at 15×15,
-    rank 2 at 7×7 in gray but not in colour (OpenCV's colour passes cost more), never 3×3, and
-    not rank 3 at 15×15 in gray (OpenCV filters that in the frequency domain already)."""
+    rank 1 at 7×7 but not rank 2, never 3×3, and not rank 3 at 15×15 in gray (OpenCV filters
+    that in the frequency domain already)."""
     from cnnviz.core.kernels import kernel_taps
 
     rng = np.random.default_rng(3)
@@ -302,10 +303,12 @@ def test_kernel_taps_choose_the_cheaper_way():
     def rank(r, side):
         return sum(np.outer(rng.normal(size=side), rng.normal(size=side)) for _ in range(r))
 
-    assert kernel_taps(rank(1, 15)) == 30 * 1.5
+    assert kernel_taps(rank(1, 15)) == 30 * 1.8
+    assert kernel_taps(rank(2, 15)) == 60 * 1.8
+    assert kernel_taps(rank(1, 7)) == 14 * 1.8
     assert kernel_taps(rank(1, 15), 3) == 30 * 2.0
     assert kernel_taps(rank(2, 15), 3) == 60 * 2.0
-    assert kernel_taps(rank(2, 7)) == 28 * 1.5
+    assert kernel_taps(rank(2, 7)) == 49
     assert kernel_taps(rank(2, 7), 3) == 49
     assert kernel_taps(rank(3, 15)) == 225
     assert kernel_taps(rank(1, 3)) == 9

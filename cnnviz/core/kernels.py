@@ -363,7 +363,7 @@ SEPARABLE_RTOL = 1e-6
 #: The separable form is used when its taps (rank × (rows + cols)), times this factor for the
 #: extra passes, are fewer than the direct filter's: the factor is larger for colour images,
 #: where OpenCV's separable passes cost relatively more.
-SEPARABLE_GAIN = 1.5
+SEPARABLE_GAIN = 1.8
 SEPARABLE_GAIN_COLOUR = 2.0
 #: From this many cells on, ``cv2.filter2D`` filters a single-channel float image through the
 #: frequency domain, which costs about as much as this many taps whatever the kernel's size.
@@ -388,11 +388,11 @@ def separable_terms(kernel: np.ndarray, rtol: float = SEPARABLE_RTOL) -> list[tu
 def _separable_plan(k: np.ndarray, channels: int = 1) -> list[tuple[np.ndarray, np.ndarray]] | None:
     """The separable terms when they are cheaper than the direct filter, else None."""
     kh, kw = k.shape
-    if min(kh, kw) <= 1:
-        return None
-    terms = separable_terms(k)
     gain = SEPARABLE_GAIN if channels == 1 else SEPARABLE_GAIN_COLOUR
     direct = min(k.size, DFT_CELLS) if channels == 1 else k.size
+    if min(kh, kw) <= 1 or (kh + kw) * gain >= direct:
+        return None  # not even one separable term would pay (a 3×3 kernel)
+    terms = separable_terms(k)
     return terms if len(terms) * (kh + kw) * gain < direct else None
 
 
