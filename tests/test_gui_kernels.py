@@ -531,3 +531,26 @@ def test_an_unchanged_title_is_not_set_again(pane, qtbot):
     pane.result_view.set_title("Another title")
     assert calls == ["Another title"] and pane.result_view.title() == "Another title"
     pane.result_view.set_title(text)
+
+
+def test_colour_bar_is_not_redrawn_for_the_same_colour_map(pane, qtbot):
+    """Each edit shows a new result with the same colour map: the bar keeps its map (only its
+    levels follow), and a different map still replaces it."""
+    bar = pane.result_view.color_bar
+    calls = []
+    original = bar.setColorMap
+    bar.setColorMap = lambda cmap: (calls.append(cmap.name), original(cmap))
+    pane.editor.set_cell(0, 0, "3")
+    pane.flush()
+    pane.editor.set_cell(0, 0, "4")
+    pane.flush()
+    assert calls == []
+    assert pane.result_view.levels() == pytest.approx(symmetric(shown(pane)))
+    pane.gradient_combo.setCurrentIndex(pane.gradient_combo.findData("sobel"))
+    pane.flush()
+    assert calls == ["inferno"] and bar.isVisible()
+
+
+def symmetric(data):
+    m = float(np.abs(data).max())
+    return (-m, m)

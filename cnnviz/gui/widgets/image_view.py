@@ -357,6 +357,7 @@ class ImageView(pg.GraphicsLayoutWidget):
         self._levels: tuple[float, float] | None = None
         self._shape: tuple[int, int] = (0, 0)
         self._last_hover = (-1, -1)
+        self._bar_cmap_key: tuple | None = None
         self.scene().sigMouseMoved.connect(self._on_mouse_moved)
         self.view_box.selection_changing.connect(self._on_selection_changing)
         self.view_box.selection_finished.connect(self._on_selection_finished)
@@ -429,7 +430,11 @@ class ImageView(pg.GraphicsLayoutWidget):
         show_bar = bool(show_bar) and cmap is not None
         self.color_bar.setVisible(show_bar)
         if show_bar:
-            self.color_bar.setColorMap(cmap)
+            # a live update passes an equal map every time: redrawing the bar for it is wasted
+            key = (cmap.name, np.asarray(cmap.pos).tobytes(), np.asarray(cmap.color).tobytes())
+            if key != self._bar_cmap_key:
+                self.color_bar.setColorMap(cmap)
+                self._bar_cmap_key = key
             # big numbers (dot-product scores reach millions) are shown as "× 10⁶" on the bar
             top = max(abs(self._levels[0]), abs(self._levels[1]))
             exp = 3 * math.floor(math.log10(top) / 3) if top >= 1e4 else 0
