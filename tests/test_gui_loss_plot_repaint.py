@@ -104,5 +104,9 @@ def test_between_epochs_only_the_batch_plot_redraws_about_3_times_a_second(qtbot
     mon.show_epoch({"epoch": 1, "epochs": 3, "loss": 0.5, "val_loss": 0.6, "metrics": {"accuracy": 0.8},
                     "val_metrics": {"accuracy": 0.7}})
     assert redraws.get("loss_plot", 0) >= 1
+    # ... one per frame: the accuracy plot follows within one redraw interval, not in the same one
+    assert "metric_plot" not in redraws
+    qtbot.waitUntil(lambda: redraws.get("metric_plot", 0) >= 1, timeout=2000)
+    assert len(mon.metric_plot.curve("accuracy").xData) == 1
     mon.set_running(False, None)
     assert mon.batch_plot._redraw_timer.interval() < M.TRAINING_REDRAW_MS

@@ -79,6 +79,7 @@ class RunMonitor(QWidget):
         self.run = progress
         self.device = ""
         self._labels_shown_at = 0.0
+        self._running = False
         mid = QVBoxLayout(self)
         mid.setContentsMargins(4, 0, 4, 0)
         status_row = QHBoxLayout()
@@ -228,8 +229,11 @@ class RunMonitor(QWidget):
             self._add_metric_series(series)
         for key, value in words.plotted_metrics(info).items():
             self.metric_plot.append(key, epoch, value)
-        for plot in (self.loss_plot, self.metric_plot):
-            plot.flush()
+        self.loss_plot.flush()
+        if not self._running:
+            self.metric_plot.flush()
+        # While training, the accuracy plot follows at its own coalesced redraw: the end of an
+        # epoch then repaints one epoch plot per frame, not both plots at once.
         return words.epoch_note(info)
 
     def _add_metric_series(self, s: MetricSeries) -> None:
@@ -293,6 +297,7 @@ class RunMonitor(QWidget):
 
     def set_running(self, running: bool, result) -> None:
         # While training, every redraw is CPU taken from TensorFlow: ~3 redraws a second.
+        self._running = running
         for plot in self.plots():
             plot.set_redraw_interval(TRAINING_REDRAW_MS if running else REDRAW_MS)
         self._labels_shown_at = 0.0
