@@ -326,6 +326,31 @@ def test_continue_goes_on_in_the_same_run_and_an_earlier_checkpoint_starts_a_new
     assert wait_finished(qtbot, pane).status == "finished"
 
 
+def test_gradient_flow_of_plain_deep_then_resnet_small_side_by_side(pane, qtbot):
+    view = pane.side_tabs.gradients
+    assert "1.5¹⁰⁰ ≈ 4.07e17" in view.caption.text() and "0.8¹⁰⁰ ≈ 2.04e-10" in view.caption.text()
+    configure(pane, model="plain_deep", samples=320, epochs=1, batch=32)
+    pane.settings.gradient_check.setChecked(True)
+    assert pane.form.gradient_flow
+    click(qtbot, pane.start_button)
+    assert pane.side_tabs.currentWidget() is view
+    assert wait_finished(qtbot, pane).status == "finished"
+    x, y = view.curve_points()
+    assert len(x) == len(view.latest["layers"]) > 5 and all(v > 0 for v in y)
+    assert "plain_deep, epoch 1" in view.status.text()
+    plain = list(y)
+
+    configure(pane, model="resnet_small", samples=320, epochs=1, batch=32)
+    assert pane.settings.gradient_check.isChecked()
+    click(qtbot, pane.start_button)
+    assert view.earlier_points()[1] == plain  # the previous run stays, greyed
+    assert wait_finished(qtbot, pane).status == "finished"
+    assert view.curve_points()[1] and view.earlier_points()[1] == plain
+    assert "resnet_small" in view.status.text()
+    names = [label.text for _, label in view.legend.items]
+    assert names == ["plain_deep (previous run)", "resnet_small (this run)"]
+
+
 def test_a_second_run_cannot_start_while_one_is_running(pane, qtbot, tmp_path):
     configure(pane, samples=2048, epochs=3, batch=8)
     assert pane.start()

@@ -121,6 +121,29 @@ def test_the_trained_model_has_the_layer_names_of_the_summary(keras, tmp_path):
     assert [layer.name for layer in saved.layers] == first
 
 
+def test_gradient_flow_reports_each_layers_norm_through_the_handle(keras, tmp_path):
+    class Flow(Recorder):
+        def __init__(self):
+            super().__init__()
+            self.gradients = []
+
+        def on_gradients(self, report):
+            self.gradients.append(report)
+
+    handle = Flow()
+    r = T.run(T.TrainConfig(model="plain_deep", epochs=1, max_samples=320, batch_size=32,
+                            gradient_flow=True, out_dir=tmp_path / "g"), handle)
+    assert r.status == "finished", r.message
+    assert len(handle.gradients) >= 5  # the first batch, then about ten an epoch
+    report = handle.gradients[-1]
+    assert report["layers"][0] == "conv1" and len(report["norms"]) == len(report["layers"]) > 5
+    assert all(v >= 0 for v in report["norms"]) and report["epoch"] == 1
+    # Off (the default): nothing measured.
+    quiet = Flow()
+    T.run(T.TrainConfig(model="mnist_fast", epochs=1, max_samples=200, out_dir=tmp_path / "q"), quiet)
+    assert quiet.gradients == []
+
+
 def test_same_seed_gives_the_same_model(keras, tmp_path):
     weights = []
     for k in range(2):

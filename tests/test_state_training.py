@@ -358,3 +358,16 @@ def test_continuing_from_where_a_run_ended_goes_on_in_it_else_a_new_run(tmp_path
     progress.reset(1, resumed=True, run_start=0)
     span = progress.take_batches({"info": {"epochs": 3, "steps": 8, "batches": 8}, "x": [2.1]})
     assert span == (0, 3)
+
+
+def test_gradient_flow_is_a_form_option_that_reaches_the_config(tmp_path):
+    form = TrainingForm(tmp_path)
+    assert form.make_config(tmp_path / "r").gradient_flow is False
+    changed = []
+    form.changed.connect(changed.append)
+    form.set_gradient_flow(True)
+    assert changed == ["gradient_flow"] and form.make_config(tmp_path / "r").gradient_flow is True
+    assert form.to_session()["gradient_flow"] is True
+    caption = st.gradient_flow_caption({"epoch": 1, "batch": 3, "first": 1e-6, "last": 0.1,
+                                        "ratio": 1e-5}, "plain_deep")
+    assert caption.startswith("plain_deep, epoch 1 batch 3") and "1e-05×" in caption

@@ -155,6 +155,9 @@ class TrainConfig:
     # splits the CPU into that many logical devices (only before TensorFlow starts).
     strategy: str = "auto"
     cpu_replicas: int = 1
+    # Measure the gradient norm of each layer on a fixed batch while training (section 4.2),
+    # reported through ``handle.on_gradients(report)`` (cnnviz.ml.gradflow).
+    gradient_flow: bool = False
 
     def to_json(self) -> dict[str, Any]:
         d = dict(self.__dict__)  # not asdict(): a Dataset value would be deep-copied
@@ -553,6 +556,28 @@ def _epoch_log(keras, path: Path, state: _RunState, keep_before: int):
                     tmp.unlink()
 
     return EpochLog()
+
+
+GRADIENT_SAMPLES = 32  # the fixed batch the gradient norms are measured on
+GRADIENT_REPORTS_PER_EPOCH = 10
+
+
+def _gradient_flow_callback(handle, ds, x_tr, y_tr, input_shape, steps: int, streaming: bool, dist, say):
+    """The gradient-flow callback (cnnviz.ml.gradflow) on the first training samples, about
+    ten reports an epoch; None (said why) where it cannot measure."""
+    from cnnviz.ml import gradflow
+
+    if streaming:
+        say("Gradient flow is measured on data held in memory; an image folder is read while training.")
+        return None
+    if dist.replicas > 1:
+        say("Gradient flow is not measured while the batch is shared by several replicas.")
+        return None
+    n = min(GRADIENT_SAMPLES, len(x_tr))
+    fx, fy = data.model_arrays(ds, x_tr[:n], y_tr[:n], input_shape)
+    fx = list(fx) if isinstance(fx, tuple) else fx
+    every = max(1, steps // GRADIENT_REPORTS_PER_EPOCH)
+    return gradflow.make_callback(handle, fx, fy, every_n_batches=every)
 
 
 def _continues_run(config: TrainConfig, run_dir: Path) -> dict | None:
@@ -1000,6 +1025,10 @@ def _run_locked(config: TrainConfig, handle: Any) -> TrainResult:
         callbacks.insert(0, _stream_watch(keras, streams, say))
     callbacks.append(_epoch_log(keras, run_dir / "log.csv", state,
                                 keep_before=initial_epoch if previous is not None else 0))
+    if config.gradient_flow:
+        flow = _gradient_flow_callback(handle, ds, x_tr, y_tr, input_shape, steps, streaming, dist, say)
+        if flow is not None:
+            callbacks.append(flow)
     if config.reduce_lr_on_plateau:
         callbacks.append(keras.callbacks.ReduceLROnPlateau(
             monitor="val_loss" if validation is not None else "loss",

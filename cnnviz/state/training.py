@@ -75,6 +75,7 @@ DEFAULTS: dict[str, Any] = {
     "seed": 0,
     "reduce_lr": False,
     "save_h5": False,
+    "gradient_flow": False,
     "strategy": "auto",
     "cpu_replicas": 1,
 }
@@ -139,6 +140,7 @@ class TrainingForm:
         self.seed: int = DEFAULTS["seed"]
         self.reduce_lr: bool = DEFAULTS["reduce_lr"]
         self.save_h5: bool = DEFAULTS["save_h5"]
+        self.gradient_flow: bool = DEFAULTS["gradient_flow"]
         self.strategy: str = DEFAULTS["strategy"]
         self.cpu_replicas: int = DEFAULTS["cpu_replicas"]
         self.preview_round = 0  # "New random changes" presses
@@ -204,6 +206,10 @@ class TrainingForm:
 
     def set_save_h5(self, on: bool) -> None:
         self._put("save_h5", bool(on))
+
+    def set_gradient_flow(self, on: bool) -> None:
+        """Measure how much gradient reaches each layer while training (section 4.2)."""
+        self._put("gradient_flow", bool(on))
 
     def set_strategy(self, name: str) -> None:
         """"auto", "none" or "mirrored" (ValueError with words for anything else)."""
@@ -360,6 +366,7 @@ class TrainingForm:
             dataset_options=options,
             strategy=self.strategy,
             cpu_replicas=self.cpu_replicas,
+            gradient_flow=self.gradient_flow,
         )
 
     # -- downloads -------------------------------------------------------------------------------
@@ -424,7 +431,7 @@ class TrainingForm:
 
     # -- sessions ----------------------------------------------------------------------------
     _SESSION_NUMBERS = ("samples", "validation_split", "epochs", "batch_size", "cpu_replicas")
-    _SESSION_FLAGS = ("functional", "augment", "reduce_lr", "save_h5")
+    _SESSION_FLAGS = ("functional", "augment", "reduce_lr", "save_h5", "gradient_flow")
 
     def to_session(self) -> dict:
         """The form's part of a session file (see :mod:`cnnviz.state.session`); where runs are
@@ -464,7 +471,8 @@ class TrainingForm:
                    "validation_split": self.set_validation_split, "epochs": self.set_epochs,
                    "batch_size": self.set_batch_size, "cpu_replicas": self.set_cpu_replicas,
                    "functional": self.set_functional, "augment": self.set_augment,
-                   "reduce_lr": self.set_reduce_lr, "save_h5": self.set_save_h5}
+                   "reduce_lr": self.set_reduce_lr, "save_h5": self.set_save_h5,
+                   "gradient_flow": self.set_gradient_flow}
         for name in ("folder", "dataset", *[k for k in setters if k not in ("folder", "dataset")]):
             setters[name](values[name])
 
@@ -823,6 +831,22 @@ class RunProgress:
         new = [metric_series(k, metrics) for k in metrics if k not in self.metric_keys]
         self.metric_keys.extend(s.key for s in new)
         return new
+
+
+# --- gradient flow (section 4.2), in words ------------------------------------------------------
+
+GRADIENTS_WAITING = "Turn on “Gradient flow” and press Start to see how much gradient reaches each layer."
+
+
+def gradient_flow_caption(report: dict, model: str) -> str:
+    """The line under the gradient-flow plot: where the report was taken and what is left of
+    the gradient at the input side."""
+    where = f"{model}, epoch {report['epoch']} batch {report['batch']}"
+    ratio = report.get("ratio")
+    if ratio is None:
+        return f"{where}: the last layer gets no gradient."
+    return (f"{where}: the first layer gets {ratio:.3g}× the gradient of the last "
+            f"({report['first']:.3g} vs {report['last']:.3g}).")
 
 
 # --- the model summary (Listing 2.2), in words --------------------------------------------------

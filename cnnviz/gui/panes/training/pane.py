@@ -35,7 +35,7 @@ from cnnviz.gui.context import AppContext
 from cnnviz.gui.panes.base import Pane
 from cnnviz.gui.panes.training.monitor import RunMonitor
 from cnnviz.gui.panes.training.settings import TrainingSettings
-from cnnviz.gui.panes.training.side import PREVIEW_TAB, SideTabs
+from cnnviz.gui.panes.training.side import GRADIENTS_TAB, PREVIEW_TAB, SideTabs
 from cnnviz.ml import datasets as data  # numpy + OpenCV only
 from cnnviz.ml.training_jobs import TrainOutcome, preview_from, preview_job, summary_job, train_job
 from cnnviz.state import training as words
@@ -317,6 +317,9 @@ class TrainingPane(Pane):
             self.side.log(plan.note)
             self.ctx.post(plan.note, 10000)
         self.side.log(f"Run folder: {run_dir}")
+        if config.gradient_flow:
+            self.side.gradients.start_run(config.model)
+            self.side.setCurrentIndex(GRADIENTS_TAB)
         self.monitor.show_starting(first=not self._summaries)
         self._set_running(True)
         self._job = self.ctx.worker.submit(
@@ -434,6 +437,8 @@ class TrainingPane(Pane):
             self.side.log(self.monitor.show_epoch(payload["info"]))
         elif kind == "diverged":
             self.monitor.mark_diverged(payload)
+        elif kind == "gradients":
+            self.side.gradients.show_report(payload["report"])
         elif kind == "message":
             self.side.log(payload["text"])
             if payload["text"].startswith("Training on "):

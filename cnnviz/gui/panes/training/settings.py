@@ -179,6 +179,12 @@ class TrainingSettings(QWidget):
         self.h5_check.setToolTip("Besides .keras, write each checkpoint in the legacy HDF5 format as the book does")
         self.h5_check.toggled.connect(self.form.set_save_h5)
         layout.addRow(self.h5_check)
+        self.gradient_check = QCheckBox("Gradient flow (section 4.2)")
+        self.gradient_check.setToolTip("While training, measure how much gradient reaches each layer "
+                                       "(plotted in the Gradients tab): compare plain_deep with resnet_small")
+        self.gradient_check.setChecked(self.form.gradient_flow)
+        self.gradient_check.toggled.connect(self.form.set_gradient_flow)
+        layout.addRow(self.gradient_check)
         return box
 
     def _output_group(self) -> QGroupBox:
@@ -306,4 +312,5 @@ _VALUE_WIDGETS = {
     "seed": "seed_spin",
     "reduce_lr": "reduce_lr_check",
     "save_h5": "h5_check",
+    "gradient_flow": "gradient_check",
 }

@@ -18,11 +18,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cnnviz.gui.panes.training.gradients import GradientFlowView
 from cnnviz.gui.panes.training.settings import dim
 from cnnviz.gui.widgets.sample_grid import SampleGridWidget
 from cnnviz.state import training as words
 
 PREVIEW_TAB = 1
+GRADIENTS_TAB = 3
 PREVIEW_OFF = "Turn on augmentation to see samples"
 
 
@@ -35,6 +37,8 @@ class SideTabs(QTabWidget):
         self.log_view.setReadOnly(True)
         self.log_view.setMaximumBlockCount(2000)
         self.addTab(self.log_view, "Log")
+        self.gradients = GradientFlowView()
+        self.addTab(self.gradients, "Gradients")
 
     def _summary_tab(self) -> QWidget:
         summary = QWidget()
