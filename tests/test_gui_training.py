@@ -210,6 +210,9 @@ def test_training_from_the_pane_shows_live_curves_and_hands_over_the_model(pane,
     assert pane.progress.maximum() > 1 and pane.progress.format().startswith("Epoch 1/2")
     result = wait_finished(qtbot, pane)
     assert result.status == "finished", result.message
+    # A finished run has drawn every epoch at once (a screenshot taken now shows them all).
+    for plot, key in ((pane.loss_plot, "loss"), (pane.metric_plot, "accuracy")):
+        assert plot.curve(key).xData is not None and len(plot.curve(key).xData) == 2
 
     # Every batch arrived, though reports were sent at most ~20 times a second.
     steps = pane._last_info["steps"]

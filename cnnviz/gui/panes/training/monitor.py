@@ -254,7 +254,8 @@ class RunMonitor(QWidget):
 
     def show_done(self, result) -> None:
         """How the run ended, on the plots and the progress bar (the outcome is said apart)."""
-        self.batch_plot.flush()
+        for plot in self.plots():  # a finished run shows every point at once, none left pending
+            plot.flush()
         self.set_device(result.device)
         if self.run.batches_seen == 0:
             self.batch_plot.set_placeholder("No batch was trained")
