@@ -520,3 +520,18 @@ def test_bad_replica_settings_are_plain_messages(keras, tmp_path):
         assert r.status == "failed" and expected in r.message, (kwargs, r.message)
     # Replicas are fine with a small batch when they are not used.
     assert T.TrainConfig(cpu_replicas=4, batch_size=2, strategy="none").strategy == "none"
+
+
+def test_the_plain_outcome_copies_every_field_of_the_result_and_names_the_model_by_id():
+    from dataclasses import fields
+
+    from cnnviz.ml.training_jobs import TrainOutcome, outcome_of
+
+    result = T.TrainResult("stopped", "stopped after epoch 2", None, Path("run"), 2, {"loss": [1.0, 0.5]},
+                           [Path("run/epoch-01.keras")], Path("run/epoch-01.keras"), None, "CPU", 3.0, 40.0,
+                           strategy="mirrored", replicas=2, global_batch_size=32, per_replica_batch_size=16)
+    outcome = outcome_of(result, 7)
+    assert outcome.model_id == 7 and outcome.model_name == ""
+    for f in fields(TrainOutcome):
+        if f.name not in ("model_id", "model_name"):
+            assert getattr(outcome, f.name) == getattr(result, f.name), f.name

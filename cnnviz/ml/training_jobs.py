@@ -17,7 +17,7 @@ stays in the store and only its id crosses to the window.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -165,16 +165,18 @@ def train_job(job: Any, config: Any) -> TrainOutcome:
     finally:
         handle.finish()
     model_id = job.models.put(result.model) if result.model is not None else None
-    return TrainOutcome(
-        result.status, result.message, model_id,
-        str(getattr(result.model, "name", "") or "") if result.model is not None else "",
-        result.run_dir, int(result.epochs_completed),
-        {str(k): list(vs) for k, vs in result.history.items()},
-        list(result.checkpoints), result.last_good_checkpoint, result.final_path,
-        str(result.device), float(result.elapsed_s), float(result.samples_per_s),
-        str(result.strategy), int(result.replicas), int(result.global_batch_size),
-        int(result.per_replica_batch_size),
-    )
+    return outcome_of(result, model_id)
+
+
+def outcome_of(result: Any, model_id: int | None) -> TrainOutcome:
+    """The plain-data copy of a :class:`~cnnviz.ml.training.TrainResult`: every field they share
+    (so a field added to both is never forgotten here), the model replaced by its store id."""
+    shared = {f.name for f in fields(TrainOutcome)} - {"model_id", "model_name"}
+    values = {name: getattr(result, name) for name in shared if hasattr(result, name)}
+    values["history"] = {str(k): [float(v) for v in vs] for k, vs in result.history.items()}
+    values["checkpoints"] = list(result.checkpoints)
+    name = str(getattr(result.model, "name", "") or "") if result.model is not None else ""
+    return TrainOutcome(model_id=model_id, model_name=name, **values)
 
 
 def summary_job(job: Any, model_name: str, functional: bool = False) -> dict:
