@@ -28,6 +28,7 @@ __all__ = [
     "Prediction",
     "ReceptiveField",
     "SCALINGS",
+    "scale_pixels",
     "conv_layers",
     "flat_layers",
     "grad_cam",
@@ -426,6 +427,19 @@ SCALINGS: dict[str, str] = {
 }
 
 
+def scale_pixels(img: np.ndarray, scaling: str) -> np.ndarray:
+    """The model's numbers for uint8 pixels ``img`` (already inverted for ``div255_inverted``)
+    under one of :data:`SCALINGS`, as float32 of the same shape."""
+    x = img.astype(np.float32)
+    if scaling in ("div255", "div255_inverted"):
+        x = x / 255.0
+    elif scaling == "minus1to1":
+        x = x / 127.5 - 1.0
+    elif scaling == "standardize":
+        x = (x - x.mean()) / max(float(x.std()), 1e-6)
+    return x
+
+
 def prepare_input(image_rgb_uint8: np.ndarray, model, scaling: str = "div255") -> tuple[np.ndarray, np.ndarray]:
     """Turn an RGB (or gray) uint8 image into the model's input ``x`` (no batch axis), and the
     uint8 preview of what the model sees (resized, gray/RGB converted, inversion applied)."""
@@ -455,13 +469,7 @@ def prepare_input(image_rgb_uint8: np.ndarray, model, scaling: str = "div255") -
     if scaling == "div255_inverted":
         img = 255 - img
     preview = np.ascontiguousarray(img)
-    x = img.astype(np.float32)
-    if scaling in ("div255", "div255_inverted"):
-        x = x / 255.0
-    elif scaling == "minus1to1":
-        x = x / 127.5 - 1.0
-    elif scaling == "standardize":
-        x = (x - x.mean()) / max(float(x.std()), 1e-6)
+    x = scale_pixels(img, scaling)
     if spec.channels == 1:
         x = x[..., None]
     return x, preview
