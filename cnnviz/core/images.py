@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import stat
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -27,7 +28,10 @@ from cnnviz.core._headers import image_dimensions, looks_truncated, sniff_format
 __all__ = [
     "MAX_PIXELS",
     "ImageLoadError",
+    "ImageTooLargeError",
+    "DownscaledImage",
     "load_image",
+    "load_image_downscaled",
     "read_image_size",
     "to_gray",
     "to_rgb",
@@ -42,6 +46,17 @@ __all__ = [
 #: Largest image (width × height) :func:`load_image` accepts unless told otherwise. 100 MP is
 #: well above any camera photo and keeps a decoded RGB image under 300 MB.
 MAX_PIXELS: int = 100_000_000
+
+#: Largest image (width × height) :func:`load_image_downscaled` decodes whole before shrinking it,
+#: for formats that cannot be decoded at reduced size (all but JPEG): 500 MP is 1.5 GB of RGB.
+MAX_FULL_DECODE_PIXELS: int = 500_000_000
+
+#: Reduced decoding OpenCV offers (libjpeg scales JPEGs while decoding them).
+_REDUCED_FLAGS = {
+    2: (cv2.IMREAD_REDUCED_COLOR_2, cv2.IMREAD_REDUCED_GRAYSCALE_2),
+    4: (cv2.IMREAD_REDUCED_COLOR_4, cv2.IMREAD_REDUCED_GRAYSCALE_4),
+    8: (cv2.IMREAD_REDUCED_COLOR_8, cv2.IMREAD_REDUCED_GRAYSCALE_8),
+}
 
 #: Largest image file :func:`load_image` reads. A 100 MP 16-bit RGBA TIFF stored uncompressed is
 #: 800 MB; anything bigger is not a picture a student opens.
@@ -76,6 +91,48 @@ class ImageLoadError(ValueError):
         super().__init__(f"Cannot open image '{self.path}': {reason}")
 
 
+class ImageTooLargeError(ImageLoadError):
+    """The image has more pixels than the limit; :func:`load_image_downscaled` can still open it.
+
+    ``size`` is its (width, height), ``limit`` the pixel limit it was checked against."""
+
+    def __init__(self, path: str | os.PathLike[str], reason: str, size: tuple[int, int],
+                 limit: int) -> None:
+        self.size = size
+        self.limit = limit
+        super().__init__(path, reason)
+
+
+@dataclass(frozen=True)
+class DownscaledImage:
+    """An image decoded at ``1/factor`` of its size (``factor`` 1: decoded whole)."""
+
+    image: np.ndarray
+    factor: int
+    original_size: tuple[int, int]  # (width, height) in the file
+    #: True when the format was decoded at reduced size (JPEG); False when it was decoded whole
+    #: and then shrunk.
+    reduced_decode: bool
+
+    def describe(self) -> str:
+        """Words for a caption: "decoded at 1/4: 3000×2250 from 12000×9000"."""
+        h, w = self.image.shape[:2]
+        ow, oh = self.original_size
+        if self.factor == 1:
+            return f"{w}×{h}"
+        how = "" if self.reduced_decode else " (decoded whole, then shrunk)"
+        return f"decoded at 1/{self.factor}: {w}×{h} from {ow}×{oh}{how}"
+
+
+def downscale_factor(width: int, height: int, max_pixels: int) -> int:
+    """The smallest power of two ``f`` for which a ``width`` × ``height`` image decoded at 1/f
+    (sides rounded up, as libjpeg does) has at most ``max_pixels`` pixels (1 if it already fits)."""
+    f = 1
+    while max_pixels > 0 and -(-width // f) * -(-height // f) > max_pixels:
+        f *= 2
+    return f
+
+
 def read_image_size(path: str | os.PathLike[str]) -> tuple[int, int] | None:
     """(width, height) of an image file from its header alone, or None if the format is unknown.
 
@@ -107,8 +164,24 @@ def load_image(
     Raises :class:`ImageLoadError` for a missing path, a folder, an empty, truncated, oversized or
     unreadable file.
     """
-    p = Path(path)
-    limit = MAX_PIXELS if max_pixels is None else int(max_pixels)
+    return _load(Path(path), gray, MAX_PIXELS if max_pixels is None else int(max_pixels)).image
+
+
+def load_image_downscaled(
+    path: str | os.PathLike[str], gray: bool = False, *, max_pixels: int | None = None
+) -> DownscaledImage:
+    """Load an image too large for ``max_pixels`` at 1/2, 1/4, 1/8 ... of its size: the smallest
+    such factor that brings it under the limit (an image that fits is loaded whole, factor 1).
+
+    JPEGs are decoded at the reduced size (libjpeg scales while decoding: the full image is never
+    in memory). Other formats cannot be: OpenCV decodes them whole and then shrinks them, so
+    those are refused above :data:`MAX_FULL_DECODE_PIXELS`.
+    """
+    return _load(Path(path), gray, MAX_PIXELS if max_pixels is None else int(max_pixels),
+                 downscale=True)
+
+
+def _load(p: Path, gray: bool, limit: int, downscale: bool = False) -> DownscaledImage:
     data = _read_regular_file(p)
     if data.size == 0:
         raise ImageLoadError(p, "the file is empty (0 bytes).")
@@ -123,32 +196,66 @@ def load_image(
         width, height = dims
         if width <= 0 or height <= 0:
             raise ImageLoadError(p, f"its header gives an impossible size of {width}×{height}.")
-        if limit > 0 and width * height > limit:
-            raise ImageLoadError(
+    factor = 1
+    if dims is not None:
+        if limit > 0 and width * height > limit and not downscale:
+            raise ImageTooLargeError(
                 p,
                 f"the image is {width}×{height} = {width * height / 1e6:.1f} megapixels, "
-                f"more than the limit of {limit / 1e6:g} megapixels. Resize it first, or raise "
-                "the limit if you trust the file.",
+                f"more than the limit of {limit / 1e6:g} megapixels. Open it downscaled, resize "
+                "it first, or raise the limit if you trust the file.",
+                (width, height), limit,
+            )
+        factor = downscale_factor(width, height, limit)
+        decoded_pixels = width * height if fmt != "JPEG" else width * height // min(factor, 8) ** 2
+        if factor > 1 and decoded_pixels > MAX_FULL_DECODE_PIXELS:
+            raise ImageLoadError(
+                p,
+                f"the image is {width}×{height} = {width * height / 1e6:.1f} megapixels. {fmt} "
+                "cannot be decoded at a reduced size, so it would have to be decoded whole "
+                f"first, which needs more than the {MAX_FULL_DECODE_PIXELS / 1e6:g} megapixels "
+                "cnnviz allows. Shrink it with an image editor first.",
             )
     if looks_truncated(fmt, raw):
         raise ImageLoadError(p, f"the {fmt} file is incomplete (truncated); it ends too early.")
 
-    # JPEGs carry an EXIF orientation that IMREAD_UNCHANGED would ignore; they have no alpha.
-    flags = cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR if fmt == "JPEG" else cv2.IMREAD_UNCHANGED
+    reduced = factor > 1 and fmt == "JPEG"
+    if reduced:  # libjpeg decodes at 1/2, 1/4 or 1/8 directly (EXIF orientation applied)
+        flags = _REDUCED_FLAGS[min(factor, 8)][1 if gray else 0]
+    elif fmt == "JPEG":  # EXIF orientation, which IMREAD_UNCHANGED would ignore; no alpha
+        flags = cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR
+    else:
+        flags = cv2.IMREAD_UNCHANGED
     try:
         decoded = cv2.imdecode(data, flags)
     except cv2.error:
         decoded = None
     if decoded is None or decoded.size == 0:
         raise ImageLoadError(p, f"the {fmt} data is damaged and could not be decoded.")
-    if limit > 0 and decoded.shape[0] * decoded.shape[1] > limit:  # formats without a parsed header
-        raise ImageLoadError(
-            p,
-            f"the image is {decoded.shape[1]}×{decoded.shape[0]} pixels, more than the limit of "
-            f"{limit / 1e6:g} megapixels.",
-        )
+    if dims is None:
+        dims = (decoded.shape[1], decoded.shape[0])
+        if limit > 0 and decoded.shape[0] * decoded.shape[1] > limit:  # no parsed header
+            if not downscale:
+                raise ImageTooLargeError(
+                    p,
+                    f"the image is {decoded.shape[1]}×{decoded.shape[0]} pixels, more than the "
+                    f"limit of {limit / 1e6:g} megapixels.",
+                    dims, limit,
+                )
+            factor = downscale_factor(dims[0], dims[1], limit)
+    img = _to_rgb_or_gray(_to_uint8_depth(decoded), gray)
+    rest = factor // min(factor, 8) if reduced else factor
+    if rest > 1:
+        # What libjpeg did not reduce (other formats, or JPEG beyond 1/8) is shrunk by area
+        # averaging to the size a reduced decode gives: each side divided, rounded up.
+        h, w = img.shape[:2]
+        img = cv2.resize(img, (-(-w // rest), -(-h // rest)), interpolation=cv2.INTER_AREA)
+    return DownscaledImage(np.ascontiguousarray(img), factor, dims, reduced)
 
-    img = _to_uint8_depth(decoded)
+
+def _to_rgb_or_gray(img: np.ndarray, gray: bool) -> np.ndarray:
+    """RGB (H, W, 3) or, with ``gray``, (H, W) ``uint8`` from what OpenCV decoded (BGR, BGRA,
+    gray, gray + alpha); transparency is composited over white."""
     if img.ndim == 3 and img.shape[2] == 1:
         img = img[:, :, 0]
     if img.ndim == 2:
