@@ -87,6 +87,10 @@ class ComputeRequest:
     class_index: int | None = None  # None: the top prediction
     compare_image: np.ndarray | None = None
     source: LoadRequest | None = None  # where to reopen the model from if it is gone
+    #: a model with two image inputs: the input fed the image ("a" or "b"), and what the other
+    #: one gets ("blank": a black image, "same": the same image)
+    feed: str = "a"
+    other: str = "blank"
 
 
 @dataclass
@@ -107,6 +111,7 @@ class LayerRow:
     params: int | None
     info: str
     kind: str  # "maps", "vector" or "none" (nothing to compute)
+    arith: dict | None = None  # kernel, strides, padding, channels, receptive field (core.layer_arith)
 
 
 @dataclass
@@ -130,6 +135,12 @@ class ModelInfo:
     last_conv: str | None = None
     classifier: bool = False
     params: int = 0
+    #: what the model outputs (:data:`cnnviz.ml.outputs.KINDS`) and the output's shape
+    output_kind: str = "classes"
+    output_shape: tuple | None = None
+    flat_input: int | None = None  # the image is fed flattened to this many values
+    inputs: int = 1  # 2: two image inputs of the same shape (a siamese network)
+    feed_text: str = ""  # how the image is fed, in words, when it is not a plain image input
 
     def row(self, name: str | None) -> LayerRow | None:
         return next((r for r in self.layers if r.name == name), None)
@@ -160,9 +171,16 @@ LoadOutcome = ModelInfo | LoadRefused | LoadFailed
 
 @dataclass
 class Prediction:
+    """The model's output for one input: class probabilities for a classifier; for the other
+    kinds of output (``output_kind``) the raw ``output`` (a mask's scores, a reconstruction, the
+    values), and how many of its numbers are not finite."""
+
     probabilities: np.ndarray
     labels: list[str]
     is_probability: bool
+    output_kind: str = "classes"
+    output: np.ndarray | None = None
+    nonfinite: int = 0
 
 
 @dataclass
@@ -308,35 +326,121 @@ def describe(model_id: int, loaded: Any, name: str) -> ModelInfo:
         info.layers = summary_rows
         info.conv_layers = list(loaded.filters())
         return info
+    from cnnviz.ml import outputs as O
+
     spec = A.model_input_spec(model)
     info.conv_layers = list(A.conv_layers(model))
+    try:
+        info.output_kind = O.output_kind(model)
+        info.output_shape = tuple(O.output_shape(model))
+    except Exception:  # an output cnnviz cannot read is shown as values
+        info.output_kind = "values"
     if not spec.is_image:
         info.spec_reason = spec.reason
         info.layers = summary_rows
         return info
     info.spec = (spec.height, spec.width, spec.channels)
+    info.flat_input, info.inputs, info.feed_text = spec.flat, spec.inputs, spec.feed_text
     h, w = spec.height or 64, spec.width or 64
     x = np.zeros((h, w, spec.channels), np.float32)
-    acts = A.layer_activations(model, x)  # also builds and caches the extractor
-    types = {n: type(layer).__name__ for n, layer in A.flat_layers(model)}
+    if spec.flat:
+        x = x.reshape(-1)
+    acts = A.layer_activations(model, [x, x] if spec.inputs == 2 else x)  # also builds the extractor
+    layers = dict(A.flat_layers(model))
+    types = {n: type(layer).__name__ for n, layer in layers.items()}
+    rfs = A.receptive_fields(model)
     for n, a in acts:
         base = n.split("#")[0].split(":")[0]
         r = by_name.get(base)
         shape = (None,) + tuple(a.shape) if spec.height else (None,) + tuple(
             None if i < 2 and a.ndim == 3 else s for i, s in enumerate(a.shape))
         kind = "maps" if a.ndim >= 2 else "vector"
+        arith = layer_arith(layers[base], rfs.get(n), first_call=n == base) if base in layers else None
         info.layers.append(_row(n, types.get(base, r.class_name if r else "?"), shape,
-                                r.params if r else None, r.info if r else "", kind))
+                                r.params if r else None, r.info if r else "", kind, arith))
         if a.ndim == 3:
             info.spatial_layers.append(n)
     info.last_conv = A.last_conv_layer(model)
     out = acts[-1][1] if acts else None
-    info.classifier = out is not None and out.ndim == 1 and bool(info.spatial_layers)
+    info.classifier = (out is not None and out.ndim == 1 and bool(info.spatial_layers)
+                       and info.output_kind == "classes" and spec.inputs == 1)
     return info
 
 
-def _row(name, class_name, shape, params, text, kind) -> LayerRow:
-    return LayerRow(name, class_name or "?", tuple(shape) if shape is not None else None, params, text or "", kind)
+def _row(name, class_name, shape, params, text, kind, arith=None) -> LayerRow:
+    return LayerRow(name, class_name or "?", tuple(shape) if shape is not None else None, params, text or "",
+                    kind, arith)
+
+
+def _arith_op(name: str) -> str | None:
+    """Which arithmetic a Keras layer class follows (None: not one the table explains)."""
+    import re
+
+    if name in ("Dense", "BatchNormalization"):
+        return "dense" if name == "Dense" else "bn"
+    m = re.fullmatch(r"(Separable|Depthwise)?Conv[123]D(Transpose)?|(Max|Average)Pooling[123]D", name)
+    if m is None:
+        return None
+    return ("separable" if m.group(1) == "Separable" else "depthwise" if m.group(1) else
+            "conv_t" if m.group(2) else "pool" if m.group(3) else "conv")
+
+
+def layer_arith(layer, rf=None, first_call: bool = True) -> dict | None:
+    """A conv/pool/transposed-conv/dense/batch-norm layer's numbers for the layer arithmetic
+    (:mod:`cnnviz.core.layer_arith`), as plain data; None for other layers.
+
+    ``rf`` is the layer's receptive field (:func:`cnnviz.ml.activations.receptive_fields`);
+    ``first_call`` False for a shared layer's later call (its input size is not read then)."""
+    op = _arith_op(type(layer).__name__)
+    if op is None:
+        return None
+    try:
+        in_shape = tuple(layer.input.shape) if first_call else None
+    except (AttributeError, ValueError, TypeError):
+        in_shape = None
+    out: dict[str, Any] = {"op": op}
+    if op == "dense":
+        out.update(c_in=_int(in_shape[-1]) if in_shape else None, c_out=int(layer.units),
+                   bias=bool(layer.use_bias), whole=in_shape is not None and len(in_shape) == 2)
+        return out
+    if op == "bn":
+        axis = layer.axis if isinstance(layer.axis, int) else layer.axis[0]
+        c = _int(in_shape[axis]) if in_shape else None
+        out.update(c_in=c, c_out=c, center=bool(layer.center), scale=bool(layer.scale))
+        return out
+    kernel = getattr(layer, "kernel_size", None) or getattr(layer, "pool_size", None)
+    kernel = tuple(int(k) for k in (kernel if isinstance(kernel, (tuple, list)) else (kernel,)))
+    nd = len(kernel)
+    strides = getattr(layer, "strides", None) or kernel
+    channels_first = getattr(layer, "data_format", "channels_last") == "channels_first"
+    spatial = (in_shape[2:] if channels_first else in_shape[1:-1]) if in_shape else None
+    c_in = (_int(in_shape[1] if channels_first else in_shape[-1]) if in_shape else None)
+    out.update(kernel=kernel, strides=_tuple(strides, nd), padding=str(getattr(layer, "padding", "valid")).lower(),
+               dilation=_tuple(getattr(layer, "dilation_rate", 1) or 1, nd),
+               n_in=tuple(_int(v) for v in spatial) if spatial is not None and len(spatial) == nd else None,
+               c_in=c_in, bias=bool(getattr(layer, "use_bias", False)),
+               rf=tuple(float(v) for v in rf.size) if rf is not None else None)
+    if op == "pool":
+        out.update(c_out=c_in)
+    elif op == "depthwise":
+        out.update(depth_multiplier=int(layer.depth_multiplier), c_out=None if c_in is None else c_in * int(layer.depth_multiplier))
+    else:
+        out.update(c_out=int(layer.filters))
+        if op == "separable":
+            out.update(depth_multiplier=int(layer.depth_multiplier))
+        if op == "conv_t":
+            op_pad = getattr(layer, "output_padding", None)
+            out.update(output_padding=None if op_pad is None else _tuple(op_pad, nd))
+    return out
+
+
+def _int(v) -> int | None:
+    return None if v is None else int(v)
+
+
+def _tuple(v, n: int) -> tuple[int, ...]:
+    v = tuple(int(x) for x in v) if isinstance(v, (tuple, list)) else (int(v),)
+    return v if len(v) == n else v[:1] * n
 
 
 def _fit_free_size(image: np.ndarray, spec) -> np.ndarray:
@@ -468,24 +572,48 @@ class ActivationCache:
 activation_cache = ActivationCache()
 
 
-def _pass(model_id: int, loaded: Any, image: np.ndarray, scaling: str, spec) -> tuple[_Pass, str, bool]:
+def _pass(model_id: int, loaded: Any, image: np.ndarray, scaling: str, spec,
+          feed: str = "a", other: str = "blank") -> tuple[_Pass, str, bool]:
     """The kept pass of ``image`` through the model, computed now if it is not kept; also its
-    key and whether it was kept."""
+    key and whether it was kept. A model with two image inputs gets the image on input ``feed``
+    and, on the other, the same image (``other="same"``) or a black one."""
     from cnnviz.ml import activations as A
 
     model = loaded.model
-    key = ActivationCache.digest(image, scaling)
+    two = getattr(spec, "inputs", 1) == 2
+    key = ActivationCache.digest(image, scaling + (f"|{feed}|{other}" if two else ""))
     entry = activation_cache.get(model_id, model, key)
     if entry is not None:
         return entry, key, True
     img = _fit_free_size(image, spec)
     x, preview = A.prepare_input(img, model, scaling)
+    if two:
+        blank = np.zeros_like(x) if other == "blank" else x
+        x = [x, blank] if feed != "b" else [blank, x]
     acts = A.layer_activations(model, x)
     activation_cache.runs += 1
     entry = _Pass(weakref.ref(model), x, np.array(preview), dict(acts),
-                  sum(a.nbytes for _, a in acts) + x.nbytes + preview.nbytes)
+                  sum(a.nbytes for _, a in acts) + sum(np.asarray(v).nbytes for v in (x if two else [x]))
+                  + preview.nbytes)
     activation_cache.put(model_id, key, entry)
     return entry, key, False
+
+
+def _prediction(model, x, labels) -> Prediction:
+    """The model's output for one input, read by its kind (class probabilities, or the raw
+    output of a mask, image or values model)."""
+    from cnnviz.ml import activations as A
+    from cnnviz.ml import outputs as O
+
+    kind = O.output_kind(model)
+    y = O.model_output(model, x)
+    bad = int(y.size - np.count_nonzero(np.isfinite(y)))
+    if kind == "classes":
+        pr = A.predict_probabilities(model, x, labels)
+        return Prediction(np.array(pr.probabilities), list(pr.labels), bool(pr.is_probability),
+                          "classes", np.array(y, np.float32).reshape(-1), bad)
+    names = list(labels) if labels else []
+    return Prediction(np.zeros(0, np.float32), names, False, kind, np.array(y, np.float32), bad)
 
 
 def compute_job(job, req: ComputeRequest) -> ActivationResult:
@@ -500,11 +628,12 @@ def compute_job(job, req: ComputeRequest) -> ActivationResult:
     spec = A.model_input_spec(model)
 
     def one(image: np.ndarray, want_prediction: bool) -> tuple[dict[str, Any], Any]:
-        p, key, kept = _pass(req.model_id, loaded, image, req.scaling, spec)
+        p, key, kept = _pass(req.model_id, loaded, image, req.scaling, spec, req.feed, req.other)
         x, preview, d = p.x, p.preview, p.acts
+        fed = x[1 if req.feed == "b" else 0] if isinstance(x, list) else x
         res: dict[str, Any] = {"preview": preview, "input_hw": tuple(preview.shape[:2]),
                                "source_hw": tuple(image.shape[:2]),
-                               "x_range": (float(x.min()), float(x.max())),
+                               "x_range": (float(fed.min()), float(fed.max())),
                                "input_key": key, "from_cache": kept}
         layer = req.layer if req.layer in d else next(iter(d))
         res.update(_layer_part(model, d, layer, req.page, req.map_index, preview.shape[:2]))
@@ -515,8 +644,7 @@ def compute_job(job, req: ComputeRequest) -> ActivationResult:
             res["global_range"] = p.global_range
         if want_prediction:
             if p.prediction is None:
-                pr = A.predict_probabilities(model, x, loaded.labels)
-                p.prediction = Prediction(np.array(pr.probabilities), list(pr.labels), bool(pr.is_probability))
+                p.prediction = _prediction(model, x, loaded.labels)
             res["prediction"] = p.prediction
         return res, x
 

@@ -188,8 +188,18 @@ def summary_job(job: Any, model_name: str, functional: bool = False) -> dict:
 
     model = book_layer_names(zoo.build(model_name, compile=False, functional=functional))
     rows, totals = zoo.summary_rows(model)
+    # each row's layer arithmetic (kernel, stride, channels, receptive field), as the
+    # activations pane's layer table reads it
+    from cnnviz.ml import activations
+    from cnnviz.ml.inspect import layer_arith
+
+    try:
+        rfs = activations.receptive_fields(model)
+    except ValueError:  # no declared input: sizes and receptive fields stay unknown
+        rfs = {}
+    arith = [layer_arith(layer, rfs.get(layer.name)) for layer in model.layers]
     return {"model": model_name, "functional": bool(functional), "rows": rows, "totals": totals,
-            "device": backend.device_description()}
+            "arith": arith, "device": backend.device_description()}
 
 
 def preview_job(job: Any, dataset: str, options: dict, seed: int) -> dict:
