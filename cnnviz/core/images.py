@@ -46,6 +46,8 @@ __all__ = [
 #: Largest image (width × height) :func:`load_image` accepts unless told otherwise. 100 MP is
 #: well above any camera photo and keeps a decoded RGB image under 300 MB.
 MAX_PIXELS: int = 100_000_000
+#: :data:`MAX_PIXELS` as shipped (an application may change MAX_PIXELS from its settings).
+DEFAULT_MAX_PIXELS: int = MAX_PIXELS
 
 #: Largest image (width × height) :func:`load_image_downscaled` decodes whole before shrinking it,
 #: for formats that cannot be decoded at reduced size (all but JPEG): 500 MP is 1.5 GB of RGB.

@@ -17,6 +17,7 @@ from PySide6.QtGui import QAction, QActionGroup, QFont, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QFileDialog,
+    QInputDialog,
     QLabel,
     QMainWindow,
     QMessageBox,
@@ -115,6 +116,7 @@ class MainWindow(QMainWindow):
             act = self.samples_menu.addAction(sample.stem.replace("_", " "))
             act.setData(str(sample))
             act.triggered.connect(self._on_sample_triggered)
+        self.image_limit_action = file_menu.addAction("Image size &limit…", self.image_limit_dialog)
         file_menu.addSeparator()
         self.export_action = file_menu.addAction("&Export view as PNG…", self.export_view_dialog)
         self.export_action.setShortcut(QKeySequence("Ctrl+E"))
@@ -212,6 +214,25 @@ class MainWindow(QMainWindow):
         path, _ = QFileDialog.getOpenFileName(self, "Open image", start, IMAGE_FILTER)
         if path:
             self.ctx.open_image(path)
+
+    def image_limit_dialog(self) -> QInputDialog:
+        """Ask for the image size limit in megapixels (shown without blocking; OK applies it)."""
+        dialog = QInputDialog(self)
+        dialog.setObjectName("imageLimitDialog")
+        dialog.setWindowTitle("Image size limit")
+        dialog.setInputMode(QInputDialog.InputMode.DoubleInput)
+        dialog.setDoubleDecimals(1)
+        dialog.setDoubleRange(0.1, 10_000.0)
+        dialog.setDoubleValue(self.ctx.max_image_pixels / 1e6)
+        dialog.setLabelText(
+            "Largest image opened at full size, in megapixels (width × height ÷ 1 000 000).\n"
+            "A larger image is refused, with a button to open it downscaled.\n"
+            "Raise it only for files you trust: a 100-megapixel image takes 300 MB.")
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.doubleValueSelected.connect(self.ctx.set_max_image_megapixels)
+        self._image_limit_dialog = dialog
+        dialog.open()
+        return dialog
 
     def open_model_dialog(self) -> None:
         """Starts in the folder of the model opened last (recent models), if it is still there."""
@@ -312,7 +333,8 @@ class MainWindow(QMainWindow):
     @Slot()
     def _on_image_changed(self) -> None:
         name = self.ctx.image_path.name if self.ctx.image_path else "image"
-        self.setWindowTitle(f"cnnviz — {name}")
+        reduced = self.ctx.image_reduction.partition(":")[0]  # "decoded at 1/4"
+        self.setWindowTitle(f"cnnviz — {name}" + (f" ({reduced})" if reduced else ""))
 
     @Slot(str, int)
     def _on_message_posted(self, text: str, ms: int) -> None:

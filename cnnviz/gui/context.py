@@ -16,6 +16,13 @@ from cnnviz.core.kernels import PRESETS
 
 MAX_RECENT = 10
 
+#: The settings key of the image size limit, in megapixels (File → Image size limit…).
+IMAGE_LIMIT_KEY = "images/max_megapixels"
+#: Where the limit is set, in the app's words.
+IMAGE_LIMIT_WHERE = "File → Image size limit…"
+#: The text of the message bar's button that opens a too-large image downscaled.
+OPEN_DOWNSCALED = "Open downscaled"
+
 #: When the engine starts: right after the window is shown (so TensorFlow is warm by the first
 #: job), or only when the first job is submitted.
 ENGINE_START_SHOWN = "shown"
@@ -49,6 +56,9 @@ class AppContext(QObject):
         self.settings = settings if settings is not None else QSettings("cnnviz", "cnnviz")
         self.image: np.ndarray = np.zeros((64, 64, 3), np.uint8)
         self.image_path: Path | None = None
+        #: How the image was reduced when it was opened ("decoded at 1/4: 3000×2250 from
+        #: 12000×9000"), or "" when it was opened at its full size.
+        self.image_reduction: str = ""
         #: Counts every :meth:`set_image`; caches of derived images key on it (never on ``id()``,
         #: which Python reuses once an array is freed).
         self.image_generation: int = 0
@@ -60,29 +70,81 @@ class AppContext(QObject):
         #: The pane the user is looking at (set when a pane is shown); errors go to its bar.
         self.current_pane = None
         self.error_posted.connect(self._to_current_pane)
+        images.MAX_PIXELS = self.max_image_pixels  # every image open in this process uses it
 
     # -- image -------------------------------------------------------------------------------
-    def open_image(self, path: str | Path) -> bool:
-        """Load an image file; on failure say why and keep the current image."""
+    @property
+    def max_image_pixels(self) -> int:
+        """The largest image (width × height) opened at full size, from the settings."""
+        try:
+            mp = float(self.settings.value(IMAGE_LIMIT_KEY, images.DEFAULT_MAX_PIXELS / 1e6))
+        except (TypeError, ValueError):
+            mp = images.DEFAULT_MAX_PIXELS / 1e6
+        return max(1, int(round(mp * 1e6))) if mp > 0 else images.DEFAULT_MAX_PIXELS
+
+    def set_max_image_megapixels(self, megapixels: float) -> None:
+        """Set (and remember) the image size limit; every later image open uses it."""
+        megapixels = float(megapixels)
+        if not megapixels > 0:
+            raise ValueError(f"The image size limit must be more than 0 megapixels, got {megapixels:g}.")
+        self.settings.setValue(IMAGE_LIMIT_KEY, megapixels)
+        self.settings.sync()
+        images.MAX_PIXELS = self.max_image_pixels
+        self.post(f"Images above {megapixels:g} megapixels are now refused (or opened downscaled).")
+
+    def open_image(self, path: str | Path, *, downscaled: bool = False) -> bool:
+        """Load an image file; on failure say why and keep the current image. ``downscaled``:
+        open an image above the size limit at 1/2, 1/4, 1/8 ... of its size. An image refused for
+        its size offers that in the message bar (an "Open downscaled" button)."""
         path = Path(path)
         try:
-            img = images.load_image(path)
+            if downscaled:
+                result = images.load_image_downscaled(path, max_pixels=self.max_image_pixels)
+            else:
+                result = images.DownscaledImage(
+                    images.load_image(path, max_pixels=self.max_image_pixels), 1, (0, 0), False)
         except images.ImageLoadError as exc:
             from cnnviz.gui.widgets.message_bar import plain_text
 
-            self.last_error = plain_text(str(exc))  # no Python bytes literal reaches the user
-            self.error_posted.emit(self.last_error)
+            text = plain_text(str(exc))  # no Python bytes literal reaches the user
+            if isinstance(exc, images.ImageTooLargeError):
+                said = "raise the limit if you trust the file."
+                where = f"raise the limit in {IMAGE_LIMIT_WHERE} if you trust the file."
+                text = text.replace(said, where) if said in text else f"{text} Raise it in {IMAGE_LIMIT_WHERE}"
+            self.last_error = text
+            self.error_posted.emit(text)
+            if isinstance(exc, images.ImageTooLargeError):
+                self._offer_downscaled(path, text)
             return False
-        self.set_image(img, path)
+        img = result.image
+        self.set_image(img, path, reduction=result.describe() if result.factor > 1 else "")
         self.add_recent("images", path)
-        self.post(f"Opened {path.name} ({img.shape[1]}×{img.shape[0]})")
+        size = self.image_reduction or f"{img.shape[1]}×{img.shape[0]}"
+        self.post(f"Opened {path.name} ({size})", 0 if self.image_reduction else 5000)
         return True
 
-    def set_image(self, img: np.ndarray, path: Path | None = None) -> None:
+    def _offer_downscaled(self, path: Path, text: str) -> None:
+        """Put an "Open downscaled" button beside the refusal in the current pane's bar."""
+        pane = self.current_pane
+        if pane is None:
+            return
+        try:
+            bar = pane.message_bar
+        except RuntimeError:  # its window was closed
+            return
+        from cnnviz.gui.widgets.message_action import offer_action
+
+        offer_action(bar, OPEN_DOWNSCALED, lambda: self.open_image(path, downscaled=True),
+                     tooltip="Open the image at 1/2, 1/4 or 1/8 of its size, the smallest "
+                     "reduction that fits under the image size limit")
+
+    def set_image(self, img: np.ndarray, path: Path | None = None, *, reduction: str = "") -> None:
+        """Make ``img`` the shared image; ``reduction`` says how it was shrunk when opened."""
         if img.ndim == 2:
             img = np.repeat(img[:, :, None], 3, axis=2)
         self.image = np.ascontiguousarray(img, dtype=np.uint8)
         self.image_path = Path(path) if path is not None else None
+        self.image_reduction = reduction
         self.image_generation += 1
         self.image_changed.emit()
 
