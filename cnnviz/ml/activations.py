@@ -380,29 +380,84 @@ def page_maps(arr: np.ndarray, page: int, per_page: int) -> tuple[np.ndarray, in
 
 @dataclass(frozen=True)
 class InputSpec:
-    """The image a model takes, or why it takes none (``reason`` set, e.g. two inputs)."""
+    """The image a model takes, or why it takes none (``reason`` set, e.g. three inputs).
+
+    ``flat``: the model takes the image flattened to a vector of this many values (its first
+    ``Reshape`` makes it an image again, or the length is a square of a gray image).
+    ``inputs``: 2 for a model with two image inputs of this shape (a siamese network)."""
 
     height: int | None
     width: int | None
     channels: int | None
     reason: str | None = None
+    flat: int | None = None
+    inputs: int = 1
 
     @property
     def is_image(self) -> bool:
         return self.reason is None
 
+    @property
+    def feed_text(self) -> str:
+        """How the image is fed, in words ("" for a plain image input)."""
+        if self.flat:
+            c = "" if self.channels == 1 else f"×{self.channels}"
+            return f"feeds the {self.height}×{self.width}{c} image flattened to {self.flat} values"
+        return ""
 
-def model_input_spec(model) -> InputSpec:
-    """(height, width, channels) of a single-image model; otherwise an explanation."""
+
+def _first_reshape_target(model) -> tuple | None:
+    """The target shape of the model's first Reshape layer (before any other layer that changes
+    the shape of a flat input), or None."""
+    for _, layer in flat_layers(model):
+        name = type(layer).__name__
+        if name == "Reshape":
+            return tuple(int(v) for v in layer.target_shape)
+        if name not in ("Dropout", "GaussianNoise", "GaussianDropout", "Activation", "Rescaling",
+                        "Normalization", "BatchNormalization", "LayerNormalization"):
+            return None
+    return None
+
+
+def _flat_spec(model, n: int) -> InputSpec:
+    """A flat input of ``n`` numbers: an image fed flattened, or why not."""
+    import math
+
+    target = _first_reshape_target(model)
+    if target is not None:
+        if len(target) == 2:
+            target = (*target, 1)
+        if len(target) == 3 and int(np.prod(target)) == n and target[2] in (1, 3):
+            return InputSpec(target[0], target[1], target[2], flat=n)
+    side = math.isqrt(n) if n > 0 else 0
+    if side > 1 and side * side == n:
+        return InputSpec(side, side, 1, flat=n)
+    return InputSpec(None, None, None,
+                     f"The model takes a vector of {n} numbers, not an image: {n} is not a square "
+                     "(h×h pixels of a gray image) and the model has no Reshape layer that makes "
+                     "it an image. Its summary is shown.")
+
+
+def model_input_spec(model, pairs: bool = False) -> InputSpec:
+    """(height, width, channels) of the image a model takes; otherwise an explanation.
+
+    ``pairs``: a model with two image inputs of the same shape (a siamese network) takes that
+    image (``inputs=2``: the caller feeds both inputs); otherwise it is explained."""
     inputs = _model_inputs(model)
     if not inputs:
         return InputSpec(None, None, None, "The model does not declare its input shape, so cnnviz "
                                            "cannot tell what image it expects.")
+    shapes = [tuple(t.shape[1:]) for t in inputs]
+    if pairs and len(inputs) == 2 and shapes[0] == shapes[1] and len(shapes[0]) == 3 and shapes[0][2] in (1, 3):
+        h, w, c = shapes[0]
+        return InputSpec(h, w, c, inputs=2)
     if len(inputs) > 1:
-        shapes = ", ".join(str(tuple(t.shape[1:])) for t in inputs)
-        return InputSpec(None, None, None, f"The model takes {len(inputs)} inputs ({shapes}); the "
-                                           "activations pane feeds one image. Its summary is shown.")
-    shape = tuple(inputs[0].shape[1:])
+        text = ", ".join(str(s) for s in shapes)
+        return InputSpec(None, None, None, f"The model takes {len(inputs)} inputs ({text}); the "
+                                           "activations pane feeds one image, or the same image to "
+                                           "two inputs of the same shape (a siamese network). Its "
+                                           "summary is shown.")
+    shape = shapes[0]
     if len(shape) == 3:
         h, w, c = shape
         if c in (1, 3):
@@ -410,8 +465,10 @@ def model_input_spec(model) -> InputSpec:
         return InputSpec(h, w, c, f"The model's input has {c} channels; cnnviz feeds gray (1) or "
                                   "RGB (3) images.")
     if len(shape) == 1:
-        return InputSpec(None, None, None, f"The model takes a vector of {shape[0]} numbers, not an "
-                                           "image (a Dense-only model). Its summary is shown.")
+        if shape[0] is None:
+            return InputSpec(None, None, None, "The model takes a vector of any length, not an image. "
+                                               "Its summary is shown.")
+        return _flat_spec(model, int(shape[0]))
     if len(shape) == 2:
         return InputSpec(None, None, None, f"The model takes a sequence ({shape[0]} steps × {shape[1]} "
                                            "features), not an image. Its summary is shown.")
@@ -440,14 +497,18 @@ def scale_pixels(img: np.ndarray, scaling: str) -> np.ndarray:
     return x
 
 
-def prepare_input(image_rgb_uint8: np.ndarray, model, scaling: str = "div255") -> tuple[np.ndarray, np.ndarray]:
+def prepare_input(image_rgb_uint8: np.ndarray, model, scaling: str = "div255",
+                  pairs: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Turn an RGB (or gray) uint8 image into the model's input ``x`` (no batch axis), and the
-    uint8 preview of what the model sees (resized, gray/RGB converted, inversion applied)."""
+    uint8 preview of what the model sees (resized, gray/RGB converted, inversion applied).
+    A model that takes the image flattened (``InputSpec.flat``) gets ``x`` as a flat vector;
+    with ``pairs``, ``x`` is one image for a model with two image inputs (see
+    :func:`model_input_spec`)."""
     import cv2
 
     if scaling not in SCALINGS:
         raise ValueError(f"unknown scaling '{scaling}'; choose one of {', '.join(SCALINGS)}")
-    spec = model_input_spec(model)
+    spec = model_input_spec(model, pairs)
     if not spec.is_image:
         raise ValueError(spec.reason)
     img = np.asarray(image_rgb_uint8)
@@ -472,6 +533,8 @@ def prepare_input(image_rgb_uint8: np.ndarray, model, scaling: str = "div255") -
     x = scale_pixels(img, scaling)
     if spec.channels == 1:
         x = x[..., None]
+    if spec.flat:
+        x = x.reshape(-1)  # the model reshapes it back into the image
     return x, preview
 
 
@@ -545,8 +608,12 @@ def predict_probabilities(model, x, labels: Sequence[str] | None = None) -> Pred
     if isinstance(y, (list, tuple)):
         y = y[0]
     y = np.asarray(y, dtype=np.float64)[0].reshape(-1)
+    finite = np.isfinite(y)
     is_prob = True
-    if y.size == 1 and 0.0 <= y[0] <= 1.0:
+    if not finite.all():  # NaN or infinite scores: only the finite ones are shown, as they are
+        p = np.where(finite, np.clip(np.nan_to_num(y, nan=0.0), 0.0, 1.0), 0.0)
+        is_prob = False
+    elif y.size == 1 and 0.0 <= y[0] <= 1.0:
         p = np.array([1.0 - y[0], y[0]])
     elif np.all(y >= -1e-6) and abs(y.sum() - 1.0) < 1e-3:
         p = np.clip(y, 0.0, 1.0)

@@ -328,7 +328,7 @@ def describe(model_id: int, loaded: Any, name: str) -> ModelInfo:
         return info
     from cnnviz.ml import outputs as O
 
-    spec = A.model_input_spec(model)
+    spec = A.model_input_spec(model, pairs=True)
     info.conv_layers = list(A.conv_layers(model))
     try:
         info.output_kind = O.output_kind(model)
@@ -586,7 +586,7 @@ def _pass(model_id: int, loaded: Any, image: np.ndarray, scaling: str, spec,
     if entry is not None:
         return entry, key, True
     img = _fit_free_size(image, spec)
-    x, preview = A.prepare_input(img, model, scaling)
+    x, preview = A.prepare_input(img, model, scaling, pairs=True)
     if two:
         blank = np.zeros_like(x) if other == "blank" else x
         x = [x, blank] if feed != "b" else [blank, x]
@@ -625,7 +625,7 @@ def compute_job(job, req: ComputeRequest) -> ActivationResult:
     loaded = _model(job, req.model_id, req.source)
     stage("compute")
     model = loaded.model
-    spec = A.model_input_spec(model)
+    spec = A.model_input_spec(model, pairs=True)
 
     def one(image: np.ndarray, want_prediction: bool) -> tuple[dict[str, Any], Any]:
         p, key, kept = _pass(req.model_id, loaded, image, req.scaling, spec, req.feed, req.other)

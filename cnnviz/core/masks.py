@@ -1,0 +1,82 @@
+"""Segmentation masks: the per-pixel class of a model's output, each class's share of the
+pixels, and the book's overlap scores (chapter 6) per class and their mean.
+
+Jaccard (intersection over union):  J(A, B) = |A ∩ B| / (|A| + |B| − |A ∩ B|).
+Dice:                               D(A, B) = 2·|A ∩ B| / (|A| + |B|).
+
+The book prints Dice without the factor 2 (``|A ∩ B| / (|A| + |B|)``), which can never exceed
+0.5; its own conversions J = D / (2 − D) and D = 2J / (1 + J) hold only with the factor 2, which
+is what is computed here.
+
+Pure numpy: no Qt, no Keras.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["MaskScores", "argmax_mask", "class_shares", "dice", "jaccard", "mask_scores"]
+
+
+def argmax_mask(output: np.ndarray) -> np.ndarray:
+    """The class of each pixel of an (H, W, C) score map, as an (H, W) int array. Non-finite
+    scores never win (a pixel whose scores are all NaN gets class 0)."""
+    y = np.asarray(output, dtype=np.float64)
+    if y.ndim != 3:
+        raise ValueError(f"a mask needs an (height, width, classes) output, not shape {y.shape}")
+    if y.shape[-1] == 1:  # one sigmoid channel: foreground where p > 0.5
+        return (np.nan_to_num(y[..., 0], nan=0.0) > 0.5).astype(np.int32)
+    y = np.where(np.isfinite(y), y, -np.inf)
+    return np.argmax(y, axis=-1).astype(np.int32)
+
+
+def class_shares(mask: np.ndarray, classes: int) -> np.ndarray:
+    """The fraction of the pixels of each class 0…classes−1 (sums to 1)."""
+    m = np.asarray(mask).reshape(-1)
+    counts = np.bincount(np.clip(m, 0, classes - 1), minlength=classes)[:classes]
+    return counts / max(1, m.size)
+
+
+def jaccard(a: np.ndarray, b: np.ndarray) -> float:
+    """|A ∩ B| / |A ∪ B| of two boolean masks; 1.0 when both are empty (they agree)."""
+    a, b = np.asarray(a, bool), np.asarray(b, bool)
+    inter = int(np.logical_and(a, b).sum())
+    union = int(a.sum()) + int(b.sum()) - inter
+    return 1.0 if union == 0 else inter / union
+
+
+def dice(a: np.ndarray, b: np.ndarray) -> float:
+    """2·|A ∩ B| / (|A| + |B|) of two boolean masks (the book's formula with its factor 2);
+    1.0 when both are empty."""
+    a, b = np.asarray(a, bool), np.asarray(b, bool)
+    total = int(a.sum()) + int(b.sum())
+    return 1.0 if total == 0 else 2.0 * int(np.logical_and(a, b).sum()) / total
+
+
+@dataclass(frozen=True)
+class MaskScores:
+    """Jaccard and Dice of a predicted mask against the true one, per class and their means."""
+
+    jaccard: np.ndarray  # (classes,)
+    dice: np.ndarray  # (classes,)
+
+    @property
+    def mean_jaccard(self) -> float:
+        return float(np.mean(self.jaccard)) if self.jaccard.size else 0.0
+
+    @property
+    def mean_dice(self) -> float:
+        return float(np.mean(self.dice)) if self.dice.size else 0.0
+
+
+def mask_scores(predicted: np.ndarray, truth: np.ndarray, classes: int) -> MaskScores:
+    """Per-class Jaccard and Dice of two (H, W) class masks of the same size."""
+    p, t = np.asarray(predicted), np.asarray(truth)
+    if p.shape != t.shape:
+        raise ValueError(f"The true mask is {t.shape[1]}×{t.shape[0]} pixels but the model's mask is "
+                         f"{p.shape[1]}×{p.shape[0]}; they must be the same size.")
+    j = np.array([jaccard(p == c, t == c) for c in range(classes)], dtype=np.float64)
+    d = np.array([dice(p == c, t == c) for c in range(classes)], dtype=np.float64)
+    return MaskScores(j, d)
