@@ -478,23 +478,45 @@ def model_input_spec(model, pairs: bool = False) -> InputSpec:
 SCALINGS: dict[str, str] = {
     "div255": "÷255 (0…1)",
     "none": "raw pixel values (0…255)",
-    "minus1to1": "−1…1 (÷127.5 − 1)",
+    "minus1to1": "−1…1 (÷127.5 − 1), as MobileNet and Teachable Machine models expect",
+    "imagenet_caffe": "ImageNet “caffe”: RGB → BGR, minus the mean pixel [103.939, 116.779, "
+                      "123.68], no ÷255 (VGG16/19, ResNet50 of keras.applications)",
+    "imagenet_torch": "ImageNet “torch”: (x/255 − [0.485, 0.456, 0.406]) / [0.229, 0.224, 0.225] "
+                      "(DenseNet of keras.applications, models trained in PyTorch)",
     "standardize": "zero mean, unit variance per image",
     "div255_inverted": "÷255, inverted (white strokes on black, like MNIST)",
 }
 
+#: The ImageNet means and deviations of the "caffe" (BGR, 0…255) and "torch" (RGB, 0…1) presets,
+#: as ``keras.applications.imagenet_utils.preprocess_input`` uses them.
+CAFFE_MEAN_BGR = np.array([103.939, 116.779, 123.68], np.float32)
+TORCH_MEAN_RGB = np.array([0.485, 0.456, 0.406], np.float32)
+TORCH_STD_RGB = np.array([0.229, 0.224, 0.225], np.float32)
+
 
 def scale_pixels(img: np.ndarray, scaling: str) -> np.ndarray:
     """The model's numbers for uint8 pixels ``img`` (already inverted for ``div255_inverted``)
-    under one of :data:`SCALINGS`, as float32 of the same shape."""
+    under one of :data:`SCALINGS`, as float32 of the same shape.
+
+    A gray image (H, W) under the ImageNet presets gets the mean of the three channels' means
+    (and deviations): the presets are defined per colour channel, and a gray pixel is equal in
+    all three."""
     x = img.astype(np.float32)
+    gray = x.ndim == 2 or x.shape[-1] == 1
     if scaling in ("div255", "div255_inverted"):
         x = x / 255.0
     elif scaling == "minus1to1":
         x = x / 127.5 - 1.0
     elif scaling == "standardize":
         x = (x - x.mean()) / max(float(x.std()), 1e-6)
-    return x
+    elif scaling == "imagenet_caffe":
+        x = x - CAFFE_MEAN_BGR.mean() if gray else x[..., ::-1] - CAFFE_MEAN_BGR
+    elif scaling == "imagenet_torch":
+        if gray:
+            x = (x / 255.0 - TORCH_MEAN_RGB.mean()) / TORCH_STD_RGB.mean()
+        else:
+            x = (x / 255.0 - TORCH_MEAN_RGB) / TORCH_STD_RGB
+    return np.ascontiguousarray(x, dtype=np.float32)
 
 
 def prepare_input(image_rgb_uint8: np.ndarray, model, scaling: str = "div255",

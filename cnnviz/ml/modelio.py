@@ -884,7 +884,20 @@ def _describe(cfg: dict) -> str:
         bits.append(act)
     if "rate" in cfg:
         bits.append(f"rate {cfg['rate']}")
+    if "scale" in cfg and "offset" in cfg:  # Rescaling: "1/255", "1/127.5, offset -1"
+        bits.append(_scale_text(cfg["scale"], cfg["offset"]))
     return ", ".join(bits)
+
+
+def _scale_text(scale, offset) -> str:
+    """A Rescaling layer's numbers in words: "1/255", "1/127.5, offset -1"."""
+    try:
+        scale, offset = float(scale), float(offset)
+    except (TypeError, ValueError):  # per-channel lists
+        return f"scale {scale}, offset {offset}"
+    inv = 1.0 / scale if scale else 0.0
+    text = f"1/{inv:g}" if scale and abs(inv - round(inv, 1)) < 1e-3 * inv else f"×{scale:g}"
+    return text + (f", offset {offset:g}" if offset else "")
 
 
 def _summary_from_config(config, prefix: str = "") -> list[LayerSummary]:

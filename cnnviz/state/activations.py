@@ -62,10 +62,20 @@ NORMALIZATIONS = {
 SCALING_TEXT = {  # short names for the combo; cnnviz.ml.activations.SCALINGS has the long ones
     "div255": "÷255 (0…1)",
     "div255_inverted": "÷255, inverted (dark strokes → white)",
-    "minus1to1": "−1…1",
+    "minus1to1": "−1…1 (MobileNet / Teachable Machine)",
+    "imagenet_caffe": "ImageNet caffe (RGB→BGR, minus the mean pixel, no ÷255; "
+                      "a gray image: minus the channels' average, 114.8)",
+    "imagenet_torch": "ImageNet torch ((÷255 − mean) ÷ std per channel; "
+                      "a gray image: the channels' average mean and std)",
     "standardize": "Zero mean, unit variance",
     "none": "Raw 0…255",
 }
+#: Layers that may come before a model's own input scaling without changing the numbers it
+#: expects (resizing, cropping, augmentation that is off when predicting).
+_BEFORE_RESCALING = ("InputLayer", "Resizing", "CenterCrop", "RandomFlip", "RandomRotation",
+                     "RandomZoom", "RandomTranslation", "RandomContrast", "RandomCrop",
+                     "RandomBrightness", "RandomHeight", "RandomWidth", "Dropout", "GaussianNoise",
+                     "GaussianDropout")
 SOURCES = {"image": "The current image", "canvas": "A drawing (mouse)"}
 CANVAS_MAX_SIDE = 128
 #: Classes listed in the prediction chart; the rest are summed into one "others" row.
@@ -94,9 +104,13 @@ def disabled_text(feature: str, reason: str) -> str:
 # ============================================================================ rules
 
 
-def default_scaling(spec: tuple | None, image: np.ndarray | None) -> str:
+def default_scaling(spec: tuple | None, image: np.ndarray | None, info: ModelInfo | None = None) -> str:
     """÷255, or ÷255 inverted when a small gray model (MNIST-like) is shown a bright image:
-    such models learnt white strokes on black, and a scanned dark-on-light digit must be flipped."""
+    such models learnt white strokes on black, and a scanned dark-on-light digit must be flipped.
+    A model that scales its input itself (``info`` starts with a Rescaling or Normalization
+    layer, :func:`input_rescaling`) gets the raw pixels 0…255."""
+    if info is not None and input_rescaling(info):
+        return "none"
     if spec is None or image is None:
         return "div255"
     h, w, c = spec
@@ -164,10 +178,16 @@ def levels_for(normalization: str, res: InputActivations,
 
 
 def layer_cells(row: LayerRow) -> tuple[list[str], str]:
-    """The layer table's cells for one row, and its tooltip."""
+    """The layer table's cells for one row, and its tooltip (with the layer's arithmetic:
+    receptive field, output size and parameters with the formulas filled in)."""
+    from cnnviz.core.layer_arith import explain
+
     shape = "—" if row.shape is None else "×".join("?" if v is None else str(v) for v in row.shape[1:])
     params = "" if row.params is None else f"{row.params:,}"
     tip = f"{row.name} ({row.type})" + (f": {row.info}" if row.info else "")
+    lines = explain(getattr(row, "arith", None))
+    if lines:
+        tip += "\n" + "\n".join(lines)
     return [row.name, row.type, shape, params], tip
 
 
@@ -249,8 +269,24 @@ def trust_details(outcome: LoadRefused) -> str:
     return "\n\n".join(parts)
 
 
+def input_rescaling(info: ModelInfo) -> str | None:
+    """The layer at the model's start that scales its input ("Rescaling 1/255", possibly inside
+    a nested model), or None when the model takes the numbers as they are fed."""
+    for row in info.layers:
+        base = row.type
+        if base in ("Rescaling", "Normalization"):
+            return f"{base} {row.info}".strip()
+        if base not in _BEFORE_RESCALING:
+            return None
+    return None
+
+
 def model_notes(info: ModelInfo) -> list[str]:
     notes = list(info.notes)
+    rescaling = input_rescaling(info)
+    if rescaling:
+        notes.insert(0, f"The model rescales its input itself ({rescaling}): feed raw 0…255 "
+                        "(the scaling is set to Raw).")
     if info.spec_reason:
         notes.insert(0, info.spec_reason)
     return notes[:6]
@@ -679,7 +715,8 @@ class ActivationsState:
     def apply_default_scaling(self) -> None:
         if self.scaling_chosen or self.info is None:
             return
-        self.scaling = "div255" if self.source == "canvas" else default_scaling(self.info.spec, self._image())
+        self.scaling = (default_scaling(None, None, self.info) if self.source == "canvas"
+                        else default_scaling(self.info.spec, self._image(), self.info))
         self.scaling_changed.emit(self.scaling)
 
     def image_changed(self) -> None:
