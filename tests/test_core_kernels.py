@@ -312,3 +312,73 @@ def test_kernel_taps_choose_the_cheaper_way():
     assert kernel_taps(rank(2, 7), 3) == 49
     assert kernel_taps(rank(3, 15)) == 225
     assert kernel_taps(rank(1, 3)) == 9
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize("mode", ["correlate", "convolve"])
+@pytest.mark.parametrize("border", ["reflect", "symmetric", "replicate", "zero"])
+def test_incremental_filter_follows_cell_edits_exactly(channels, mode, border):
+    """A kernel edited a cell at a time is updated from the last result (one scaled, shifted
+    copy of the image per changed cell), within a few float32 roundings of the direct filter,
+    and never changes a result it returned before."""
+    from cnnviz.core.kernels import IncrementalFilter, kernel_taps
+
+    rng = np.random.default_rng(channels * 7 + len(mode) + len(border))
+    shape = (int(rng.integers(16, 40)), int(rng.integers(16, 40))) + ((3,) if channels == 3 else ())
+    image = rng.uniform(0, 255, shape).astype(np.float32)
+    kh, kw = int(rng.integers(5, 16)), int(rng.integers(4, 16))
+    k = rng.normal(size=(kh, kw)).astype(np.float32)
+    f = IncrementalFilter()
+    out = f.apply(image, k, mode=mode, border=border)
+    np.testing.assert_array_equal(out, apply_kernel(image, k, mode=mode, border=border))
+    for step in range(IncrementalFilter.MAX_STEPS + 5):
+        before, kept = out, out.copy()
+        k = k.copy()
+        k[rng.integers(kh), rng.integers(kw)] = rng.normal() * 3
+        taps = f.taps(image, k, mode=mode, border=border)
+        # after MAX_STEPS steps in a row a full filter wipes out the accumulated rounding
+        full = step % (IncrementalFilter.MAX_STEPS + 1) == IncrementalFilter.MAX_STEPS
+        assert taps == kernel_taps(k, channels) if full else taps < kernel_taps(k, channels)
+        out = f.apply(image, k, mode=mode, border=border)
+        expected = apply_kernel(image, k, mode=mode, border=border)
+        assert out.shape == expected.shape and out.dtype == np.float32
+        np.testing.assert_allclose(out, expected, rtol=0, atol=1e-5 * np.abs(expected).max())
+        np.testing.assert_array_equal(before, kept)
+    # a new image, or a change of most cells, filters anew (exactly apply_kernel_fast's result)
+    other = image.copy()
+    np.testing.assert_array_equal(f.apply(other, k, mode=mode, border=border), apply_kernel(other, k, mode=mode, border=border))
+    k2 = rng.normal(size=(kh, kw)).astype(np.float32)
+    assert f.taps(other, k2, mode=mode, border=border) == kernel_taps(k2, channels)
+
+
+def test_incremental_filter_refuses_what_apply_kernel_refuses():
+    from cnnviz.core.kernels import IncrementalFilter
+
+    f = IncrementalFilter()
+    image = np.zeros((8, 8), np.float32)
+    f.apply(image, np.ones((3, 3)))
+    with pytest.raises(ValueError, match="row 0, column 1"):
+        f.apply(image, [[1, np.nan, 1], [1, 1, 1], [1, 1, 1]])
+    with pytest.raises(ValueError, match="Unknown border"):
+        f.apply(image, np.ones((3, 3)), border="wrap")
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_large_kernels_filtered_in_row_bands_give_the_one_call_result(channels, monkeypatch):
+    """Large direct filters are split into row bands filtered on several threads; every band
+    sees the rows around it, so the result is that of one filter2D call."""
+    import cnnviz.core.kernels as kernels
+
+    calls = []
+    monkeypatch.setattr(kernels, "_band_count", lambda rows, cells, work: calls.append(rows) or 3)
+    rng = np.random.default_rng(channels)
+    shape = (61, 47) + ((3,) if channels == 3 else ())
+    image = rng.uniform(0, 255, shape).astype(np.float32)
+    for kh, kw in ((15, 15), (14, 9), (7, 12)):
+        k = rng.normal(size=(kh, kw)).astype(np.float32)
+        for mode in ("correlate", "convolve"):
+            for border in ("reflect", "zero"):
+                direct = apply_kernel(image, k, mode=mode, border=border)
+                fast = kernels.apply_kernel_fast(image, k, mode=mode, border=border)
+                np.testing.assert_allclose(fast, direct, rtol=0, atol=1e-5 * np.abs(direct).max())
+    assert calls

@@ -14,6 +14,9 @@ A note on the book's kernels (chapter 3): its Sobel-x kernel is printed with a l
 
 from __future__ import annotations
 
+import os
+import threading
+
 import cv2
 import numpy as np
 
@@ -29,6 +32,7 @@ __all__ = [
     "preset",
     "apply_kernel",
     "apply_kernel_fast",
+    "IncrementalFilter",
     "separable_terms",
     "kernel_taps",
     "gradient_magnitude",
@@ -429,9 +433,10 @@ def apply_kernel_fast(
     img, k, anchor, border_flag = _prepared(image, kernel, mode, flip, border, check_finite)
     terms = _separable_plan(k, img.shape[2] if img.ndim == 3 else 1)
     if terms is None:
-        return _per_channel(
-            img, lambda x: cv2.filter2D(x, cv2.CV_32F, k, anchor=anchor, borderType=border_flag)
-        )
+        def direct(x: np.ndarray) -> np.ndarray:
+            return cv2.filter2D(x, cv2.CV_32F, k, anchor=anchor, borderType=border_flag)
+
+        return _per_channel(img, lambda x: _in_bands(direct, x, k.shape[0], anchor[1], k.size))
 
     def separable(x: np.ndarray) -> np.ndarray:
         out = None
@@ -444,6 +449,157 @@ def apply_kernel_fast(
         return out
 
     return _per_channel(img, separable)
+
+
+#: A direct filter of at least this many cells times pixels is split into row bands filtered on
+#: several threads at once: OpenCV's ``filter2D`` runs on one core for colour images and for the
+#: large kernels it filters through the frequency domain.
+BAND_MIN_WORK = 2.0e7
+#: Each band has at least this many rows (fewer would spend more on the overlap than they save).
+BAND_MIN_ROWS = 128
+#: Smaller kernels are left to OpenCV, which spreads their rows over the cores itself.
+BAND_MIN_CELLS = 50
+
+
+def _band_count(rows: int, cells: int, work: float) -> int:
+    cores = max(1, min(os.cpu_count() or 1, cv2.getNumThreads() or 1, 8))
+    if cores < 2 or cells < BAND_MIN_CELLS or work < BAND_MIN_WORK:
+        return 1
+    return max(1, min(cores, rows // BAND_MIN_ROWS))
+
+
+def _in_bands(filt, x: np.ndarray, kh: int, anchor_row: int, cells: int) -> np.ndarray:
+    """``filt(x)`` (a float32 filter of ``kh`` rows anchored at row ``anchor_row``) computed in
+    horizontal bands on several threads at once, with the same result: each band is filtered
+    with the ``kh - 1`` rows of image it needs around it, so only the image's own top and
+    bottom rows meet the border rule, as in one call. OpenCV releases the GIL while it filters."""
+    h = x.shape[0]
+    n = _band_count(h, cells, float(x.size) * cells)
+    if n == 1:
+        return filt(x)
+    out = np.empty(x.shape, np.float32)
+    above, below = anchor_row, kh - 1 - anchor_row
+    errors: list[BaseException] = []
+
+    def band(i: int) -> None:
+        try:
+            r0, r1 = h * i // n, h * (i + 1) // n
+            s0, s1 = max(0, r0 - above), min(h, r1 + below)
+            part = filt(x[s0:s1])
+            out[r0:r1] = part[r0 - s0 : r1 - s0].reshape(out[r0:r1].shape)
+        except BaseException as exc:  # re-raised on the calling thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=band, args=(i,), name="cnnviz-filter-band", daemon=True) for i in range(1, n)]
+    for t in threads:
+        t.start()
+    band(0)
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    return out
+
+
+class IncrementalFilter:
+    """:func:`apply_kernel_fast` that remembers its last result, so that a kernel changed in a few
+    cells (painting, typing a value) costs a few passes over the image instead of a whole filter.
+
+    Filtering is linear in the kernel: changing cell (i, j) by d changes the result by d times
+    the image shifted by (i, j) (border filled as the filter fills it). :meth:`apply` takes that
+    way when it is cheaper, from a result computed for the same image object, mode and border;
+    other calls compute anew. Each step rounds once in float32, so at most :attr:`MAX_STEPS`
+    steps are chained before a full filter: the result stays within about ``MAX_STEPS`` float32
+    roundings of the largest value (rtol 1e-5) of the direct filter. A new array is returned
+    every time (earlier results are never changed). Safe to call from two threads; the newest
+    result wins the memory."""
+
+    #: Incremental steps in a row before a full filter again.
+    MAX_STEPS = 32
+    #: Cost of one changed cell (one scaled add over the image) in taps of the direct filter.
+    STEP_TAPS = 2.0
+
+    def __init__(self) -> None:
+        self._last: tuple | None = None  # (source, mode, border, slid kernel, result, steps)
+        self._padded: tuple | None = None  # (source, border, shape, anchor, padded image)
+
+    def clear(self) -> None:
+        self._last = self._padded = None
+
+    def _changes(self, source: np.ndarray, kernel: np.ndarray, mode: str, border: str):
+        """(slid kernel, anchor, cells changed as slid, last entry) when an incremental update
+        applies, else None."""
+        last = self._last
+        if last is None or last[0] is not source or last[1] != mode or last[2] != border:
+            return None
+        if kernel.shape != last[3].shape or last[5] >= self.MAX_STEPS:
+            return None
+        kh, kw = kernel.shape
+        if mode == "convolve":
+            slid, anchor = kernel[::-1, ::-1], (kw - 1 - kw // 2, kh - 1 - kh // 2)
+        else:
+            slid, anchor = kernel, (kw // 2, kh // 2)
+        cells = np.argwhere(slid != last[3])
+        channels = source.shape[2] if source.ndim == 3 else 1
+        if len(cells) * self.STEP_TAPS >= kernel_taps(kernel, channels):
+            return None
+        return slid, anchor, cells, last
+
+    def taps(self, source: np.ndarray, kernel: np.ndarray, *, mode: str = "correlate", border: str = "reflect") -> float:
+        """Multiply-adds per pixel and channel that :meth:`apply` will spend (see
+        :func:`kernel_taps`)."""
+        k = validate_kernel(kernel)
+        found = self._changes(source, k, mode, border)
+        if found is None:
+            return kernel_taps(k, source.shape[2] if source.ndim == 3 else 1)
+        return max(1.0, len(found[2]) * self.STEP_TAPS)
+
+    def apply(
+        self,
+        source: np.ndarray,
+        kernel: np.ndarray,
+        *,
+        mode: str = "correlate",
+        border: str = "reflect",
+        check_finite: bool = True,
+    ) -> np.ndarray:
+        """:func:`apply_kernel_fast` of ``source`` (float32) with ``kernel``."""
+        k = validate_kernel(kernel)
+        simple = source.dtype == np.float32 and (source.ndim == 2 or source.shape[2] <= 4)
+        found = self._changes(source, k, mode, border) if simple else None
+        if found is None:
+            out = apply_kernel_fast(source, k, mode=mode, border=border, check_finite=check_finite)
+            slid = k[::-1, ::-1] if mode == "convolve" else k
+            self._last = (source, mode, border, np.array(slid, np.float32), out, 0)
+            return out
+        slid, anchor, cells, last = found
+        padded = self._padded_source(source, border, k.shape, anchor)
+        h, w = source.shape[:2]
+        out = last[4]
+        for i, j in cells:
+            d = float(slid[i, j]) - float(last[3][i, j])
+            shifted = padded[i : i + h, j : j + w]
+            if out is last[4]:
+                out = cv2.scaleAdd(shifted, d, out)  # a new array: the last result is kept as is
+            else:
+                cv2.scaleAdd(shifted, d, out, dst=out)
+        if out is last[4]:
+            out = out.copy()
+        out = out.reshape(last[4].shape)
+        self._last = (source, mode, border, np.array(slid, np.float32), out, last[5] + 1)
+        return out
+
+    def _padded_source(self, source: np.ndarray, border: str, shape: tuple, anchor: tuple) -> np.ndarray:
+        cached = self._padded
+        if cached is not None and cached[0] is source and cached[1:4] == (border, shape, anchor):
+            return cached[4]
+        kh, kw = shape
+        ax, ay = anchor
+        padded = cv2.copyMakeBorder(source, ay, kh - 1 - ay, ax, kw - 1 - ax, BORDERS[border], value=0)
+        if source.ndim == 3 and padded.ndim == 2:
+            padded = padded[:, :, None]
+        self._padded = (source, border, shape, anchor, padded)
+        return padded
 
 
 def gradient_magnitude(gx: np.ndarray, gy: np.ndarray) -> np.ndarray:
