@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["MaskScores", "argmax_mask", "class_shares", "dice", "jaccard", "mask_scores"]
+__all__ = ["MaskScores", "argmax_mask", "class_shares", "count_objects", "dice", "jaccard", "mask_scores"]
 
 
 def argmax_mask(output: np.ndarray) -> np.ndarray:
@@ -80,3 +80,26 @@ def mask_scores(predicted: np.ndarray, truth: np.ndarray, classes: int) -> MaskS
     j = np.array([jaccard(p == c, t == c) for c in range(classes)], dtype=np.float64)
     d = np.array([dice(p == c, t == c) for c in range(classes)], dtype=np.float64)
     return MaskScores(j, d)
+
+
+def count_objects(image: np.ndarray, min_share: float = 0.005) -> int:
+    """About how many separate figures an image shows on a plain background: the connected
+    regions (each at least ``min_share`` of the pixels) of whichever side of an Otsu threshold
+    is the minority. A photo (no plain background) counts 0: its regions are not objects."""
+    import cv2
+
+    img = np.asarray(image)
+    if img.ndim == 3:
+        img = cv2.cvtColor(img[..., :3].astype(np.uint8), cv2.COLOR_RGB2GRAY)
+    img = np.clip(img, 0, 255).astype(np.uint8)
+    if img.size == 0 or int(img.max()) == int(img.min()):
+        return 0
+    _, fg = cv2.threshold(img, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    if fg.mean() > 0.5:
+        fg = 1 - fg
+    background = img[fg == 0]
+    if background.size == 0 or float(background.std()) > 8.0:
+        return 0
+    n, _, stats, _ = cv2.connectedComponentsWithStats(fg.astype(np.uint8), connectivity=8)
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    return int(np.count_nonzero(areas >= max(4, min_share * img.size)))

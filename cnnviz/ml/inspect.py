@@ -181,6 +181,7 @@ class Prediction:
     output_kind: str = "classes"
     output: np.ndarray | None = None
     nonfinite: int = 0
+    model_input: np.ndarray | None = None  # what the model was fed (for an image output)
 
 
 @dataclass
@@ -613,7 +614,8 @@ def _prediction(model, x, labels) -> Prediction:
         return Prediction(np.array(pr.probabilities), list(pr.labels), bool(pr.is_probability),
                           "classes", np.array(y, np.float32).reshape(-1), bad)
     names = list(labels) if labels else []
-    return Prediction(np.zeros(0, np.float32), names, False, kind, np.array(y, np.float32), bad)
+    fed = np.array(x[0] if isinstance(x, list) else x, np.float32) if kind == "image" else None
+    return Prediction(np.zeros(0, np.float32), names, False, kind, np.array(y, np.float32), bad, fed)
 
 
 def compute_job(job, req: ComputeRequest) -> ActivationResult:
