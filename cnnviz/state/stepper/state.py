@@ -455,3 +455,21 @@ class StepperState:
         self.update(**settings)
         self.type_upstream(inputs["upstream_text"])
         self.go_to(inputs["position"])
+
+    def load_window(self, window: np.ndarray, kernel: np.ndarray, bias: float = 0.0,
+                    activation: str = "linear") -> None:
+        """Show one unit of a real model: its input ``window`` ((kh, kw) or (kh, kw, C)) typed as
+        the matrix, ``kernel`` of the same shape as the typed kernel, its ``bias`` and
+        ``activation`` — a valid, stride-1 convolution without flipping (Keras's), at its first
+        step. It goes through :meth:`apply_session`, so it is checked like a session and a bad
+        value changes nothing."""
+        from cnnviz.state.stepper.matrices import format_matrix
+
+        self.apply_session({
+            "source": "typed", "kernel_source": "typed",
+            "matrix_text": format_matrix(np.asarray(window, dtype=np.float64)),
+            "kernel_text": format_matrix(np.asarray(kernel, dtype=np.float64)),
+            "mode": "conv", "padding": "valid", "pad_mode": "zero", "flip": False,
+            "stride": [1, 1], "dilation": [1, 1], "bias": float(bias), "activation": activation,
+            "biases": [], "position": 0,
+        })
