@@ -5,6 +5,7 @@ own output, the written products and bias give the pre-activation, the activatio
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -124,7 +125,8 @@ def _conv_model():
     t1 = L.Conv2DTranspose(3, 3, strides=2, padding="same", name="tr_same")(c4)
     t2 = L.Conv2DTranspose(2, 3, strides=2, padding="valid", activation="relu", name="tr_valid")(c4)
     t3 = L.Conv2DTranspose(2, 4, strides=2, padding="same", name="tr_even")(c5)
-    outs = [c5, c6, e1, d1, s1, t1, t2, t3]
+    sm = L.Conv2D(3, 1, activation="softmax", name="c_softmax")(c1)  # over the channel axis
+    outs = [c5, c6, e1, d1, s1, t1, t2, t3, sm]
     return keras.Model(inp, [L.Flatten()(o) for o in outs])
 
 
@@ -136,7 +138,7 @@ def test_convolutions_of_every_kind_match_the_model():
     acts = _all_acts(model, x)
     kinds = {"c_s2": "conv", "c_even2": "conv", "c_even4": "conv", "c_dil2": "conv", "c_valid_s2": "conv",
              "c_groups": "conv", "c_even_s3": "conv", "dw_m2": "depthwise", "sep": "conv",
-             "tr_same": "transpose", "tr_valid": "transpose", "tr_even": "transpose"}
+             "tr_same": "transpose", "tr_valid": "transpose", "tr_even": "transpose", "c_softmax": "conv"}
     for name, kind in kinds.items():
         _check_layer(model, x, acts, name, rng, kind)
 
@@ -333,6 +335,12 @@ def test_the_job_uses_the_kept_pass_and_refuses_a_weights_only_file():
         assert I.activation_cache.runs == runs  # the model was not run again
         assert e.kind == "conv" and e.layer == layer
         assert _close(e.value, float(shown.maps[0][0, 1]))
+        back = pickle.loads(pickle.dumps(e))  # plain data across the engine's pipe
+        assert back.formula == e.formula and np.array_equal(back.window, e.window)
+
+        # a model the engine no longer holds and cannot reopen: said in words
+        gone = X.explain_job(job, X.ExplainRequest(999, None, image, "div255", layer, (0, 0, 0)))
+        assert gone.kind == "unsupported" and "no longer open" in gone.reason
 
         weights = I.load_job(job, I.LoadRequest(str(FIX / "weights_only.h5")))
         e = X.explain_job(job, X.ExplainRequest(weights.model_id, None, image, "div255", "conv", (0, 0, 0)))

@@ -172,7 +172,7 @@ def _graph(model) -> _Graph:
 def _np(v) -> np.ndarray:
     from cnnviz.ml.backend import keras
 
-    return np.asarray(keras().ops.convert_to_numpy(v), dtype=np.float64)
+    return np.asarray(keras().ops.convert_to_numpy(v))  # as stored; slices are cast to float64
 
 
 def _pair(v) -> tuple[int, int]:
@@ -185,6 +185,14 @@ def _same_pad(n: int, k: int, s: int, d: int) -> int:
     """TensorFlow's 'same' padding before the first row/column (the extra one goes after)."""
     total = max((math.ceil(n / s) - 1) * s + (k - 1) * d + 1 - n, 0)
     return total // 2
+
+
+#: Activations over the channel axis: checking them needs every channel's sum at the cell.
+_VECTOR_ACTS = ("softmax", "log_softmax")
+
+
+def _f64(a) -> np.ndarray:
+    return np.asarray(a, dtype=np.float64)
 
 
 def _softmax(v: np.ndarray) -> np.ndarray:
@@ -309,14 +317,16 @@ def _conv(e: UnitExplanation, layer, ins, out) -> np.ndarray:
     chans = np.arange(g * per_group_in, (g + 1) * per_group_in)
     win, pad = _gather(inp[..., chans], rows, cols)
     e.kind = "conv"
-    e.window, e.weights, e.padding = win, kernel[..., o], pad
+    e.window, e.weights, e.padding = win, _f64(kernel[..., o]), pad
     e.origin, e.strides, e.dilation = (int(rows[0]), int(cols[0])), s, d
     e.channel, e.input_channels = o, tuple(int(c) for c in chans)
     e.bias = _bias(layer, o)
     e.note = _all_padding_note(pad)
+    if e.activation not in _VECTOR_ACTS:
+        return None
     # every output channel of the group at this cell, for activations over the channel axis
     lo, hi = g * per_group_out, (g + 1) * per_group_out
-    vec = win.reshape(-1) @ kernel[..., lo:hi].reshape(-1, hi - lo)
+    vec = win.reshape(-1) @ _f64(kernel[..., lo:hi]).reshape(-1, hi - lo)
     if e.bias is not None:
         vec = vec + _np(layer.bias)[lo:hi]
     return vec if groups == 1 else _fill(out.shape[-1], lo, vec)
@@ -346,12 +356,14 @@ def _depthwise(e: UnitExplanation, layer, ins, out) -> np.ndarray:
     c, j = divmod(o, m)
     _, s, d, rows, cols, win, pad = _depthwise_cells(layer, kernel, inp, e.index)
     e.kind = "depthwise"
-    e.window, e.weights, e.padding = win[..., c], kernel[:, :, c, j], pad
+    e.window, e.weights, e.padding = win[..., c], _f64(kernel[:, :, c, j]), pad
     e.origin, e.strides, e.dilation = (int(rows[0]), int(cols[0])), s, d
     e.channel, e.input_channels = o, (int(c),)
     e.bias = _bias(layer, o)
     e.note = _all_padding_note(pad)
-    vec = np.einsum("abc,abcm->cm", win, kernel).reshape(-1)
+    if e.activation not in _VECTOR_ACTS:
+        return None
+    vec = np.einsum("abc,abcm->cm", win, _f64(kernel)).reshape(-1)
     if e.bias is not None:
         vec = vec + _np(layer.bias)
     return vec
@@ -368,14 +380,14 @@ def _separable(e: UnitExplanation, layer, ins, out) -> np.ndarray:
     m = dk.shape[3]
     o = e.index[2]
     _, s, d, rows, cols, win, pad = _depthwise_cells(layer, dk, inp, e.index)
-    dw = np.einsum("abc,abcm->cm", win, dk).reshape(-1)  # the depthwise outputs at this cell
+    dw = np.einsum("abc,abcm->cm", win, _f64(dk)).reshape(-1)  # the depthwise outputs at this cell
     stages = []
     for q in range(dw.size):
         c, jj = divmod(q, m)
         st = UnitExplanation(layer=e.layer, layer_type=e.layer_type, index=(e.index[0], e.index[1], q),
                              kind="depthwise", value=float(dw[q]), activation="linear",
                              pre_activation=float(dw[q]), input_layer=e.input_layer,
-                             window=win[..., c], weights=dk[:, :, c, jj], padding=pad,
+                             window=win[..., c], weights=_f64(dk[:, :, c, jj]), padding=pad,
                              origin=(int(rows[0]), int(cols[0])), strides=s, dilation=d,
                              channel=q, input_channels=(int(c),))
         st.formula = (f"depthwise stage {q}: Σ {win.shape[0]}×{win.shape[1]} window of input channel {c} "
@@ -384,13 +396,15 @@ def _separable(e: UnitExplanation, layer, ins, out) -> np.ndarray:
     e.kind = "conv"
     e.stages = stages
     e.window = dw.reshape(1, 1, -1)
-    e.weights = pk[:, o].reshape(1, 1, -1)
+    e.weights = _f64(pk[:, o]).reshape(1, 1, -1)
     e.padding = np.zeros((1, 1), bool)
     e.origin, e.strides, e.dilation = (e.index[0], e.index[1]), (1, 1), (1, 1)
     e.channel, e.input_channels = o, tuple(range(dw.size))
     e.bias = _bias(layer, o)
     e.note = _all_padding_note(pad)
-    vec = dw @ pk
+    if e.activation not in _VECTOR_ACTS:
+        return None
+    vec = dw @ _f64(pk)
     if e.bias is not None:
         vec = vec + _np(layer.bias)
     return vec
@@ -426,7 +440,7 @@ def _transpose(e: UnitExplanation, layer, ins, out) -> np.ndarray:
     cin = inp.shape[2]
     src = np.array([(i, j, c, a, b) for i, j, a, b in cells for c in range(cin)], dtype=np.int64).reshape(-1, 5)
     window = inp[src[:, 0], src[:, 1], src[:, 2]].astype(np.float64) if len(src) else np.zeros(0)
-    weights = kernel[src[:, 3], src[:, 4], o, src[:, 2]] if len(src) else np.zeros(0)
+    weights = _f64(kernel[src[:, 3], src[:, 4], o, src[:, 2]]) if len(src) else np.zeros(0)
     e.kind = "transpose"
     e.window, e.weights, e.sources = window, weights, src
     e.strides, e.dilation = s, d
@@ -437,9 +451,11 @@ def _transpose(e: UnitExplanation, layer, ins, out) -> np.ndarray:
     if not cells:
         e.note = ("No input cell scatters into this output cell (the stride leaves it between the "
                   "kernel's footprints), so the value is the bias passed through the activation.")
+    if e.activation not in _VECTOR_ACTS:
+        return None
     vec = np.zeros(kernel.shape[2])
     for i, j, a, b in cells:
-        vec += kernel[a, b] @ inp[i, j].astype(np.float64)
+        vec += _f64(kernel[a, b]) @ _f64(inp[i, j])
     if e.bias is not None:
         vec = vec + _np(layer.bias)
     return vec
@@ -452,10 +468,12 @@ def _dense(e: UnitExplanation, layer, ins, out) -> np.ndarray:
     u = e.index[-1]
     vec_in = np.asarray(inp[tuple(e.index[:-1])], dtype=np.float64).reshape(-1)
     e.kind = "dense"
-    e.window, e.weights = vec_in, kernel[:, u]
+    e.window, e.weights = vec_in, _f64(kernel[:, u])
     e.channel = u
     e.bias = _bias(layer, u)
-    vec = vec_in @ kernel
+    if e.activation not in _VECTOR_ACTS:
+        return None
+    vec = vec_in @ _f64(kernel)
     if e.bias is not None:
         vec = vec + _np(layer.bias)
     return vec
@@ -804,8 +822,8 @@ def _explain_into(e: UnitExplanation, layer, ins, out, names) -> None:
     if ltype in _CONV:
         if len(ins) != 1:
             raise _Unsupported(f"This {ltype} reads {len(ins)} inputs; cnnviz explains one.")
-        vec = _CONV[ltype](e, layer, ins, out)
         e.activation = activation_name(getattr(layer, "activation", None))
+        vec = _CONV[ltype](e, layer, ins, out)
         products = np.asarray(e.window, np.float64) * np.asarray(e.weights, np.float64)
         total = float(products.sum())
         e.pre_activation = total + (e.bias or 0.0)
@@ -853,11 +871,11 @@ def _mismatch(e: UnitExplanation, mine: float) -> str:
             "not shown rather than shown wrong.")
 
 
-def _check_activation(e: UnitExplanation, vec: np.ndarray, scale: float, channel: int | None = None) -> None:
+def _check_activation(e: UnitExplanation, vec: np.ndarray | None, scale: float, channel: int | None = None) -> None:
     """The activation of the recomputed sums must give the model's value (or the unit is refused)."""
     ch = e.channel if channel is None else channel
-    if e.activation == "softmax" or e.activation == "log_softmax":
-        if np.isnan(vec).any():
+    if e.activation in _VECTOR_ACTS:
+        if vec is None or np.isnan(vec).any():
             return
         y = apply_activation(e.activation, vec)
     else:
@@ -901,8 +919,12 @@ def explain_job(job, req: ExplainRequest) -> UnitExplanation:
     that image (the model runs only if the pass is not kept)."""
     from cnnviz.ml import activations as A
     from cnnviz.ml import inspect as I
+    from cnnviz.ml.store import ModelGone
 
-    loaded = I._model(job, req.model_id, req.source)
+    try:
+        loaded = I._model(job, req.model_id, req.source)
+    except ModelGone as exc:
+        return _refuse(req.layer, "", req.index, str(exc))
     model = getattr(loaded, "model", None)
     if model is None:
         return _refuse(req.layer, "", req.index,
