@@ -28,6 +28,7 @@ PANES: list[PaneSpec] = [
     PaneSpec("stepper", "Convolution stepper", "cnnviz.gui.panes.stepper", "StepperPane"),
     PaneSpec("functions", "Activation functions", "cnnviz.gui.panes.functions", "FunctionsPane"),
     PaneSpec("training", "Training", "cnnviz.gui.panes.training", "TrainingPane"),
+    PaneSpec("siamese", "Siamese", "cnnviz.gui.panes.siamese", "SiamesePane"),
     PaneSpec("activations", "Activations", "cnnviz.gui.panes.activations", "ActivationsPane"),
 ]
 

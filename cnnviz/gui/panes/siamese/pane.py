@@ -1,0 +1,571 @@
+"""Siamese networks (chapter 5): how far apart a pair of digits is, the same/different verdict
+at a threshold, the contrastive loss of the pair with its numbers, the shared base's embedding
+map, and the triplet loss.
+
+The rules and words are in :mod:`cnnviz.state.siamese`; the Keras work runs as the jobs of
+:mod:`cnnviz.ml.siamese` in the engine (``ctx.worker``), which send back plain numbers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import Qt, Slot
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSlider,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cnnviz.gui.context import AppContext
+from cnnviz.gui.panes.base import Pane, panel
+from cnnviz.gui.panes.siamese.widgets import EmbeddingPlot, InputPicker
+from cnnviz.gui.qtutil import MODEL_FILTER, debounce_timer, signals_blocked
+from cnnviz.gui.widgets.draw_canvas import DrawCanvasWidget, center_like_mnist
+from cnnviz.gui.widgets.message_bar import plain_text
+from cnnviz.ml.inspect import LoadFailed, LoadRefused, LoadRequest
+from cnnviz.ml.siamese import (
+    JOBS,
+    AdoptRequest,
+    DistancesRequest,
+    DistancesResult,
+    EmbeddingMap,
+    EmbeddingRequest,
+    NotSiamese,
+    SiameseInfo,
+    describe_request,
+)
+from cnnviz.state.session import resolve_path
+from cnnviz.state.siamese import (
+    BLANK_CANVAS,
+    BUNDLED_MODEL,
+    Y_CONVENTION,
+    Digits,
+    InputChoice,
+    InputError,
+    SiameseSettings,
+    blank,
+    contrastive_text,
+    triplet_text,
+    verdict_text,
+)
+
+#: Seconds a siamese job may take before the engine is taken to be hung.
+SIAMESE_TIMEOUT_S = 120.0
+THRESHOLD_STEPS = 100  # slider steps per unit of distance
+TRIPLET_NAMES = ("anchor", "positive", "negative")
+
+
+def mono(label: QLabel) -> QLabel:
+    font = QFont("monospace")
+    font.setStyleHint(QFont.StyleHint.Monospace)
+    label.setFont(font)
+    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    label.setWordWrap(True)
+    return label
+
+
+class SiamesePane(Pane):
+    """Pair distances, the embedding map and the triplet-loss calculator of a siamese model."""
+
+    name = "siamese"
+    title = "Siamese"
+
+    def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(ctx, parent)
+        self.settings = SiameseSettings()
+        self.digits = Digits()
+        self.info: SiameseInfo | None = None
+        self.source: LoadRequest | None = None
+        self.pair_result: DistancesResult | None = None
+        self.triplet_result: DistancesResult | None = None
+        self.map: EmbeddingMap | None = None
+        self.last_error = ""
+        self.loading = False
+        self.started = False
+        self._pending = 0  # jobs submitted and not answered yet
+        self._requests = {"pair": 0, "triplet": 0, "map": 0}
+        self._rng = np.random.default_rng(0)
+        self._compute_timer = debounce_timer(self, 0, self._compute)
+        self._build_ui()
+        self._apply_settings_to_widgets()
+        ctx.model_offered.connect(self._on_model_offered)
+        ctx.image_changed.connect(self._on_image_changed)
+        engine = ctx.worker
+        engine.crashed.connect(self._on_engine_trouble)
+        engine.hung.connect(self._on_engine_trouble)
+        engine.restarted.connect(self._on_engine_restarted)
+
+    # ------------------------------------------------------------------ UI
+    def _build_ui(self) -> None:
+        splitter, side = self._build_controls_column(340)
+
+        model_box = QGroupBox("Siamese model")
+        mv = QVBoxLayout(model_box)
+        self.model_label = QLabel("Opening the bundled model…")
+        self.model_label.setWordWrap(True)
+        mv.addWidget(self.model_label)
+        row = QHBoxLayout()
+        self.open_button = QPushButton("Open model…")
+        self.open_button.setToolTip("Open a siamese .keras or .h5 file (two image inputs of the same shape)")
+        self.open_button.clicked.connect(self._on_open_clicked)
+        self.bundled_button = QPushButton("Bundled model")
+        self.bundled_button.setToolTip("siamese_digits.keras: Listing 5.6 trained on the bundled digits")
+        self.bundled_button.clicked.connect(lambda: self.open_model(resolve_path(BUNDLED_MODEL)))
+        row.addWidget(self.open_button)
+        row.addWidget(self.bundled_button)
+        mv.addLayout(row)
+        side.addWidget(model_box)
+
+        numbers = QGroupBox("Threshold and margins")
+        form = QFormLayout(numbers)
+        self.threshold_slider = QSlider(Qt.Orientation.Horizontal)
+        self.threshold_slider.setRange(0, 3 * THRESHOLD_STEPS)
+        self.threshold_slider.setToolTip("A pair whose distance is below the threshold is called the same digit")
+        self.threshold_slider.valueChanged.connect(self._on_threshold_slider)
+        self.threshold_edit = QLineEdit()
+        self.threshold_edit.editingFinished.connect(lambda: self._on_number("threshold", self.threshold_edit))
+        trow = QHBoxLayout()
+        trow.addWidget(self.threshold_slider, 3)
+        trow.addWidget(self.threshold_edit, 1)
+        form.addRow("Threshold", trow)
+        self.margin_edit = QLineEdit()
+        self.margin_edit.setToolTip("m in the contrastive loss: different pairs closer than m are penalised")
+        self.margin_edit.editingFinished.connect(lambda: self._on_number("margin", self.margin_edit))
+        form.addRow("Margin m", self.margin_edit)
+        self.alpha_edit = QLineEdit()
+        self.alpha_edit.setToolTip("α in the triplet loss: how much farther the negative must be than the positive")
+        self.alpha_edit.editingFinished.connect(lambda: self._on_number("alpha", self.alpha_edit))
+        form.addRow("Margin α", self.alpha_edit)
+        self.number_error = QLabel("")
+        self.number_error.setWordWrap(True)
+        self.number_error.setStyleSheet("color: #d93025; font-weight: bold;")
+        self.number_error.setVisible(False)
+        form.addRow(self.number_error)
+        side.addWidget(numbers)
+
+        draw_box = QGroupBox("Drawing (an input can be the drawing)")
+        dv = QVBoxLayout(draw_box)
+        self.canvas = DrawCanvasWidget(size=200)
+        self.canvas.drawing_changed.connect(self._on_drawing_changed)
+        dv.addWidget(self.canvas, 1)
+        self.clear_button = QPushButton("Clear drawing")
+        self.clear_button.clicked.connect(self.canvas.clear)
+        dv.addWidget(self.clear_button)
+        side.addWidget(draw_box)
+        side.addStretch(1)
+
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        splitter.addWidget(self.tabs)
+        splitter.setStretchFactor(1, 1)
+
+        # -- pair
+        pair_page = QWidget()
+        pv = QVBoxLayout(pair_page)
+        prow = QHBoxLayout()
+        self.pickers = [InputPicker("Input A"), InputPicker("Input B")]
+        for p in self.pickers:
+            p.changed.connect(self._on_pair_changed)
+            prow.addWidget(p)
+        pv.addLayout(prow)
+        brow = QHBoxLayout()
+        self.same_button = QPushButton("Random same pair")
+        self.same_button.clicked.connect(lambda: self.random_pair(True))
+        self.different_button = QPushButton("Random different pair")
+        self.different_button.clicked.connect(lambda: self.random_pair(False))
+        self.y_combo = QComboBox()
+        self.y_combo.addItem("y = 1 (same)", 1)
+        self.y_combo.addItem("y = 0 (different)", 0)
+        self.y_combo.setToolTip("The pair's label in the contrastive loss; set from the digits when both are bundled")
+        self.y_combo.currentIndexChanged.connect(lambda _i: self._draw_pair())
+        brow.addWidget(self.same_button)
+        brow.addWidget(self.different_button)
+        brow.addStretch(1)
+        brow.addWidget(QLabel("Label"))
+        brow.addWidget(self.y_combo)
+        pv.addLayout(brow)
+        self.distance_label = QLabel("")
+        big = QFont(self.font())
+        big.setPointSizeF(max(9.0, big.pointSizeF()) * 1.35)
+        big.setBold(True)
+        self.distance_label.setFont(big)
+        self.distance_label.setWordWrap(True)
+        pv.addWidget(self.distance_label)
+        self.contrastive_label = panel(mono(QLabel("")))
+        pv.addWidget(self.contrastive_label)
+        self.y_note = QLabel(Y_CONVENTION)
+        self.y_note.setWordWrap(True)
+        pv.addWidget(self.y_note)
+        pv.addStretch(1)
+        self.tabs.addTab(pair_page, "Pair distance")
+
+        # -- embedding map
+        map_page = QWidget()
+        mv2 = QVBoxLayout(map_page)
+        self.map_label = QLabel("")
+        self.map_label.setWordWrap(True)
+        mv2.addWidget(self.map_label)
+        self.embedding_plot = EmbeddingPlot()
+        mv2.addWidget(self.embedding_plot, 1)
+        self.tabs.addTab(map_page, "Embedding map")
+
+        # -- triplet
+        triplet_page = QWidget()
+        tv = QVBoxLayout(triplet_page)
+        trow2 = QHBoxLayout()
+        self.triplet_pickers = [InputPicker(n.capitalize()) for n in TRIPLET_NAMES]
+        for p in self.triplet_pickers:
+            p.changed.connect(self._on_triplet_changed)
+            trow2.addWidget(p)
+        tv.addLayout(trow2)
+        self.triplet_label = panel(mono(QLabel("")))
+        tv.addWidget(self.triplet_label)
+        note = QLabel("The book's section 5.6 writes the triplet loss with squared distances, "
+                      "max(‖f(A) − f(P)‖² − ‖f(A) − f(N)‖² + α, 0), and then as max(d₁ − d₃ + α, 0) "
+                      "with the distances themselves; this calculator uses the distances the model gives.")
+        note.setWordWrap(True)
+        tv.addWidget(note)
+        tv.addStretch(1)
+        self.tabs.addTab(triplet_page, "Triplet loss")
+        self.place_message_bar(self.layout())
+
+    def _apply_settings_to_widgets(self) -> None:
+        s = self.settings
+        with signals_blocked(self.threshold_slider):
+            self.threshold_slider.setValue(round(min(s.threshold, 3.0) * THRESHOLD_STEPS))
+        self.threshold_edit.setText(f"{s.threshold:g}")
+        self.margin_edit.setText(f"{s.margin:g}")
+        self.alpha_edit.setText(f"{s.alpha:g}")
+        for picker, c in zip(self.pickers, s.pair, strict=True):
+            picker.set_choice(c)
+        for picker, c in zip(self.triplet_pickers, s.triplet, strict=True):
+            picker.set_choice(c)
+
+    # ------------------------------------------------------------------ the model
+    def showEvent(self, event) -> None:  # noqa: N802
+        super().showEvent(event)
+        self._start()
+
+    def _start(self) -> None:
+        if not self.started:
+            self.started = True
+            self.open_model(resolve_path(self.settings.model))
+
+    def _submit(self, kind: str, request: Any, on_done, on_error) -> None:
+        fn, channel = JOBS[kind]
+        self._pending += 1
+
+        def done(result, _f=on_done):
+            self._pending -= 1
+            _f(result)
+
+        def failed(text, _f=on_error):
+            self._pending -= 1
+            _f(text)
+
+        self.ctx.worker.submit(fn, request, channel=channel, on_done=done, on_error=failed,
+                               describe=describe_request(kind, request), timeout_s=SIAMESE_TIMEOUT_S)
+
+    def open_model(self, path: str | Path, trust: bool = False) -> None:
+        """Open a model file in the engine and check it is siamese."""
+        self.started = True
+        self.loading = True
+        self.model_label.setText(f"Opening {Path(path).name}…")
+        request = LoadRequest(str(path), trust)
+        self._submit("open", request, lambda out: self._on_opened(out, request), self._on_load_error)
+
+    @Slot(int, str, str)
+    def _on_model_offered(self, model_id: int, name: str, path: str) -> None:
+        """A model trained in the Training pane; used here when it is siamese."""
+        self.started = True
+        self.loading = True
+        source = LoadRequest(path) if path else None
+        self._submit("adopt", AdoptRequest(int(model_id), name),
+                     lambda out: self._on_opened(out, source, offered=True), self._on_load_error)
+
+    def _on_open_clicked(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open a siamese model", "", MODEL_FILTER)
+        if path:
+            self.open_model(path)
+
+    def _on_opened(self, out, source: LoadRequest | None, offered: bool = False) -> None:
+        self.loading = False
+        if isinstance(out, SiameseInfo):
+            self.info, self.source = out, source
+            self.settings.model = self.source.path if self.source else self.settings.model
+            if source is not None and Path(source.path) == resolve_path(BUNDLED_MODEL):
+                self.settings.model = BUNDLED_MODEL
+            emb = f", embeddings of {out.embedding_size} values" if out.embedding_size else ""
+            h, w, c = out.input_shape
+            self.model_label.setText(f"{out.name}\ntwo inputs {h}×{w}×{c}{emb}, {out.params:,} parameters")
+            self.clear_message()
+            self.last_error = ""
+            self.map = None
+            self.embedding_plot.mark(None, [])
+            self.request_compute(map_too=True)
+            return
+        if offered and isinstance(out, NotSiamese):
+            return  # a classifier handed over from training is for the Activations pane
+        if isinstance(out, NotSiamese | LoadFailed):
+            self._error(out.message)
+        elif isinstance(out, LoadRefused):
+            self._error(f"{out.message} {out.hint}")
+
+    def _on_load_error(self, text: str) -> None:
+        self.loading = False
+        self._error(text)
+
+    def _error(self, text: str) -> None:
+        self.last_error = plain_text(str(text))
+        self.show_message(self.last_error, "error")
+        if self.info is None:
+            self.model_label.setText("No siamese model is open.")
+
+    # ------------------------------------------------------------------ numbers
+    @Slot(int)
+    def _on_threshold_slider(self, value: int) -> None:
+        v = self.settings.set_number("threshold", value / THRESHOLD_STEPS)
+        self.threshold_edit.setText(f"{v:g}")
+        self._number_ok()
+        self._draw_pair()
+
+    def _on_number(self, name: str, edit: QLineEdit) -> bool:
+        try:
+            v = self.settings.set_number(name, edit.text())
+        except InputError as exc:
+            self.number_error.setText(str(exc))
+            self.number_error.setVisible(True)
+            return False
+        self._number_ok()
+        if name == "threshold":
+            with signals_blocked(self.threshold_slider):
+                self.threshold_slider.setValue(round(min(v, 3.0) * THRESHOLD_STEPS))
+        self._draw_pair()
+        self._draw_triplet()
+        return True
+
+    def _number_ok(self) -> None:
+        self.number_error.setText("")
+        self.number_error.setVisible(False)
+
+    def set_number(self, name: str, text: str) -> bool:
+        """Type a value into the threshold, margin m or α field (as a user would)."""
+        edit = {"threshold": self.threshold_edit, "margin": self.margin_edit, "alpha": self.alpha_edit}[name]
+        edit.setText(text)
+        return self._on_number(name, edit)
+
+    # ------------------------------------------------------------------ inputs
+    def random_pair(self, same: bool) -> None:
+        a = self.digits.random(self._rng)
+        b = self.digits.random(self._rng, digit=a[0] if same else None, not_digit=None if same else a[0])
+        if same and b[1] == a[1]:
+            b = (b[0], (b[1] + 1) % self.digits.count(b[0]))
+        with signals_blocked(*self.pickers):
+            self.pickers[0].set_choice(InputChoice("digit", *a))
+            self.pickers[1].set_choice(InputChoice("digit", *b))
+        self._on_pair_changed()
+
+    def set_pair(self, a: InputChoice, b: InputChoice) -> None:
+        with signals_blocked(*self.pickers):
+            self.pickers[0].set_choice(a)
+            self.pickers[1].set_choice(b)
+        self._on_pair_changed()
+
+    def set_triplet(self, *choices: InputChoice) -> None:
+        with signals_blocked(*self.triplet_pickers):
+            for p, c in zip(self.triplet_pickers, choices, strict=True):
+                p.set_choice(c)
+        self._on_triplet_changed()
+
+    def _image_for(self, c: InputChoice) -> np.ndarray | None:
+        if c.kind == "digit":
+            return self.digits.image(c.digit, c.index)
+        if c.kind == "canvas":
+            drawing = self.canvas.image()
+            return None if blank(drawing) else center_like_mnist(drawing, out=28)
+        return self.ctx.image
+
+    def _images(self, pickers) -> tuple[list[np.ndarray] | None, str]:
+        images = []
+        for p in pickers:
+            img = self._image_for(p.choice())
+            p.show_image(img)
+            if img is None:
+                return None, BLANK_CANVAS
+            images.append(img)
+        return images, ""
+
+    def _truth(self) -> bool | None:
+        a, b = (p.choice() for p in self.pickers)
+        if a.kind == "digit" and b.kind == "digit":
+            return a.digit == b.digit
+        return None
+
+    def _on_pair_changed(self) -> None:
+        self.settings.pair = [p.choice() for p in self.pickers]
+        truth = self._truth()
+        if truth is not None:
+            with signals_blocked(self.y_combo):
+                self.y_combo.setCurrentIndex(0 if truth else 1)
+        self.y_combo.setEnabled(truth is None)
+        self.request_compute()
+
+    def _on_triplet_changed(self) -> None:
+        self.settings.triplet = [p.choice() for p in self.triplet_pickers]
+        self.request_compute()
+
+    @Slot()
+    def _on_drawing_changed(self) -> None:
+        if any(p.choice().kind == "canvas" for p in (*self.pickers, *self.triplet_pickers)):
+            self.request_compute()
+
+    @Slot()
+    def _on_image_changed(self) -> None:
+        if any(p.choice().kind == "image" for p in (*self.pickers, *self.triplet_pickers)):
+            self.request_compute()
+
+    # ------------------------------------------------------------------ computing
+    def request_compute(self, map_too: bool = False) -> None:
+        self._want_map = getattr(self, "_want_map", False) or map_too
+        self._compute_timer.start()
+
+    def flush(self) -> None:
+        if self._compute_timer.isActive():
+            self._compute_timer.stop()
+            self._compute()
+
+    def _compute(self) -> None:
+        if self.info is None or self.loading:
+            return
+        mid, src = self.info.model_id, self.source
+        images, why = self._images(self.pickers)
+        if images is None:
+            self.pair_result = None
+            self.distance_label.setText(why)
+            self.contrastive_label.setText("")
+        else:
+            n = self._requests["pair"] = self._requests["pair"] + 1
+            self._submit("pair", DistancesRequest(mid, images, [(0, 1)], src),
+                         lambda r, n=n: self._on_pair(r, n), self._on_job_error)
+        images, why = self._images(self.triplet_pickers)
+        if images is None:
+            self.triplet_result = None
+            self.triplet_label.setText(why)
+        else:
+            n = self._requests["triplet"] = self._requests["triplet"] + 1
+            self._submit("triplet", DistancesRequest(mid, images, [(0, 1), (0, 2)], src),
+                         lambda r, n=n: self._on_triplet(r, n), self._on_job_error)
+        if getattr(self, "_want_map", False) and self.info.embedding_size:
+            self._want_map = False
+            self.map_label.setText("Computing the embeddings of 300 bundled digits…")
+            self._submit("map", EmbeddingRequest(mid, source=src), self._on_map, self._on_job_error)
+        elif not self.info.embedding_size:
+            self._want_map = False
+            self.map_label.setText("This model's last layer does not receive two embeddings, so there "
+                                   "is no embedding map; its distances are still shown.")
+
+    def _on_job_error(self, text: str) -> None:
+        self._error(text)
+
+    def _on_pair(self, res: DistancesResult, n: int) -> None:
+        if n != self._requests["pair"]:
+            return
+        self.pair_result = res
+        self._draw_pair()
+        self._mark_map()
+
+    def _on_triplet(self, res: DistancesResult, n: int) -> None:
+        if n != self._requests["triplet"]:
+            return
+        self.triplet_result = res
+        self._draw_triplet()
+
+    def _on_map(self, m: EmbeddingMap) -> None:
+        self.map = m
+        self.embedding_plot.draw(m.points, m.labels)
+        self.map_label.setText(
+            f"The shared base network's embeddings of {len(m.points)} bundled digits it never trained on, "
+            f"projected to 2-D with PCA ({m.explained[0]:.0%} and {m.explained[1]:.0%} of the variance). "
+            "A well-trained siamese net puts each digit in its own cluster; the stars are inputs A and B.")
+        self._mark_map()
+
+    def _mark_map(self) -> None:
+        if self.map is None or self.pair_result is None or self.pair_result.embeddings is None:
+            return
+        e = self.pair_result.embeddings
+        pts = (e - self.map.mean) @ self.map.components.T
+        self.embedding_plot.mark(pts, ["A", "B"])
+
+    def distance(self) -> float | None:
+        return None if self.pair_result is None else float(self.pair_result.distances[0])
+
+    def _draw_pair(self) -> None:
+        d = self.distance()
+        if d is None:
+            return
+        s = self.settings
+        self.distance_label.setText(verdict_text(d, s.threshold, self._truth()))
+        y = int(self.y_combo.currentData())
+        self.contrastive_label.setText(f"Contrastive loss of this pair (y = {y}, margin m = {s.margin:g}):\n"
+                                       + contrastive_text(d, y, s.margin))
+
+    def _draw_triplet(self) -> None:
+        r = self.triplet_result
+        if r is None:
+            return
+        self.triplet_label.setText(triplet_text(float(r.distances[0]), float(r.distances[1]), self.settings.alpha))
+
+    # ------------------------------------------------------------------ the engine
+    @Slot(str, list)
+    def _on_engine_trouble(self, text: str, channels: list) -> None:
+        if any(str(c).startswith("siamese") for c in channels):
+            self._error(text)
+
+    @Slot()
+    def _on_engine_restarted(self) -> None:
+        """The engine's models are gone: the next request reopens the model from its file."""
+        if self.info is not None and self.source is not None:
+            self.request_compute(map_too=self.map is None)
+        elif self.info is not None:
+            self._error("The engine restarted and the model handed over from training was not "
+                        "saved to a file, so it is gone; train it again or open a file.")
+
+    # ------------------------------------------------------------------ sessions and hooks
+    def to_session(self) -> dict:
+        return self.settings.to_session()
+
+    def apply_session(self, d: dict) -> None:
+        """Show a session's siamese part (checked whole first; a bad value changes nothing)."""
+        old = self.settings.model
+        self.settings.apply_session(d)
+        self._apply_settings_to_widgets()
+        if self.settings.model != old or self.info is None:
+            self.open_model(resolve_path(self.settings.model))
+        else:
+            self.request_compute()
+
+    def is_busy(self) -> bool:
+        return bool(self.loading or self._pending or self._compute_timer.isActive()
+                    or not self.started)
+
+    def prepare_screenshot(self) -> None:
+        self._start()
+
+    def set_presentation_mode(self, on: bool) -> None:
+        self._set_controls_width(on)
+
+    def shutdown(self) -> None:
+        self._compute_timer.stop()

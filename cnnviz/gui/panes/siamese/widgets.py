@@ -1,0 +1,134 @@
+"""The Siamese pane's pieces: an input picker (a bundled digit, the drawing or the current
+image, with a thumbnail) and the embedding map (a scatter coloured by digit, with a legend)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtWidgets import QGridLayout, QGroupBox, QLabel, QSpinBox
+
+from cnnviz.gui.panes.base import choice_combo
+from cnnviz.gui.qtutil import signals_blocked
+from cnnviz.state.siamese import INPUT_KINDS, InputChoice
+
+#: One colour per digit (tab10), so the map's classes are told apart at a glance.
+CLASS_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+                 "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
+THUMB = 84
+
+
+def gray_pixmap(img: np.ndarray | None, side: int = THUMB) -> QPixmap:
+    if img is None:
+        return QPixmap()
+    a = np.ascontiguousarray(np.asarray(img, np.uint8))
+    if a.ndim == 3:
+        a = np.ascontiguousarray(a[..., :3])
+        q = QImage(a.data, a.shape[1], a.shape[0], a.strides[0], QImage.Format.Format_RGB888)
+    else:
+        q = QImage(a.data, a.shape[1], a.shape[0], a.strides[0], QImage.Format.Format_Grayscale8)
+    return QPixmap.fromImage(q.copy()).scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio,
+                                              Qt.TransformationMode.FastTransformation)
+
+
+class InputPicker(QGroupBox):
+    """One input: what kind, and for a bundled digit its class and index; a thumbnail."""
+
+    changed = Signal()
+
+    def __init__(self, title: str) -> None:
+        super().__init__(title)
+        grid = QGridLayout(self)
+        self.kind_combo = choice_combo(INPUT_KINDS, lambda _i: self._on_changed(),
+                                       "Where this input comes from: a bundled digit (its class and "
+                                       "which example), the drawing, or the image open in the window")
+        self.digit_spin = QSpinBox()
+        self.digit_spin.setRange(0, 9)
+        self.digit_spin.setPrefix("digit ")
+        self.digit_spin.setToolTip("The class of the bundled digit")
+        self.index_spin = QSpinBox()
+        self.index_spin.setRange(0, 499)
+        self.index_spin.setPrefix("no. ")
+        self.index_spin.setToolTip("Which of the 500 bundled examples of this digit")
+        self.digit_spin.valueChanged.connect(self._on_changed)
+        self.index_spin.valueChanged.connect(self._on_changed)
+        self.thumb = QLabel()
+        self.thumb.setFixedSize(THUMB, THUMB)
+        self.thumb.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.thumb.setStyleSheet("background: black;")
+        grid.addWidget(self.kind_combo, 0, 0, 1, 2)
+        grid.addWidget(self.digit_spin, 1, 0)
+        grid.addWidget(self.index_spin, 1, 1)
+        grid.addWidget(self.thumb, 0, 2, 2, 1)
+
+    def choice(self) -> InputChoice:
+        return InputChoice(self.kind_combo.currentData(), self.digit_spin.value(), self.index_spin.value())
+
+    def set_choice(self, c: InputChoice) -> None:
+        with signals_blocked(self.kind_combo, self.digit_spin, self.index_spin):
+            i = self.kind_combo.findData(c.kind)
+            self.kind_combo.setCurrentIndex(max(0, i))
+            self.digit_spin.setValue(c.digit)
+            self.index_spin.setValue(c.index)
+        self._sync()
+        self.changed.emit()
+
+    def show_image(self, img: np.ndarray | None) -> None:
+        self.thumb.setPixmap(gray_pixmap(img))
+
+    def _sync(self) -> None:
+        digit = self.kind_combo.currentData() == "digit"
+        self.digit_spin.setEnabled(digit)
+        self.index_spin.setEnabled(digit)
+
+    def _on_changed(self, *_args) -> None:
+        self._sync()
+        self.changed.emit()
+
+
+class EmbeddingPlot(pg.PlotWidget):
+    """The embedding map: one scatter per digit (legend), the chosen inputs as large marks."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setBackground("w")
+        self.showGrid(x=True, y=True, alpha=0.2)
+        self.setLabel("bottom", "principal component 1")
+        self.setLabel("left", "principal component 2")
+        self.legend = self.addLegend(offset=(-8, 8), labelTextColor="k", brush=pg.mkBrush(255, 255, 255, 210))
+        self.class_items: list[pg.ScatterPlotItem] = []
+        self.marks = pg.ScatterPlotItem(size=20, symbol="star", pen=pg.mkPen("k", width=1.5))
+        self.mark_labels: list[pg.TextItem] = []
+        self.addItem(self.marks)
+        self.marks.setZValue(10)
+
+    def draw(self, points: np.ndarray, labels: np.ndarray) -> None:
+        for item in self.class_items:
+            self.removeItem(item)
+        self.legend.clear()
+        self.class_items = []
+        for d in range(10):
+            p = points[labels == d]
+            item = pg.ScatterPlotItem(p[:, 0], p[:, 1], size=7, pen=None,
+                                      brush=pg.mkBrush(CLASS_COLOURS[d]), name=str(d))
+            self.addItem(item)  # the legend takes it by its name
+            self.class_items.append(item)
+
+    def classes_drawn(self) -> int:
+        return sum(1 for item in self.class_items if len(item.data) > 0)
+
+    def mark(self, points: np.ndarray | None, names: list[str]) -> None:
+        for t in self.mark_labels:
+            self.removeItem(t)
+        self.mark_labels = []
+        if points is None or len(points) == 0:
+            self.marks.setData([], [])
+            return
+        brushes = [pg.mkBrush("#ffd400"), pg.mkBrush("#ff00d4"), pg.mkBrush("#00e0ff")]
+        self.marks.setData(points[:, 0], points[:, 1], brush=brushes[: len(points)])
+        for (x, y), name in zip(points, names, strict=False):
+            t = pg.TextItem(name, color="k", anchor=(0, 1))
+            t.setPos(float(x), float(y))
+            self.addItem(t)
+            self.mark_labels.append(t)

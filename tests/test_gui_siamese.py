@@ -1,0 +1,132 @@
+"""The Siamese pane driven as a person uses it: pick a same pair and a different pair, set the
+threshold and the margins, draw an input, compute a triplet loss, read the embedding map; models
+that are not siamese and bad numbers are refused in words. Results come from the real engine."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QPoint, Qt
+
+from cnnviz.gui.panes import PANES, pane_names
+from cnnviz.state.siamese import BLANK_CANVAS, InputChoice
+
+TIMEOUT = 60_000
+LEFT = Qt.MouseButton.LeftButton
+
+
+def wait_idle(qtbot, pane) -> None:
+    qtbot.waitUntil(lambda: not pane.is_busy(), timeout=TIMEOUT)
+
+
+@pytest.fixture
+def pane(window, qtbot):
+    window.show_pane("siamese")
+    p = window.panes["siamese"]
+    qtbot.waitUntil(lambda: p.info is not None and p.pair_result is not None, timeout=TIMEOUT)
+    wait_idle(qtbot, p)
+    return p
+
+
+def choose_digit(qtbot, picker, digit: int, index: int) -> None:
+    picker.kind_combo.setCurrentIndex(picker.kind_combo.findData("digit"))
+    picker.digit_spin.setValue(digit)
+    picker.index_spin.setValue(index)
+
+
+def test_the_pane_is_a_tab_after_training():
+    names = pane_names()
+    assert names.index("siamese") == names.index("training") + 1
+    spec = PANES[names.index("siamese")]
+    assert spec.title == "Siamese" and spec.load().title == "Siamese"
+
+
+def test_a_same_pair_and_a_different_pair(pane, qtbot):
+    assert pane.info.name == "siamese_digits.keras" and pane.info.embedding_size == 128
+    a, b = pane.pickers
+    choose_digit(qtbot, a, 4, 0)
+    choose_digit(qtbot, b, 4, 7)
+    wait_idle(qtbot, pane)
+    same = pane.distance()
+    assert "SAME — right" in pane.distance_label.text()
+    assert "y = 1" in pane.contrastive_label.text()
+    choose_digit(qtbot, b, 1, 7)
+    wait_idle(qtbot, pane)
+    different = pane.distance()
+    assert different > same
+    assert "DIFFERENT — right" in pane.distance_label.text()
+    assert "y = 0" in pane.contrastive_label.text()
+    assert f"max(1 − {different:.3f}".rstrip("0") in pane.contrastive_label.text().replace("0,", ",")
+    # the random buttons choose a pair of one class, then of two classes
+    qtbot.mouseClick(pane.same_button, LEFT)
+    wait_idle(qtbot, pane)
+    assert a.digit_spin.value() == b.digit_spin.value() and a.index_spin.value() != b.index_spin.value()
+    qtbot.mouseClick(pane.different_button, LEFT)
+    wait_idle(qtbot, pane)
+    assert a.digit_spin.value() != b.digit_spin.value()
+    # the threshold slider moves the verdict
+    pane.set_pair(InputChoice("digit", 4, 0), InputChoice("digit", 1, 7))
+    wait_idle(qtbot, pane)
+    d = pane.distance()
+    pane.threshold_slider.setValue(int(d * 100) + 20)  # above the distance: called the same
+    assert "SAME — wrong" in pane.distance_label.text()
+    assert pane.threshold_edit.text() == f"{(int(d * 100) + 20) / 100:g}"
+    pane.threshold_slider.setValue(0)
+    assert "DIFFERENT — right" in pane.distance_label.text()
+
+
+def test_bad_numbers_and_a_blank_drawing_say_why_and_a_drawing_is_fed(pane, qtbot):
+    before = pane.contrastive_label.text()
+    for text, words in (("-1", "cannot be negative"), ("nan", "ordinary number"), ("abc", "must be a number")):
+        for name in ("margin", "threshold", "alpha"):
+            assert not pane.set_number(name, text)
+            assert words in pane.number_error.text() and pane.number_error.isVisible()
+    assert (pane.settings.margin, pane.settings.threshold, pane.settings.alpha) == (1.0, 0.5, 0.2)
+    assert pane.contrastive_label.text() == before
+    assert pane.set_number("margin", "2")
+    assert not pane.number_error.isVisible() and "m = 2" in pane.contrastive_label.text()
+    # a blank drawing is not fed; a drawn one is
+    a, b = pane.pickers
+    b.kind_combo.setCurrentIndex(b.kind_combo.findData("canvas"))
+    wait_idle(qtbot, pane)
+    assert pane.distance_label.text() == BLANK_CANVAS and pane.pair_result is None
+    c = pane.canvas
+    r = c.canvas_rect()
+    c.set_image(np.zeros((28, 28), np.uint8))
+    qtbot.mousePress(c, LEFT, pos=QPoint(int(r.center().x()), int(r.top() + r.height() * 0.2)))
+    for i in range(1, 9):
+        qtbot.mouseMove(c, QPoint(int(r.center().x()), int(r.top() + r.height() * (0.2 + 0.07 * i))))
+    qtbot.mouseRelease(c, LEFT, pos=QPoint(int(r.center().x()), int(r.top() + r.height() * 0.8)))
+    wait_idle(qtbot, pane)
+    assert pane.pair_result is not None and "threshold" in pane.distance_label.text()
+    assert pane.y_combo.isEnabled()  # the truth is unknown: the student sets y
+
+
+def test_the_triplet_calculator_and_the_embedding_map(pane, qtbot):
+    pane.tabs.setCurrentIndex(2)
+    pane.set_triplet(InputChoice("digit", 7, 0), InputChoice("digit", 7, 3), InputChoice("digit", 1, 0))
+    wait_idle(qtbot, pane)
+    d_ap, d_an = (float(x) for x in pane.triplet_result.distances)
+    assert d_ap < d_an
+    text = pane.triplet_label.text()
+    assert "L = max(d(a,p) − d(a,n) + α, 0)" in text and "α = 0.2" in text
+    assert pane.set_number("alpha", "3")
+    assert f"= {max(d_ap - d_an + 3, 0):.4f}".rstrip("0") in pane.triplet_label.text()
+    # the embedding map has ten classes and marks the pair
+    pane.tabs.setCurrentIndex(1)
+    qtbot.waitUntil(lambda: pane.map is not None, timeout=TIMEOUT)
+    plot = pane.embedding_plot
+    assert plot.classes_drawn() == 10
+    assert len(plot.legend.items) == 10
+    qtbot.waitUntil(lambda: len(plot.marks.data) == 2, timeout=TIMEOUT)
+    assert [t.toPlainText() for t in plot.mark_labels] == ["A", "B"]
+    assert "PCA" in pane.map_label.text()
+
+
+def test_models_that_are_not_siamese_are_refused(pane, qtbot, tmp_path):
+    from cnnviz import paths
+
+    pane.open_model(paths.resources_dir() / "models" / "digits_cnn.keras")
+    wait_idle(qtbot, pane)
+    assert "not a siamese model: it has one input" in pane.last_error
+    assert pane.info.name == "siamese_digits.keras"  # the siamese model stays
