@@ -286,11 +286,38 @@ def _deeper_than(obj, limit: int) -> bool:
     return False
 
 
+#: The largest class-name file read (a list of names, not a data set).
+MAX_LABELS_BYTES = 1_000_000
+
+_INDEXED_LINE = re.compile(r"^\s*(\d+)\s*[:.,)\t -]?\s+(\S.*?)\s*$")
+
+
+def parse_class_names(text: str) -> list[str]:
+    """Class names from text, one a line; blank lines are ignored. A leading index ("0 Class 1",
+    as Teachable Machine writes labels.txt; "3: cat") is dropped only when every line has one,
+    and the names are then put in the order of their indices."""
+    lines = [line.strip() for line in text.replace("\ufeff", "").splitlines() if line.strip()]
+    matches = [_INDEXED_LINE.match(line) for line in lines]
+    if lines and all(matches):
+        pairs = [(int(m.group(1)), m.group(2)) for m in matches]
+        indices = [i for i, _ in pairs]
+        if len(set(indices)) == len(indices):
+            pairs.sort()
+        return [name for _, name in pairs]
+    return lines
+
+
 def _read_labels(p: Path) -> list[str] | None:
-    """Class names from a ``<model>.labels.json`` (a JSON list) or ``.labels.txt`` beside it."""
+    """Class names for the model file ``p``, from the first of:
+
+    * ``<model>.labels.json`` (a JSON list) or ``<model>.labels.txt`` beside it;
+    * ``class_names`` stored in the file itself (a ``.keras`` archive's ``metadata.json`` or
+      ``config.json``; an ``.h5`` file's root attribute), read as data, never run;
+    * ``labels.txt`` in the model's folder (Teachable Machine's export: "0 Class 1" a line).
+    """
     for suffix in (".labels.json", ".labels.txt"):
         side = p.with_name(p.stem + suffix)
-        if side.is_file() and side.stat().st_size < 1_000_000:
+        if side.is_file() and side.stat().st_size < MAX_LABELS_BYTES:
             try:
                 text = side.read_text(encoding="utf8")
                 if suffix.endswith("json"):
@@ -298,9 +325,67 @@ def _read_labels(p: Path) -> list[str] | None:
                     if isinstance(labels, list):
                         return [str(v) for v in labels]
                 else:
-                    return [line.strip() for line in text.splitlines() if line.strip()]
+                    return parse_class_names(text) or None
             except (OSError, ValueError):
                 return None
+    stored = stored_class_names(p)
+    if stored:
+        return stored
+    folder = p.with_name("labels.txt")
+    if folder.is_file() and folder.stat().st_size < MAX_LABELS_BYTES:
+        try:
+            return parse_class_names(folder.read_text(encoding="utf8", errors="replace")) or None
+        except OSError:
+            return None
+    return None
+
+
+def _names_from(value) -> list[str] | None:
+    """A list of class names from a stored value: a list, a JSON text of one, or bytes."""
+    if isinstance(value, bytes):
+        value = value.decode("utf8", "replace")
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            value = parse_class_names(value.replace(",", "\n"))
+    if isinstance(value, list | tuple) and value and len(value) < 100_000:
+        return [v.decode("utf8", "replace") if isinstance(v, bytes) else str(v) for v in value]
+    return None
+
+
+def stored_class_names(p: Path) -> list[str] | None:
+    """``class_names`` stored in a model file's metadata: a ``.keras`` archive's
+    ``metadata.json`` or ``config.json`` (top level or the model's config), or an ``.h5`` file's
+    root attribute. Only data is read; nothing in the file runs. None when there are none."""
+    try:
+        head = _read_head(p)
+        if head.startswith(_ZIP_MAGIC):
+            with zipfile.ZipFile(p) as zf:
+                for member in ("metadata.json", "config.json"):
+                    try:
+                        info = zf.getinfo(member)
+                    except KeyError:
+                        continue
+                    if info.file_size > MAX_CONFIG_BYTES:
+                        continue
+                    data = json.loads(zf.read(member))
+                    if not isinstance(data, dict):
+                        continue
+                    inner = data.get("config") if isinstance(data.get("config"), dict) else {}
+                    for where in (data, inner):
+                        names = _names_from(where.get("class_names"))
+                        if names:
+                            return names
+        elif head.startswith(_HDF5_MAGIC):
+            h5py = _h5py()
+            with h5py.File(p, "r") as f:
+                if "class_names" in f.attrs:
+                    return _names_from(f.attrs["class_names"])
+    except (ModelLoadError, OSError, ValueError, KeyError, TypeError, RuntimeError, *_ZIP_ERRORS):
+        return None
     return None
 
 
