@@ -10,6 +10,10 @@ Messages from the window: ``submit`` (body ``(channel, fn, args)``), ``stop``, `
 (import Keras now) and ``shutdown``. Messages to the window: ``hello`` (pid and environment),
 ``ready`` (after warm-up, with the seconds it took), ``started``, ``progress``, ``done``,
 ``error`` (``(message, traceback)``) and ``dropped`` (a stopped job gave up its result).
+
+With ``CNNVIZ_CPU_REPLICAS=N`` in its environment the engine splits the CPU into N logical
+devices (:func:`cnnviz.ml.distribute.configure_cpu_replicas`) first thing, before any job or the
+warm-up may touch TensorFlow's devices: TensorFlow accepts the split only then.
 """
 
 from __future__ import annotations
@@ -26,10 +30,11 @@ from typing import Any
 
 from cnnviz.engine import wire
 from cnnviz.engine.jobs import Job, JobStopped, describe_exception
+from cnnviz.ml.distribute import CPU_REPLICAS_ENV
 
 TRAINING_CHANNEL = "training"
 #: Environment variables the engine reports in its ``hello`` message.
-REPORTED_ENV = ("TF_ENABLE_ONEDNN_OPTS", "CUDA_VISIBLE_DEVICES", "KERAS_BACKEND")
+REPORTED_ENV = ("TF_ENABLE_ONEDNN_OPTS", "CUDA_VISIBLE_DEVICES", "KERAS_BACKEND", CPU_REPLICAS_ENV)
 
 
 def lane_of(channel: str) -> str:
@@ -99,6 +104,7 @@ class _Lane:
 
     def _run(self) -> None:
         server = self.server
+        server.devices_ready.wait()
         while True:
             job = self.queue.get()
             if job is None:
@@ -133,6 +139,8 @@ class Server:
         self._jobs_lock = threading.Lock()
         self._lanes: dict[str, _Lane] = {}
         self._closed = False
+        self.devices_ready = threading.Event()  # set once the CPU split (if any) is in place
+        self.split_error = ""
 
     # -- sending (any thread) ----------------------------------------------------------------
     def send(self, kind: str, job_id: int = 0, body: Any = None) -> None:
@@ -170,6 +178,14 @@ class Server:
     def run(self) -> None:
         env = {name: os.environ.get(name) for name in REPORTED_ENV}
         self.send("hello", 0, {"pid": os.getpid(), "env": env})
+        from cnnviz.ml.distribute import cpu_replicas_from_env
+
+        replicas = cpu_replicas_from_env()
+        if replicas > 1:
+            threading.Thread(target=self._split_cpu, args=(replicas,), name="cnnviz-engine-cpu-split",
+                             daemon=True).start()
+        else:
+            self.devices_ready.set()
         asked = False
         try:
             asked = self._loop()
@@ -212,9 +228,23 @@ class Server:
             lane = self._lanes[name] = _Lane(self, name)
         return lane
 
+    def _split_cpu(self, replicas: int) -> None:
+        """Split the CPU into ``replicas`` logical devices before anything else touches them (a
+        failure is left for the training run to explain: it checks the devices it gets)."""
+        try:
+            from cnnviz.ml.distribute import configure_cpu_replicas
+
+            configure_cpu_replicas(replicas)
+        except Exception as exc:
+            self.split_error = describe_exception(exc)
+            print(f"cnnviz engine: the CPU could not be split: {self.split_error}", file=sys.stderr)
+        finally:
+            self.devices_ready.set()
+
     def _warm_up(self, fn: Any = None) -> None:
         """Import Keras (or call ``fn``) now, so the first job does not wait for it."""
         start = time.perf_counter()
+        self.devices_ready.wait()
         try:
             if fn is None:
                 from cnnviz.ml.backend import keras as fn

@@ -112,8 +112,15 @@ class EngineBridge(QObject):
             return self.client.is_busy(channel)
         return any(channel is None or j.channel == channel for j in self.client.open_jobs(self._jobs))
 
-    def restart(self, reason: str = "requested") -> None:
-        self.client.restart(reason=reason)
+    def restart(self, reason: str = "requested", env_overrides: dict[str, str | None] | None = None) -> None:
+        """A fresh engine (jobs in flight fail with words; ``restarted`` follows). ``env_overrides``
+        go into its environment and every later one's (a ``None`` value removes a variable)."""
+        self.client.restart(env_overrides=env_overrides, reason=reason)
+
+    @property
+    def env_overrides(self) -> dict[str, str | None]:
+        """The environment changes the engine runs (or will next start) with."""
+        return dict(self.client.env_overrides)
 
     def shutdown(self, timeout: float = 2.0, kill_after: float | None = None) -> bool:
         """Stop every job and end the engine; True once it (and its monitor thread) ended.

@@ -25,9 +25,25 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["STRATEGIES", "Plan", "batch_split", "check", "configure_cpu_replicas", "plan"]
+__all__ = ["CPU_REPLICAS_ENV", "STRATEGIES", "Plan", "batch_split", "check", "configure_cpu_replicas",
+           "cpu_replicas_from_env", "devices", "plan"]
 
 STRATEGIES: tuple[str, ...] = ("auto", "none", "mirrored")
+#: The environment variable that asks a fresh engine process to split its CPU into N logical
+#: devices before anything else touches TensorFlow's devices (unset or 1: no split).
+CPU_REPLICAS_ENV = "CNNVIZ_CPU_REPLICAS"
+
+
+def cpu_replicas_from_env(environ=None) -> int:
+    """The CPU split :data:`CPU_REPLICAS_ENV` asks for (1 when unset or not a whole number ≥ 1)."""
+    import os
+
+    text = (os.environ if environ is None else environ).get(CPU_REPLICAS_ENV) or ""
+    try:
+        n = int(text)
+    except ValueError:
+        return 1
+    return max(1, n)
 
 
 def check(strategy: str, cpu_replicas: int, batch_size: int) -> None:
@@ -79,6 +95,16 @@ def configure_cpu_replicas(n: int) -> None:
             f"process it has already started with {have}. Choose the CPU replicas when the "
             f"process starts: `cnnviz train --cpu-replicas {n} ...`."
         ) from None
+
+
+def devices(job=None) -> dict:
+    """The devices TensorFlow sees in this process: ``{"gpus": [names], "cpus": N logical}``
+    (an engine job: ``job`` is unused)."""
+    from cnnviz.ml.backend import tensorflow
+
+    tf = tensorflow()
+    return {"gpus": [d.name for d in tf.config.list_logical_devices("GPU")],
+            "cpus": len(tf.config.list_logical_devices("CPU"))}
 
 
 @dataclass

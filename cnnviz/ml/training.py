@@ -10,8 +10,10 @@ The handle is any object with:
 
 - ``stop_event``: a ``threading.Event``; setting it stops after the current batch (validation is
   skipped) and keeps the model;
-- ``on_batch(info: dict)``, ``on_epoch(info: dict)``, ``on_message(text: str)`` — called on the
-  training thread; missing methods are skipped. :class:`Handle` is a ready-made one.
+- ``on_batch(info: dict)``, ``on_epoch(info: dict)``, ``on_message(text: str)``,
+  ``on_strategy(info: dict)`` (strategy, replicas, global and per-replica batch, once the
+  strategy is chosen) — called on the training thread; missing methods are skipped.
+  :class:`Handle` is a ready-made one.
 
 Each run writes a folder (``config.out_dir``)::
 
@@ -867,6 +869,8 @@ def _run_locked(config: TrainConfig, handle: Any) -> TrainResult:
         )
     per_replica = batch_size // dist.replicas
     say(dist.describe(batch_size))
+    _send(handle, "on_strategy", {"strategy": dist.name, "replicas": dist.replicas,
+                                  "global_batch_size": batch_size, "per_replica_batch_size": per_replica})
 
     # The model: fresh from the zoo, or a checkpoint to continue from.
     keras.utils.set_random_seed(int(config.seed))

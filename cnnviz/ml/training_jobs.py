@@ -112,6 +112,10 @@ class TrainingProgressHandle:
     def on_message(self, text: str) -> None:
         self._job.progress({"kind": "message", "text": str(text)})
 
+    def on_strategy(self, info: dict) -> None:
+        """How the batches are shared: strategy, replicas, global and per-replica batch."""
+        self._job.progress({"kind": "strategy", "info": dict(info)})
+
     def on_gradients(self, report: dict) -> None:
         """A gradient-flow report (cnnviz.ml.gradflow.flow_report: plain lists and numbers)."""
         self._job.progress({"kind": "gradients", "report": dict(report)})

@@ -43,6 +43,7 @@ __all__ = [
     "read_log_csv",
     "read_run",
     "read_run_json",
+    "replicas_text",
     "run_folder_of",
 ]
 
@@ -63,7 +64,7 @@ LIMITS: dict[str, tuple[float, float]] = {
     "epochs": (1, 10_000),
     "batch_size": (1, 1_000_000),
     "seed": (0, SEED_MAX),
-    "cpu_replicas": (1, 64),
+    "cpu_replicas": (1, 8),
 }
 DEFAULTS: dict[str, Any] = {
     "samples": 0,
@@ -81,10 +82,10 @@ DEFAULTS: dict[str, Any] = {
 }
 #: (strategy, text, hover text) of the data-parallel choices (cnnviz.ml.distribute).
 STRATEGY_CHOICES: tuple[tuple[str, str, str], ...] = (
-    ("auto", "Automatic", "MirroredStrategy when more than one GPU is visible (or the CPU is split "
+    ("auto", "Auto", "MirroredStrategy when more than one GPU is visible (or the CPU is split "
      "into several replicas), otherwise one device."),
-    ("none", "One device", "No data parallelism: the whole batch on one device."),
-    ("mirrored", "Mirrored (data parallel)",
+    ("none", "None (one device)", "No data parallelism: the whole batch on one device."),
+    ("mirrored", "Mirrored",
      "tf.distribute.MirroredStrategy: every replica (GPU, or CPU replica) holds a copy of the "
      "model and takes an equal share of each batch; their gradients are summed before each "
      "update. With one device it runs with one replica."),
@@ -143,6 +144,9 @@ class TrainingForm:
         self.gradient_flow: bool = DEFAULTS["gradient_flow"]
         self.strategy: str = DEFAULTS["strategy"]
         self.cpu_replicas: int = DEFAULTS["cpu_replicas"]
+        # Why the CPU replicas as typed cannot be used ("" when they can): the setting keeps the
+        # last good number meanwhile.
+        self.cpu_replicas_entry_problem = ""
         self.preview_round = 0  # "New random changes" presses
 
     # -- changing ------------------------------------------------------------------------------
@@ -219,7 +223,30 @@ class TrainingForm:
 
     def set_cpu_replicas(self, n: int) -> None:
         """Logical CPU devices to split the processor into (1 = no split)."""
+        self.cpu_replicas_entry_problem = ""
         self._put("cpu_replicas", _clamp_int(n, *LIMITS["cpu_replicas"]))
+
+    def enter_cpu_replicas(self, n: Any) -> None:
+        """The "CPU replicas" box as a student typed it: a whole number from 1 to the highest
+        becomes the setting; anything else keeps the last good one and says why
+        (:meth:`replicas_problem`), which keeps Start from running."""
+        lo, hi = map(int, LIMITS["cpu_replicas"])
+        try:
+            distribute.check("mirrored", n, 0)
+        except ValueError as exc:
+            problem = str(exc)
+        else:
+            problem = "" if int(n) <= hi else (
+                f"At most {hi} CPU replicas: a processor split further only adds overhead. "
+                f"Choose {lo} (no split) to {hi}.")
+        if problem:
+            self.cpu_replicas_entry_problem = problem
+            self.changed.emit("cpu_replicas")
+            return
+        was = self.cpu_replicas_entry_problem
+        self.set_cpu_replicas(int(n))
+        if was and self.cpu_replicas == int(n):
+            self.changed.emit("cpu_replicas")
 
     def set_output_root(self, path: str | Path) -> None:
         """The folder each new run folder is made in (as typed; empty means the default)."""
@@ -314,17 +341,59 @@ class TrainingForm:
 
     def replicas_problem(self) -> str | None:
         """Why the data-parallel settings cannot work with this batch size, or None."""
+        if self.cpu_replicas_entry_problem:
+            return self.cpu_replicas_entry_problem
         try:
             distribute.check(self.strategy, self.cpu_replicas, self.batch_size)
         except ValueError as exc:
             return str(exc)
         return None
 
-    def batch_split_text(self) -> str:
-        """How each batch is shared when the CPU replicas are used ("32 = 2 replicas × 16");
-        with GPUs the run itself says how many replicas it got."""
-        replicas = 1 if self.strategy == "none" else self.cpu_replicas
-        return f"Global batch {distribute.batch_split(self.batch_size, replicas)}"
+    def batch_split_text(self, gpus: int = 0) -> str:
+        """How each batch is shared ("Global batch 32 = 2 replicas × 16"): between the CPU
+        replicas, or with ``gpus`` GPUs in the engine between them (auto and mirrored)."""
+        return f"Global batch {distribute.batch_split(self.batch_size, self.expected_replicas(gpus))}"
+
+    def expected_replicas(self, gpus: int = 0) -> int:
+        """The replicas a run with these settings gets in an engine with ``gpus`` GPUs (with one
+        GPU, auto uses it alone and mirrored mirrors onto it alone: one replica either way)."""
+        if self.strategy == "none":
+            return 1
+        return int(gpus) if gpus else self.cpu_replicas
+
+    def devices_text(self, devices: dict | None, engine_split: int = 1) -> str:
+        """The devices a run uses, in words: ``devices`` is what the engine sees (``{"gpus":
+        [...], "cpus": N}``, None before it said), ``engine_split`` how many logical CPUs its
+        processor is split into now."""
+        gpus = len(devices["gpus"]) if devices else 0
+        if gpus:
+            gpu_words = "1 GPU" if gpus == 1 else f"{gpus} GPUs"
+            if self.strategy == "none":
+                return f"{gpu_words}: one device, no data parallelism"
+            if gpus == 1:
+                return ("1 GPU: mirrored runs with one replica" if self.strategy == "mirrored"
+                        else "1 GPU: one replica")
+            return f"{gpu_words}: mirrored runs with {gpus} replicas"
+        if self.strategy == "none":
+            return "CPU: one device, no data parallelism"
+        n = self.cpu_replicas
+        if n > 1:
+            text = f"{n} logical CPUs"
+            if int(engine_split) != n:
+                text += " (TensorFlow restarts to split the CPU when you press Start)"
+            return text
+        text = "1 CPU: mirrored runs with one replica" if self.strategy == "mirrored" else "1 CPU: one replica"
+        if int(engine_split) != 1:
+            text += " (TensorFlow restarts with the CPU whole when you press Start)"
+        return text
+
+    def cpu_split_to_start(self, engine_split: int, gpus: int = 0) -> int | None:
+        """The CPU split a run needs when the engine's (``engine_split``) is not it: TensorFlow
+        splits the CPU only in a fresh process, so the engine restarts with it first. None when
+        the engine can run it as it is (no data parallelism, or GPUs do it)."""
+        if self.strategy == "none" or gpus:
+            return None
+        return self.cpu_replicas if self.cpu_replicas != int(engine_split) else None
 
     def output_root(self) -> Path:
         text = self.output_root_text.strip()
@@ -368,6 +437,13 @@ class TrainingForm:
             cpu_replicas=self.cpu_replicas,
             gradient_flow=self.gradient_flow,
         )
+
+    @staticmethod
+    def restart_message(cpus: int) -> str:
+        """What the pane says while the engine restarts to split (or join) the CPU."""
+        if int(cpus) > 1:
+            return f"Restarting TensorFlow with {int(cpus)} logical CPUs…"
+        return "Restarting TensorFlow with the CPU whole (one replica)…"
 
     # -- downloads -------------------------------------------------------------------------------
     @staticmethod
@@ -709,6 +785,17 @@ def lr_text(lr: float | None) -> str | None:
     return f"learning rate {lr:.3g}" if lr is not None and math.isfinite(lr) else None
 
 
+def replicas_text(replicas: int, global_batch: int) -> str:
+    """How a run's steps were shared: "2 replicas × 32 = 64 per step" ("1 replica: 32 per step"
+    without data parallelism; uneven shares as "1–2")."""
+    n, b = max(1, int(replicas)), int(global_batch)
+    if n == 1:
+        return f"1 replica: {b} per step"
+    lo, hi = b // n, math.ceil(b / n)
+    share = f"{lo}" if lo == hi else f"{lo}–{hi}"
+    return f"{n} replicas × {share} = {b} per step"
+
+
 def epoch_note(info: dict) -> str:
     """The log line of an epoch report."""
     note = f"Epoch {int(info['epoch'])}/{info['epochs']}: loss {info['loss']:.4g}"
@@ -861,6 +948,19 @@ def summary_heading(model: str, functional: bool) -> str:
 def summary_cells(rows: list) -> list[list[str]]:
     """The table's cells: "name (type)", output shape, parameters with thousands separators."""
     return [[f"{layer} ({kind})", shape, f"{params:,}"] for layer, kind, shape, params in rows]
+
+
+def summary_formulas(arith: list | None, count: int) -> list[tuple[str, str]]:
+    """Per summary row: the parameter formula filled in ("3·3·1·32 + 32") and a tooltip with the
+    layer's arithmetic (receptive field, output size, parameters); empty for layers without."""
+    from cnnviz.core.layer_arith import explain, params_formula
+
+    arith = list(arith or []) + [None] * count
+    out = []
+    for a in arith[:count]:
+        formula = params_formula(a) if a else None
+        out.append(("" if formula is None else formula[1], "\n".join(explain(a))))
+    return out
 
 
 def summary_totals(model: str, totals: tuple[int, int, int]) -> str:

@@ -140,6 +140,10 @@ class RunMonitor(QWidget):
         self.speed_label = QLabel("")
         self.lr_label = QLabel("")
         row.addWidget(self.device_label)
+        row.addSpacing(12)
+        self.replicas_label = QLabel("")
+        self.replicas_label.setToolTip("How each step's global batch is shared between the replicas of the model")
+        row.addWidget(self.replicas_label)
         row.addStretch(1)
         row.addWidget(QLabel("Smoothing"))
         self.smoothing_spin = QDoubleSpinBox()
@@ -184,10 +188,20 @@ class RunMonitor(QWidget):
         self.lr_label.setText("")
         self.outcome_label.setText("")
         self.run_dir_label.setText("")
+        self.replicas_label.setText("")
 
     def show_starting(self, first: bool) -> None:
         self.progress.setRange(0, 0)  # busy until the first batch
         self.progress.setFormat("Loading TensorFlow…" if first else "Preparing data and model…")
+
+    def show_restarting(self, text: str) -> None:
+        """TensorFlow restarts (to split the CPU) before the run can start."""
+        self.progress.setRange(0, 0)
+        self.progress.setFormat(text)
+
+    def show_replicas(self, replicas: int, global_batch: int) -> None:
+        if global_batch:
+            self.replicas_label.setText(words.replicas_text(replicas, global_batch))
 
     def show_batches(self, payload: dict, stopping: bool) -> None:
         info = payload["info"]
@@ -257,6 +271,7 @@ class RunMonitor(QWidget):
         for plot in self.plots():  # a finished run shows every point at once, none left pending
             plot.flush()
         self.set_device(result.device)
+        self.show_replicas(result.replicas, result.global_batch_size)
         if self.run.batches_seen == 0:
             self.batch_plot.set_placeholder("No batch was trained")
         for plot in (self.loss_plot, self.metric_plot):

@@ -22,6 +22,7 @@ half speed; a queued run would start at a moment nobody chose).
 from __future__ import annotations
 
 import atexit
+import os
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -37,6 +38,7 @@ from cnnviz.gui.panes.training.monitor import RunMonitor
 from cnnviz.gui.panes.training.settings import TrainingSettings
 from cnnviz.gui.panes.training.side import GRADIENTS_TAB, PREVIEW_TAB, SideTabs
 from cnnviz.ml import datasets as data  # numpy + OpenCV only
+from cnnviz.ml import distribute  # TensorFlow only inside its functions (run in the engine)
 from cnnviz.ml.training_jobs import TrainOutcome, preview_from, preview_job, summary_job, train_job
 from cnnviz.state import training as words
 from cnnviz.state.activations import engine_trouble
@@ -47,6 +49,7 @@ EARLIER_COLOR = "#b8bcc2"
 CHANNEL = "training"
 SUMMARY_CHANNEL = "training-summary"
 PREVIEW_CHANNEL = "training-preview"
+DEVICES_CHANNEL = "training-devices"
 
 
 def default_runs_root() -> Path:
@@ -76,6 +79,8 @@ class TrainingPane(Pane):
         self._job = None  # the training job while one runs
         self._summary_job = None
         self._preview_job = None
+        self._devices_job = None
+        self._pending_config = None  # a run waiting for TensorFlow to restart with its CPU split
         self._summaries: dict[tuple[str, bool], dict] = {}
         self._activated = False
         self._closed = False
@@ -87,6 +92,8 @@ class TrainingPane(Pane):
         self.download_prompt: Callable[[str, str], bool] = self._ask_download
         self._build_ui()
         self.form.changed.connect(self._on_form_changed)
+        self.ctx.worker.restarted.connect(self._on_engine_restarted)
+        self.ctx.worker.dead.connect(self._on_engine_dead)
         self._set_running(False)
 
     def _build_ui(self) -> None:
@@ -108,11 +115,13 @@ class TrainingPane(Pane):
         for name in ("settings_box", "model_combo", "functional_check", "dataset_combo", "folder_edit",
                      "folder_widget", "samples_spin", "val_spin", "augment_check", "epochs_spin",
                      "batch_spin", "lr_edit", "optimizer_combo", "seed_spin", "reduce_lr_check",
-                     "h5_check", "output_edit", "start_button", "stop_button", "continue_button"):
+                     "h5_check", "output_edit", "start_button", "stop_button", "continue_button",
+                     "strategy_combo", "replicas_spin", "split_label", "devices_label",
+                     "replicas_problem_label"):
             setattr(self, name, getattr(s, name))
         for name in ("progress", "eta_label", "batch_plot", "loss_plot", "metric_plot", "device_label",
                      "speed_label", "lr_label", "smoothing_spin", "outcome_label", "run_dir_label",
-                     "open_folder_button", "inspect_button"):
+                     "open_folder_button", "inspect_button", "replicas_label"):
             setattr(self, name, getattr(m, name))
         for name in ("summary_title", "summary_table", "totals_label", "preview_grid", "preview_caption",
                      "preview_button", "log_view"):
@@ -289,7 +298,7 @@ class TrainingPane(Pane):
         (continuing from a checkpoint) says whether the checkpoint's run goes on in its folder."""
         if self._closed:
             return False
-        if self._job is not None:
+        if self._job is not None or self._pending_config is not None:
             self._show_outcome("failed", words.ALREADY_RUNNING)
             return False
         from cnnviz.ml import training  # run folders and run.json only: no TensorFlow here
@@ -322,11 +331,79 @@ class TrainingPane(Pane):
             self.side.setCurrentIndex(GRADIENTS_TAB)
         self.monitor.show_starting(first=not self._summaries)
         self._set_running(True)
+        devices = self.settings.engine_devices
+        split = self.form.cpu_split_to_start(self.engine_split(), len(devices["gpus"]) if devices else 0)
+        if split is not None and self.ctx.worker.started:
+            # TensorFlow splits the CPU only when it starts: a fresh engine, then the run.
+            text = self.form.restart_message(split)
+            self.side.log(text)
+            self.ctx.post(text, 10000)
+            self.monitor.show_restarting(text)
+            self._pending_config = config
+            self.ctx.worker.restart(reason="to split the CPU", env_overrides=self._split_env(split))
+            return True
+        if split is not None:  # not started yet: the first engine starts with the split
+            self.ctx.worker.restart(reason="to split the CPU", env_overrides=self._split_env(split))
+        self._submit_training(config)
+        return True
+
+    def _submit_training(self, config) -> None:
         self._job = self.ctx.worker.submit(
             train_job, config, channel=CHANNEL, supersede=False, describe=f"training {config.model}",
             on_done=self._on_training_done, on_error=self._on_training_failed,
             on_progress=self._on_training_progress)
-        return True
+
+    @staticmethod
+    def _split_env(split: int) -> dict[str, str | None]:
+        return {distribute.CPU_REPLICAS_ENV: str(split) if split > 1 else None}
+
+    def engine_split(self) -> int:
+        """The logical CPUs the engine's processor is split into (or will be when it starts)."""
+        env = dict(os.environ)
+        for name, value in self.ctx.worker.env_overrides.items():
+            if value is None:
+                env.pop(name, None)
+            else:
+                env[name] = value
+        return distribute.cpu_replicas_from_env(env)
+
+    @Slot()
+    def _on_engine_restarted(self) -> None:
+        """A fresh engine: the models and devices of the old one are gone. A run that waited
+        for it starts now; the devices are asked again, and a summary that was lost rebuilt."""
+        if self._closed:
+            return
+        self.settings.set_engine_devices(None, self.engine_split())
+        config, self._pending_config = self._pending_config, None
+        if config is not None:
+            self._submit_training(config)
+        if self._activated:
+            self._request_devices()
+            if self.form.summary_key() not in self._summaries:
+                self._request_summary()
+
+    @Slot(str)
+    def _on_engine_dead(self, text: str) -> None:
+        if self._pending_config is not None and not self._closed:
+            self._pending_config = None
+            self.monitor.show_not_trained()
+            self._show_outcome("failed", text)
+            self._set_running(False)
+
+    def _request_devices(self) -> None:
+        self._devices_job = self.ctx.worker.submit(
+            distribute.devices, channel=DEVICES_CHANNEL, describe="listing TensorFlow's devices",
+            on_done=self._on_devices_done, on_error=self._on_devices_failed)
+
+    @Slot(object)
+    def _on_devices_done(self, devices: dict) -> None:
+        self._devices_job = None
+        if not self._closed:
+            self.settings.set_engine_devices(devices, self.engine_split())
+
+    @Slot(str)
+    def _on_devices_failed(self, _text: str) -> None:
+        self._devices_job = None  # the devices line keeps saying what the settings expect
 
     def _allow_download(self, config) -> bool:
         """A Keras dataset that is not on this computer is downloaded only when the user agrees
@@ -415,6 +492,12 @@ class TrainingPane(Pane):
 
     def stop(self) -> None:
         """Finish the current batch, then end the run keeping the model (and a checkpoint)."""
+        if self._pending_config is not None:  # still waiting for TensorFlow to restart
+            self._pending_config = None
+            self.monitor.show_not_trained()
+            self._show_outcome("stopped", "Stopped before the run started.")
+            self._set_running(False)
+            return
         if self._job is None:
             return
         self._job.stop()
@@ -439,6 +522,9 @@ class TrainingPane(Pane):
             self.monitor.mark_diverged(payload)
         elif kind == "gradients":
             self.side.gradients.show_report(payload["report"])
+        elif kind == "strategy":
+            info = payload["info"]
+            self.monitor.show_replicas(info["replicas"], info["global_batch_size"])
         elif kind == "message":
             self.side.log(payload["text"])
             if payload["text"].startswith("Training on "):
@@ -508,11 +594,13 @@ class TrainingPane(Pane):
         super().showEvent(event)
         if not self._activated and not self._closed:
             self._activated = True  # Keras is imported from here on, on the worker
+            self.settings.set_engine_devices(None, self.engine_split())
             self._request_summary()
+            self._request_devices()
 
     def is_busy(self) -> bool:
         return (self._screenshot_pending or self._summary_job is not None
-                or self._preview_job is not None)
+                or self._preview_job is not None or self._devices_job is not None)
 
     def prepare_screenshot(self) -> None:
         """Train 3 epochs of Listing 2.1 (pooled) on 1,536 digits so the plots show real curves."""
@@ -554,7 +642,8 @@ class TrainingPane(Pane):
         """Stop the run (it finishes its batch and saves a checkpoint while the window joins
         the worker) and ignore whatever it reports afterwards."""
         self._closed = True
-        for job in (self._job, self._summary_job, self._preview_job):
+        self._pending_config = None
+        for job in (self._job, self._summary_job, self._preview_job, self._devices_job):
             if job is not None:
                 job.stop()
         self.monitor.stop_updates()

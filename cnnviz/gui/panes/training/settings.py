@@ -29,7 +29,9 @@ from PySide6.QtWidgets import (
 )
 
 from cnnviz.gui.qtutil import signals_blocked
-from cnnviz.state.training import LIMITS, TrainingForm
+from cnnviz.state.training import LIMITS, STRATEGY_CHOICES, TrainingForm
+
+START_TIP = "Train with these settings in a new run folder"
 
 
 def dim(label: QLabel) -> QLabel:
@@ -53,6 +55,7 @@ class TrainingSettings(QWidget):
         side.addWidget(self._model_group())
         side.addWidget(self._data_group())
         side.addWidget(self._training_group())
+        side.addWidget(self._parallel_group())
         side.addWidget(self._output_group())
         side.addStretch(1)
 
@@ -62,7 +65,7 @@ class TrainingSettings(QWidget):
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
-        for combo in (self.model_combo, self.dataset_combo, self.optimizer_combo):
+        for combo in (self.model_combo, self.dataset_combo, self.optimizer_combo, self.strategy_combo):
             # Long entries must not widen the column (presentation fonts): the list shows them.
             combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
             combo.setMinimumContentsLength(8)
@@ -71,8 +74,12 @@ class TrainingSettings(QWidget):
         layout.addLayout(self._buttons())
         self.setMinimumWidth(300)
 
+        self._running = False
+        self.engine_devices: dict | None = None  # what the engine sees, once it said
+        self.engine_split = 1  # logical CPUs the engine's processor is split into
         form.changed.connect(self._on_form_changed)
         self._show_model()
+        self._show_parallel()
 
     # -- building ------------------------------------------------------------------------------
     def _model_group(self) -> QGroupBox:
@@ -187,6 +194,65 @@ class TrainingSettings(QWidget):
         layout.addRow(self.gradient_check)
         return box
 
+    def _parallel_group(self) -> QGroupBox:
+        box = QGroupBox("Data parallel")
+        layout = QFormLayout(box)
+        self.strategy_combo = QComboBox()
+        for key, text, tip in STRATEGY_CHOICES:
+            self.strategy_combo.addItem(text, key)
+            self.strategy_combo.setItemData(self.strategy_combo.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
+        self.strategy_combo.setToolTip("tf.distribute: share every batch between several replicas of the model")
+        self.strategy_combo.setCurrentIndex(self.strategy_combo.findData(self.form.strategy))
+        self.strategy_combo.currentIndexChanged.connect(
+            lambda _i: self.form.set_strategy(str(self.strategy_combo.currentData())))
+        layout.addRow("Strategy", self.strategy_combo)
+        self.replicas_spin = QSpinBox()
+        # From 0 so that a typed 0 is answered with the reason instead of silently refused.
+        self.replicas_spin.setRange(0, int(LIMITS["cpu_replicas"][1]))
+        self.replicas_spin.setValue(self.form.cpu_replicas)
+        self.replicas_spin.setToolTip("Split the CPU into this many logical devices to try data parallelism "
+                                      "without GPUs (1 = no split). TensorFlow restarts to split it.")
+        self.replicas_spin.valueChanged.connect(self.form.enter_cpu_replicas)
+        layout.addRow("CPU replicas", self.replicas_spin)
+        self.split_label = QLabel()
+        self.split_label.setWordWrap(True)
+        self.split_label.setToolTip("The global batch of each step and the share each replica computes")
+        layout.addRow(self.split_label)
+        self.devices_label = dim(QLabel())
+        self.devices_label.setWordWrap(True)
+        layout.addRow(self.devices_label)
+        self.replicas_problem_label = QLabel()
+        self.replicas_problem_label.setWordWrap(True)
+        self.replicas_problem_label.setStyleSheet("color: #c5221f;")
+        layout.addRow(self.replicas_problem_label)
+        return box
+
+    def set_engine_devices(self, devices: dict | None, split: int) -> None:
+        """What the engine sees (``{"gpus": [...], "cpus": N}``) and how its CPU is split."""
+        self.engine_devices, self.engine_split = devices, int(split)
+        self._show_parallel()
+
+    def _show_parallel(self) -> None:
+        f = self.form
+        gpus = len(self.engine_devices["gpus"]) if self.engine_devices else 0
+        with signals_blocked(self.strategy_combo):
+            self.strategy_combo.setCurrentIndex(self.strategy_combo.findData(f.strategy))
+        if not f.cpu_replicas_entry_problem and self.replicas_spin.value() != f.cpu_replicas:
+            with signals_blocked(self.replicas_spin):
+                self.replicas_spin.setValue(f.cpu_replicas)
+        problem = f.replicas_problem() or ""
+        self.split_label.setText(f.batch_split_text(gpus))
+        self.devices_label.setText(f.devices_text(self.engine_devices, self.engine_split))
+        self.replicas_problem_label.setText(problem)
+        self.replicas_problem_label.setVisible(bool(problem))
+        self._show_start()
+
+    def _show_start(self) -> None:
+        problem = self.form.replicas_problem()
+        self.start_button.setEnabled(not self._running and not problem)
+        self.start_button.setToolTip("A run is in progress: Stop it first" if self._running
+                                     else problem or START_TIP)
+
     def _output_group(self) -> QGroupBox:
         box = QGroupBox("Output")
         layout = QVBoxLayout(box)
@@ -206,7 +272,7 @@ class TrainingSettings(QWidget):
     def _buttons(self) -> QGridLayout:
         buttons = QGridLayout()
         self.start_button = QPushButton("Start")
-        self.start_button.setToolTip("Train with these settings in a new run folder")
+        self.start_button.setToolTip(START_TIP)
         self.stop_button = QPushButton("Stop")
         self.stop_button.setToolTip("Finish the current batch, save a checkpoint and keep the model")
         self.continue_button = QPushButton("Continue from checkpoint…")
@@ -222,6 +288,8 @@ class TrainingSettings(QWidget):
     # -- the form's values shown -----------------------------------------------------------------
     def _on_form_changed(self, what: str) -> None:
         f = self.form
+        if what in ("strategy", "cpu_replicas", "batch_size"):
+            self._show_parallel()
         if what == "model":
             self._show_model()
         elif what == "dataset":
@@ -293,12 +361,11 @@ class TrainingSettings(QWidget):
             self.form.set_output_root(path)
 
     def set_running(self, running: bool) -> None:
+        self._running = running
         self.settings_box.setEnabled(not running)
-        self.start_button.setEnabled(not running)
         self.continue_button.setEnabled(not running)
         self.stop_button.setEnabled(running)
-        self.start_button.setToolTip("A run is in progress: Stop it first" if running
-                                     else "Train with these settings in a new run folder")
+        self._show_start()
 
 
 #: form field -> the widget that shows it (values and check boxes)
