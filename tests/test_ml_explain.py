@@ -60,7 +60,7 @@ def _linear_output(model, acts, x, name) -> np.ndarray | None:
     if getattr(layer, "activation", None) is None:
         return None
     src = g.inbound[g.position[name]][0]
-    inp = x if src == "input" else acts[src]
+    inp = acts[src] if src in acts else x
     act, layer.activation = layer.activation, keras.activations.linear
     try:
         return np.asarray(keras.ops.convert_to_numpy(layer(np.asarray(inp)[None], training=False)))[0]
@@ -347,3 +347,36 @@ def test_the_job_uses_the_kept_pass_and_refuses_a_weights_only_file():
         assert e.kind == "unsupported" and "only weights" in e.reason and "whole model" in e.reason
     finally:
         I.activation_cache.drop()
+
+
+def test_a_layer_named_input_and_an_input_made_by_an_operation():
+    keras = _keras()
+    L = keras.layers
+    inp = keras.Input((4, 4, 2))
+    norm = L.Normalization(mean=[0.5, -1.0], variance=[4.0, 0.25], name="input")(inp)
+    c = L.Conv2D(2, 3, padding="same", name="conv")(norm)
+    shifted = keras.ops.add(c, 1.0)  # an operation, not a layer: not among the activations
+    model = keras.Model(inp, L.Dense(2, name="dense")(L.Flatten(name="flat")(shifted)))
+    _randomize(model, 11)
+    rng = np.random.default_rng(12)
+    x = rng.normal(0, 1, (4, 4, 2)).astype(np.float32)
+    acts = _all_acts(model, x)
+    _check_layer(model, x, acts, "input", rng, "elementwise")
+    e = X.explain_unit(model, x, "input", (1, 2, 1), activations=acts)
+    assert e.input_layer == "input (the model's input)" and _close(e.terms[0][1], float(x[1, 2, 1]))
+    assert X.explain_unit(model, x, "conv", (0, 0, 0), activations=acts).input_layer == "input"
+    _check_layer(model, x, acts, "conv", rng, "conv")
+    e = X.explain_unit(model, x, "flat", (0,), activations=acts)
+    assert e.kind == "unsupported" and "not a layer" in e.reason
+
+
+def test_the_module_loads_without_tensorflow():
+    import subprocess
+    import sys
+
+    code = ("import sys, cnnviz.ml.explain as X; "
+            "assert not any(m.split('.')[0] in ('tensorflow', 'keras') for m in sys.modules), 'imported'; "
+            "print(X.UnitExplanation('a', 'Conv2D', (0,), 'conv', 1.0).kind)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=Path(__file__).resolve().parents[1], timeout=60)
+    assert out.returncode == 0 and out.stdout.strip() == "conv", out.stderr

@@ -107,15 +107,19 @@ class _Graph:
         fresh = [keras.Input(shape=tuple(t.shape[1:]), dtype=t.dtype) for t in inputs]
         trace = _InboundTrace()
         trace.seed(fresh)
-        for i, t in enumerate(fresh):
-            trace.name_of[id(t)] = INPUT if len(fresh) == 1 else f"{INPUT}:{i}"
+        seeds = [INPUT] if len(fresh) == 1 else [f"{INPUT}:{i}" for i in range(len(fresh))]
+        for t, k in zip(fresh, range(len(fresh))):
+            trace.name_of[id(t)] = k  # the model's k-th input (named below)
         trace.run_model(model, fresh[0] if len(fresh) == 1 else fresh)
         self.names: list[str] = list(trace.names)
         self.layers: list[Any] = list(trace.layers)
-        self.inbound: list[list[str | None]] = list(trace.inbound)
+        taken = set(self.names)
+        # a layer the user named "input" keeps its name; the model's input is then called otherwise
+        self.input_names = [f"{n} (the model's input)" if n in taken else n for n in seeds]
+        self.inbound: list[list[str | None]] = [
+            [self.input_names[n] if isinstance(n, int) else n for n in srcs] for srcs in trace.inbound]
         self.position = {n: i for i, n in enumerate(self.names)}
         self.signature = A._signature(model)
-        self.input_names = [trace.name_of[id(t)] for t in fresh]
 
 
 def _inbound_trace_class():
@@ -127,7 +131,7 @@ def _inbound_trace_class():
         def __init__(self) -> None:
             super().__init__()
             self.inbound: list[list[str | None]] = []
-            self.name_of: dict[int, str] = {}
+            self.name_of: dict[int, str | int] = {}
 
         def _record(self, name, layer, args, out) -> None:
             keras = A._keras()
@@ -702,6 +706,29 @@ def _rescaling(e: UnitExplanation, layer, ins, out) -> None:
     e.formula = f"x · scale + offset = {_n(x)} · {_n(scale)} + {_n(offset)} = {_n(e.pre_activation)}"
 
 
+def _normalization(e: UnitExplanation, layer, ins, out) -> None:
+    inp = ins[0]
+    if getattr(layer, "invert", False) or getattr(layer, "mean", None) is None:
+        raise _Unsupported("cnnviz explains a Normalization layer that subtracts a mean and divides "
+                           "by a deviation; this one does otherwise.")
+    x = float(inp[e.index])
+
+    def at(v) -> float:
+        a = _np(v)
+        a = a.reshape(a.shape[1:]) if a.ndim == inp.ndim + 1 else a
+        return float(np.broadcast_to(a, inp.shape)[e.index])
+
+    mu, var = at(layer.mean), at(layer.variance)
+    from cnnviz.ml.backend import keras
+
+    eps = float(keras().backend.epsilon())
+    sd = max(math.sqrt(var), eps)
+    _elementwise(e, e.index)
+    e.terms = [("x", x), ("mean μ", mu), ("variance σ²", var)]
+    e.pre_activation = (x - mu) / sd
+    e.formula = f"(x − μ) / √σ² = ({_n(x)} − {_n(mu)}) / √{_n(var)} = {_n(e.pre_activation)}"
+
+
 _CONV = {"Conv2D": _conv, "DepthwiseConv2D": _depthwise, "SeparableConv2D": _separable,
          "Conv2DTranspose": _transpose, "Dense": _dense}
 _OTHER = {
@@ -712,7 +739,7 @@ _OTHER = {
     "Dropout": _identity, "SpatialDropout2D": _identity, "GaussianNoise": _identity,
     "GaussianDropout": _identity, "AlphaDropout": _identity, "ActivityRegularization": _identity,
     "ZeroPadding2D": _zero_padding, "Cropping2D": _cropping, "UpSampling2D": _upsampling,
-    "Rescaling": _rescaling,
+    "Rescaling": _rescaling, "Normalization": _normalization,
 }
 _ACT_LAYERS = ("Activation", "ReLU", "LeakyReLU", "Softmax")
 
@@ -790,6 +817,9 @@ def explain_unit(model, x, layer_name: str, index, activations: dict | None = No
             arrays[n] = np.asarray(v)
     else:
         arrays[g.input_names[0]] = np.asarray(x)
+    if layer_name not in arrays:
+        return _refuse(layer_name, ltype, index, f"The activations of layer '{layer_name}' were not "
+                       "computed for this input, so there is nothing to explain yet.")
     out = np.asarray(arrays[layer_name])
     problem = _check_index(index, tuple(out.shape), layer_name)
     if problem:
