@@ -9,7 +9,7 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QLineEdit
 
 from cnnviz.core import images
-from cnnviz.core.kernels import PRESETS, apply_kernel, gradient_magnitude, preset
+from cnnviz.core.kernels import PRESETS, IncrementalFilter, apply_kernel, gradient_magnitude, preset
 
 LEFT = Qt.MouseButton.LeftButton
 RIGHT = Qt.MouseButton.RightButton
@@ -168,9 +168,12 @@ def test_rgb_flip_and_border(pane):
         np.testing.assert_allclose(drawn, np.rint(expected * 255.0 / top), atol=1)
 
 
-def test_painting_a_large_kernel_on_a_1080p_photo_shows_the_last_stroke(pane, qtbot):
+def test_painting_a_large_kernel_on_a_1080p_photo_shows_the_last_stroke(pane, qtbot, monkeypatch):
     """Large updates are computed in the background: the pane stays responsive while painting,
     intermediate results may be skipped, and the result finally shown is the last kernel's."""
+    # every stroke filters the whole image here (a one-cell change is otherwise a cheap update
+    # done at once; see test_one_painted_cell_updates_the_result_without_a_full_filter)
+    monkeypatch.setattr(IncrementalFilter, "MAX_STEPS", 0)
     rng = np.random.default_rng(3)
     pane.ctx.set_image(rng.integers(0, 256, (1080, 1920, 3), dtype=np.uint8))
     pane.color_combo.setCurrentIndex(pane.color_combo.findData("rgb"))
@@ -554,3 +557,72 @@ def test_colour_bar_is_not_redrawn_for_the_same_colour_map(pane, qtbot):
 def symmetric(data):
     m = float(np.abs(data).max())
     return (-m, m)
+
+
+def test_one_painted_cell_updates_the_result_without_a_full_filter(pane, qtbot, monkeypatch):
+    """A full 15×15 filter of a large colour image runs in the background; painting one cell
+    then updates that result at once (a pass over the image per changed cell) and shows the
+    direct filter's values."""
+    rng = np.random.default_rng(11)
+    pane.ctx.set_image(rng.integers(0, 256, (600, 800, 3), dtype=np.uint8))
+    pane.color_combo.setCurrentIndex(pane.color_combo.findData("rgb"))
+    background = []
+    submit = pane._live.runner.submit
+    monkeypatch.setattr(pane._live.runner, "submit", lambda *a: background.append(1) or submit(*a))
+    pane.set_kernel(rng.normal(size=(15, 15)).astype(np.float32))
+    qtbot.waitUntil(lambda: not pane.is_busy(), timeout=20000)
+    assert background  # the whole filter went off the GUI thread
+    background.clear()
+    pane.brush_spin.setValue(2.5)
+    paint(qtbot, pane.editor, [(4, 9)])
+    qtbot.waitUntil(lambda: not pane.is_busy(), timeout=20000)
+    assert not background  # the one-cell change was computed at once
+    k = pane.editor.kernel()
+    assert k[4, 9] == 2.5
+    expected = apply_kernel(pane.ctx.image.astype(np.float32), k)
+    np.testing.assert_allclose(pane.result_view.image_data(), expected, rtol=0, atol=1e-5 * np.abs(expected).max())
+    assert pane.result_view.levels() == pytest.approx((-np.abs(expected).max(), np.abs(expected).max()), rel=1e-5)
+
+
+def test_the_kernel_editor_repaints_only_the_cells_an_edit_changes(pane, qtbot):
+    """Painting across a 15×15 kernel repaints the cells the brush changes (with their outlines'
+    neighbours), not the whole grid; a value that changes the colour scale repaints it all."""
+    from PySide6.QtCore import QEvent, QObject
+
+    k = np.zeros((15, 15), np.float32)
+    k[0, 0] = 4.0
+    pane.set_kernel(k)
+    editor = pane.editor
+    painted = []
+
+    class Spy(QObject):
+        def eventFilter(self, obj, ev):  # noqa: N802
+            if ev.type() == QEvent.Type.Paint:
+                painted.append(ev.region().boundingRect())
+            return False
+
+    spy = Spy()
+    editor.installEventFilter(spy)
+    qtbot.waitUntil(lambda: not pane.is_busy())
+    pane.brush_spin.setValue(1.5)
+    qtbot.mousePress(editor, LEFT, pos=editor.cell_rect(1, 1).center())
+    qtbot.wait(30)  # the press gives the grid the focus: that repaints it all once
+    painted.clear()
+    for col in (2, 3, 4):
+        qtbot.mouseMove(editor, editor.cell_rect(1, col).center())
+        qtbot.wait(10)
+    qtbot.mouseRelease(editor, LEFT, pos=editor.cell_rect(1, 4).center())
+    qtbot.waitUntil(lambda: bool(painted) and editor.kernel()[1, 4] == 1.5)
+    qtbot.wait(20)
+    whole = editor.rect()
+    assert painted
+    for r in painted:
+        assert any(r.intersects(editor.cell_rect(1, c)) for c in (1, 2, 3, 4))
+        assert r.width() * r.height() < whole.width() * whole.height() / 20
+    np.testing.assert_array_equal(editor.kernel()[1, 1:5], [1.5] * 4)
+    painted.clear()
+    qtbot.mouseMove(editor, editor.cell_rect(5, 5).center())  # not pressed: nothing changes
+    pane.brush_spin.setValue(9.0)  # a new largest value: every cell's colour changes
+    paint(qtbot, editor, [(5, 5)])
+    qtbot.waitUntil(lambda: editor.kernel()[5, 5] == 9 and any(r.contains(editor.cell_rect(14, 14)) for r in painted))
+    editor.removeEventFilter(spy)

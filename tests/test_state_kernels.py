@@ -313,3 +313,26 @@ def test_work_counts_the_separable_passes_of_low_rank_kernels():
     assert s.work(hd) == hd.size * 225 > SYNC_WORK_LIMIT
     s.set_kernel(np.array([[1.0, np.nan]]))
     assert s.work(hd) == 0.0
+
+
+def test_a_one_cell_edit_is_a_cheap_update_of_the_last_result():
+    """Painting one cell of a 15×15 kernel costs a pass over the image, not a whole filter, and
+    shows the direct filter's values; a snapshot (computed in the background) shares that."""
+    from cnnviz.core.kernels import apply_kernel, kernel_taps
+
+    rng = np.random.default_rng(5)
+    source = rng.uniform(0, 255, (40, 50, 3)).astype(np.float32)
+    s = KernelPlaygroundState(kernel=rng.normal(size=(15, 15)).astype(np.float32), kernel_name="custom", color="rgb")
+    full = s.work(source)
+    assert full == source.size * kernel_taps(s.kernel, 3)
+    s.snapshot().compute(source)
+    k = s.kernel.copy()
+    k[7, 3] = 4.5
+    s.set_kernel(k)
+    assert s.work(source) < full / 50
+    r = s.snapshot().compute(source)
+    expected = apply_kernel(source, k)
+    np.testing.assert_allclose(r.raw, expected, rtol=0, atol=1e-5 * np.abs(expected).max())
+    assert r.levels == pytest.approx((-np.abs(expected).max(), np.abs(expected).max()), rel=1e-5)
+    s.update(border="zero")  # another border: the whole filter again
+    assert s.work(source) == full

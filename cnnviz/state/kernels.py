@@ -30,6 +30,7 @@ from cnnviz.core.kernels import (
     HAAR_TITLES,
     PRESET_INFO,
     PRESETS,
+    IncrementalFilter,
     apply_kernel_fast,
     gradient_direction,
     gradient_magnitude,
@@ -221,6 +222,9 @@ class KernelPlaygroundState:
     chosen_preset: str = ""
     haar_size: int = HAAR_DEFAULT_SIZE
     direction: bool = False  # the gradient's direction as hue (gradient and Sobel pairs)
+    #: The last filtered result, shared with snapshots: an edit of a few cells updates it
+    #: instead of filtering the whole image again (see :class:`IncrementalFilter`).
+    filter_cache: IncrementalFilter = field(default_factory=IncrementalFilter, repr=False, compare=False)
     changed: Event = field(default_factory=Event, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -358,7 +362,10 @@ class KernelPlaygroundState:
         pair = self.pair()
         try:
             channels = source.shape[2] if source.ndim == 3 else 1
-            taps = sum(kernel_taps(k, channels) for k in (pair if pair is not None else [self.kernel]))
+            if pair is None:
+                taps = self.filter_cache.taps(source, self.kernel, mode=self.mode, border=self.border)
+            else:
+                taps = sum(kernel_taps(k, channels) for k in pair)
         except ValueError:
             return 0.0  # an invalid kernel: the message is shown at once
         return float(source.size) * taps
@@ -399,7 +406,7 @@ class KernelPlaygroundState:
                 rgb = direction_rgb(sign * gx, sign * gy, mag, top)
                 return KernelResult(rgb, levels=(0.0, 255.0), raw=mag, gx=gx, gy=gy, rendered=rgb, direction=True)
             return KernelResult(mag, levels=(0.0, top), heat=source.ndim == 2, raw=mag, gx=gx, gy=gy)
-        raw = apply_kernel_fast(source, kernel, mode=self.mode, border=self.border, check_finite=check_finite)
+        raw = self.filter_cache.apply(source, kernel, mode=self.mode, border=self.border, check_finite=check_finite)
         if self.display == "signed":
             return KernelResult(raw, signed=True, levels=symmetric_levels(raw), raw=raw)
         if self.display == "abs":

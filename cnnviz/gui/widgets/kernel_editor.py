@@ -150,10 +150,13 @@ class KernelEditorWidget(QWidget):
         p.setFont(font)
         grid = QPen(QColor("#5f6368"))
         grid.setWidth(1)
+        region = event.region()
         for r in range(rows):
             for c in range(cols):
-                v = float(self._kernel[r, c])
                 rect = self.cell_rect(r, c)
+                if not region.intersects(rect):
+                    continue  # one edited cell repaints itself, not the whole grid
+                v = float(self._kernel[r, c])
                 p.fillRect(rect, self._cell_colour(v / scale))
                 p.setPen(grid)
                 p.drawRect(rect.adjusted(0, 0, -1, -1))
@@ -236,10 +239,28 @@ class KernelEditorWidget(QWidget):
     def _apply_stroke(self, cell: tuple[int, int]) -> None:
         value = 0.0 if self._painting == "erase" else self._brush
         if self._kernel[cell] != np.float32(value):
-            self._kernel[cell] = value
-            self._selected = cell
-            self.update()
+            self._set_value(cell, value)
             self.kernel_edited.emit(self.kernel())
+
+    def _look(self) -> tuple[float, int]:
+        """What every cell's drawing depends on: the colour scale (max |value|) and the longest
+        text (the font size)."""
+        scale = float(np.max(np.abs(self._kernel))) or 1.0
+        return scale, max(len(format_cell_value(float(v))) for v in self._kernel.flat)
+
+    def _set_value(self, cell: tuple[int, int], value: float, select: bool = True) -> None:
+        """Put one value in (and select its cell), repainting only the cells that changed: the
+        whole grid only when the colour scale or the font size changes with it."""
+        before = self._look()
+        old_selected = self._selected
+        self._kernel[cell] = value
+        if select:
+            self._selected = cell
+        if self._look() != before:
+            self.update()
+            return
+        for c in {cell, old_selected}:
+            self.update(self.cell_rect(*c).adjusted(-2, -2, 2, 2))
 
     # -- typing ------------------------------------------------------------------------------
     def start_edit(self, cell: tuple[int, int] | None = None, text: str | None = None) -> None:
@@ -265,8 +286,7 @@ class KernelEditorWidget(QWidget):
             self.invalid_entered.emit(f"Cell ({row + 1}, {col + 1}): {exc}")
             return False
         if self._kernel[row, col] != np.float32(value):
-            self._kernel[row, col] = value
-            self.update()
+            self._set_value((row, col), value, select=False)
             self.kernel_edited.emit(self.kernel())
         return True
 
