@@ -330,7 +330,7 @@ def _conv(e: UnitExplanation, layer, ins, out) -> np.ndarray:
         return None
     # every output channel of the group at this cell, for activations over the channel axis
     lo, hi = g * per_group_out, (g + 1) * per_group_out
-    vec = win.reshape(-1) @ _f64(kernel[..., lo:hi]).reshape(-1, hi - lo)
+    vec = _f64(win.reshape(-1).astype(kernel.dtype) @ kernel[..., lo:hi].reshape(-1, hi - lo))
     if e.bias is not None:
         vec = vec + _np(layer.bias)[lo:hi]
     return vec if groups == 1 else _fill(out.shape[-1], lo, vec)
@@ -477,7 +477,7 @@ def _dense(e: UnitExplanation, layer, ins, out) -> np.ndarray:
     e.bias = _bias(layer, u)
     if e.activation not in _VECTOR_ACTS:
         return None
-    vec = vec_in @ _f64(kernel)
+    vec = _f64(vec_in.astype(kernel.dtype) @ kernel)  # only to check the softmax: no float64 copy
     if e.bias is not None:
         vec = vec + _np(layer.bias)
     return vec
