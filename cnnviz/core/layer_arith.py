@@ -206,19 +206,21 @@ def _num(v: float) -> str:
     return str(int(v)) if float(v).is_integer() else f"{v:g}"
 
 
-def explain(arith: dict | None) -> list[str]:
-    """The layer's arithmetic, one line each: receptive field, output size, parameters."""
+def explain(arith: dict | None, rf_line: bool = True) -> list[str]:
+    """The layer's arithmetic, one line each: receptive field (unless ``rf_line`` is False),
+    output size, parameters."""
     if not arith:
         return []
     lines = []
-    rf = rf_cell(arith)
+    rf = rf_cell(arith) if rf_line else ""
     if rf == "all":
         lines.append("Receptive field: the whole input (every unit sees every pixel)")
     elif rf:
         lines.append(f"Receptive field: {rf} input pixels")
     out = output_text(arith)
     if out:
-        lines.append(f"Output size: {out}")
+        same = arith.get("padding") == "same" and arith.get("op") != "conv_t"
+        lines.append(f"Output size: {out}" + ("   ('same' padding: ⌈n/s⌉)" if same else ""))
     params = params_formula(arith)
     if params is not None:
         value, text = params

@@ -963,6 +963,16 @@ def summary_formulas(arith: list | None, count: int) -> list[tuple[str, str]]:
     return out
 
 
+def summary_formula_lines(rows: list, arith: list | None) -> list[str]:
+    """Under the totals: where each layer's count comes from ("conv2d: 3·3·1·32 + 32 = 320"),
+    for the layers with weights that have a formula."""
+    lines = []
+    for (layer, _kind, _shape, params), (formula, _tip) in zip(rows, summary_formulas(arith, len(rows))):
+        if formula:
+            lines.append(f"{layer}: {formula} = {params:,}")
+    return lines
+
+
 def summary_totals(model: str, totals: tuple[int, int, int]) -> str:
     """The totals under the table (rich text), compared with the count the book prints."""
     s = zoo.spec(model)

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cnnviz.core.layer_arith import explain, rf_cell
 from cnnviz.gui.panes.base import choice_combo, fit_combos
 from cnnviz.gui.qtutil import signals_blocked
 from cnnviz.ml.inspect import ModelInfo
@@ -84,8 +85,12 @@ class ModelColumn(QWidget):
         ml.addWidget(self.message_label)
         lv.addWidget(mbox)
 
-        self.layer_table = QTableWidget(0, 4)
-        self.layer_table.setHorizontalHeaderLabels(["Layer", "Type", "Output shape", "Params"])
+        self.layer_table = QTableWidget(0, 5)
+        # short headers: the numeric columns are as wide as their numbers, the names keep the rest
+        self.layer_table.setHorizontalHeaderLabels(["Layer", "Type", "Output", "Params", "RF"])
+        self.layer_table.horizontalHeaderItem(2).setToolTip("Output shape: height × width × channels")
+        self.layer_table.horizontalHeaderItem(4).setToolTip(
+            "Receptive field: how many input pixels one output value sees")
         self.layer_table.verticalHeader().setVisible(False)
         self.layer_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.layer_table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
@@ -98,11 +103,18 @@ class ModelColumn(QWidget):
         header.setMinimumSectionSize(40)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Interactive)  # sized when filled
-        for c in (2, 3):
+        for c in (2, 3, 4):
             header.setSectionResizeMode(c, QHeaderView.ResizeMode.ResizeToContents)
         self.layer_table.setToolTip("Click a layer to see its outputs")
         self.layer_table.currentCellChanged.connect(self._on_layer_row_changed)
         lv.addWidget(self.layer_table, 1)
+        # The selected layer's arithmetic: receptive field, output size and parameters with the
+        # book's formulas filled in with this layer's numbers.
+        self.arith_label = QLabel()
+        self.arith_label.setWordWrap(True)
+        self.arith_label.setTextFormat(Qt.TextFormat.RichText)
+        self.arith_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        lv.addWidget(self.arith_label)
 
         ibox = QGroupBox("Input")
         form = QFormLayout(ibox)
@@ -165,17 +177,32 @@ class ModelColumn(QWidget):
         t.setRowCount(len(info.layers))
         for i, r in enumerate(info.layers):
             cells, tip = layer_cells(r)
+            cells = [*cells, rf_cell(r.arith)]
             for c, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 item.setData(Qt.ItemDataRole.UserRole, r.name)
                 item.setToolTip(tip if c == 0 or not text else f"{text}\n\n{tip}")
-                if c == 3:
+                if c in (3, 4):
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 t.setItem(i, c, item)
         # the type column as wide as its entries, but never so wide that the names vanish
         t.resizeColumnToContents(1)
         t.setColumnWidth(1, min(t.columnWidth(1), TYPE_COLUMN_MAX))
         t.clearSelection()
+        self._show_arith(None)
+
+    def _show_arith(self, name: str | None) -> None:
+        info = self.state.info
+        row = next((r for r in info.layers if r.name == name), None) if info and name else None
+        # the receptive field has its own column; two lines keep the table tall on a projector
+        lines = explain(row.arith, rf_line=False) if row is not None else []
+        if lines:
+            text = "<br>".join(esc(line) for line in lines)
+        elif row is not None:
+            text = f"<span style='color:#5f6368'>{esc(row.type)}: no kernel, so no size arithmetic</span>"
+        else:
+            text = "<span style='color:#5f6368'>Select a layer to see its size arithmetic</span>"
+        self.arith_label.setText(text)
 
     def select_layer(self, name: str) -> None:
         """Show ``name``'s outputs (selects its row in the table)."""
@@ -195,6 +222,7 @@ class ModelColumn(QWidget):
             return
         item = self.layer_table.item(row, 0)
         if item is not None:
+            self._show_arith(item.data(Qt.ItemDataRole.UserRole))
             self.state.set_layer(item.data(Qt.ItemDataRole.UserRole))
 
     @Slot(int)

@@ -20,12 +20,15 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPlainTextEdit,
+    QPushButton,
     QSpinBox,
     QWidget,
 )
 
 from cnnviz.gui.panes.base import choice_combo
 from cnnviz.gui.qtutil import signals_blocked
+from cnnviz.gui.widgets.size_calculator import SizeCalculatorDialog
+from cnnviz.state.size_calc import LayerSettings
 from cnnviz.state.stepper import (
     CROP_SOURCES,
     KERNEL_PRESETS,
@@ -233,6 +236,33 @@ class LayerBox(QGroupBox):
             lambda _i: self.state.update(activation=self.activation_combo.currentData()),
         )
         form.addRow("Activation", self.activation_combo)
+        self.calculator_button = QPushButton("Output-size calculator…")
+        self.calculator_button.setToolTip(
+            "Work out output sizes and receptive fields for any input, kernel, stride, padding and "
+            "dilation, and for a stack of layers (starts with this layer's settings)")
+        self.calculator_button.clicked.connect(self.open_calculator)
+        form.addRow(self.calculator_button)
+        self.calculator: SizeCalculatorDialog | None = None
+
+    @Slot()
+    def open_calculator(self) -> SizeCalculatorDialog:
+        """The calculator, started from the height of the stepper's input and this layer's settings."""
+        st = self.state
+        s = st.settings
+        if s.padding == "explicit":
+            (top, bottom), _ = s.pads
+            padding = str(top) if top == bottom else "valid"
+        else:
+            padding = s.padding
+        layer = LayerSettings(kernel=str(st.window_size()[0]), stride=str(s.stride[0]),
+                              padding=padding, dilation=str(s.dilation[0]))
+        if self.calculator is not None:
+            self.calculator.close()
+            self.calculator.deleteLater()
+        self.calculator = SizeCalculatorDialog(int(st.image.shape[0]), layer, self.window())
+        self.calculator.show()
+        self.calculator.raise_()
+        return self.calculator
 
     @Slot(int)
     def _on_mode_changed(self, _i: int = 0) -> None:

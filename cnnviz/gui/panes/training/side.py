@@ -3,6 +3,8 @@ preview (Listing 4.4, Figure 4.8) and the run's log, as tabs."""
 
 from __future__ import annotations
 
+import html
+
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -66,6 +68,13 @@ class SideTabs(QTabWidget):
         self.totals_label.setWordWrap(True)
         self.totals_label.setTextFormat(Qt.TextFormat.RichText)
         layout.addWidget(self.totals_label)
+        # where each count comes from, with the layer's numbers in the book's formulas
+        layout.addSpacing(6)
+        self.formulas_label = QLabel("")
+        self.formulas_label.setWordWrap(True)
+        self.formulas_label.setTextFormat(Qt.TextFormat.RichText)
+        self.formulas_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(self.formulas_label)
         layout.addStretch(1)
         return summary
 
@@ -88,19 +97,30 @@ class SideTabs(QTabWidget):
         self.summary_table.setRowCount(0)
         self.summary_title.setText(title)
         self.totals_label.setText("")
+        self.formulas_label.setText("")
 
     def show_summary(self, summary: dict) -> None:
         self.summary_title.setText(words.summary_heading(summary["model"], summary["functional"]))
         cells = words.summary_cells(summary["rows"])
+        formulas = words.summary_formulas(summary.get("arith"), len(cells))
         table = self.summary_table
         table.setRowCount(len(cells))
         for r, row in enumerate(cells):
+            _formula, tip = formulas[r]
             for c, text in enumerate(row):
                 item = QTableWidgetItem(text)
                 if c == 2:
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                if tip:
+                    item.setToolTip(tip)
                 table.setItem(r, c, item)
         self.totals_label.setText(words.summary_totals(summary["model"], summary["totals"]))
+        lines = words.summary_formula_lines(summary["rows"], summary.get("arith"))
+        self.formulas_label.setText(
+            "<b>Where the parameters come from</b> (f·f·c_in·c_out + c_out for a convolution: a "
+            "weight per kernel cell, input channel and filter, plus a bias per filter; "
+            "n_in·n_out + n_out for Dense):<br>" + "<br>".join(html.escape(line) for line in lines)
+            if lines else "")
 
     def summary_rows(self) -> list[tuple[str, str, str]]:
         t = self.summary_table
