@@ -51,6 +51,7 @@ class KernelEditorWidget(QWidget):
         self._painting: str | None = None  # "paint" or "erase" during a drag
         self._before_press: np.ndarray | None = None
         self._highlight: tuple[int, int] | None = None
+        self._lengths: np.ndarray | None = None  # each cell's text length (the font size follows the longest)
         self._editor = QLineEdit(self)
         self._editor.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self._editor.hide()
@@ -79,6 +80,7 @@ class KernelEditorWidget(QWidget):
         if k.shape == self._kernel.shape and np.array_equal(k, self._kernel):
             return
         self._kernel = k
+        self._lengths = None
         r, c = self._selected
         self._selected = (min(r, k.shape[0] - 1), min(c, k.shape[1] - 1))
         if self._editing is not None:
@@ -142,20 +144,25 @@ class KernelEditorWidget(QWidget):
         p = QPainter(self)
         p.setRenderHint(QPainter.RenderHint.Antialiasing, False)
         rows, cols = self._kernel.shape
-        scale = float(np.max(np.abs(self._kernel))) or 1.0
+        scale, longest = self._look()
         s = self._cell_size()
+        x0, y0 = self._origin()
         font = QFont(self.font())
-        longest = max(len(format_cell_value(float(v))) for v in self._kernel.flat)
         font.setPixelSize(max(7, min(int(s * 0.42), int(s * 1.6 / max(longest, 1)))))
         p.setFont(font)
         grid = QPen(QColor("#5f6368"))
         grid.setWidth(1)
+        # only the cells in the region to repaint (one edited cell repaints itself, not the grid)
         region = event.region()
-        for r in range(rows):
-            for c in range(cols):
-                rect = self.cell_rect(r, c)
+        box = region.boundingRect()
+        r0, r1 = max(0, math.floor((box.top() - y0) / s) - 1), min(rows, math.ceil((box.bottom() - y0) / s) + 1)
+        c0, c1 = max(0, math.floor((box.left() - x0) / s) - 1), min(cols, math.ceil((box.right() - x0) / s) + 1)
+        side = round(s)
+        for r in range(r0, r1):
+            for c in range(c0, c1):
+                rect = QRect(round(x0 + c * s), round(y0 + r * s), side, side)  # cell_rect(r, c)
                 if not region.intersects(rect):
-                    continue  # one edited cell repaints itself, not the whole grid
+                    continue
                 v = float(self._kernel[r, c])
                 p.fillRect(rect, self._cell_colour(v / scale))
                 p.setPen(grid)
@@ -231,6 +238,7 @@ class KernelEditorWidget(QWidget):
         before = self._before_press
         if before is not None and before.shape == self._kernel.shape and not np.array_equal(before, self._kernel):
             self._kernel = before.copy()
+            self._lengths = None
             self.kernel_edited.emit(self.kernel())
             self.update()
         self._painting = None
@@ -246,7 +254,14 @@ class KernelEditorWidget(QWidget):
         """What every cell's drawing depends on: the colour scale (max |value|) and the longest
         text (the font size)."""
         scale = float(np.max(np.abs(self._kernel))) or 1.0
-        return scale, max(len(format_cell_value(float(v))) for v in self._kernel.flat)
+        return scale, int(self._text_lengths().max())
+
+    def _text_lengths(self) -> np.ndarray:
+        if self._lengths is None or self._lengths.shape != self._kernel.shape:
+            self._lengths = np.array(
+                [[len(format_cell_value(float(v))) for v in row] for row in self._kernel], np.int32
+            ).reshape(self._kernel.shape)
+        return self._lengths
 
     def _set_value(self, cell: tuple[int, int], value: float, select: bool = True) -> None:
         """Put one value in (and select its cell), repainting only the cells that changed: the
@@ -254,6 +269,7 @@ class KernelEditorWidget(QWidget):
         before = self._look()
         old_selected = self._selected
         self._kernel[cell] = value
+        self._text_lengths()[cell] = len(format_cell_value(float(self._kernel[cell])))
         if select:
             self._selected = cell
         if self._look() != before:
