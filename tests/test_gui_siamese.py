@@ -130,3 +130,48 @@ def test_models_that_are_not_siamese_are_refused(pane, qtbot, tmp_path):
     wait_idle(qtbot, pane)
     assert "not a siamese model: it has one input" in pane.last_error
     assert pane.info.name == "siamese_digits.keras"  # the siamese model stays
+
+
+def test_a_siamese_model_handed_over_from_training_is_taken(pane, qtbot):
+    from cnnviz import paths
+    from cnnviz.ml.inspect import LoadRequest, load_job
+    from cnnviz.ml.siamese import open_job
+
+    answers = []
+    models = paths.resources_dir() / "models"
+    for name, job in (("siamese_digits.keras", open_job), ("digits_cnn.keras", load_job)):
+        pane.ctx.worker.submit(job, LoadRequest(str(models / name)), channel=f"test.{name}",
+                               on_done=answers.append, on_error=answers.append)
+    qtbot.waitUntil(lambda: len(answers) == 2, timeout=TIMEOUT)
+    siamese_id = next(a.model_id for a in answers if getattr(a, "embedding_size", None))
+    before = pane.info.model_id
+    pane.ctx.offer_model(siamese_id, "siamese_mnist (run-1)", None)
+    qtbot.waitUntil(lambda: pane.info.model_id == siamese_id, timeout=TIMEOUT)
+    wait_idle(qtbot, pane)
+    assert before != siamese_id and pane.info.name == "siamese_mnist (run-1)"
+    assert pane.model_label.text().startswith("siamese_mnist (run-1)") and pane.pair_result is not None
+    # a classifier handed over is for the Activations pane: nothing changes here, no error
+    other_id = next(a.model_id for a in answers if a.model_id != siamese_id)
+    pane.ctx.offer_model(other_id, "mnist_fast (run-2)", None)
+    qtbot.wait(200)
+    wait_idle(qtbot, pane)
+    assert pane.info.model_id == siamese_id and pane.last_error == ""
+
+
+def test_the_panes_session_part_round_trips_and_a_bad_one_changes_nothing(pane, qtbot):
+    from cnnviz.state.session import SessionError
+
+    d = pane.to_session()
+    assert d["model"] == "resources:models/siamese_digits.keras"
+    d.update(margin=2.0, threshold=1.25, pair=[{"kind": "digit", "digit": 2, "index": 3},
+                                               {"kind": "digit", "digit": 2, "index": 9}])
+    pane.apply_session(d)
+    wait_idle(qtbot, pane)
+    a, b = pane.pickers
+    assert (a.digit_spin.value(), a.index_spin.value(), b.index_spin.value()) == (2, 3, 9)
+    assert pane.threshold_slider.value() == 125 and pane.margin_edit.text() == "2"
+    assert "threshold 1.25" in pane.distance_label.text() and "m = 2" in pane.contrastive_label.text()
+    assert pane.to_session() == d
+    with pytest.raises(SessionError, match="margin"):
+        pane.apply_session({**d, "margin": -3})
+    assert pane.to_session() == d

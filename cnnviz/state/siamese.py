@@ -159,7 +159,7 @@ class SiameseSettings:
         self.margin = DEFAULT_MARGIN
         self.threshold = DEFAULT_THRESHOLD
         self.alpha = DEFAULT_ALPHA
-        self.pair = [InputChoice("digit", 3, 0), InputChoice("random_same", 3, 1)]
+        self.pair = [InputChoice("digit", 4, 0), InputChoice("digit", 9, 0)]
         self.triplet = [InputChoice("digit", 7, 0), InputChoice("digit", 7, 1), InputChoice("digit", 1, 0)]
         self.model = BUNDLED_MODEL
         self.changed = Event()

@@ -294,7 +294,10 @@ class SiamesePane(Pane):
         self.loading = True
         source = LoadRequest(path) if path else None
         self._submit("adopt", AdoptRequest(int(model_id), name),
-                     lambda out: self._on_opened(out, source, offered=True), self._on_load_error)
+                     lambda out: self._on_opened(out, source, offered=True), self._on_offer_failed)
+
+    def _on_offer_failed(self, _text: str) -> None:
+        self.loading = False  # the Activations pane, which the model was handed to, says why
 
     def _on_open_clicked(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open a siamese model", "", MODEL_FILTER)
@@ -316,6 +319,8 @@ class SiamesePane(Pane):
             self.map = None
             self.embedding_plot.mark(None, [])
             self.request_compute(map_too=True)
+            if offered:
+                self.ctx.post(f"The siamese model {out.name} is open in the Siamese pane too", 8000)
             return
         if offered and isinstance(out, NotSiamese):
             return  # a classifier handed over from training is for the Activations pane
