@@ -5,7 +5,9 @@ Run from the repository root:  python bench/kernels.py [--repeats N]
 apply_kernel should cost at most 1.25× a raw ``cv2.filter2D`` on the same data (it is one
 filter2D call plus argument checks). The stepper needs random access to any step of a 256×256
 input fast enough for a slider to feel instant. The fast path (``apply_kernel_fast``: low-rank
-kernels as separable passes) is timed against ``apply_kernel`` on 1080p float32 gray and RGB.
+kernels as separable passes, large ones in row bands on every core) is timed against
+``apply_kernel`` on 1080p float32 gray and RGB, and so is a one-cell edit through
+``IncrementalFilter`` (the last result updated instead of filtering anew).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cnnviz.core.convolution import ConvWalk, conv_steps
-from cnnviz.core.kernels import PRESETS, apply_kernel, apply_kernel_fast, haar_feature
+from cnnviz.core.kernels import PRESETS, IncrementalFilter, apply_kernel, apply_kernel_fast, haar_feature
 
 TARGET = 1.25
 SIZES = {"1080p": (1080, 1920), "4K": (2160, 3840)}
@@ -126,6 +128,34 @@ def bench_fast_path(repeats: int) -> None:
                 )
 
 
+def bench_incremental(repeats: int) -> None:
+    print(f"one-cell edit: IncrementalFilter vs apply_kernel, 1080p float32 (paired, median and best of {repeats})")
+    rng = np.random.default_rng(1)
+    for channels in (1, 3):
+        shape = (1080, 1920) if channels == 1 else (1080, 1920, 3)
+        img = rng.uniform(0, 255, shape).astype(np.float32)
+        for side in (3, 7, 15):
+            k = rng.normal(size=(side, side)).astype(np.float32)
+            f = IncrementalFilter()
+            f.apply(img, k)
+            inc, full = [], []
+            for i in range(repeats):
+                k = k.copy()
+                k[side // 2, (i * 5) % side] = rng.normal()
+                t0 = time.perf_counter()
+                f.apply(img, k, check_finite=False)
+                t1 = time.perf_counter()
+                apply_kernel(img, k, check_finite=False)
+                t2 = time.perf_counter()
+                inc.append(t1 - t0)
+                full.append(t2 - t1)
+            print(
+                f"  {'gray' if channels == 1 else 'RGB':>4} {side:>2}×{side:<2}: edit {statistics.median(inc) * 1e3:6.2f} ms "
+                f"(best {min(inc) * 1e3:5.2f}) vs apply_kernel {statistics.median(full) * 1e3:6.2f} ms "
+                f"(best {min(full) * 1e3:5.2f}); one edit in {IncrementalFilter.MAX_STEPS + 1} filters anew"
+            )
+
+
 def bench_stepper() -> None:
     rng = np.random.default_rng(1)
     x = rng.integers(0, 256, size=(256, 256)).astype(np.float64)
@@ -161,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     ok = bench_apply_kernel(args.repeats)
     bench_fast_path(max(5, args.repeats // 3))
+    bench_incremental(max(5, args.repeats))
     bench_stepper()
     print("apply_kernel overhead target met" if ok else "apply_kernel overhead target MISSED")
     return 0 if ok else 1
