@@ -85,10 +85,13 @@ class FeatureGridWidget(QWidget):
     """Tiles of maps (float, coloured here) or of RGB images, with labels and a colour bar.
 
     ``tile_clicked(index)`` reports the clicked tile's *global* index (first + position on the
-    page), so a paged layer reports the map number the user sees under the tile.
+    page), so a paged layer reports the map number the user sees under the tile;
+    ``cell_clicked(index, row, col)`` follows it when the click fell on a map's cell (not its
+    label), with that cell of the map as handed to :meth:`set_maps`.
     """
 
     tile_clicked = Signal(int)
+    cell_clicked = Signal(int, int, int)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -274,6 +277,25 @@ class FeatureGridWidget(QWidget):
                 return i
         return None
 
+    def cell_at(self, pos: QPoint | QPointF) -> tuple[int, int, int] | None:
+        """(position on the page, row, col) of the map cell under ``pos``, or None."""
+        p = QPointF(pos)
+        for i in range(len(self._images)):
+            rect = self.tile_rect(i)
+            if rect.contains(p):
+                h, w = self._tile_hw
+                row = min(h - 1, int((p.y() - rect.top()) / max(rect.height(), 1e-9) * h))
+                col = min(w - 1, int((p.x() - rect.left()) / max(rect.width(), 1e-9) * w))
+                return i, row, col
+        return None
+
+    def cell_center(self, position: int, row: int, col: int) -> QPoint:
+        """Where cell (row, col) of tile ``position`` is drawn (its centre), in widget pixels."""
+        rect = self.tile_rect(position)
+        h, w = self._tile_hw
+        return QPointF(rect.left() + (col + 0.5) * rect.width() / w,
+                       rect.top() + (row + 0.5) * rect.height() / h).toPoint()
+
     def sizeHint(self) -> QSize:  # noqa: N802
         return QSize(480, 420)
 
@@ -385,6 +407,9 @@ class FeatureGridWidget(QWidget):
                 self._selected = self._first + pos
                 self.update()
                 self.tile_clicked.emit(self._first + pos)
+                cell = self.cell_at(ev.position()) if self._maps is not None else None
+                if cell is not None:
+                    self.cell_clicked.emit(self._first + pos, cell[1], cell[2])
             self._press = None
         super().mouseReleaseEvent(ev)
 

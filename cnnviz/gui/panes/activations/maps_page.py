@@ -1,5 +1,6 @@
 """The "Feature maps" tab: one layer's maps (or values), the chosen map enlarged and laid over
-the input."""
+the input; a click on a cell of a map (or on a bar of a vector) explains how it was computed, in
+a panel under the maps (:mod:`.explain_view`)."""
 
 from __future__ import annotations
 
@@ -85,7 +86,61 @@ class MapsPage(QWidget):
         split.setStretchFactor(0, 3)
         split.setStretchFactor(1, 2)
         split.setSizes([460, 300])
-        v.addWidget(split, 1)
+        self.vsplit = QSplitter(Qt.Orientation.Vertical)
+        self.vsplit.addWidget(split)
+        v.addWidget(self.vsplit, 1)
+        self.explain = None  # the ExplainView, once attach_explain gave it the engine
+
+    # ------------------------------------------------------------------ click to explain
+    def attach_explain(self, ctx, image) -> None:
+        """Explain a clicked cell in a panel under the maps; ``image()`` is the input the pane
+        feeds, sent with the request so the engine finds the pass it computed for it."""
+        from cnnviz.gui.panes.activations.explain_view import ExplainView, explain_submitter, stepper_opener
+        from cnnviz.gui.panes.activations.network_page import explain_disabled_reason
+
+        self._disabled_reason = explain_disabled_reason
+        self.explain = ExplainView(explain_submitter(ctx, self.state, image), self._preview,
+                                   stepper_opener(ctx, self))
+        self.explain.closed.connect(lambda: self.explain.setVisible(False))
+        self.explain.setVisible(False)
+        self.vsplit.addWidget(self.explain)
+        self.vsplit.setStretchFactor(0, 3)
+        self.vsplit.setStretchFactor(1, 2)
+        self.grid.cell_clicked.connect(self._on_cell_clicked)
+        self.vector_chart.scene().sigMouseClicked.connect(self._on_chart_clicked)
+
+    def _preview(self) -> np.ndarray | None:
+        res = self.state.result
+        return None if res is None else res.preview
+
+    def explain_unit(self, index: tuple[int, ...]) -> None:
+        """Explain the shown layer's output at ``index`` (the panel opens)."""
+        res = self.state.result
+        if self.explain is None or res is None:
+            return
+        self.explain.setVisible(True)
+        if self.vsplit.sizes()[-1] == 0:
+            total = max(400, sum(self.vsplit.sizes()))
+            self.vsplit.setSizes([total * 3 // 5, total - total * 3 // 5])
+        self.explain.state.select(res.layer, index, res.shape)
+
+    @Slot(int, int, int)
+    def _on_cell_clicked(self, channel: int, row: int, col: int) -> None:
+        res = self.state.result
+        if res is not None and len(res.shape) == 3:
+            self.explain_unit((row, col, channel))
+
+    def _on_chart_clicked(self, ev) -> None:
+        res = self.state.result
+        if res is None or res.kind != "vector" or self.maps_stack.currentWidget() is not self.vector_chart:
+            return
+        vb = self.vector_chart.getPlotItem().getViewBox()
+        if not vb.sceneBoundingRect().contains(ev.scenePos()):
+            return
+        x = int(round(vb.mapSceneToView(ev.scenePos()).x()))
+        n = len(res.vector) if res.vector is not None else 0
+        if 0 <= x < n:
+            self.explain_unit((res.first + x,))
 
     @Slot(int)
     def _on_alpha_changed(self, value: int) -> None:
@@ -159,8 +214,16 @@ class MapsPage(QWidget):
         self._show_paging(False)
 
     def reset_for_model(self, info) -> None:
-        """A new model: nothing of the previous one stays (maps, titles, paging, zoom)."""
+        """A new model: nothing of the previous one stays (maps, titles, paging, zoom, the
+        explained unit)."""
         self.clear()
+        if self.explain is not None:
+            self.explain.setVisible(False)
+            reason = self._disabled_reason(info)
+            if reason:
+                self.explain.state.disable(reason)
+            else:
+                self.explain.state.enable()
         self.grid.set_message("")
         self.layer_label.setText(info.name if info is not None else "")
         self._show_paging(False)

@@ -25,6 +25,7 @@ from cnnviz.gui.panes.activations.compare_page import ComparePage
 from cnnviz.gui.panes.activations.filters_page import FiltersPage
 from cnnviz.gui.panes.activations.maps_page import MapsPage
 from cnnviz.gui.panes.activations.model_box import ModelColumn
+from cnnviz.gui.panes.activations.network_page import NetworkPage
 from cnnviz.gui.panes.activations.side_column import CanvasBox, GradCamBox, PredictionBox
 from cnnviz.gui.panes.base import Pane
 from cnnviz.gui.qtutil import debounce_timer
@@ -166,6 +167,7 @@ class ActivationsPane(Pane):
         self.views.addTab(self.maps_page, "Feature maps")
         self.views.addTab(self.filters_page, "Filters")
         self.views.addTab(self.compare_page, "Compare two inputs")
+        self.views.addTab(NetworkPage(self), "Network")
         self._splitter.addWidget(self.views)
         m = self.maps_page
         self.grid, self.vector_chart, self.maps_stack = m.grid, m.vector_chart, m.maps_stack
