@@ -60,7 +60,7 @@ def _linear_output(model, acts, x, name) -> np.ndarray | None:
     if getattr(layer, "activation", None) is None:
         return None
     src = g.inbound[g.position[name]][0]
-    inp = acts[src] if src in acts else x
+    inp = acts.get(src, x)
     act, layer.activation = layer.activation, keras.activations.linear
     try:
         return np.asarray(keras.ops.convert_to_numpy(layer(np.asarray(inp)[None], training=False)))[0]
@@ -126,7 +126,9 @@ def _conv_model():
     t2 = L.Conv2DTranspose(2, 3, strides=2, padding="valid", activation="relu", name="tr_valid")(c4)
     t3 = L.Conv2DTranspose(2, 4, strides=2, padding="same", name="tr_even")(c5)
     sm = L.Conv2D(3, 1, activation="softmax", name="c_softmax")(c1)  # over the channel axis
-    outs = [c5, c6, e1, d1, s1, t1, t2, t3, sm]
+    r1 = L.Conv2D(3, (3, 2), strides=(2, 1), padding="same", name="c_rect")(inp)
+    t4 = L.Conv2DTranspose(2, 3, strides=2, output_padding=1, name="tr_outpad")(c5)
+    outs = [c5, c6, e1, d1, s1, t1, t2, t3, sm, r1, t4]
     return keras.Model(inp, [L.Flatten()(o) for o in outs])
 
 
@@ -138,7 +140,8 @@ def test_convolutions_of_every_kind_match_the_model():
     acts = _all_acts(model, x)
     kinds = {"c_s2": "conv", "c_even2": "conv", "c_even4": "conv", "c_dil2": "conv", "c_valid_s2": "conv",
              "c_groups": "conv", "c_even_s3": "conv", "dw_m2": "depthwise", "sep": "conv",
-             "tr_same": "transpose", "tr_valid": "transpose", "tr_even": "transpose", "c_softmax": "conv"}
+             "tr_same": "transpose", "tr_valid": "transpose", "tr_even": "transpose", "c_softmax": "conv",
+             "c_rect": "conv", "tr_outpad": "transpose"}
     for name, kind in kinds.items():
         _check_layer(model, x, acts, name, rng, kind)
 

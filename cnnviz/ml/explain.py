@@ -173,10 +173,15 @@ def _graph(model) -> _Graph:
 # ============================================================================ numbers
 
 
-def _np(v) -> np.ndarray:
+def _np(v, key=None) -> np.ndarray:
+    """A weight as numpy, as stored (slices are cast to float64 where used); ``key`` slices the
+    variable first, so a big kernel is not copied whole for one of its columns."""
     from cnnviz.ml.backend import keras
 
-    return np.asarray(keras().ops.convert_to_numpy(v))  # as stored; slices are cast to float64
+    v = v if key is None else v[key]
+    if hasattr(v, "numpy"):  # a variable or an eager tensor: one copy (convert_to_numpy makes more)
+        return np.asarray(v.numpy())
+    return np.asarray(keras().ops.convert_to_numpy(v))
 
 
 def _pair(v) -> tuple[int, int]:
@@ -290,7 +295,7 @@ def _conv_geometry(layer, inp, out, index):
 def _bias(layer, o: int) -> float | None:
     if not getattr(layer, "use_bias", False) or getattr(layer, "bias", None) is None:
         return None
-    return float(_np(layer.bias)[o])
+    return float(_np(layer.bias, o))
 
 
 def _not_quantized(layer) -> None:
@@ -313,15 +318,15 @@ def _conv(e: UnitExplanation, layer, ins, out) -> np.ndarray:
         raise _Unsupported("A convolution's output cell is (row, column, channel).")
     k, s, d, rows, cols = _conv_geometry(layer, inp, out, e.index)
     o = e.index[2]
-    kernel = _np(layer.kernel)  # (kh, kw, cin / groups, cout)
+    kshape = tuple(int(v) for v in layer.kernel.shape)  # (kh, kw, cin / groups, cout)
     groups = int(getattr(layer, "groups", 1) or 1)
-    per_group_in = kernel.shape[2]
-    per_group_out = kernel.shape[3] // groups
+    per_group_in = kshape[2]
+    per_group_out = kshape[3] // groups
     g = o // per_group_out
     chans = np.arange(g * per_group_in, (g + 1) * per_group_in)
     win, pad = _gather(inp[..., chans], rows, cols)
     e.kind = "conv"
-    e.window, e.weights, e.padding = win, _f64(kernel[..., o]), pad
+    e.window, e.weights, e.padding = win, _f64(_np(layer.kernel, (..., o))), pad
     e.origin, e.strides, e.dilation = (int(rows[0]), int(cols[0])), s, d
     e.channel, e.input_channels = o, tuple(int(c) for c in chans)
     e.bias = _bias(layer, o)
@@ -330,7 +335,8 @@ def _conv(e: UnitExplanation, layer, ins, out) -> np.ndarray:
         return None
     # every output channel of the group at this cell, for activations over the channel axis
     lo, hi = g * per_group_out, (g + 1) * per_group_out
-    vec = _f64(win.reshape(-1).astype(kernel.dtype) @ kernel[..., lo:hi].reshape(-1, hi - lo))
+    kernel = _np(layer.kernel)
+    vec = _f64(kernel[..., lo:hi].reshape(-1, hi - lo).T @ win.reshape(-1).astype(kernel.dtype))
     if e.bias is not None:
         vec = vec + _np(layer.bias)[lo:hi]
     return vec if groups == 1 else _fill(out.shape[-1], lo, vec)
@@ -408,7 +414,7 @@ def _separable(e: UnitExplanation, layer, ins, out) -> np.ndarray:
     e.note = _all_padding_note(pad)
     if e.activation not in _VECTOR_ACTS:
         return None
-    vec = dw @ _f64(pk)
+    vec = _f64(pk).T @ dw
     if e.bias is not None:
         vec = vec + _np(layer.bias)
     return vec
@@ -468,16 +474,18 @@ def _transpose(e: UnitExplanation, layer, ins, out) -> np.ndarray:
 def _dense(e: UnitExplanation, layer, ins, out) -> np.ndarray:
     inp = ins[0]
     _not_quantized(layer)
-    kernel = _np(layer.kernel)  # (n_in, n_out)
     u = e.index[-1]
     vec_in = np.asarray(inp[tuple(e.index[:-1])], dtype=np.float64).reshape(-1)
     e.kind = "dense"
-    e.window, e.weights = vec_in, _f64(kernel[:, u])
+    e.window, e.weights = vec_in, _f64(_np(layer.kernel, (slice(None), u)))  # kernel: (n_in, n_out)
     e.channel = u
     e.bias = _bias(layer, u)
     if e.activation not in _VECTOR_ACTS:
         return None
-    vec = _f64(vec_in.astype(kernel.dtype) @ kernel)  # only to check the softmax: no float64 copy
+    kernel = _np(layer.kernel)
+    # only to check the softmax: no float64 copy; kernelᵀ·x (x·kernel is many times slower
+    # through the BLAS that shares the process with TensorFlow)
+    vec = _f64(kernel.T @ vec_in.astype(kernel.dtype))
     if e.bias is not None:
         vec = vec + _np(layer.bias)
     return vec
