@@ -97,8 +97,11 @@ def count_objects(image: np.ndarray, min_share: float = 0.005) -> int:
     _, fg = cv2.threshold(img, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     if fg.mean() > 0.5:
         fg = 1 - fg
-    background = img[fg == 0]
-    if background.size == 0 or float(background.std()) > 8.0:
+    background = img[fg == 0].astype(np.float32)
+    if background.size == 0:
+        return 0
+    plain = float(np.mean(np.abs(background - np.median(background)) <= 12))
+    if plain < 0.9:  # a textured background: a photo, whose regions are not objects
         return 0
     n, _, stats, _ = cv2.connectedComponentsWithStats(fg.astype(np.uint8), connectivity=8)
     areas = stats[1:, cv2.CC_STAT_AREA]

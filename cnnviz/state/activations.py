@@ -191,13 +191,39 @@ def layer_cells(row: LayerRow) -> tuple[list[str], str]:
     return [row.name, row.type, shape, params], tip
 
 
-def class_choices(info: ModelInfo) -> list[tuple[str, int]]:
-    """The Grad-CAM class combo: the top prediction (-1), then every class."""
-    labels = info.labels or []
+def class_count(info: ModelInfo) -> int:
+    """How many classes (outputs) the model's last vector layer has (0 if none is known)."""
     out = next((r for r in reversed(info.layers) if r.kind == "vector"), None)
-    n = out.shape[-1] if out and out.shape else len(labels)
-    return [("Top prediction", -1)] + [(labels[i] if i < len(labels) else f"class {i}", i)
-                                       for i in range(int(n or 0))]
+    n = out.shape[-1] if out and out.shape else len(info.labels or [])
+    return int(n or 0)
+
+
+def named(labels: list[str], names: list[str] | None) -> list[str]:
+    """``labels`` with the first ones replaced by ``names`` (the user's class names)."""
+    names = names or []
+    return [names[i] if i < len(names) else label for i, label in enumerate(labels)]
+
+
+def class_choices(info: ModelInfo, names: list[str] | None = None) -> list[tuple[str, int]]:
+    """The Grad-CAM class combo: the top prediction (-1), then every class (named by ``names``
+    where given, else by the model's labels)."""
+    labels = info.labels or []
+    n = class_count(info)
+    return [("Top prediction", -1)] + list(zip(named(
+        [labels[i] if i < len(labels) else f"class {i}" for i in range(n)], names), range(n)))
+
+
+def class_names_message(outputs: int, names: int) -> str:
+    """What a list of ``names`` class names given for a model of ``outputs`` outputs means ("" when
+    they match)."""
+    if not outputs or names == outputs:
+        return ""
+    if names < outputs:
+        rest = f"class {names}" if names + 1 == outputs else f"class {names} to class {outputs - 1}"
+        return (f"The model has {outputs} outputs but the list names {names} classes: {rest} "
+                f"{'keeps its number' if names + 1 == outputs else 'keep their numbers'}.")
+    return (f"The model has {outputs} outputs but the list names {names} classes: the last "
+            f"{names - outputs} {'name is' if names - outputs == 1 else 'names are'} not used.")
 
 
 def gradcam_layer_choices(info: ModelInfo) -> list[tuple[str, str]]:
@@ -326,17 +352,19 @@ class PredictionRows:
     is_probability: bool
 
 
-def prediction_rows(pred: Prediction) -> PredictionRows:
+def prediction_rows(pred: Prediction, class_names: list[str] | None = None) -> PredictionRows:
     """The likeliest classes and the rest summed: five rows and "others" stay readable in the
-    panel's height at any window size; ten classes' labels and percentages would overlap."""
+    panel's height at any window size; ten classes' labels and percentages would overlap.
+    ``class_names`` (the user's) replace the model's labels where given."""
     p = pred.probabilities
+    labels = named(list(pred.labels), class_names)
     order = np.argsort(-p)[:PREDICTION_ROWS]
-    values, names = list(p[order]), [pred.labels[i] for i in order]
+    values, names = list(p[order]), [labels[i] for i in order]
     if p.size > len(order):
         values.append(max(0.0, float(p.sum() - p[order].sum())))
         names.append(f"{p.size - len(order)} others")
     top = order[0]
-    return PredictionRows(np.asarray(values), names, pred.labels[top], float(p[top]), len(order), p.size,
+    return PredictionRows(np.asarray(values), names, labels[top], float(p[top]), len(order), p.size,
                           pred.is_probability)
 
 
@@ -473,6 +501,9 @@ class ActivationsState:
         self.error_cleared = Event()
         self.busy = Event()
         self.posted = Event()
+        #: model path -> the class names the user gave it (Class names…), kept for the session
+        self.user_class_names: dict[str, list[str]] = {}
+        self.class_names_changed = Event()
 
     # ------------------------------------------------------------------ opening models
     def start(self, demos: list[Path]) -> bool:
@@ -600,6 +631,28 @@ class ActivationsState:
             source = LoadRequest(source.path, True)
         self.adopt(outcome, source)
 
+    # ------------------------------------------------------------------ class names
+    def class_names(self) -> list[str] | None:
+        """The current model's class names: the user's (Class names…), else those found with
+        the model file (labels.txt, stored class_names), else None."""
+        if self.info is None:
+            return None
+        return self.user_class_names.get(self.info.path) or self.info.labels or None
+
+    def set_class_names(self, names: list[str] | None) -> str:
+        """Name the current model's classes (empty or None: back to the file's own names) for
+        this session; returns what a count that does not match the outputs means ("" if it
+        matches). The prediction and Grad-CAM show the names at once (``class_names_changed``)."""
+        if self.info is None:
+            return "Open a model first: the names belong to a model."
+        names = [str(n).strip() for n in (names or []) if str(n).strip()]
+        if names:
+            self.user_class_names[self.info.path] = names
+        else:
+            self.user_class_names.pop(self.info.path, None)
+        self.class_names_changed.emit(self.class_names())
+        return class_names_message(class_count(self.info), len(names)) if names else ""
+
     def report_error(self, text: str) -> None:
         self.last_error = text
         self.error.emit(text)
@@ -616,6 +669,8 @@ class ActivationsState:
         self.page, self.map_index, self.class_index, self.gradcam_layer = 0, None, None, None
         # the second input is chosen again for this model (the view offers a default)
         self.compare_with, self.compare_image, self.compare_name = None, None, ""
+        # a model with two image inputs: the image goes to input A, input B gets a blank
+        self.feed, self.other = "a", "blank"
         self.filter_layer = info.conv_layers[0] if info.conv_layers else None
         self.filter_page, self.filter_channel = 0, -1
         self.scaling_chosen = False
@@ -770,7 +825,7 @@ class ActivationsState:
         if not self.can_compute or self.layer is None or image is None:
             return None
         gkey = (self.model_id, self.input_version, self.scaling, self.gradcam_layer, self.class_index)
-        pkey = (self.model_id, self.input_version, self.scaling)
+        pkey = self._prediction_key()
         return ComputeRequest(
             model_id=self.model_id, request=next(self._requests), image=np.array(image),
             scaling=self.scaling, layer=self.layer, page=self.page, map_index=self.map_index,
@@ -778,7 +833,14 @@ class ActivationsState:
             want_prediction=pkey != self.prediction_shown,
             want_gradcam=self.info.classifier and gkey != self.gradcam_shown and "gradcam" not in self.disabled,
             gradcam_key=gkey, gradcam_layer=self.gradcam_layer, class_index=self.class_index,
-            compare_image=None if compare is None else np.array(compare), source=self.model_source)
+            compare_image=None if compare is None else np.array(compare), source=self.model_source,
+            feed=self.feed, other=self.other)
+
+    def _prediction_key(self) -> tuple:
+        """What the shown prediction was computed for: the model, the input, its scaling and,
+        for two image inputs, which one was fed and what the other got."""
+        feed = (getattr(self, "feed", "a"), getattr(self, "other", "blank"))
+        return (self.model_id, self.input_version, self.scaling, *feed)
 
     def compute(self, image: np.ndarray | None, compare: np.ndarray | None = None) -> ComputeRequest | None:
         """Submit the request for what is shown now (None if there is nothing to compute)."""
@@ -829,8 +891,7 @@ class ActivationsState:
         self.page = res.page
         if res.gradcam_key is not None:
             self.gradcam_shown = res.gradcam_key
-        self.prediction_shown = ((self.model_id, self.input_version, self.scaling)
-                                 if res.prediction is not None else None)
+        self.prediction_shown = self._prediction_key() if res.prediction is not None else None
         if "gradcam" in self.disabled and res.gradcam is None:
             res.gradcam = GradCam(self.gradcam_layer or self.info.last_conv,
                                   error=disabled_text("gradcam", self.disabled["gradcam"]))

@@ -175,6 +175,7 @@ class OutputsState:
         self.truth: np.ndarray | None = None  # (H, W) class indices of the output's size
         self.truth_name = ""
         self.truth_error = ""
+        self.truth_key: object = None
         self.pred: Prediction | None = None
         self.preview: np.ndarray | None = None
         self.source_hw: tuple[int, int] | None = None
@@ -188,7 +189,7 @@ class OutputsState:
     def reset(self) -> None:
         """A new model: its output, its true mask and the page go."""
         self.page = 0
-        self.truth, self.truth_name, self.truth_error = None, "", ""
+        self.truth, self.truth_name, self.truth_error, self.truth_key = None, "", "", None
         self.pred = self.preview = None
         self.source_hw = None
 
@@ -200,9 +201,12 @@ class OutputsState:
         if pred is not None and pred.output_kind == "values":
             self.page = min(self.page, self.values_pages() - 1)
 
-    def image_changed(self) -> None:
-        """Another image is fed: a true mask belongs to the image it was opened for."""
-        self.truth, self.truth_name, self.truth_error = None, "", ""
+    def image_changed(self, image_key: object = None) -> None:
+        """Another image is fed: a true mask belongs to the image it was opened for (``image_key``
+        names the image now fed; a mask given for that very image stays)."""
+        if image_key is not None and image_key == self.truth_key:
+            return
+        self.truth, self.truth_name, self.truth_error, self.truth_key = None, "", "", None
 
     # ---------------------------------------------------------------- mask
     @property
@@ -211,11 +215,11 @@ class OutputsState:
             return 0
         return max(2, int(self.pred.output.shape[-1]))
 
-    def set_truth(self, mask: np.ndarray | None, name: str = "") -> str:
-        """Use ``mask`` (an image of class numbers) as the true mask; returns "" or what is
-        wrong with it (the previous true mask is kept then)."""
+    def set_truth(self, mask: np.ndarray | None, name: str = "", image_key: object = None) -> str:
+        """Use ``mask`` (an image of class numbers) as the true mask of the image ``image_key``;
+        returns "" or what is wrong with it (the previous true mask is kept then)."""
         if mask is None:
-            self.truth, self.truth_name, self.truth_error = None, "", ""
+            self.truth, self.truth_name, self.truth_error, self.truth_key = None, "", "", None
             return ""
         if self.kind != "mask" or self.pred is None or self.pred.output is None:
             self.truth_error = "Open a segmentation model first: only a mask can be compared with a true mask."
@@ -225,7 +229,7 @@ class OutputsState:
         except ValueError as exc:
             self.truth_error = str(exc)
             return self.truth_error
-        self.truth_name, self.truth_error = name, ""
+        self.truth_name, self.truth_error, self.truth_key = name, "", image_key
         return ""
 
     def mask_view(self) -> MaskView | None:
@@ -342,10 +346,10 @@ def segmentation_sample(size: int, channels: int, seed: int = 0) -> tuple[np.nda
     from cnnviz.ml.datasets import make_segmentation  # numpy and OpenCV only
 
     data = make_segmentation(n=1, size=max(16, int(size)), channels=3, seed=int(seed))
-    img = data.x[0]
+    img = data.x_train[0]
     if channels == 1:
         img = img.mean(axis=2).astype(np.uint8)
-    return img, data.y[0], list(data.class_names)
+    return img, data.y_train[0], list(data.class_names)
 
 
 def read_mask_file(path: str | Path) -> np.ndarray:

@@ -17,7 +17,15 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import Qt, Slot
 from PySide6.QtGui import QFont
-from PySide6.QtWidgets import QMessageBox, QSplitter, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFormLayout,
+    QMessageBox,
+    QSplitter,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from cnnviz import paths
 from cnnviz.gui.context import AppContext
@@ -26,9 +34,10 @@ from cnnviz.gui.panes.activations.filters_page import FiltersPage
 from cnnviz.gui.panes.activations.maps_page import MapsPage
 from cnnviz.gui.panes.activations.model_box import ModelColumn
 from cnnviz.gui.panes.activations.network_page import NetworkPage
+from cnnviz.gui.panes.activations.output_view import OutputView
 from cnnviz.gui.panes.activations.side_column import CanvasBox, GradCamBox, PredictionBox
 from cnnviz.gui.panes.base import Pane
-from cnnviz.gui.qtutil import debounce_timer
+from cnnviz.gui.qtutil import debounce_timer, signals_blocked
 from cnnviz.gui.widgets.draw_canvas import center_like_mnist
 from cnnviz.gui.widgets.image_view import ImageView
 from cnnviz.gui.widgets.message_bar import plain_text
@@ -95,6 +104,7 @@ class ActivationsPane(Pane):
         ctx.model_requested.connect(self._on_model_requested)
         ctx.model_offered.connect(self._on_model_offered)
         ctx.image_changed.connect(s.image_changed)
+        ctx.image_changed.connect(lambda: self.output_view.image_changed(ctx.image_generation))
         self.inspect_timeout_s = INSPECT_TIMEOUT_S
         self._starting_shown = False
         engine = ctx.worker
@@ -193,11 +203,31 @@ class ActivationsPane(Pane):
         rv.addWidget(self.canvas_box, 3)
         self.canvas, self.clear_button, self.center_check = (
             self.canvas_box.canvas, self.canvas_box.clear_button, self.canvas_box.center_check)
+        self.feed_box = QWidget()
+        fl = QFormLayout(self.feed_box)
+        fl.setContentsMargins(0, 0, 0, 0)
+        self.feed_combo = QComboBox()
+        self.feed_combo.addItem("input A", "a")
+        self.feed_combo.addItem("input B", "b")
+        self.feed_combo.setToolTip("The model has two image inputs: the one that gets the image")
+        self.other_combo = QComboBox()
+        self.other_combo.addItem("a blank (black) image", "blank")
+        self.other_combo.addItem("the same image", "same")
+        self.other_combo.setToolTip("What the other input gets")
+        self.feed_combo.currentIndexChanged.connect(self._on_feed_changed)
+        self.other_combo.currentIndexChanged.connect(self._on_feed_changed)
+        fl.addRow("Feed the image to", self.feed_combo)
+        fl.addRow("The other input gets", self.other_combo)
+        self.feed_box.setVisible(False)
+        rv.addWidget(self.feed_box)
         self.input_view = ImageView("What the model sees")
         self.input_view.setMinimumHeight(110)
         rv.addWidget(self.input_view, 2)
         self.prediction = PredictionBox()
         self.prediction.add_to(rv, 3)
+        self.output_view = OutputView()
+        self.output_view.sample_wanted.connect(self.feed_segmentation_sample)
+        rv.addWidget(self.output_view, 3)
         self.prediction_chart, self.prediction_label = self.prediction.prediction_chart, self.prediction.prediction_label
         self.gradcam_box = GradCamBox(s)
         rv.addWidget(self.gradcam_box, 4)
@@ -271,7 +301,7 @@ class ActivationsPane(Pane):
         survives."""
         stem = self.ctx.image_path.stem if self.ctx.image_path else ""
         for view in (self.model_column, self.maps_page, self.filters_page, self.prediction,
-                     self.gradcam_box, self):
+                     self.gradcam_box, self.output_view, self):
             view.reset_for_model(info)
         self.compare_page.reset_for_model(info, stem)
         self.canvas_box.setVisible(self.state.source == "canvas")
@@ -289,8 +319,41 @@ class ActivationsPane(Pane):
         self.input_view.set_title("Model input")
         self.input_view.setToolTip("")
         self.input_label.setText("")
+        self._show_kind(info.output_kind if info.spec is not None else "classes")
+        self.feed_box.setVisible(info.inputs == 2 and info.spec is not None)
+        with signals_blocked(self.feed_combo, self.other_combo):
+            self.feed_combo.setCurrentIndex(0)
+            self.other_combo.setCurrentIndex(0)
+
+    def _show_kind(self, kind: str) -> None:
+        """Class bars for a classifier; the output view alone for the other kinds."""
+        classes = kind == "classes"
+        self.prediction_chart.setVisible(classes)
+        self.prediction_label.setVisible(classes)
 
     # ------------------------------------------------------------------ choices
+    @Slot(int)
+    def _on_feed_changed(self, _index: int) -> None:
+        self.state.feed = self.feed_combo.currentData()
+        self.state.other = self.other_combo.currentData()
+        self.state.request_compute()
+
+    @Slot()
+    def feed_segmentation_sample(self) -> None:
+        """Feed an image of the bundled segmentation data and score the mask against its own."""
+        from cnnviz.state.outputs import segmentation_sample
+
+        info = self.state.info
+        if info is None or info.spec is None:
+            return
+        h, _, c = info.spec
+        self._sample_seed = getattr(self, "_sample_seed", -1) + 1
+        img, truth, names = segmentation_sample(h or 128, c, self._sample_seed)
+        self.ctx.set_image(img, None)
+        error = self.output_view.set_truth(truth, f"sample {self._sample_seed + 1}'s true mask",
+                                           self.ctx.image_generation)
+        if not error:
+            self.ctx.post("Fed a sample of the bundled segmentation data (object / border / background)")
     def select_layer(self, name: str) -> None:
         """Show ``name``'s outputs (selects its row in the table)."""
         self.model_column.select_layer(name)
@@ -376,9 +439,14 @@ class ActivationsPane(Pane):
                                        "if that scaling is chosen")
             self.input_label.setText(input_note(res, fed, info.spec[2]))
         self.maps_page.draw(res)
-        if not (res.prediction is not None and res.prediction is drawn.get("prediction")
-                and self.prediction_label.text()):
-            self.prediction.draw(res.prediction)
+        pred = res.prediction
+        classes = pred is None or pred.output_kind == "classes"
+        self._show_kind("classes" if classes else pred.output_kind)
+        if classes and not (pred is not None and pred is drawn.get("prediction")
+                            and self.prediction_label.text()):
+            self.prediction.draw(pred)
+        if pred is not drawn.get("prediction") or not same_input:
+            self.output_view.draw(pred, res.preview, res.source_hw, info.labels, info.spec)
         if not (same_input and res.gradcam is not None and res.gradcam is drawn.get("gradcam")
                 and self.gradcam_view.image_data() is not None):
             self.gradcam_box.draw(res)
@@ -402,6 +470,9 @@ class ActivationsPane(Pane):
         self.input_label.setText("")
         self.gradcam_box.clear()
         self.prediction.draw(None)
+        self.output_view.reset_for_model(None)
+        self._show_kind("classes")
+        self.feed_box.setVisible(False)
         self.compare_page.clear(text)
 
     # ------------------------------------------------------------------ pane hooks
@@ -426,6 +497,7 @@ class ActivationsPane(Pane):
             g.set_text_scale(scale)
         for chart in (self.prediction_chart, self.vector_chart):
             chart.set_text_scale(scale)
+        self.output_view.set_text_scale(scale)
         if self.state.result is not None:
             self.prediction.draw(self.state.result.prediction)
         for view in (self.input_view, self.map_view, self.overlay_view, self.gradcam_view, *self.compare_views):

@@ -1,0 +1,245 @@
+"""What the model outputs, drawn by its kind, in the activations pane's right column: a mask
+over the input (legend, opacity, Jaccard/Dice against a true mask), a reconstruction beside the
+input and their difference, or the output's values a page at a time. A classifier's bars stay in
+the prediction box; this view then only adds its caption. The rules are an
+:class:`cnnviz.state.outputs.OutputsState`."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable
+
+import numpy as np
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSlider,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cnnviz.gui.qtutil import IMAGE_FILTER
+from cnnviz.gui.widgets.bar_chart import BarChartWidget
+from cnnviz.gui.widgets.image_view import ImageView
+from cnnviz.ml.inspect import ModelInfo, Prediction
+from cnnviz.state.outputs import KIND_TITLES, OutputsState, read_mask_file
+
+PAGES = {"classes": 0, "mask": 1, "image": 2, "values": 3}
+
+
+class OutputView(QWidget):
+    """The model's output by its kind. ``sample_wanted`` asks the pane to feed a sample of the
+    bundled segmentation data (the pane then gives its true mask with :meth:`set_truth`)."""
+
+    sample_wanted = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state = OutputsState()
+        #: Asks for a mask file: returns its path or "" (tests replace it).
+        self.mask_file_prompt: Callable[[], str] = self._ask_mask_file
+        v = QVBoxLayout(self)
+        v.setContentsMargins(0, 0, 0, 0)
+        self.title_label = QLabel()
+        v.addWidget(self.title_label)
+        self.stack = QStackedWidget()
+        v.addWidget(self.stack, 1)
+        self.stack.addWidget(QWidget())  # classes: the prediction box draws the bars
+
+        # -- mask
+        mask_page = QWidget()
+        mv = QVBoxLayout(mask_page)
+        mv.setContentsMargins(0, 0, 0, 0)
+        self.mask_view = ImageView("Predicted mask")
+        self.mask_view.setMinimumHeight(140)
+        mv.addWidget(self.mask_view, 1)
+        self.legend_label = QLabel()
+        self.legend_label.setWordWrap(True)
+        self.legend_label.setTextFormat(Qt.TextFormat.RichText)
+        mv.addWidget(self.legend_label)
+        orow = QHBoxLayout()
+        orow.addWidget(QLabel("Opacity"))
+        self.opacity_slider = QSlider(Qt.Orientation.Horizontal)
+        self.opacity_slider.setRange(0, 100)
+        self.opacity_slider.setValue(int(self.state.opacity * 100))
+        self.opacity_slider.setToolTip("0: the input only; 100: the mask's colours only")
+        self.opacity_slider.valueChanged.connect(self._on_opacity)
+        orow.addWidget(self.opacity_slider, 1)
+        mv.addLayout(orow)
+        brow = QHBoxLayout()
+        self.truth_button = QPushButton("Open true mask…")
+        self.truth_button.setToolTip("An image of class numbers (0, 1, 2… or the Oxford pets' 1, 2, 3) "
+                                     "of this image, to score the predicted mask")
+        self.truth_button.clicked.connect(self._on_open_truth)
+        self.sample_button = QPushButton("Sample with mask")
+        self.sample_button.setToolTip("Feed an image of the bundled segmentation data, with its true mask")
+        self.sample_button.clicked.connect(self.sample_wanted)
+        brow.addWidget(self.truth_button)
+        brow.addWidget(self.sample_button)
+        mv.addLayout(brow)
+        self.stack.addWidget(mask_page)
+
+        # -- image
+        image_page = QWidget()
+        iv = QHBoxLayout(image_page)
+        iv.setContentsMargins(0, 0, 0, 0)
+        iv.setSpacing(2)
+        self.image_views = [ImageView(t) for t in ("Input", "Output", "|Difference|")]
+        for view in self.image_views:
+            view.setMinimumHeight(110)
+            iv.addWidget(view, 1)
+        self.stack.addWidget(image_page)
+
+        # -- values
+        values_page = QWidget()
+        vv = QVBoxLayout(values_page)
+        vv.setContentsMargins(0, 0, 0, 0)
+        self.values_chart = BarChartWidget("Output values")
+        self.values_chart.setMinimumHeight(140)
+        vv.addWidget(self.values_chart, 1)
+        prow = QHBoxLayout()
+        self.values_prev = QPushButton("◀")
+        self.values_next = QPushButton("▶")
+        self.values_prev.clicked.connect(self._on_prev)
+        self.values_next.clicked.connect(self._on_next)
+        self.values_page_label = QLabel()
+        prow.addWidget(self.values_prev)
+        prow.addWidget(self.values_page_label, 1)
+        prow.addWidget(self.values_next)
+        vv.addLayout(prow)
+        self.stack.addWidget(values_page)
+
+        self.caption = QLabel()
+        self.caption.setWordWrap(True)
+        self.caption.setTextFormat(Qt.TextFormat.PlainText)
+        v.addWidget(self.caption)
+        self.reset_for_model(None)
+
+    # ------------------------------------------------------------------ what the pane calls
+    @property
+    def kind(self) -> str:
+        return self.state.kind
+
+    def reset_for_model(self, info: ModelInfo | None) -> None:
+        """A new model: its kind decides the page; the previous output, mask and page go."""
+        self.state.reset()
+        kind = info.output_kind if info is not None and info.spec is not None else "classes"
+        self.stack.setCurrentIndex(PAGES.get(kind, 0))
+        self.stack.setVisible(kind != "classes")
+        self.title_label.setVisible(kind != "classes")
+        self.title_label.setText(f"<b>{KIND_TITLES.get(kind, '')}</b>")
+        self.mask_view.set_image(None)
+        for view in self.image_views:
+            view.set_image(None)
+        self.values_chart.set_values(np.zeros(0), [])
+        self.values_page_label.setText("")
+        self.caption.setText("")
+        self.caption.setVisible(False)
+
+    def draw(self, pred: Prediction | None, preview: np.ndarray | None, source_hw=None,
+             labels: list[str] | None = None, image_shape: tuple | None = None) -> None:
+        self.state.show(pred, preview, source_hw, labels, image_shape)
+        self._redraw()
+
+    def image_changed(self, image_key: object = None) -> None:
+        self.state.image_changed(image_key)
+
+    def set_truth(self, mask: np.ndarray | None, name: str = "", image_key: object = None) -> str:
+        """Score the mask against ``mask`` (the true mask of the image ``image_key``); returns ""
+        or what is wrong with it (also shown)."""
+        error = self.state.set_truth(mask, name, image_key)
+        self._redraw()
+        return error
+
+    # ------------------------------------------------------------------ drawing
+    def _redraw(self) -> None:
+        s = self.state
+        kind = s.kind if s.pred is not None else None
+        if kind is not None:
+            self.stack.setCurrentIndex(PAGES.get(kind, 0))
+            self.stack.setVisible(kind != "classes")
+            self.title_label.setVisible(kind != "classes")
+            self.title_label.setText(f"<b>{KIND_TITLES.get(kind, '')}</b>")
+        if kind == "mask":
+            self._draw_mask()
+        elif kind == "image":
+            self._draw_image()
+        elif kind == "values":
+            self._draw_values()
+        text = s.caption()
+        self.caption.setText(text)
+        self.caption.setVisible(bool(text))
+
+    def _draw_mask(self) -> None:
+        view = self.state.mask_view()
+        if view is None:
+            return
+        self.mask_view.set_image(view.overlay)
+        self.mask_view.set_title(f"Predicted mask {view.mask.shape[1]}×{view.mask.shape[0]}")
+        rows = [f'<span style="color: rgb{c}">■</span> {html.escape(name)} {share:.1%}'
+                for name, c, share in view.legend]
+        if view.scores is not None:
+            rows = [f"{r} — J {j:.2f}, D {d:.2f}" for r, j, d in zip(rows, view.scores.jaccard, view.scores.dice)]
+        self.legend_label.setText("<br>".join(rows))
+
+    def _draw_image(self) -> None:
+        view = self.state.image_view()
+        if view is None:
+            return
+        for w, data in zip(self.image_views, (view.input, view.output, view.difference)):
+            w.set_image(data, levels=view.levels, show_bar=w is self.image_views[-1])
+        self.image_views[1].set_title(f"Output (MSE {view.mse:.3g})")
+
+    def _draw_values(self) -> None:
+        page = self.state.values_page()
+        if page is None:
+            return
+        self.values_chart.set_values(page.values, page.names, horizontal=page.values.size <= 12)
+        self.values_page_label.setText(page.text)
+        self.values_prev.setEnabled(page.page > 0)
+        self.values_next.setEnabled(page.page < page.pages - 1)
+
+    # ------------------------------------------------------------------ choices
+    @Slot(int)
+    def _on_opacity(self, value: int) -> None:
+        self.state.opacity = value / 100
+        if self.state.kind == "mask":
+            self._draw_mask()
+
+    @Slot()
+    def _on_prev(self) -> None:
+        self.state.prev_page()
+        self._draw_values()
+
+    @Slot()
+    def _on_next(self) -> None:
+        self.state.next_page()
+        self._draw_values()
+
+    def _ask_mask_file(self) -> str:
+        path, _ = QFileDialog.getOpenFileName(self, "Open the true mask", "", IMAGE_FILTER)
+        return path
+
+    @Slot()
+    def _on_open_truth(self) -> None:
+        path = self.mask_file_prompt()
+        if not path:
+            return
+        try:
+            mask = read_mask_file(path)
+        except ValueError as exc:
+            self.state.truth_error = str(exc)
+            self._redraw()
+            return
+        from pathlib import Path
+
+        self.set_truth(mask, Path(path).name)
+
+    def set_text_scale(self, scale: float) -> None:
+        self.values_chart.set_text_scale(scale)
+        for view in (self.mask_view, *self.image_views):
+            view.set_title_size(15 if scale > 1 else 11)
