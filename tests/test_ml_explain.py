@@ -271,6 +271,13 @@ def test_an_index_out_of_range_is_refused_with_the_valid_range(small):
     assert e.kind == "unsupported" and "from 0 to 2" in e.reason
 
 
+def test_the_receptive_field_is_the_units_window_on_the_input(small):
+    model, x, acts = small
+    assert X.explain_unit(model, x, "conv", (0, 0, 1), activations=acts).receptive_field == (-1, -1, 3, 3)
+    assert X.explain_unit(model, x, "conv", (4, 2, 0), activations=acts).receptive_field == (3, 1, 3, 3)
+    assert X.explain_unit(model, x, "dense", (1,), activations=acts).receptive_field is None
+
+
 def test_a_layer_that_does_not_exist_is_named_in_the_reason(small):
     model, x, acts = small
     e = X.explain_unit(model, x, "conv_9", (0, 0, 0), activations=acts)
@@ -340,6 +347,9 @@ def test_the_job_uses_the_kept_pass_and_refuses_a_weights_only_file():
         assert _close(e.value, float(shown.maps[0][0, 1]))
         back = pickle.loads(pickle.dumps(e))  # plain data across the engine's pipe
         assert back.formula == e.formula and np.array_equal(back.window, e.window)
+
+        bad = X.explain_job(job, X.ExplainRequest(info.model_id, src, image, "div256", layer, (0, 0, 0)))
+        assert bad.kind == "unsupported" and "unknown scaling 'div256'" in bad.reason
 
         # a model the engine no longer holds and cannot reopen: said in words
         gone = X.explain_job(job, X.ExplainRequest(999, None, image, "div255", layer, (0, 0, 0)))

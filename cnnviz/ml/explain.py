@@ -971,5 +971,8 @@ def explain_job(job, req: ExplainRequest) -> UnitExplanation:
     spec = A.model_input_spec(model)
     if not spec.is_image:
         return _refuse(req.layer, "", req.index, spec.reason or "The model does not take an image.")
-    p, _key, _kept = I._pass(req.model_id, loaded, req.image, req.scaling, spec)
+    try:
+        p, _key, _kept = I._pass(req.model_id, loaded, req.image, req.scaling, spec)
+    except ValueError as exc:  # an unknown scaling, an image the model cannot take
+        return _refuse(req.layer, "", req.index, str(exc))
     return explain_unit(model, p.x, req.layer, req.index, activations=p.acts)
