@@ -163,6 +163,7 @@ def test_convolutions_of_every_kind_match_the_model():
     assert len(e.stages) == 8 and all(s.kind == "depthwise" for s in e.stages)
     assert np.allclose(e.window.reshape(-1), [s.value for s in e.stages])
     assert e.input_layer == "c_s2" and e.activation == "elu" and e.receptive_field is not None
+    assert "4 input channels' 3×3 window" in e.formula and "8 depthwise outputs" in e.formula
 
 
 def test_pooling_dense_and_elementwise_layers_match_the_model():

@@ -941,6 +941,13 @@ def _weighted_formula(e: UnitExplanation, products: np.ndarray, total: float) ->
     lines = []
     if e.note:
         lines.append(e.note)
+    if e.stages:
+        first = e.stages[0]
+        kh, kw = np.shape(first.window)
+        cin = len({s.input_channels for s in e.stages})
+        lines.append(f"depthwise stage: each of the {cin} input channels' {kh}×{kw} window × its "
+                     f"{n // max(cin, 1)} kernel(s) gives the {n} depthwise outputs at this cell")
+        lines.append("pointwise stage:")
     lines.append(f"Σ {what} = {_n(total)}")
     if e.bias is not None:
         lines.append(f"+ bias {_n(e.bias)} = {_n(e.pre_activation)}")
