@@ -123,3 +123,30 @@ def test_engine_reads_a_layers_arithmetic_from_keras():
         out = LA.output_text(a)
         if out is not None:
             assert out.endswith(f"= {layer.output.shape[1]}"), layer.name
+
+
+def test_engine_facts_of_separable_depthwise_and_1d_layers_add_up():
+    from cnnviz.ml.inspect import layer_arith
+
+    image = keras.Sequential([
+        keras.Input((17, 19, 3)), L.SeparableConv2D(5, 3, depth_multiplier=2, padding="same", name="sep"),
+        L.DepthwiseConv2D((3, 2), strides=(2, 1), name="dw"), L.AveragePooling2D(2, name="avg"),
+        L.Conv2D(4, 3, dilation_rate=2, padding="same", name="dil"),
+    ])
+    seq = keras.Sequential([keras.Input((30, 4)), L.Conv1D(6, 5, strides=2, name="c1d"),
+                            L.Dense(3, name="per_step")])
+    for model in (image, seq):
+        for layer in model.layers:
+            a = layer_arith(layer)
+            if a["op"] == "pool":
+                assert LA.params_formula(a) is None and layer.count_params() == 0
+            else:
+                value, text = LA.params_formula(a)
+                assert value == layer.count_params() and eval(text.replace("·", "*")) == value, layer.name
+            out = LA.output_text(a)
+            if out is not None:
+                sizes = [int(part.rsplit("= ", 1)[1].split()[0]) for part in out.split("; ")]
+                want = list(layer.output.shape[1:-1])
+                assert sizes == want or (len(sizes) == 1 and set(want) == set(sizes)), (layer.name, out)
+    assert LA.output_text(layer_arith(image.get_layer("dw"))) == "H: ⌊(17 + 2·0 − 3)/2⌋ + 1 = 8; W: ⌊(19 + 2·0 − 2)/1⌋ + 1 = 18"
+    assert not layer_arith(seq.get_layer("per_step"))["whole"]  # a Dense on every step sees one step

@@ -199,7 +199,9 @@ class ModelColumn(QWidget):
         if lines:
             text = "<br>".join(esc(line) for line in lines)
         elif row is not None:
-            text = f"<span style='color:#5f6368'>{esc(row.type)}: no kernel, so no size arithmetic</span>"
+            why = (f"{row.type}: no kernel, so no size arithmetic" if info.buildable else
+                   "The size arithmetic needs a model that could be built")
+            text = f"<span style='color:#5f6368'>{esc(why)}</span>"
         else:
             text = "<span style='color:#5f6368'>Select a layer to see its size arithmetic</span>"
         self.arith_label.setText(text)
