@@ -198,6 +198,7 @@ class RunMonitor(QWidget):
         """TensorFlow restarts (to split the CPU) before the run can start."""
         self.progress.setRange(0, 0)
         self.progress.setFormat(text)
+        self.batch_plot.set_placeholder(text)
 
     def show_replicas(self, replicas: int, global_batch: int) -> None:
         if global_batch:

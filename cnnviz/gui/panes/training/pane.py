@@ -607,6 +607,7 @@ class TrainingPane(Pane):
         if not self._activated:
             self._activated = True
             self._request_summary()
+            self._request_devices()
         self.set_model("mnist_fast")
         self.set_dataset("digits")
         self.samples_spin.setValue(1536)
