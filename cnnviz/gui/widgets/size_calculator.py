@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import html
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QGridLayout,
     QHBoxLayout,
     QLabel,
+    QLayout,
     QLineEdit,
     QPushButton,
     QVBoxLayout,
@@ -88,19 +89,19 @@ class SizeCalculator(QWidget):
     # ------------------------------------------------------------------ rows
     def _make_row(self, index: int) -> dict:
         r = index + 1
+        chars = self.fontMetrics().averageCharWidth()  # sizes follow the font (presentation mode)
         row: dict = {"label": QLabel(str(r))}
         self.grid.addWidget(row["label"], r, 0)
         for c, field in enumerate(FIELDS, start=1):
             edit = QLineEdit()
             edit.setToolTip(TIPS[field])
-            edit.setMaximumWidth(90 if field == "padding" else 60)
+            edit.setMaximumWidth(chars * (10 if field == "padding" else 6) + 12)
             edit.textEdited.connect(lambda text, i=index, f=field: self.state.set_field(i, f, text))
             self.grid.addWidget(edit, r, c)
             row[field] = edit
         row["formula"] = QLabel()
-        row["formula"].setWordWrap(True)
         row["formula"].setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        row["formula"].setMinimumWidth(220)
+        row["formula"].setMinimumWidth(chars * 34)
         self.grid.addWidget(row["formula"], r, FORMULA_COLUMN)
         row["rf"] = QLabel()
         row["rf"].setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
@@ -119,6 +120,7 @@ class SizeCalculator(QWidget):
     def refresh(self) -> None:
         """Show the state: one row per layer, each with its outcome."""
         st = self.state
+        rows_before = len(self.rows)
         while len(self.rows) > len(st.layers):
             self._drop_row(self.rows.pop())
         while len(self.rows) < len(st.layers):
@@ -133,6 +135,7 @@ class SizeCalculator(QWidget):
                 if edit.text() != getattr(layer, field):  # never move the cursor of the one typed in
                     edit.setText(getattr(layer, field))
             o = outcome.layers[i] if i < len(outcome.layers) else None
+            row["formula"].setWordWrap(bool(o and o.error))  # a formula is one line, a message wraps
             if o is None:
                 row["formula"].setText("")
                 row["rf"].setText("")
@@ -147,6 +150,21 @@ class SizeCalculator(QWidget):
         self.add_button.setText("Add layer" if st.can_add() else f"Add layer (at most {MAX_LAYERS})")
         summary = outcome.summary(st.input_text)
         self.summary_label.setText(summary if outcome.input_error is None else "")
+        if len(self.rows) != rows_before or not outcome.ok:  # new rows, or messages that wrap
+            self._fit_window()
+
+    def _fit_window(self) -> None:
+        """A window holding only the calculator grows with its rows (nothing is squeezed),
+        once the layouts have taken the new rows in."""
+        QTimer.singleShot(0, self, self._grow_window)
+
+    def _grow_window(self) -> None:
+        win = self.window()
+        if win is self:
+            return
+        hint = win.sizeHint()
+        if win.height() < hint.height() or win.width() < hint.width():
+            win.resize(max(win.width(), hint.width()), max(win.height(), hint.height()))
 
     # ------------------------------------------------------------------ for tests and callers
     def formula_text(self, index: int) -> str:
@@ -164,9 +182,11 @@ class SizeCalculatorDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle("Output-size calculator")
         layout = QVBoxLayout(self)
+        layout.setSizeConstraint(QLayout.SizeConstraint.SetMinimumSize)  # grows with its rows
         self.calculator = SizeCalculator(SizeCalcState(str(input_size), [layer or LayerSettings()]))
         layout.addWidget(self.calculator)
         box = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         box.rejected.connect(self.reject)
         layout.addWidget(box)
-        self.resize(760, 340)
+        hint = self.sizeHint()
+        self.resize(max(hint.width(), 760), hint.height())
