@@ -55,6 +55,22 @@ def test_bad_replica_settings_disable_start_with_the_reason(pane, qtbot):
     assert pane.split_label.text() == "Global batch 16 = 8 replicas × 2"
 
 
+def test_mirrored_on_one_device_runs_and_says_it_has_one_replica(pane, qtbot):
+    pane.strategy_combo.setCurrentIndex(pane.strategy_combo.findData("mirrored"))
+    pane.batch_spin.setValue(16)
+    qtbot.waitUntil(lambda: pane.settings.engine_devices is not None, timeout=TIMEOUT_MS)
+    if pane.settings.engine_devices["gpus"] or pane.engine_split() != 1:
+        pytest.skip("needs an engine on one undivided CPU")
+    assert pane.devices_label.text() == "1 CPU: mirrored runs with one replica"
+    assert pane.split_label.text() == "Global batch 16 (one replica)"
+    qtbot.mouseClick(pane.start_button, LEFT)
+    qtbot.waitUntil(lambda: not pane.is_running() and pane.result is not None, timeout=TIMEOUT_MS)
+    assert pane.result.status == "finished", pane.result.message
+    assert (pane.result.strategy, pane.result.replicas) == ("mirrored", 1)
+    assert "MirroredStrategy with one replica" in pane.log_text()
+    assert pane.replicas_label.text() == "1 replica: 16 per step"
+
+
 @pytest.mark.own_engine
 def test_two_cpu_replicas_restart_tensorflow_train_and_the_model_reloads(pane, window, qtbot):
     activations = None
