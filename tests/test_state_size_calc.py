@@ -94,3 +94,24 @@ def test_a_broken_layer_makes_the_later_ones_wait_and_keeps_the_typing():
     assert out.layers[3].error == "Waits for layer 2 to work."
     assert not out.ok and st.summary() == "Layer 2 cannot work with these settings (see its row)."
     assert st.layers[1].kernel == "7"  # what was typed is kept
+
+
+def test_layer_table_and_training_summary_texts_carry_the_arithmetic():
+    from cnnviz.ml.inspect import LayerRow
+    from cnnviz.state.activations import layer_cells
+    from cnnviz.state.training import summary_formula_lines, summary_formulas
+
+    conv = {"op": "conv", "kernel": (3, 3), "strides": (1, 1), "padding": "valid", "dilation": (1, 1),
+            "n_in": (28, 28), "c_in": 1, "c_out": 32, "bias": True, "rf": (3.0, 3.0)}
+    dense = {"op": "dense", "c_in": 36864, "c_out": 128, "bias": True, "whole": True}
+    cells, tip = layer_cells(LayerRow("conv2d", "Conv2D", (None, 26, 26, 32), 320, "", "maps", conv))
+    assert cells == ["conv2d", "Conv2D", "26×26×32", "320"]
+    assert tip == ("conv2d (Conv2D)\nReceptive field: 3×3 input pixels\n"
+                   "Output size: ⌊(28 + 2·0 − 3)/1⌋ + 1 = 26\nParameters: 3·3·1·32 + 32 = 320")
+    rows = [("conv2d", "Conv2D", "(None, 26, 26, 32)", 320), ("flatten", "Flatten", "(None, 36864)", 0),
+            ("dense", "Dense", "(None, 128)", 4718720)]
+    assert summary_formula_lines(rows, [conv, None, dense]) == [
+        "conv2d: 3·3·1·32 + 32 = 320", "dense: 36864·128 + 128 = 4,718,720"]
+    assert summary_formula_lines(rows, None) == []  # a summary from before the arithmetic
+    assert summary_formulas([dense], 2)[1] == ("", "")
+    assert "the whole input" in summary_formulas([dense], 1)[0][1]
