@@ -67,6 +67,12 @@ def test_pages_of_layers_for_a_model_of_500_layers():
     assert st.go_to_page(999) and st.page == 49 and st.page_layers()[-1].name == "l499"
     assert not st.next_page()
     assert st.page_of("l123") == 12 and st.page_of("nope") is None
+    # a narrower view shows fewer layers a page; the first one shown stays in view
+    st.go_to_page(3)
+    assert st.set_layers_per_page(4) and st.page == 7 and st.page_layers()[0].name == "l28"
+    assert not st.set_layers_per_page(4)
+    st.set_layers_per_page(10)
+    st.go_to_page(49)
     # the same model computing another input keeps the page; another model starts at the first
     st.set_result(result([maps_layer(f"l{i}") for i in range(500)]))
     assert st.page == 49

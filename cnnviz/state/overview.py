@@ -142,6 +142,18 @@ class OverviewState:
     def prev_page(self) -> bool:
         return self.go_to_page(self.page - 1)
 
+    def set_layers_per_page(self, n: int) -> bool:
+        """Show ``n`` layers a page (the view fits them to its width); the first layer shown
+        stays on the page shown."""
+        n = max(1, int(n))
+        if n == self.layers_per_page:
+            return False
+        first = self.page * self.layers_per_page
+        self.layers_per_page = n
+        self.page = min(first // n, self.pages - 1)
+        self.changed.emit()
+        return True
+
     def page_of(self, name: str) -> int | None:
         names = [lay.name for lay in self.layers]
         return names.index(name) // self.layers_per_page if name in names else None

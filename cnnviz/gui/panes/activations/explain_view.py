@@ -23,10 +23,12 @@ import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, Signal, Slot
 from PySide6.QtGui import QFont, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
+    QFrame,
     QGridLayout,
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QScrollArea,
     QSizePolicy,
     QStackedWidget,
     QVBoxLayout,
@@ -112,6 +114,8 @@ class ExplainView(QWidget):
         f.setBold(True)
         self.title_label.setFont(f)
         self.title_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.title_label.setWordWrap(True)
+        self.title_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         top.addWidget(self.title_label, 1)
         self.left_button = QPushButton("←")
         self.right_button = QPushButton("→")
@@ -185,7 +189,7 @@ class ExplainView(QWidget):
                     grid.addWidget(lab, row + 1, base + col)
                     continue
                 gv = NumberGridView()
-                gv.setMinimumSize(48, 48)
+                gv.setMinimumSize(40, 40)
                 views.append(gv)
                 grid.addWidget(gv, row + 1, base + col)
                 grid.setColumnStretch(base + col, 1)
@@ -227,7 +231,7 @@ class ExplainView(QWidget):
         self.formula_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         side.addWidget(self.formula_label)
         self.field_view = ImageView("Receptive field")
-        self.field_view.setMinimumSize(120, 120)
+        self.field_view.setMinimumSize(100, 140)
         side.addWidget(self.field_view, 1)
         self.field_label = QLabel()
         self.field_label.setWordWrap(True)
@@ -237,9 +241,14 @@ class ExplainView(QWidget):
         side.addWidget(self.stepper_note)
         sidew = QWidget()
         sidew.setLayout(side)
-        sidew.setFixedWidth(270)
-        sidew.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Expanding)
-        body.addWidget(sidew, 2)
+        # a short panel (a projector, a small window) scrolls its texts instead of piling them up
+        self.side_scroll = QScrollArea()
+        self.side_scroll.setWidget(sidew)
+        self.side_scroll.setWidgetResizable(True)
+        self.side_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.side_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.side_scroll.setFixedWidth(280)
+        body.addWidget(self.side_scroll)
         v.addLayout(body, 1)
         for key, step in ((Qt.Key.Key_Left, -1), (Qt.Key.Key_Right, 1)):
             sc = QShortcut(QKeySequence(key), self)
@@ -262,7 +271,8 @@ class ExplainView(QWidget):
         self.result_label.setText("<br>".join(st.result_lines()))
         self.padding_label.setText(st.padding_note())
         self.padding_label.setVisible(bool(self.padding_label.text()))
-        self.formula_label.setText(st.formula_text())
+        # the engine's formula says what the lines above do not (element-wise layers, stages)
+        self.formula_label.setText("" if st.result_lines()[:-1] else st.formula_text())
         self.formula_label.setVisible(bool(self.formula_label.text()))
         self.stepper_note.setText("")
         self._draw_field(e)

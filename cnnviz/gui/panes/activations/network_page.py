@@ -21,13 +21,15 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSizePolicy, QSp
 from cnnviz.gui.panes.activations.explain_view import ExplainView, explain_submitter, stepper_opener
 from cnnviz.gui.widgets.feature_grid import colorize_map
 from cnnviz.ml.overview import OverviewRequest, overview_job
-from cnnviz.state.overview import HOVER_HINT, OverviewState, clip_rect
+from cnnviz.state.overview import HOVER_HINT, LAYERS_PER_PAGE, OverviewState, clip_rect
 
 BACKGROUND = QColor("#202124")
 TEXT = QColor("#e8eaed")
 DIM_TEXT = QColor("#9aa0a6")
 FIELD = QColor("#00e5ff")
 OVERVIEW_TIMEOUT_S = 120.0
+#: The narrowest column (at text scale 1) the overview draws: fewer layers a page fit a narrow view.
+MIN_COLUMN_PX = 70.0
 
 
 def _qimage(rgb: np.ndarray) -> QImage:
@@ -67,7 +69,7 @@ class OverviewCanvas(QWidget):
         self._hover: tuple[int, int] | None = None  # (column, tile)
         self._text_scale = 1.0
         self.setMouseTracking(True)
-        self.setMinimumSize(300, 200)
+        self.setMinimumSize(240, 120)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
     # -- content -------------------------------------------------------------------------------
@@ -109,7 +111,17 @@ class OverviewCanvas(QWidget):
 
     def set_text_scale(self, scale: float) -> None:
         self._text_scale = float(scale)
+        self._fit_columns()
         self.update()
+
+    def resizeEvent(self, ev) -> None:  # noqa: N802
+        super().resizeEvent(ev)
+        self._fit_columns()
+
+    def _fit_columns(self) -> None:
+        """As many layers a page as columns of a readable width fit (the input takes one)."""
+        fit = int((self.width() - 8) / (MIN_COLUMN_PX * self._text_scale)) - 1
+        self.state.set_layers_per_page(min(max(2, fit), LAYERS_PER_PAGE))
 
     # -- geometry ------------------------------------------------------------------------------
     def _font(self, bold: bool = False) -> QFont:
@@ -364,6 +376,7 @@ class NetworkPage(QWidget):
         s.no_activations.connect(self._on_no_activations)
         pane.views.currentChanged.connect(lambda _i: self.refresh())
         pane.maps_page.attach_explain(self.ctx, pane.model_input_image)
+        self.ctx.presentation_changed.connect(self._on_presentation_changed)
         self._draw()
 
     # ------------------------------------------------------------------ what the pane shows
@@ -457,6 +470,12 @@ class NetworkPage(QWidget):
     def set_text_scale(self, scale: float) -> None:
         self.canvas.set_text_scale(scale)
         self.explain.set_text_scale(scale)
+        if self.pane.maps_page.explain is not None:
+            self.pane.maps_page.explain.set_text_scale(scale)
+
+    @Slot(bool)
+    def _on_presentation_changed(self, on: bool) -> None:
+        self.set_text_scale(1.5 if on else 1.0)
 
 
 def explain_disabled_reason(info) -> str:
