@@ -626,3 +626,39 @@ def test_the_kernel_editor_repaints_only_the_cells_an_edit_changes(pane, qtbot):
     paint(qtbot, editor, [(5, 5)])
     qtbot.waitUntil(lambda: editor.kernel()[5, 5] == 9 and any(r.contains(editor.cell_rect(14, 14)) for r in painted))
     editor.removeEventFilter(spy)
+
+
+def test_the_arithmetic_panel_follows_a_painting_stroke_once_it_pauses(pane, qtbot, monkeypatch):
+    """Painting with a pixel inspected: the result follows every cell at once, while the panel's
+    table (slow to lay out) is rewritten once the painting pauses, for the last kernel."""
+    pane.set_kernel(np.zeros((5, 5), np.float32))
+    pane.flush()
+    view = pane.result_view
+    pos = view.widget_pos_of(60.5, 40.5)
+    qtbot.mouseMove(view.viewport(), pos + QPoint(5, 5))
+    qtbot.mouseMove(view.viewport(), pos)
+    qtbot.waitUntil(lambda: pane._hover[0] >= 0, timeout=2000)
+    r, c = pane._hover  # the pixel under the mouse (about row 40, column 60)
+    label = pane.arithmetic_label
+    writes = []
+    set_text = label.setText
+    monkeypatch.setattr(label, "setText", lambda text: writes.append(text) or set_text(text))
+    editor = pane.editor
+    cells = [(0, 0), (1, 1), (2, 2), (3, 3)]
+    qtbot.mousePress(editor, LEFT, pos=editor.cell_rect(*cells[0]).center())
+    for cell in cells[1:]:
+        qtbot.wait(5)  # the event loop turns between mouse moves: each cell is shown
+        qtbot.mouseMove(editor, editor.cell_rect(*cell).center())
+        qtbot.waitUntil(lambda: not pane.is_busy(), timeout=5000)
+        k = editor.kernel()
+        np.testing.assert_allclose(view.image_data(), apply_kernel(gray_of(pane.ctx), k), rtol=1e-5, atol=1e-3)
+    qtbot.mouseRelease(editor, LEFT, pos=editor.cell_rect(*cells[-1]).center())
+    assert len(writes) <= 1  # not one table per painted cell
+    qtbot.waitUntil(lambda: len(writes) >= 1, timeout=3000)
+    qtbot.wait(200)
+    assert len(writes) == 1
+    kernel, sums = _panel_numbers(pane)
+    np.testing.assert_allclose(kernel.reshape(5, 5), editor.kernel(), atol=0.01)
+    raw = apply_kernel(gray_of(pane.ctx), editor.kernel())
+    np.testing.assert_allclose(sums, [raw[r, c]], atol=0.01)
+    assert f"row {r}, column {c}" in label.text()

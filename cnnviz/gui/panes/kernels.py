@@ -34,7 +34,7 @@ from cnnviz.core.kernels import HAAR_PRESETS, PRESETS
 from cnnviz.gui.compute import LiveComputation
 from cnnviz.gui.context import AppContext
 from cnnviz.gui.panes.base import ChoiceCombo, Pane, alert, choice_combo, fit_combos, panel
-from cnnviz.gui.qtutil import signals_blocked
+from cnnviz.gui.qtutil import debounce_timer, signals_blocked
 from cnnviz.gui.widgets import ImageView, KernelEditorWidget, link_views
 from cnnviz.gui.widgets.image_view import heat_colormap
 from cnnviz.state.kernels import (
@@ -52,6 +52,9 @@ from cnnviz.state.kernels import (
     is_preset,
     preset_title,
 )
+
+#: How long the arithmetic panel waits for the kernel to stop changing before it is rewritten.
+READOUT_DELAY_MS = 120
 
 
 class KernelsPane(Pane):
@@ -71,6 +74,10 @@ class KernelsPane(Pane):
         # panel is recomputed for it on every change of the state or the image
         self._inspected: tuple[int, int] | None = None
         self._live = LiveComputation(self, self._refresh, SYNC_WORK_LIMIT)
+        # the inspected pixel's arithmetic after a change of the kernel, settings or image: a
+        # rich-text table costs a QLabel tens of milliseconds to lay out, so while a kernel is
+        # painted the result repaints at once and the panel follows when the painting pauses
+        self._readout_timer = debounce_timer(self, READOUT_DELAY_MS, self._show_arithmetic)
 
         self._build_ui()
         self.state.changed.connect(self._on_state_changed)
@@ -303,8 +310,12 @@ class KernelsPane(Pane):
 
     def flush(self) -> None:
         """Show the result for the current state now, computing it here if it is pending or
-        still being computed in the background (tests and screenshots use it)."""
+        still being computed in the background (tests and screenshots use it), and the
+        arithmetic panel with it."""
         self._live.flush()
+        if self._readout_timer.isActive():
+            self._readout_timer.stop()
+            self._show_arithmetic()
 
     def _refresh(self) -> None:
         if not self.state.same_kernel(self.ctx.kernel):
@@ -319,7 +330,8 @@ class KernelsPane(Pane):
             else:
                 self.original_view.set_image(self._source, levels=(0.0, 255.0), show_bar=False)
         self.original_view.set_title(self.state.original_title(image.shape))
-        self._show_arithmetic()
+        if self._inspected is not None:
+            self._readout_timer.start()
         # integer pixels cannot be NaN: the filter's finiteness scan is skipped for them
         check = image.dtype.kind == "f"
         # a copy of the state: the user keeps painting while a large one is computed
@@ -402,6 +414,7 @@ class KernelsPane(Pane):
             self.editor.set_highlight(None)
             return  # the panel keeps the last pixel's arithmetic (and keeps it up to date)
         self._inspected = (row, col)
+        self._readout_timer.stop()  # written now, for the state as it is
         self._show_arithmetic()
 
     def arithmetic(self, row: int, col: int) -> dict:
@@ -450,4 +463,5 @@ class KernelsPane(Pane):
         self._hint_label.setVisible(not on)  # the tooltip still says it; the grid needs the room
 
     def shutdown(self) -> None:
+        self._readout_timer.stop()
         self._live.shutdown()
