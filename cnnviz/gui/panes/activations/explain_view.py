@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, Qt, Signal, Slot
+from PySide6.QtCore import QRectF, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QFont, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QFrame,
@@ -231,14 +231,15 @@ class ExplainView(QWidget):
         self.formula_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         side.addWidget(self.formula_label)
         self.field_view = ImageView("Receptive field")
-        self.field_view.setMinimumSize(100, 140)
-        side.addWidget(self.field_view, 1)
+        self.field_view.setFixedHeight(190)  # inside a scroll area: a size of its own, not the sizeHint
+        side.addWidget(self.field_view)
         self.field_label = QLabel()
         self.field_label.setWordWrap(True)
         side.addWidget(self.field_label)
         self.stepper_note = QLabel()
         self.stepper_note.setWordWrap(True)
         side.addWidget(self.stepper_note)
+        side.addStretch(1)
         sidew = QWidget()
         sidew.setLayout(side)
         # a short panel (a projector, a small window) scrolls its texts instead of piling them up
@@ -356,7 +357,7 @@ class ExplainView(QWidget):
             self.field_view.set_image(None)
             self.field_view.set_title("Receptive field")
             return
-        self.field_view.set_image(preview)
+        self.field_view.set_image(preview, auto_range=True)
         if e.receptive_field is None:
             self.field_view.set_title("Sees the whole input" if e.kind == "dense" else "The input")
             return
@@ -366,6 +367,15 @@ class ExplainView(QWidget):
         self.field_view.add_item(item)
         self._field_item = item
         self.field_view.set_title(f"Receptive field {int(h)}×{int(w)} px")
+
+    def showEvent(self, event) -> None:  # noqa: N802
+        super().showEvent(event)
+        # the input was drawn while the panel was hidden (no size to fit it to): fit it now
+        QTimer.singleShot(0, self._refit_field)
+
+    def _refit_field(self) -> None:
+        if self.field_view.image_data() is not None:
+            self.field_view.view_box.autoRange(padding=0.02)
 
     def field_rect(self) -> tuple[float, float, float, float] | None:
         """(top, left, height, width) of the drawn receptive field (None when none is drawn)."""
