@@ -85,15 +85,15 @@ def triplet_loss(d_ap: float, d_an: float, alpha: float) -> float:
 def triplet_text(d_ap: float, d_an: float, alpha: float) -> str:
     loss = triplet_loss(d_ap, d_an, alpha)
     inside = d_ap - d_an + alpha
-    verdict = ("0: the negative is at least α farther from the anchor than the positive — this "
-               "triplet teaches nothing more." if loss == 0 else
-               "> 0: the negative is not yet α farther away than the positive; training would "
+    verdict = ("L = 0: the negative is at least α farther from the anchor than the positive — "
+               "this triplet teaches nothing more." if loss == 0 else
+               "L > 0: the negative is not yet α farther away than the positive; training would "
                "pull the positive in and push the negative out.")
     return (f"d(a,p) = {_n(d_ap)}    d(a,n) = {_n(d_an)}    α = {_n(alpha)}\n"
             f"L = max(d(a,p) − d(a,n) + α, 0)\n"
             f"  = max({_n(d_ap)} − {_n(d_an)} + {_n(alpha)}, 0)\n"
             f"  = max({_n(inside, 4)}, 0) = {_n(loss, 4)}\n"
-            f"L {verdict}")
+            f"{verdict}")
 
 
 def verdict(d: float, threshold: float) -> str:

@@ -12,28 +12,24 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import Qt, Slot
+from PySide6.QtCore import QTimer, Slot
 from PySide6.QtGui import QFont
-from PySide6.QtWidgets import (
-    QComboBox,
-    QFileDialog,
-    QFormLayout,
-    QGroupBox,
-    QHBoxLayout,
-    QLabel,
-    QLineEdit,
-    QPushButton,
-    QSlider,
-    QTabWidget,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtWidgets import QFileDialog, QLineEdit, QTabWidget, QWidget
 
 from cnnviz.gui.context import AppContext
-from cnnviz.gui.panes.base import Pane, panel
-from cnnviz.gui.panes.siamese.widgets import EmbeddingPlot, InputPicker
+from cnnviz.gui.panes.base import Pane, fit_combos
+from cnnviz.gui.panes.siamese.pages import (
+    THRESHOLD_STEPS,
+    DrawingBox,
+    MapPage,
+    ModelBox,
+    NumbersBox,
+    PairPage,
+    TripletPage,
+    scrolled,
+)
 from cnnviz.gui.qtutil import MODEL_FILTER, debounce_timer, signals_blocked
-from cnnviz.gui.widgets.draw_canvas import DrawCanvasWidget, center_like_mnist
+from cnnviz.gui.widgets.draw_canvas import center_like_mnist
 from cnnviz.gui.widgets.message_bar import plain_text
 from cnnviz.ml.inspect import LoadFailed, LoadRefused, LoadRequest
 from cnnviz.ml.siamese import (
@@ -51,7 +47,6 @@ from cnnviz.state.session import resolve_path
 from cnnviz.state.siamese import (
     BLANK_CANVAS,
     BUNDLED_MODEL,
-    Y_CONVENTION,
     Digits,
     InputChoice,
     InputError,
@@ -64,17 +59,6 @@ from cnnviz.state.siamese import (
 
 #: Seconds a siamese job may take before the engine is taken to be hung.
 SIAMESE_TIMEOUT_S = 120.0
-THRESHOLD_STEPS = 100  # slider steps per unit of distance
-TRIPLET_NAMES = ("anchor", "positive", "negative")
-
-
-def mono(label: QLabel) -> QLabel:
-    font = QFont("monospace")
-    font.setStyleHint(QFont.StyleHint.Monospace)
-    label.setFont(font)
-    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-    label.setWordWrap(True)
-    return label
 
 
 class SiamesePane(Pane):
@@ -110,137 +94,59 @@ class SiamesePane(Pane):
 
     # ------------------------------------------------------------------ UI
     def _build_ui(self) -> None:
-        splitter, side = self._build_controls_column(340)
-
-        model_box = QGroupBox("Siamese model")
-        mv = QVBoxLayout(model_box)
-        self.model_label = QLabel("Opening the bundled model…")
-        self.model_label.setWordWrap(True)
-        mv.addWidget(self.model_label)
-        row = QHBoxLayout()
-        self.open_button = QPushButton("Open model…")
-        self.open_button.setToolTip("Open a siamese .keras or .h5 file (two image inputs of the same shape)")
-        self.open_button.clicked.connect(self._on_open_clicked)
-        self.bundled_button = QPushButton("Bundled model")
-        self.bundled_button.setToolTip("siamese_digits.keras: Listing 5.6 trained on the bundled digits")
-        self.bundled_button.clicked.connect(lambda: self.open_model(resolve_path(BUNDLED_MODEL)))
-        row.addWidget(self.open_button)
-        row.addWidget(self.bundled_button)
-        mv.addLayout(row)
-        side.addWidget(model_box)
-
-        numbers = QGroupBox("Threshold and margins")
-        form = QFormLayout(numbers)
-        self.threshold_slider = QSlider(Qt.Orientation.Horizontal)
-        self.threshold_slider.setRange(0, 3 * THRESHOLD_STEPS)
-        self.threshold_slider.setToolTip("A pair whose distance is below the threshold is called the same digit")
-        self.threshold_slider.valueChanged.connect(self._on_threshold_slider)
-        self.threshold_edit = QLineEdit()
-        self.threshold_edit.editingFinished.connect(lambda: self._on_number("threshold", self.threshold_edit))
-        trow = QHBoxLayout()
-        trow.addWidget(self.threshold_slider, 3)
-        trow.addWidget(self.threshold_edit, 1)
-        form.addRow("Threshold", trow)
-        self.margin_edit = QLineEdit()
-        self.margin_edit.setToolTip("m in the contrastive loss: different pairs closer than m are penalised")
-        self.margin_edit.editingFinished.connect(lambda: self._on_number("margin", self.margin_edit))
-        form.addRow("Margin m", self.margin_edit)
-        self.alpha_edit = QLineEdit()
-        self.alpha_edit.setToolTip("α in the triplet loss: how much farther the negative must be than the positive")
-        self.alpha_edit.editingFinished.connect(lambda: self._on_number("alpha", self.alpha_edit))
-        form.addRow("Margin α", self.alpha_edit)
-        self.number_error = QLabel("")
-        self.number_error.setWordWrap(True)
-        self.number_error.setStyleSheet("color: #d93025; font-weight: bold;")
-        self.number_error.setVisible(False)
-        form.addRow(self.number_error)
-        side.addWidget(numbers)
-
-        draw_box = QGroupBox("Drawing (an input can be the drawing)")
-        dv = QVBoxLayout(draw_box)
-        self.canvas = DrawCanvasWidget(size=200)
-        self.canvas.drawing_changed.connect(self._on_drawing_changed)
-        dv.addWidget(self.canvas, 1)
-        self.clear_button = QPushButton("Clear drawing")
-        self.clear_button.clicked.connect(self.canvas.clear)
-        dv.addWidget(self.clear_button)
-        side.addWidget(draw_box)
+        splitter, side = self._build_controls_column(360)
+        model_box, numbers, drawing = ModelBox(), NumbersBox(), DrawingBox()
+        for box in (model_box, numbers, drawing):
+            side.addWidget(box)
         side.addStretch(1)
+        self.model_label = model_box.model_label
+        self.open_button, self.bundled_button = model_box.open_button, model_box.bundled_button
+        self.open_button.clicked.connect(self._on_open_clicked)
+        self.bundled_button.clicked.connect(lambda: self.open_model(resolve_path(BUNDLED_MODEL)))
+        n = numbers
+        self.threshold_slider, self.threshold_edit = n.threshold_slider, n.threshold_edit
+        self.margin_edit, self.alpha_edit, self.number_error = n.margin_edit, n.alpha_edit, n.number_error
+        self.threshold_slider.valueChanged.connect(self._on_threshold_slider)
+        for name, edit in (("threshold", self.threshold_edit), ("margin", self.margin_edit),
+                           ("alpha", self.alpha_edit)):
+            edit.editingFinished.connect(lambda name=name, edit=edit: self._on_number(name, edit))
+        self.canvas, self.clear_button = drawing.canvas, drawing.clear_button
+        self.canvas.drawing_changed.connect(self._on_drawing_changed)
 
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         splitter.addWidget(self.tabs)
         splitter.setStretchFactor(1, 1)
-
-        # -- pair
-        pair_page = QWidget()
-        pv = QVBoxLayout(pair_page)
-        prow = QHBoxLayout()
-        self.pickers = [InputPicker("Input A"), InputPicker("Input B")]
+        pair, self.map_page, triplet = PairPage(), MapPage(), TripletPage()
+        self.tabs.addTab(scrolled(pair), "Pair distance")
+        self.tabs.addTab(self.map_page, "Embedding map")
+        self.tabs.addTab(scrolled(triplet), "Triplet loss")
+        self.pickers = pair.pickers
         for p in self.pickers:
             p.changed.connect(self._on_pair_changed)
-            prow.addWidget(p)
-        pv.addLayout(prow)
-        brow = QHBoxLayout()
-        self.same_button = QPushButton("Random same pair")
+        self.same_button, self.different_button, self.y_combo = pair.same_button, pair.different_button, pair.y_combo
         self.same_button.clicked.connect(lambda: self.random_pair(True))
-        self.different_button = QPushButton("Random different pair")
         self.different_button.clicked.connect(lambda: self.random_pair(False))
-        self.y_combo = QComboBox()
-        self.y_combo.addItem("y = 1 (same)", 1)
-        self.y_combo.addItem("y = 0 (different)", 0)
-        self.y_combo.setToolTip("The pair's label in the contrastive loss; set from the digits when both are bundled")
         self.y_combo.currentIndexChanged.connect(lambda _i: self._draw_pair())
-        brow.addWidget(self.same_button)
-        brow.addWidget(self.different_button)
-        brow.addStretch(1)
-        brow.addWidget(QLabel("Label"))
-        brow.addWidget(self.y_combo)
-        pv.addLayout(brow)
-        self.distance_label = QLabel("")
-        big = QFont(self.font())
-        big.setPointSizeF(max(9.0, big.pointSizeF()) * 1.35)
-        big.setBold(True)
-        self.distance_label.setFont(big)
-        self.distance_label.setWordWrap(True)
-        pv.addWidget(self.distance_label)
-        self.contrastive_label = panel(mono(QLabel("")))
-        pv.addWidget(self.contrastive_label)
-        self.y_note = QLabel(Y_CONVENTION)
-        self.y_note.setWordWrap(True)
-        pv.addWidget(self.y_note)
-        pv.addStretch(1)
-        self.tabs.addTab(pair_page, "Pair distance")
-
-        # -- embedding map
-        map_page = QWidget()
-        mv2 = QVBoxLayout(map_page)
-        self.map_label = QLabel("")
-        self.map_label.setWordWrap(True)
-        mv2.addWidget(self.map_label)
-        self.embedding_plot = EmbeddingPlot()
-        mv2.addWidget(self.embedding_plot, 1)
-        self.tabs.addTab(map_page, "Embedding map")
-
-        # -- triplet
-        triplet_page = QWidget()
-        tv = QVBoxLayout(triplet_page)
-        trow2 = QHBoxLayout()
-        self.triplet_pickers = [InputPicker(n.capitalize()) for n in TRIPLET_NAMES]
+        self.distance_label, self.scale = pair.distance_label, pair.scale
+        self.contrastive_label = pair.contrastive_label
+        self.map_label, self.embedding_plot = self.map_page.map_label, self.map_page.embedding_plot
+        self.triplet_pickers = triplet.triplet_pickers
         for p in self.triplet_pickers:
             p.changed.connect(self._on_triplet_changed)
-            trow2.addWidget(p)
-        tv.addLayout(trow2)
-        self.triplet_label = panel(mono(QLabel("")))
-        tv.addWidget(self.triplet_label)
-        note = QLabel("The book's section 5.6 writes the triplet loss with squared distances, "
-                      "max(‖f(A) − f(P)‖² − ‖f(A) − f(N)‖² + α, 0), and then as max(d₁ − d₃ + α, 0) "
-                      "with the distances themselves; this calculator uses the distances the model gives.")
-        note.setWordWrap(True)
-        tv.addWidget(note)
-        tv.addStretch(1)
-        self.tabs.addTab(triplet_page, "Triplet loss")
+        self.triplet_scale, self.triplet_label = triplet.triplet_scale, triplet.triplet_label
+        self._scale_fonts(False)
+        fit_combos(self, 8)  # long choices and a projector's fonts never widen the pane
         self.place_message_bar(self.layout())
+
+    def _scale_fonts(self, presentation: bool) -> None:
+        big = QFont(self.font())
+        if big.pointSizeF() > 0:
+            big.setPointSizeF(big.pointSizeF() * 1.3)
+        big.setBold(True)
+        self.distance_label.setFont(big)
+        for plot in (self.scale, self.triplet_scale):
+            plot.setFixedHeight(170 if presentation else 150)
 
     def _apply_settings_to_widgets(self) -> None:
         s = self.settings
@@ -459,6 +365,7 @@ class SiamesePane(Pane):
         images, why = self._images(self.pickers)
         if images is None:
             self.pair_result = None
+            self.scale.show_values(None, self.settings.threshold, self.settings.margin)
             self.distance_label.setText(why)
             self.contrastive_label.setText("")
         else:
@@ -468,6 +375,7 @@ class SiamesePane(Pane):
         images, why = self._images(self.triplet_pickers)
         if images is None:
             self.triplet_result = None
+            self.triplet_scale.show_values(None, None, self.settings.alpha)
             self.triplet_label.setText(why)
         else:
             n = self._requests["triplet"] = self._requests["triplet"] + 1
@@ -522,6 +430,7 @@ class SiamesePane(Pane):
         if d is None:
             return
         s = self.settings
+        self.scale.show_values(d, s.threshold, s.margin)
         self.distance_label.setText(verdict_text(d, s.threshold, self._truth()))
         y = int(self.y_combo.currentData())
         self.contrastive_label.setText(f"Contrastive loss of this pair (y = {y}, margin m = {s.margin:g}):\n"
@@ -531,7 +440,9 @@ class SiamesePane(Pane):
         r = self.triplet_result
         if r is None:
             return
-        self.triplet_label.setText(triplet_text(float(r.distances[0]), float(r.distances[1]), self.settings.alpha))
+        d_ap, d_an = float(r.distances[0]), float(r.distances[1])
+        self.triplet_scale.show_values(d_ap, d_an, self.settings.alpha)
+        self.triplet_label.setText(triplet_text(d_ap, d_an, self.settings.alpha))
 
     # ------------------------------------------------------------------ the engine
     @Slot(str, list)
@@ -571,6 +482,9 @@ class SiamesePane(Pane):
 
     def set_presentation_mode(self, on: bool) -> None:
         self._set_controls_width(on)
+        self._scale_fonts(on)
+        # once the window has laid itself out in its new fonts, the column gets its width
+        QTimer.singleShot(0, self, lambda: self._set_controls_width(on))
 
     def shutdown(self) -> None:
         self._compute_timer.stop()
