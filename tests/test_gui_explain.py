@@ -125,6 +125,15 @@ def test_open_in_the_stepper_loads_the_window_and_kernel(window, pane, qtbot):
     assert st.settings.activation == "relu" and st.settings.bias == pytest.approx(e.bias, rel=1e-5)
     # the stepper computes the same number as the model
     assert st.output()[0, 0] == pytest.approx(float(pane.grid.maps()[2][10, 12]), rel=1e-4, abs=1e-5)
+    # another image: the unit shown is explained again for it
+    window.show_pane("activations")
+    window.ctx.open_image(paths.sample_image("digit_7"))
+    wait_idle(qtbot, pane)
+    qtbot.waitUntil(lambda: not view.state.pending and view.state.explanation is not e, timeout=TIMEOUT)
+    e7 = view.state.explanation
+    assert tuple(e7.index) == (10, 12, 2)
+    assert e7.value == pytest.approx(float(pane.grid.maps()[2][10, 12]), rel=1e-4, abs=1e-6)
+    assert not np.allclose(e7.window, e.window)
 
 
 def test_a_dense_unit_is_a_bar_chart_of_its_largest_contributions(window, pane, qtbot):
@@ -230,3 +239,29 @@ def test_a_window_entirely_in_the_padding_is_said(window, pane, qtbot, tmp_path)
     assert "whole window lies in the padding" in view.padding_label.text()
     assert view.padding_label.isVisible()
     assert e.value == pytest.approx(float(pane.grid.maps()[0][0, 0]), abs=1e-6)
+
+
+def test_element_wise_and_transposed_units_are_explained_in_their_own_form(window, pane, qtbot, tmp_path):
+    def build(keras):
+        inp = keras.Input((6, 6, 1))
+        x = keras.layers.Conv2D(2, 3, name="c")(inp)
+        x = keras.layers.Activation("relu", name="act")(x)
+        out = keras.layers.Conv2DTranspose(1, 2, strides=2, name="up")(x)
+        return keras.Model(inp, out)
+
+    open_and_wait(qtbot, pane, save_model(tmp_path, "mixed.keras", build))
+    view = pane.maps_page.explain
+    for layer in ("act", "up"):
+        click_layer(qtbot, pane, layer)
+        qtbot.mouseClick(pane.grid, LEFT, pos=pane.grid.cell_center(0, 1, 2))
+        e = explained(qtbot, view)
+        wait_idle(qtbot, pane)
+        assert e.layer == layer and tuple(e.index) == (1, 2, 0)
+        assert e.value == pytest.approx(float(pane.grid.maps()[0][1, 2]), rel=1e-4, abs=1e-6)
+        assert view.result_label.text().split("<br>")[-1] == f"Result = {fmt(e.value)}"
+        if e.kind == "elementwise":
+            assert view.stack.currentWidget() is view.words_label and view.words_label.text()
+            assert view.formula_label.isVisible() and view.formula_label.text() == e.formula
+        else:
+            assert e.kind == "transpose" and view.stack.currentWidget() is view.bar_chart
+            assert len(view.bar_chart.labels()) == np.asarray(e.window).size

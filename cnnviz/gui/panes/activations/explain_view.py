@@ -273,24 +273,27 @@ class ExplainView(QWidget):
         self.padding_label.setText(st.padding_note())
         self.padding_label.setVisible(bool(self.padding_label.text()))
         # the engine's formula says what the lines above do not (element-wise layers, stages)
-        self.formula_label.setText("" if st.result_lines()[:-1] else st.formula_text())
+        covered = e is not None and e.kind in ("conv", "depthwise", "dense", "pool_max", "pool_avg") and not e.stages
+        self.formula_label.setText("" if covered else st.formula_text())
         self.formula_label.setVisible(bool(self.formula_label.text()))
         self.stepper_note.setText("")
         self._draw_field(e)
         if e is None or e.kind == "unsupported" or st.disabled:
             self.stack.setCurrentWidget(self.words_label)
-            self.words_label.setText(st.kind_text() if e is not None or st.disabled else "")
+            self.words_label.setText("")  # the reason is the line above
             return
-        if e.kind == "dense":
+        window = None if e.window is None else np.asarray(e.window)
+        if e.weights is not None and window is not None and window.ndim == 1:
+            # a Dense unit, or the input cells a transposed convolution scatters into this one
             labels, values = st.dense_bars()
             self.stack.setCurrentWidget(self.bar_chart)
             self.bar_chart.set_values(values, labels, horizontal=True,
                                       title="weight × input, the largest first")
             return
-        if e.window is None:
+        if window is None or window.ndim not in (2, 3):
             self.stack.setCurrentWidget(self.words_label)
             terms = "<br>".join(f"{name} = {value:.4g}" for name, value in e.terms)
-            self.words_label.setText(terms or st.kind_text())
+            self.words_label.setText(terms or st.formula_text())
             return
         self.stack.setCurrentWidget(self._conv_page)
         self._draw_channels(e)
@@ -392,6 +395,12 @@ class ExplainView(QWidget):
         window, kernel, bias, activation, note = self.state.stepper_inputs(LIMITS.channels)
         self.stepper_note.setText(note)
         self._open_in_stepper(window, kernel, bias, activation, note)
+
+    def input_changed(self) -> None:
+        """Another input (or scaling) was computed: the unit shown is explained again for it."""
+        st = self.state
+        if self.isVisible() and st.layer is not None and st.index is not None and not st.disabled:
+            st.select(st.layer, st.index, st.shape)
 
     def set_text_scale(self, scale: float) -> None:
         for views in (self.window_views, self.kernel_views, self.product_views):

@@ -149,6 +149,10 @@ class MapsPage(QWidget):
 
     def draw(self, res: ActivationResult) -> None:
         info = self.state.info
+        key = (res.model_id, res.input_key, self.state.scaling)
+        if self.explain is not None and key != getattr(self, "_explained_input", key):
+            self.explain.input_changed()
+        self._explained_input = key
         name = res.layer
         row = info.row(name)
         kind = row.type if row is not None else "?"

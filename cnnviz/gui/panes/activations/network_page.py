@@ -420,7 +420,10 @@ class NetworkPage(QWidget):
     def _on_overview(self, res) -> None:
         if res.model_id != self.act_state.model_id:
             return
+        before = self.state.result
         self.state.set_result(res)
+        if before is not None and before.model_id == res.model_id and before.input_key != res.input_key:
+            self.explain.input_changed()
 
     def _on_overview_failed(self, message: str) -> None:
         self._asked = None
