@@ -101,8 +101,9 @@ def test_clicking_a_map_cell_shows_its_computation_and_arrows_walk(window, pane,
     e2 = explained(qtbot, view)
     assert tuple(e2.index) == (4, 6, 3)
     assert e2.value == pytest.approx(float(pane.grid.maps()[3][4, 6]), rel=1e-4, abs=1e-6)
-    view.setFocus()
-    qtbot.keyClick(view, Qt.Key.Key_Left)
+    # ← from the maps grid, where the cell was clicked
+    pane.grid.setFocus()
+    qtbot.keyClick(pane.grid, Qt.Key.Key_Left)
     assert tuple(explained(qtbot, view).index) == (4, 5, 3)
     # the receptive field of the unit is drawn on the input with its size
     assert view.field_view.title() == "Receptive field 8×8 px"
@@ -152,6 +153,20 @@ def test_a_dense_unit_is_a_bar_chart_of_its_largest_contributions(window, pane, 
     assert view.bar_chart.values().sum() == pytest.approx(e.pre_activation - e.bias, rel=1e-3, abs=1e-4)
     assert view.field_label.text() == "This unit sees the whole input."
     assert not view.stepper_button.isEnabled()
+
+
+def test_a_max_pooling_unit_rings_its_winner(window, pane, qtbot):
+    click_layer(qtbot, pane, "max_pooling2d")
+    view = pane.maps_page.explain
+    qtbot.mouseClick(pane.grid, LEFT, pos=pane.grid.cell_center(1, 6, 6))
+    e = explained(qtbot, view)
+    wait_idle(qtbot, pane)
+    assert e.kind == "pool_max" and e.value == pytest.approx(float(pane.grid.maps()[1][6, 6]), rel=1e-5)
+    w = np.asarray(e.window)
+    assert view.result_label.text().split("<br>")[0] == f"max of the {w.size} window values = {fmt(w.max())}"
+    rings = [h for h in view.window_views[0].highlights() if h.ring]
+    assert [tuple(c) for c in rings[0].cells] == [tuple(int(i) for i in e.winner[:2])]
+    assert not view.kernel_views[0].isVisible() and not view.stepper_button.isEnabled()
 
 
 # ---------------------------------------------------------------------------- the overview

@@ -251,10 +251,14 @@ class ExplainView(QWidget):
         self.side_scroll.setFixedWidth(280)
         body.addWidget(self.side_scroll)
         v.addLayout(body, 1)
+
+    def install_arrow_keys(self, host: QWidget) -> None:
+        """← and → anywhere in ``host`` (the page that holds this panel, e.g. where the user just
+        clicked a map) walk to the neighbouring output cell while the panel is shown."""
         for key, step in ((Qt.Key.Key_Left, -1), (Qt.Key.Key_Right, 1)):
-            sc = QShortcut(QKeySequence(key), self)
+            sc = QShortcut(QKeySequence(key), host)
             sc.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-            sc.activated.connect(lambda s=step: self.state.step(s))
+            sc.activated.connect(lambda s=step: self.isVisible() and self.state.step(s))
 
     # ------------------------------------------------------------------ the engine
     def _on_wanted(self, layer: str, index: tuple) -> None:

@@ -103,6 +103,7 @@ class MapsPage(QWidget):
                                    stepper_opener(ctx, self))
         self.explain.closed.connect(lambda: self.explain.setVisible(False))
         self.explain.setVisible(False)
+        self.explain.install_arrow_keys(self)
         self.vsplit.addWidget(self.explain)
         self.vsplit.setStretchFactor(0, 3)
         self.vsplit.setStretchFactor(1, 2)

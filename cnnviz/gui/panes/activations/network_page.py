@@ -361,6 +361,7 @@ class NetworkPage(QWidget):
                                    self._preview, stepper_opener(self.ctx, self))
         self.explain.closed.connect(lambda: self.explain.setVisible(False))
         self.explain.setVisible(False)
+        self.explain.install_arrow_keys(self)
         self.split.addWidget(self.explain)
         self.split.setStretchFactor(0, 3)
         self.split.setStretchFactor(1, 2)
