@@ -28,6 +28,7 @@ from cnnviz.ml.inspect import ActivationResult, ModelInfo, Prediction
 from cnnviz.state.activations import (
     ActivationsState,
     class_choices,
+    class_count,
     gradcam_layer_choices,
     prediction_rows,
 )
@@ -54,36 +55,114 @@ class CanvasBox(QGroupBox):
         cl.addLayout(crow)
 
 
+#: What the prediction caption adds for a classifier whose classes have no names.
+HOW_TO_NAME = ("The classes have no names: press Class names… to type or load them (or put a "
+               "labels.txt beside the model).")
+
+
 class PredictionBox:
     """The likeliest classes as bars, and the top one in words: two widgets the column lays out
-    with their own stretch."""
+    with their own stretch; "Class names…" names the model's classes."""
 
-    def __init__(self) -> None:
+    def __init__(self, state: ActivationsState | None = None) -> None:
         self.prediction_chart = BarChartWidget("Prediction")
         self.prediction_chart.setMinimumHeight(140)
         self.prediction_label = QLabel()
         self.prediction_label.setWordWrap(True)
+        self.class_names_button = QPushButton("Class names…")
+        self.class_names_button.setToolTip("Name the model's classes: type or paste one name a "
+                                           "line, or load a text file such as labels.txt")
+        self.class_names_button.setEnabled(False)
+        self.class_names_button.clicked.connect(self.class_names_dialog)
+        self._state = state
+        self._bound = False
+        self._pred: Prediction | None = None
+        self.names_message = ""  # what the last names given mean when they do not match
 
     def add_to(self, layout: QVBoxLayout, stretch: int) -> None:
         layout.addWidget(self.prediction_chart, stretch)
-        layout.addWidget(self.prediction_label)
+        row = QHBoxLayout()
+        row.addWidget(self.prediction_label, 1)
+        row.addWidget(self.class_names_button, 0, Qt.AlignmentFlag.AlignTop)
+        layout.addLayout(row)
+
+    # -- the state and the pane, found once the box is laid out in the pane ----------------------
+    def _pane(self):
+        w = self.prediction_chart.parentWidget()
+        while w is not None and not isinstance(getattr(w, "state", None), ActivationsState):
+            w = w.parentWidget()
+        return w
+
+    @property
+    def state(self) -> ActivationsState | None:
+        if self._state is None:
+            pane = self._pane()
+            self._state = pane.state if pane is not None else None
+        if self._state is not None and not self._bound:
+            self._bound = True
+            self._state.class_names_changed.connect(self._on_class_names_changed)
+        return self._state
 
     def reset_for_model(self, info: ModelInfo) -> None:
         """A new model: the previous prediction goes."""
+        self.names_message = ""
+        self.class_names_button.setEnabled(info.output_kind == "classes" and class_count(info) > 0)
+        _ = self.state  # listen for its class names
         self.draw(None)
 
+    def _names(self) -> list[str] | None:
+        state = self.state
+        return state.class_names() if state is not None else None
+
     def draw(self, pred: Prediction | None) -> None:
+        self._pred = pred
         if pred is None:
             self.prediction_chart.set_values(np.zeros(0), [], horizontal=True)
             self.prediction_label.setText("")
             return
-        rows = prediction_rows(pred)
+        names = self._names()
+        rows = prediction_rows(pred, names)
         self.prediction_chart.set_values(rows.values, rows.names, horizontal=True,
                                          highlight=0, fmt="{:.1%}", limits=(0, 1))
         note = "" if rows.is_probability else " (the output is not a softmax; shown through one)"
         more = f" — top {rows.shown} of {rows.classes}" if rows.classes > rows.shown else ""
-        self.prediction_label.setText(f"Predicted <b>{html.escape(rows.top_label)}</b> "
-                                      f"({rows.top_probability:.1%}){more}{note}")
+        text = (f"Predicted <b>{html.escape(rows.top_label)}</b> "
+                f"({rows.top_probability:.1%}){more}{note}")
+        if self.names_message:
+            text += f"<br>{html.escape(self.names_message)}"
+        elif not names and self.state is not None:
+            text += f"<br><i>{html.escape(HOW_TO_NAME)}</i>"
+        self.prediction_label.setText(text)
+
+    # -- Class names… ----------------------------------------------------------------------------
+    def class_names_dialog(self):
+        """Show the class-names dialog for the current model (without blocking)."""
+        from cnnviz.gui.widgets.class_names_dialog import open_class_names_dialog
+
+        state = self.state
+        if state is None or state.info is None:
+            return None
+        info = state.info
+        self.dialog = open_class_names_dialog(self.class_names_button, info.name, class_count(info),
+                                              state.class_names(), self.apply_class_names)
+        return self.dialog
+
+    def apply_class_names(self, names: list[str]) -> str:
+        """Give the current model these class names; a count that does not match its outputs is
+        said in the caption and the pane's message bar."""
+        state = self.state
+        if state is None:
+            return ""
+        message = state.set_class_names(names)
+        self.names_message = message
+        pane = self._pane()
+        if pane is not None and message:
+            pane.show_message(message, "warning")
+        self.draw(self._pred)
+        return message
+
+    def _on_class_names_changed(self, _names) -> None:
+        self.draw(self._pred)
 
 
 class GradCamBox(QGroupBox):
@@ -120,9 +199,12 @@ class GradCamBox(QGroupBox):
         self.gradcam_label = QLabel()
         self.gradcam_label.setWordWrap(True)
         gl.addWidget(self.gradcam_label)
+        state.class_names_changed.connect(self._on_class_names_changed)
+        self._last: ActivationResult | None = None
 
     def reset_for_model(self, info: ModelInfo) -> None:
         """A new model: the previous heat map, caption and zoom go; the choices are its own."""
+        self._last = None
         self.gradcam_view.set_overlay(None, None)  # also forgets the zoom: the next map is fitted
         self.gradcam_view.set_title("No Grad-CAM")
         self.gradcam_view.setToolTip("")
@@ -139,10 +221,24 @@ class GradCamBox(QGroupBox):
                 self.gradcam_label.setText("Grad-CAM needs a classifier with convolution maps."
                                            if info.spec is not None else "")
                 return
-            for text, data in class_choices(info):
+            for text, data in class_choices(info, self.state.class_names()):
                 self.class_combo.addItem(text, data)
             for text, data in gradcam_layer_choices(info):
                 self.gradcam_layer_combo.addItem(text, data)
+
+    def _on_class_names_changed(self, names) -> None:
+        """New class names: the class list and the caption show them; the choice stays."""
+        info = self.state.info
+        if info is None or not info.classifier:
+            return
+        with signals_blocked(self.class_combo):
+            current = self.class_combo.currentIndex()
+            for i, (text, _data) in enumerate(class_choices(info, names)):
+                if i < self.class_combo.count():
+                    self.class_combo.setItemText(i, text)
+            self.class_combo.setCurrentIndex(current)
+        if self._last is not None:
+            self.draw(self._last)
 
     @Slot(int)
     def _on_class_changed(self, index: int) -> None:
@@ -164,18 +260,22 @@ class GradCamBox(QGroupBox):
         g = res.gradcam
         if g is None or not self.state.info.classifier:
             return
+        self._last = res
         if g.error is not None:
             self.gradcam_view.set_overlay(res.preview, None)
             self.gradcam_label.setText(f"Grad-CAM failed at {g.layer}: {g.error}")
             return
         self.gradcam_view.set_overlay(res.preview, g.heat, levels=(0.0, 1.0), bar_label="")
         self.gradcam_view.set_alpha(self.state.gradcam_alpha)
-        self.gradcam_view.set_title(f"“{g.label}” ({g.probability:.0%})")
-        self.gradcam_label.setText(f"Evidence for “{html.escape(g.label)}” from layer {html.escape(str(g.layer))}: "
+        names = self.state.class_names() or []
+        label = names[g.class_index] if g.class_index is not None and 0 <= g.class_index < len(names) else g.label
+        self.gradcam_view.set_title(f"“{label}” ({g.probability:.0%})")
+        self.gradcam_label.setText(f"Evidence for “{html.escape(label)}” from layer {html.escape(str(g.layer))}: "
                                    "bright = the regions that raise that class's score.")
         self.gradcam_view.setToolTip(self.gradcam_label.text())
 
     def clear(self) -> None:
+        self._last = None
         self.gradcam_view.set_overlay(None, None)
         self.gradcam_view.set_title("No Grad-CAM")
         self.gradcam_view.setToolTip("")

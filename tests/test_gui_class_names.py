@@ -1,0 +1,116 @@
+"""Naming a model's classes from the Activations pane: the "Class names…" button."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QDialogButtonBox
+
+from cnnviz import paths
+from cnnviz.gui.panes.activations.side_column import HOW_TO_NAME
+from cnnviz.gui.widgets.class_names_dialog import ClassNamesDialog, read_names_file
+
+FIXTURES = paths.resources_dir().parent / "tests" / "fixtures" / "models"
+TIMEOUT = 60_000
+
+
+@pytest.fixture
+def pane(window, qtbot, tmp_path):
+    """The pane with a small classifier open that has no class names (a copy in a folder of its
+    own, so no labels file lies beside it)."""
+    model = tmp_path / "cnn.keras"
+    shutil.copy(FIXTURES / "keras3_cnn.keras", model)
+    window.ctx.open_image(paths.sample_image("shapes"))
+    window.show_pane("activations")
+    p = window.panes["activations"]
+    qtbot.waitUntil(lambda: p.info is not None and p.result is not None, timeout=TIMEOUT)
+    p.ctx.open_model(str(model))
+    qtbot.waitUntil(lambda: p.info is not None and p.info.name == "cnn.keras" and p.result is not None
+                    and not p.is_busy(), timeout=TIMEOUT)
+    assert p.info.classifier and not p.info.labels
+    return p
+
+
+def _dialog(qtbot, pane) -> ClassNamesDialog:
+    button = pane.prediction.class_names_button
+    assert button.isEnabled() and button.isVisible()
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    dialog = pane.prediction.dialog
+    assert isinstance(dialog, ClassNamesDialog) and dialog.isVisible()
+    return dialog
+
+
+def _ok(qtbot, dialog) -> None:
+    qtbot.mouseClick(dialog.buttons.button(QDialogButtonBox.StandardButton.Ok), Qt.MouseButton.LeftButton)
+
+
+def _outputs(pane) -> int:
+    return pane.state.result.prediction.probabilities.size
+
+
+def test_names_typed_in_the_dialog_reach_the_bars_and_gradcam(qtbot, pane):
+    assert HOW_TO_NAME in pane.prediction_label.text()
+    n = _outputs(pane)
+    names = [f"thing {chr(65 + i)}" for i in range(n)]
+    dialog = _dialog(qtbot, pane)
+    dialog.editor.setFocus()
+    qtbot.keyClicks(dialog.editor, names[0])
+    dialog.editor.appendPlainText("\n".join(names[1:]))  # pasted
+    assert f"{n} names for {n} outputs" in dialog.count_label.text()
+    _ok(qtbot, dialog)
+
+    labels = pane.prediction_chart.labels()
+    assert labels and all(label in names or label.endswith("others") for label in labels)
+    assert HOW_TO_NAME not in pane.prediction_label.text()
+    assert "Predicted <b>thing" in pane.prediction_label.text()
+    combo = pane.gradcam_box.class_combo
+    assert [combo.itemText(i) for i in range(1, combo.count())] == names
+    assert pane.state.result.gradcam is not None and "thing" in pane.gradcam_box.gradcam_label.text()
+    # kept for that model during the session: the dialog opens with them
+    again = _dialog(qtbot, pane)
+    assert again.names() == names
+    again.reject()
+
+
+def test_a_count_that_does_not_match_says_which_stay_numbers(qtbot, pane):
+    n = _outputs(pane)
+    assert n >= 3
+    dialog = _dialog(qtbot, pane)
+    dialog.editor.setPlainText("cat\ndog")
+    expected = f"The model has {n} outputs but the list names 2 classes: class 2"
+    assert expected in dialog.count_label.text()
+    _ok(qtbot, dialog)
+    assert expected in pane.message_bar.text() and pane.message_bar.level == "warning"
+    assert expected in pane.prediction_label.text()
+    combo = pane.gradcam_box.class_combo
+    assert combo.itemText(1) == "cat" and combo.itemText(2) == "dog" and combo.itemText(3) == "class 2"
+
+
+def test_a_teachable_machine_file_is_loaded(qtbot, pane, tmp_path):
+    n = _outputs(pane)
+    labels = tmp_path / "labels.txt"
+    labels.write_text("".join(f"{i} Class {i + 1}\n" for i in range(n)), encoding="utf8")
+    dialog = _dialog(qtbot, pane)
+    assert dialog.load_file(labels)
+    assert dialog.names() == [f"Class {i + 1}" for i in range(n)]
+    _ok(qtbot, dialog)
+    assert pane.gradcam_box.class_combo.itemText(1) == "Class 1"
+
+
+def test_bad_name_files_are_refused_in_words(qtbot, pane, tmp_path):
+    bad = tmp_path / "names.json"
+    bad.write_text("{not json", encoding="utf8")
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n\n", encoding="utf8")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        read_names_file(bad)
+    dialog = _dialog(qtbot, pane)
+    dialog.editor.setPlainText("kept")
+    assert not dialog.load_file(empty)
+    assert "is empty: write one class name a line" in dialog.count_label.text()
+    assert not dialog.load_file(tmp_path / "missing.txt")
+    assert "cannot be read" in dialog.count_label.text()
+    assert dialog.names() == ["kept"]  # nothing typed is lost
+    dialog.reject()
