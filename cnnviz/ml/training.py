@@ -582,6 +582,122 @@ def _gradient_flow_callback(handle, ds, x_tr, y_tr, input_shape, steps: int, str
     return gradflow.make_callback(handle, fx, fy, every_n_batches=every)
 
 
+# --- what a segmentation or siamese run does, each epoch ------------------------------------
+
+VIEW_SAMPLES = 4  # validation images (or pairs of each kind) shown in the pane's tab
+MASK_SCORE_SAMPLES = 32  # the fixed validation subset the masks' Jaccard and Dice are measured on
+PAIR_SCORE_SAMPLES = 2000  # pairs the pair accuracy is measured on (all of a bundled set's)
+PAIR_THRESHOLD = 0.5  # the book's rule: a distance below 0.5 means "the same digit"
+
+
+def mask_report(scores: np.ndarray, truth: np.ndarray, images: np.ndarray, names: list[str],
+                shown: int = VIEW_SAMPLES) -> dict:
+    """An epoch's masks as plain data: ``scores`` (N, H, W, C) the model's outputs on the fixed
+    validation subset, ``truth`` (N, H, W) the true classes, ``images`` (N, H, W, c) uint8.
+    Jaccard and Dice per class are the means over the images of
+    :func:`cnnviz.core.masks.mask_scores` (the book's Dice, with its factor 2); the mean is over
+    the classes. Non-finite scores are counted (such a pixel's class is read from its finite
+    scores, class 0 when none is)."""
+    from cnnviz.core import masks as M
+
+    scores = np.asarray(scores)
+    classes = max(2, int(scores.shape[-1]))
+    predicted = np.stack([M.argmax_mask(s) for s in scores]) if len(scores) else np.zeros((0, 1, 1), np.int32)
+    per = [M.mask_scores(p, t, classes) for p, t in zip(predicted, truth)]
+    jac = np.mean([s.jaccard for s in per], axis=0) if per else np.zeros(classes)
+    dic = np.mean([s.dice for s in per], axis=0) if per else np.zeros(classes)
+    names = [names[i] if i < len(names) else f"class {i}" for i in range(classes)]
+    return {
+        "task": "segmentation",
+        "images": np.asarray(images[:shown], np.uint8),
+        "truth": np.asarray(truth[:shown], np.int32),
+        "predicted": predicted[:shown].astype(np.int32),
+        "class_names": names,
+        "jaccard": [float(v) for v in jac],
+        "dice": [float(v) for v in dic],
+        "mean_jaccard": float(np.mean(jac)),
+        "mean_dice": float(np.mean(dic)),
+        "samples": len(per),
+        "nonfinite": int(np.count_nonzero(~np.isfinite(scores))),
+        "values": int(scores.size),
+    }
+
+
+def pair_report(distances: np.ndarray, same: np.ndarray, first: np.ndarray, second: np.ndarray,
+                shown: int = VIEW_SAMPLES, threshold: float = PAIR_THRESHOLD) -> dict:
+    """An epoch's pairs as plain data: the pair accuracy at ``threshold`` (a distance below it
+    says "same"; a NaN distance says neither, so it counts as wrong) and ``shown`` pairs of
+    each kind (same, different) with their distances. ``first``/``second`` are uint8 images."""
+    d = np.asarray(distances, np.float64).reshape(-1)
+    truth = np.asarray(same).reshape(-1) >= 0.5
+    finite = np.isfinite(d)
+    said_same = finite & (d < threshold)
+    right = (said_same == truth) & finite
+    picks = list(np.flatnonzero(truth)[:shown]) + list(np.flatnonzero(~truth)[:shown])
+    return {
+        "task": "pairs",
+        "accuracy": float(np.mean(right)) if d.size else float("nan"),
+        "threshold": float(threshold),
+        "samples": int(d.size),
+        "nonfinite": int(np.count_nonzero(~finite)),
+        "first": np.asarray(first[picks], np.uint8),
+        "second": np.asarray(second[picks], np.uint8),
+        "distances": [float(d[i]) for i in picks],
+        "same": [bool(truth[i]) for i in picks],
+    }
+
+
+def _task_view_callback(keras, handle, state: _RunState, ds, model, x_val, y_val, input_shape, say):
+    """The callback that measures, at each whole epoch's end, what a segmentation run's masks
+    or a siamese run's pairs look like on a fixed validation subset (logs ``val_mask_jaccard``
+    and ``val_mask_dice``, or ``val_pair_accuracy``, and sends the report to
+    ``handle.on_task_view``). None for other runs: chosen by the dataset's task and the model's
+    output, never by the model's name."""
+    from cnnviz.ml import outputs
+
+    task = getattr(ds, "task", "classification")
+    if task == "segmentation" and outputs.output_kind(model) != "mask":
+        return None
+    if task == "pairs" and len(model.inputs) != 2:
+        return None
+    if task not in ("segmentation", "pairs"):
+        return None
+    if x_val is None or not len(x_val):
+        say("Keep some validation samples to see the " + ("masks" if task == "segmentation" else "pairs")
+            + " each epoch.")
+        return None
+    n = min(len(x_val), MASK_SCORE_SAMPLES if task == "segmentation" else PAIR_SCORE_SAMPLES)
+    vx, vy = data.model_arrays(ds, x_val[:n], y_val[:n], input_shape)
+    if task == "segmentation":
+        images = data.adapt_images(np.asarray(x_val[:VIEW_SAMPLES]), input_shape)
+        truth = np.argmax(vy, axis=-1)
+    else:
+        vx = list(vx)
+        firsts = data.adapt_images(np.asarray(x_val[:n, 0]), input_shape)
+        seconds = data.adapt_images(np.asarray(x_val[:n, 1]), input_shape)
+    batch = 32
+
+    class TaskView(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if state.nan_at is not None or state.stopped_at is not None:
+                return  # a cut-short epoch: the tab keeps the last whole epoch's values
+            out = self.model.predict(vx, batch_size=batch, verbose=0)
+            out = np.asarray(out[0] if isinstance(out, (list, tuple)) else out, np.float32)
+            if task == "segmentation":
+                report = mask_report(out, truth, images, list(ds.class_names))
+                if logs is not None:
+                    logs["val_mask_jaccard"] = report["mean_jaccard"]
+                    logs["val_mask_dice"] = report["mean_dice"]
+            else:
+                report = pair_report(out, vy, firsts, seconds)
+                if logs is not None:
+                    logs["val_pair_accuracy"] = report["accuracy"]
+            report["epoch"] = epoch + 1
+            _send(handle, "on_task_view", report)
+
+    return TaskView()
+
+
 def _continues_run(config: TrainConfig, run_dir: Path) -> dict | None:
     """The run.json of the run a continuation appends to: the checkpoint's own run folder
     given as ``out_dir`` (same folder, curves and epoch numbers carried on); else None."""
@@ -1033,6 +1149,10 @@ def _run_locked(config: TrainConfig, handle: Any) -> TrainResult:
         flow = _gradient_flow_callback(handle, ds, x_tr, y_tr, input_shape, steps, streaming, dist, say)
         if flow is not None:
             callbacks.append(flow)
+    if not streaming:
+        view = _task_view_callback(keras, handle, state, ds, model, x_val, y_val, input_shape, say)
+        if view is not None:
+            callbacks.insert(callbacks.index(checkpoint), view)  # its numbers reach log.csv and run.json
     if config.reduce_lr_on_plateau:
         callbacks.append(keras.callbacks.ReduceLROnPlateau(
             monitor="val_loss" if validation is not None else "loss",

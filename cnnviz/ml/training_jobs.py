@@ -116,6 +116,11 @@ class TrainingProgressHandle:
         """How the batches are shared: strategy, replicas, global and per-replica batch."""
         self._job.progress({"kind": "strategy", "info": dict(info)})
 
+    def on_task_view(self, report: dict) -> None:
+        """A segmentation run's masks or a siamese run's pairs at an epoch's end (plain data:
+        numpy arrays, lists and numbers; :func:`cnnviz.ml.training.mask_report`/``pair_report``)."""
+        self._job.progress({"kind": "task_view", "report": dict(report)})
+
     def on_gradients(self, report: dict) -> None:
         """A gradient-flow report (cnnviz.ml.gradflow.flow_report: plain lists and numbers)."""
         self._job.progress({"kind": "gradients", "report": dict(report)})

@@ -740,7 +740,7 @@ STATUS_FORMATS = {"finished": "Finished", "stopped": "Stopped", "nan": "Stopped:
                   "failed": "Not trained"}
 #: Metrics the engine reports that are not scores to plot (MSE, which Listing 6.1 compiles, is a
 #: second loss: it stays in the log).
-NOT_PLOTTED = ("learning_rate", "lr", "mse", "val_mse")
+NOT_PLOTTED = ("learning_rate", "lr", "mse", "val_mse", "val_mask_jaccard", "val_mask_dice")
 
 
 def clock(seconds: float | None) -> str:
@@ -934,6 +934,108 @@ def gradient_flow_caption(report: dict, model: str) -> str:
         return f"{where}: the last layer gets no gradient."
     return (f"{where}: the first layer gets {ratio:.3g}× the gradient of the last "
             f"({report['first']:.3g} vs {report['last']:.3g}).")
+
+
+# --- what segmentation and siamese runs do (chapters 5 and 6), in words ------------------------
+
+#: The side tab each kind of run gets, by the dataset's task.
+TASK_TABS = {"segmentation": "Masks", "pairs": "Pairs"}
+TASK_WAITING = {
+    "segmentation": "The validation masks appear at the end of the first epoch.",
+    "pairs": "The validation pairs and their distances appear at the end of the first epoch.",
+}
+
+
+def task_tab_of(dataset: str) -> str | None:
+    """"segmentation" or "pairs" when a run on ``dataset`` gets a Masks or Pairs tab (by the
+    dataset's task: a model opened from a file gets it too); None otherwise."""
+    try:
+        task = data.task_of(dataset)
+    except ValueError:
+        return None
+    return task if task in TASK_TABS else None
+
+
+def _plural(n: int, one: str, many: str) -> str:
+    return f"{n:,} {one if n == 1 else many}"
+
+
+def masks_caption(report: dict) -> str:
+    """The words under the masks: the epoch's scores on the validation subset, per class and
+    their mean, and what to know about NaN scores."""
+    n = int(report["samples"])
+    per = "; ".join(f"{name}: J {j:.2f}, D {d:.2f}"
+                    for name, j, d in zip(report["class_names"], report["jaccard"], report["dice"]))
+    text = (f"Epoch {report['epoch']}, on {_plural(n, 'validation image', 'validation images')}: "
+            f"mean Jaccard {report['mean_jaccard']:.3f}, mean Dice {report['mean_dice']:.3f} ({per}). "
+            "Dice = 2|A∩B| / (|A|+|B|): the book prints it without the 2, which would cap it at 0.5.")
+    if n == 1:
+        text += " One image is a small sample: its scores change a lot from epoch to epoch."
+    return text + nonfinite_note(report, "mask scores", "those pixels take the class of their finite "
+                                 "scores (class 0 when none is)")
+
+
+def pairs_caption(report: dict) -> str:
+    n = int(report["samples"])
+    acc = report["accuracy"]
+    acc_text = "no pairs" if not math.isfinite(acc) else f"{acc:.1%} classified right"
+    return (f"Epoch {report['epoch']}, on {_plural(n, 'validation pair', 'validation pairs')}: {acc_text} "
+            f"— a distance below {report['threshold']:g} says “same digit”, above it “different” "
+            "(the book's rule)." + nonfinite_note(report, "distances", "such a pair counts as wrong"))
+
+
+def nonfinite_note(report: dict, what: str, consequence: str) -> str:
+    bad = int(report.get("nonfinite") or 0)
+    if not bad:
+        return ""
+    total = int(report.get("values") or report.get("samples") or bad)
+    return (f" {bad:,} of the model's {total:,} {what} are NaN or infinite ({consequence}); "
+            "the run goes on — lower the learning rate if this stays.")
+
+
+def pair_label(distance: float, same: bool, threshold: float) -> str:
+    """The line under a shown pair: its distance, the truth and whether the rule got it right."""
+    said_same = math.isfinite(distance) and distance < threshold
+    d = "NaN" if not math.isfinite(distance) else f"{distance:.2f}"
+    mark = "✓" if said_same == same else "✗"
+    return f"d = {d} {mark}\n{'same' if same else 'different'}"
+
+
+class TaskViewRecord:
+    """A run's Masks or Pairs tab: the latest whole epoch's report and one value per epoch
+    (mean Jaccard and Dice, or the pair accuracy). Reports only come for whole epochs, so a run
+    stopped in the middle of one keeps the last complete values."""
+
+    def __init__(self) -> None:
+        self.reset(None)
+
+    def reset(self, task: str | None) -> None:
+        self.task = task
+        self.latest: dict | None = None
+        self.epochs: list[int] = []
+        self.values: dict[str, list[float]] = {}
+
+    def take(self, report: dict) -> None:
+        self.task = report["task"]
+        self.latest = report
+        epoch = int(report["epoch"])
+        if epoch in self.epochs:  # an epoch trained again after a stop: its value is replaced
+            i = self.epochs.index(epoch)
+            del self.epochs[i:]
+            for key in self.values:
+                del self.values[key][i:]
+        self.epochs.append(epoch)
+        if report["task"] == "segmentation":
+            points = {"mean Jaccard": report["mean_jaccard"], "mean Dice": report["mean_dice"]}
+        else:
+            points = {"pair accuracy": report["accuracy"]}
+        for key, value in points.items():
+            self.values.setdefault(key, []).append(float(value))
+
+    def caption(self) -> str:
+        if self.latest is None:
+            return TASK_WAITING.get(self.task or "", "")
+        return masks_caption(self.latest) if self.task == "segmentation" else pairs_caption(self.latest)
 
 
 # --- the model summary (Listing 2.2), in words --------------------------------------------------
