@@ -175,3 +175,41 @@ def test_the_panes_session_part_round_trips_and_a_bad_one_changes_nothing(pane, 
     with pytest.raises(SessionError, match="margin"):
         pane.apply_session({**d, "margin": -3})
     assert pane.to_session() == d
+
+
+@pytest.mark.own_engine
+def test_a_crash_while_mapping_is_said_and_the_pane_recovers(qtbot, settings, monkeypatch):
+    """TensorFlow dies (a real SIGKILL of the engine) while computing the embedding map: the pane
+    says so in words, the engine restarts, the model is reopened from its file for the next
+    pair, and the map is not retried by itself (it would crash again)."""
+    from cnnviz import paths
+    from cnnviz.engine.faults import CRASH_ON
+    from cnnviz.gui.app import MainWindow
+    from cnnviz.gui.context import AppContext
+
+    monkeypatch.setenv(CRASH_ON, "siamese.embedding")
+    ctx = AppContext(settings)
+    window = MainWindow(ctx)
+    qtbot.addWidget(window)
+    ctx.open_image(paths.default_sample_image())
+    window.show()
+    crashes, restarts = [], []
+    ctx.worker.crashed.connect(lambda text, channels: crashes.append(text))
+    ctx.worker.restarted.connect(lambda: restarts.append(1))
+    try:
+        window.show_pane("siamese")
+        pane = window.panes["siamese"]
+        qtbot.waitUntil(lambda: bool(restarts), timeout=90_000)
+        assert "TensorFlow crashed while computing the embedding map" in crashes[0]
+        assert "computing the embedding map" in pane.last_error
+        qtbot.waitUntil(lambda: "crashed while computing the embedding map" in pane.map_label.text(),
+                        timeout=TIMEOUT)
+        # the next pair is computed in the new engine, the model reopened from its file
+        pane.set_pair(InputChoice("digit", 5, 0), InputChoice("digit", 5, 2))
+        qtbot.waitUntil(lambda: pane.pair_result is not None and "SAME" in pane.distance_label.text()
+                        and not pane.is_busy(), timeout=90_000)
+        qtbot.wait(300)
+        assert len(crashes) == 1 and pane.map is None
+    finally:
+        window.close()
+        assert ctx.shutdown(timeout=10.0, kill_after=5.0), "the engine did not end"

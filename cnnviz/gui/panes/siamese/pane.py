@@ -79,8 +79,8 @@ class SiamesePane(Pane):
         self.last_error = ""
         self.loading = False
         self.started = False
-        self._pending = 0  # jobs submitted and not answered yet
         self._requests = {"pair": 0, "triplet": 0, "map": 0}
+        self._crashed: set[str] = set()  # this pane's channels that were running when TensorFlow died
         self._rng = np.random.default_rng(0)
         self._compute_timer = debounce_timer(self, 0, self._compute)
         self._build_ui()
@@ -172,17 +172,7 @@ class SiamesePane(Pane):
 
     def _submit(self, kind: str, request: Any, on_done, on_error) -> None:
         fn, channel = JOBS[kind]
-        self._pending += 1
-
-        def done(result, _f=on_done):
-            self._pending -= 1
-            _f(result)
-
-        def failed(text, _f=on_error):
-            self._pending -= 1
-            _f(text)
-
-        self.ctx.worker.submit(fn, request, channel=channel, on_done=done, on_error=failed,
+        self.ctx.worker.submit(fn, request, channel=channel, on_done=on_done, on_error=on_error,
                                describe=describe_request(kind, request), timeout_s=SIAMESE_TIMEOUT_S)
 
     def open_model(self, path: str | Path, trust: bool = False) -> None:
@@ -447,14 +437,24 @@ class SiamesePane(Pane):
     # ------------------------------------------------------------------ the engine
     @Slot(str, list)
     def _on_engine_trouble(self, text: str, channels: list) -> None:
-        if any(str(c).startswith("siamese") for c in channels):
+        mine = {str(c) for c in channels if str(c).startswith("siamese")}
+        if mine:
+            self._crashed |= mine
             self._error(text)
 
     @Slot()
     def _on_engine_restarted(self) -> None:
-        """The engine's models are gone: the next request reopens the model from its file."""
+        """The engine's models are gone: the next request reopens the model from its file. What
+        was being computed when TensorFlow died is not tried again by itself (it would crash
+        again): the next change of an input or a number asks for it."""
+        crashed, self._crashed = self._crashed, set()
         if self.info is not None and self.source is not None:
-            self.request_compute(map_too=self.map is None)
+            if "siamese.map" in crashed:
+                self.map_label.setText("TensorFlow crashed while computing the embedding map, so it is "
+                                       "not shown. Open the model again to try once more.")
+            if crashed & {"siamese.pair", "siamese.triplet", "siamese.load"}:
+                return
+            self.request_compute(map_too=self.map is None and "siamese.map" not in crashed)
         elif self.info is not None:
             self._error("The engine restarted and the model handed over from training was not "
                         "saved to a file, so it is gone; train it again or open a file.")
@@ -474,8 +474,9 @@ class SiamesePane(Pane):
             self.request_compute()
 
     def is_busy(self) -> bool:
-        return bool(self.loading or self._pending or self._compute_timer.isActive()
-                    or not self.started)
+        worker_busy = self.ctx.has_worker() and any(
+            self.ctx.worker.is_busy(channel) for _, channel in JOBS.values())
+        return bool(self.loading or worker_busy or self._compute_timer.isActive() or not self.started)
 
     def prepare_screenshot(self) -> None:
         self._start()
