@@ -374,8 +374,10 @@ class KernelPlaygroundState:
         """Filter ``source`` (from :meth:`source`) and prepare it for display.
 
         The filter runs at full resolution (low-rank kernels as separable passes, see
-        :func:`cnnviz.core.kernels.apply_kernel_fast`); mapping values to colours is left to the
-        view, which does it only for the part it shows, at the resolution it shows it.
+        :func:`cnnviz.core.kernels.apply_kernel_fast`; a kernel changed in a few cells since the last
+        result updates that result, see :class:`~cnnviz.core.kernels.IncrementalFilter`); mapping
+        values to colours is left to the view, which does it only for the part it shows, at the
+        resolution it shows it.
         ``check_finite=False`` skips the NaN scan for images that cannot hold NaN (made from
         integer pixels)."""
         try:
