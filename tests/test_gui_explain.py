@@ -179,7 +179,7 @@ def test_the_overview_shows_every_layer_and_hover_shows_a_receptive_field(window
     assert canvas.column_names() == names
     assert canvas.captions()[0] == ["Conv2D", "26×26×16", "RF 3×3 px"]
     assert canvas.captions()[2] == ["Conv2D", "11×11×32", "RF 8×8 px"]
-    assert canvas.captions()[-1] == ["Dense", "10", "RF whole input"]
+    assert canvas.captions()[-1] == ["Dense", "10", "RF all"]
     assert canvas.more_texts()[:3] == ["+8 more", "+8 more", "+24 more"]
     assert page.state.result.from_cache  # the pass the Feature maps tab computed, not run again
     # hover a cell of conv2d_1's map #2: its 8×8 field is drawn on the input

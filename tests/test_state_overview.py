@@ -89,14 +89,14 @@ def test_captions_and_more_text():
     st.set_result(result([wide, vec, flat]))
     assert st.caption(wide) == ["Conv2D", "8×8×256", "RF 3×3 px"]
     assert st.more_text(wide) == "+248 more" and st.shown_count(wide) == 8
-    assert st.caption(vec) == ["Dense", "100", "RF whole input"]
+    assert st.caption(vec) == ["Dense", "100", "RF all"]
     assert st.more_text(vec) == "+76 more"
     assert st.caption(flat) == ["LSTM", "5×7"] and st.more_text(flat) == ""
     few = maps_layer("few", c=3)
     assert st.more_text(few) == "" and st.shown_count(few) == 3
     no_rf = maps_layer("g")
     no_rf.rf_size = None
-    assert st.caption(no_rf)[-1] == "RF whole input"
+    assert st.caption(no_rf)[-1] == "RF all"
 
 
 def test_receptive_field_rectangles_on_the_input():

@@ -44,7 +44,7 @@ def shape_text(shape: Sequence[int | None] | None) -> str:
 def rf_size_text(size: tuple[float, float] | None) -> str:
     """The receptive field's size in words: "RF 5×5 px" or that the layer sees it all."""
     if size is None:
-        return "RF whole input"
+        return "RF all"
     h, w = (int(round(s)) for s in size)
     return f"RF {h}×{w} px"
 
@@ -166,7 +166,7 @@ class OverviewState:
         if lay.kind == "maps":
             lines.append(rf_size_text(lay.rf_size))
         elif lay.kind == "vector":
-            lines.append("RF whole input")
+            lines.append("RF all")
         return lines
 
     def shown_count(self, lay) -> int:

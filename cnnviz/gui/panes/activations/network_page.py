@@ -29,7 +29,9 @@ DIM_TEXT = QColor("#9aa0a6")
 FIELD = QColor("#00e5ff")
 OVERVIEW_TIMEOUT_S = 120.0
 #: The narrowest column (at text scale 1) the overview draws: fewer layers a page fit a narrow view.
-MIN_COLUMN_PX = 70.0
+MIN_COLUMN_PX = 72.0
+#: The input's column is this many layer columns wide.
+INPUT_COLUMN = 1.8
 
 
 def _qimage(rgb: np.ndarray) -> QImage:
@@ -120,7 +122,7 @@ class OverviewCanvas(QWidget):
 
     def _fit_columns(self) -> None:
         """As many layers a page as columns of a readable width fit (the input takes one)."""
-        fit = int((self.width() - 8) / (MIN_COLUMN_PX * self._text_scale)) - 1
+        fit = int((self.width() - 8) / (MIN_COLUMN_PX * self._text_scale) - INPUT_COLUMN)
         self.state.set_layers_per_page(min(max(2, fit), LAYERS_PER_PAGE))
 
     # -- geometry ------------------------------------------------------------------------------
@@ -134,9 +136,12 @@ class OverviewCanvas(QWidget):
         return QFontMetricsF(self._font()).height()
 
     def column_rect(self, i: int) -> QRectF:
+        """Column ``i``'s area; the input's column is wider (the picture the fields are drawn on)."""
         n = max(1, len(self._columns))
-        w = (self.width() - 8) / n
-        return QRectF(4 + i * w, 4, w, self.height() - 8)
+        w = (self.width() - 8) / (n - 1 + INPUT_COLUMN)
+        if i == 0:
+            return QRectF(4, 4, w * INPUT_COLUMN, self.height() - 8)
+        return QRectF(4 + (i - 1 + INPUT_COLUMN) * w, 4, w, self.height() - 8)
 
     def _caption_h(self) -> float:
         return self._line_h() * 4 + 4
@@ -152,12 +157,23 @@ class OverviewCanvas(QWidget):
             return QRectF(area.center().x() - width / 2, area.top(), width, side * h)
         n = max(1, len(c.images))
         gap = 4.0
-        cell_h = (area.height() - gap * (n - 1)) / n
-        side = max(4.0, min(area.width(), cell_h * w / max(h, 1), 140.0 * self._text_scale))
+        # one column of maps, or two or three side by side when the column is short and wide
+        best = (1, 0.0)
+        for per_row in range(1, min(3, n) + 1):
+            rows = -(-n // per_row)
+            across = (area.width() - gap * (per_row - 1)) / per_row
+            down = (area.height() - gap * (rows - 1)) / rows * w / max(h, 1)
+            side = min(across, down, 140.0 * self._text_scale)
+            if side > best[1] * 1.15:  # side by side only when clearly larger
+                best = (per_row, side)
+        per_row, side = best[0], max(4.0, best[1])
         th = side * h / max(w, 1)
-        total = n * th + gap * (n - 1)
+        rows = -(-n // per_row)
+        total = rows * th + gap * (rows - 1)
         top = area.top() + max(0.0, (area.height() - total) / 2) if c.lay is None else area.top()
-        return QRectF(area.center().x() - side / 2, top + k * (th + gap), side, th)
+        r, q = divmod(k, per_row)
+        used = per_row * side + gap * (per_row - 1)
+        return QRectF(area.center().x() - used / 2 + q * (side + gap), top + r * (th + gap), side, th)
 
     def more_rect(self, col: int) -> QRectF:
         c = self._columns[col]
