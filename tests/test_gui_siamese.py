@@ -100,6 +100,23 @@ def test_bad_numbers_and_a_blank_drawing_say_why_and_a_drawing_is_fed(pane, qtbo
     wait_idle(qtbot, pane)
     assert pane.pair_result is not None and "threshold" in pane.distance_label.text()
     assert pane.y_combo.isEnabled()  # the truth is unknown: the student sets y
+    # the current image as input A: a photo of the digit 7 against a bundled 7 and a bundled 1
+    from cnnviz import paths
+
+    pane.ctx.open_image(paths.sample_image("digit_7"))
+    a.kind_combo.setCurrentIndex(a.kind_combo.findData("image"))
+    choose_digit(qtbot, b, 7, 0)
+    wait_idle(qtbot, pane)
+    to_seven = pane.distance()
+    assert not a.digit_spin.isEnabled() and a.thumb.pixmap() is not None and not a.thumb.pixmap().isNull()
+    choose_digit(qtbot, b, 1, 0)
+    wait_idle(qtbot, pane)
+    assert pane.distance() > to_seven
+    # the same 7 dark on light (a scanned page) is flipped to MNIST's white on black
+    pane.ctx.set_image(255 - pane.ctx.image)
+    choose_digit(qtbot, b, 7, 0)
+    wait_idle(qtbot, pane)
+    assert pane.distance() == pytest.approx(to_seven, abs=1e-4)
 
 
 def test_the_triplet_calculator_and_the_embedding_map(pane, qtbot):

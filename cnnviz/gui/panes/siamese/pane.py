@@ -43,6 +43,7 @@ from cnnviz.ml.siamese import (
     SiameseInfo,
     describe_request,
 )
+from cnnviz.state.activations import default_scaling
 from cnnviz.state.session import resolve_path
 from cnnviz.state.siamese import (
     BLANK_CANVAS,
@@ -297,7 +298,12 @@ class SiamesePane(Pane):
         if c.kind == "canvas":
             drawing = self.canvas.image()
             return None if blank(drawing) else center_like_mnist(drawing, out=28)
-        return self.ctx.image
+        img = self.ctx.image
+        # a small gray model learnt white strokes on black: a dark-on-light picture is flipped
+        if (img is not None and self.info is not None
+                and default_scaling(self.info.input_shape, img) == "div255_inverted"):
+            return 255 - np.asarray(img, np.uint8)
+        return img
 
     def _images(self, pickers) -> tuple[list[np.ndarray] | None, str]:
         images = []
