@@ -114,3 +114,16 @@ def test_bad_name_files_are_refused_in_words(qtbot, pane, tmp_path):
     assert "cannot be read" in dialog.count_label.text()
     assert dialog.names() == ["kept"]  # nothing typed is lost
     dialog.reject()
+
+
+def test_a_refused_model_is_explained_once(qtbot, pane, tmp_path):
+    """The reason is in the pane's message bar; the model column only points there."""
+    bad = tmp_path / "broken.keras"
+    bad.write_bytes(b"PK\x03\x04 this is not a model")
+    pane.ctx.open_model(str(bad))
+    qtbot.waitUntil(lambda: bool(pane.message_bar.text()) and not pane.is_busy(), timeout=TIMEOUT)
+    reason = pane.state.last_error
+    assert "broken.keras" in reason and reason in pane.message_bar.text()
+    column = pane.message_label.text()
+    assert "Not opened — see the message above." in column and "broken.keras" not in column
+    assert pane.info.name == "cnn.keras"  # the previous model stays open

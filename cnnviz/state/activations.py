@@ -307,6 +307,17 @@ def input_rescaling(info: ModelInfo) -> str | None:
     return None
 
 
+#: What the model column says about a failure the pane's message bar shows in full.
+SEE_MESSAGE = "Not opened — see the message above."
+
+
+def column_error(text: str) -> str:
+    """The model column's words for an error: a model or image that was not opened is said once,
+    in full, in the pane's message bar, and the column points there; the engine's own trouble (a
+    crash, a hang) stays in full where the column shows the model's state."""
+    return text if engine_trouble(text) else SEE_MESSAGE
+
+
 def model_notes(info: ModelInfo) -> list[str]:
     notes = list(info.notes)
     rescaling = input_rescaling(info)

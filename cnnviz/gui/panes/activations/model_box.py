@@ -31,6 +31,7 @@ from cnnviz.state.activations import (
     SOURCES,
     ActivationsState,
     can_draw,
+    column_error,
     layer_cells,
     model_notes,
     model_summary,
@@ -161,7 +162,7 @@ class ModelColumn(QWidget):
         self.message_label.setText("<br>".join(esc(n) for n in model_notes(info)))
 
     def show_error(self, text: str) -> None:
-        self.message_label.setText(f"<span style='color:#d93025'><b>{esc(text)}</b></span>")
+        self.message_label.setText(f"<span style='color:#d93025'><b>{esc(column_error(text))}</b></span>")
 
     def _show_scaling(self, key: str) -> None:
         with signals_blocked(self.scaling_combo):
