@@ -91,11 +91,11 @@ def test_clicking_a_map_cell_shows_its_computation_and_arrows_walk(window, pane,
     assert s + e.bias == pytest.approx(e.pre_activation, rel=1e-4, abs=1e-6)
     assert view.title_label.text() == "conv2d_1 (Conv2D) — map #3, cell (row 4, column 5)"
     # sixteen input channels, two drawn at once with their kernel slices
-    assert "input channels 0–1 of 16" in view.channel_label.text()
+    assert view.channel_label.text().startswith("Input channels 0–1 of 16, from max_pooling2d")
     np.testing.assert_allclose(view.window_views[0].values(), np.asarray(e.window)[:, :, 0], rtol=1e-6)
     np.testing.assert_allclose(view.kernel_views[1].values(), np.asarray(e.weights)[:, :, 1], rtol=1e-6)
     qtbot.mouseClick(view.channel_next, LEFT)
-    assert "input channels 2–3 of 16" in view.channel_label.text()
+    assert view.channel_label.text().startswith("Input channels 2–3 of 16")
     # → walks to the next cell of the same map; ← back
     qtbot.mouseClick(view.right_button, LEFT)
     e2 = explained(qtbot, view)

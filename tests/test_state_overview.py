@@ -149,7 +149,7 @@ def test_an_explained_convolution_in_words():
     assert lines[1] == f"+ bias 0.5 = {st_fmt(s + 0.5)}"
     assert lines[-1] == f"Result = {st_fmt(e.value)}"
     assert st.window_sum() == pytest.approx(e.pre_activation - 0.5)
-    assert st.channels() == 2 and st.channels_on_page() == [0, 1] and st.channel_page_text() == "2 input channels"
+    assert st.channels() == 2 and st.channels_on_page() == [0, 1] and st.channel_page_text() == "2 input channels, from the previous layer"
     assert st.channel_sum_text(1).startswith("input channel 1: Σ window × kernel = ")
     assert st.field_text() == "Receptive field: 3×3 pixels of the input, from row 0, column 0"
     # →: the next cell is asked for; an answer for the old cell arriving late is ignored
@@ -171,7 +171,7 @@ def test_many_channels_are_paged_and_the_stepper_gets_one_when_they_do_not_fit()
     e = conv_unit((1, 1, 0), c=10)
     st.set_explanation(e)
     assert st.channel_pages == 3 and st.channels_on_page() == [0, 1, 2, 3]
-    assert st.channel_page_text() == "input channels 0–3 of 10 · page 1/3"
+    assert st.channel_page_text() == "Input channels 0–3 of 10, from the previous layer · page 1/3"
     assert st.set_channel_page(2) and st.channels_on_page() == [8, 9]
     w, k, bias, act, note = st.stepper_inputs(max_channels=4)
     assert w.shape == (3, 3) and bias == 0.0 and act == "linear"

@@ -404,10 +404,15 @@ class ExplainState:
 
     def channel_page_text(self) -> str:
         c = self.channels()
+        e = self.explanation
+        layer = getattr(e, "input_layer", None)
+        src = (", from the model's input" if layer == "input" else f", from {layer}" if layer
+               else ", from the previous layer")
         if c <= self.channels_per_page:
-            return f"{c} input channel{'s' if c != 1 else ''}"
+            return f"{c} input channel{'s' if c != 1 else ''}{src}"
         ch = self.channels_on_page()
-        return f"input channels {ch[0]}–{ch[-1]} of {c} · page {self.channel_page + 1}/{self.channel_pages}"
+        return (f"Input channels {ch[0]}–{ch[-1]} of {c}{src} · page {self.channel_page + 1}/"
+                f"{self.channel_pages}")
 
     def channel_grids(self, c: int) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
         """Channel ``c``'s window, kernel slice and products (2-D each)."""

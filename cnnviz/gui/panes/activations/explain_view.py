@@ -164,7 +164,7 @@ class ExplainView(QWidget):
         grid.setSpacing(2)
         # one row per channel: "window × kernel = products", large enough to read the numbers
         per_row = 1
-        heads = ("window (previous layer)", "", "kernel slice", "", "products")
+        heads = ("window", "", "kernel slice", "", "products")
         for b in range(per_row):
             for col, text in enumerate(heads):
                 if text:
