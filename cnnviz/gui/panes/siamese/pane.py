@@ -81,7 +81,8 @@ class SiamesePane(Pane):
         self.loading = False
         self.started = False
         self._requests = {"pair": 0, "triplet": 0, "map": 0}
-        self._crashed: set[str] = set()  # this pane's channels that were running when TensorFlow died
+        self._crashed: set[str] = set()
+        self._want_map = False  # the next computation also maps the embeddings  # this pane's channels that were running when TensorFlow died
         self._rng = np.random.default_rng(0)
         self._compute_timer = debounce_timer(self, 0, self._compute)
         self._build_ui()
@@ -346,7 +347,7 @@ class SiamesePane(Pane):
 
     # ------------------------------------------------------------------ computing
     def request_compute(self, map_too: bool = False) -> None:
-        self._want_map = getattr(self, "_want_map", False) or map_too
+        self._want_map = self._want_map or map_too
         self._compute_timer.start()
 
     def flush(self) -> None:
@@ -377,7 +378,7 @@ class SiamesePane(Pane):
             n = self._requests["triplet"] = self._requests["triplet"] + 1
             self._submit("triplet", DistancesRequest(mid, images, [(0, 1), (0, 2)], src),
                          lambda r, n=n: self._on_triplet(r, n), self._on_job_error)
-        if getattr(self, "_want_map", False) and self.info.embedding_size:
+        if self._want_map and self.info.embedding_size:
             self._want_map = False
             self.map_label.setText("Computing the embeddings of 300 bundled digits…")
             self._submit("map", EmbeddingRequest(mid, source=src), self._on_map, self._on_job_error)
