@@ -127,3 +127,26 @@ def test_a_refused_model_is_explained_once(qtbot, pane, tmp_path):
     column = pane.message_label.text()
     assert "Not opened — see the message above." in column and "broken.keras" not in column
     assert pane.info.name == "cnn.keras"  # the previous model stays open
+
+
+def test_classes_left_unnamed_keep_the_model_files_names(qtbot, window):
+    """The shapes demo comes with names; naming two of its four outputs keeps the file's names
+    for the other two, and the message says so."""
+    window.ctx.open_image(paths.sample_image("shapes"))
+    window.show_pane("activations")
+    pane = window.panes["activations"]
+    qtbot.waitUntil(lambda: pane.info is not None and pane.result is not None, timeout=TIMEOUT)
+    pane.ctx.open_model(str(paths.resources_dir() / "models" / "shapes_cnn.keras"))
+    qtbot.waitUntil(lambda: pane.info.name == "shapes_cnn.keras" and not pane.is_busy(), timeout=TIMEOUT)
+    assert pane.info.labels == ["circle", "square", "triangle", "hexagon"]
+    assert HOW_TO_NAME not in pane.prediction_label.text()
+    dialog = _dialog(qtbot, pane)
+    assert dialog.names() == ["circle", "square", "triangle", "hexagon"]
+    dialog.editor.setPlainText("round\nbox")
+    expected = ("The model has 4 outputs but the list names 2 classes: class 2 to class 3 keep their "
+                "names from the model file (triangle, hexagon).")
+    assert dialog.count_label.text() == expected
+    _ok(qtbot, dialog)
+    assert expected in pane.message_bar.text()
+    combo = pane.gradcam_box.class_combo
+    assert [combo.itemText(i) for i in range(1, 5)] == ["round", "box", "triangle", "hexagon"]

@@ -213,15 +213,20 @@ def class_choices(info: ModelInfo, names: list[str] | None = None) -> list[tuple
         [labels[i] if i < len(labels) else f"class {i}" for i in range(n)], names), range(n)))
 
 
-def class_names_message(outputs: int, names: int) -> str:
+def class_names_message(outputs: int, names: int, own: list[str] | None = None) -> str:
     """What a list of ``names`` class names given for a model of ``outputs`` outputs means ("" when
-    they match)."""
+    they match); ``own`` are the names the model came with, which the rest keep."""
     if not outputs or names == outputs:
         return ""
     if names < outputs:
-        rest = f"class {names}" if names + 1 == outputs else f"class {names} to class {outputs - 1}"
+        one = names + 1 == outputs
+        rest = f"class {names}" if one else f"class {names} to class {outputs - 1}"
+        if own and len(own) >= outputs:
+            kept = ", ".join(own[names:outputs])
+            return (f"The model has {outputs} outputs but the list names {names} classes: {rest} "
+                    f"{'keeps its name' if one else 'keep their names'} from the model file ({kept}).")
         return (f"The model has {outputs} outputs but the list names {names} classes: {rest} "
-                f"{'keeps its number' if names + 1 == outputs else 'keep their numbers'}.")
+                f"{'keeps its number' if one else 'keep their numbers'}.")
     return (f"The model has {outputs} outputs but the list names {names} classes: the last "
             f"{names - outputs} {'name is' if names - outputs == 1 else 'names are'} not used.")
 
@@ -662,7 +667,7 @@ class ActivationsState:
         else:
             self.user_class_names.pop(self.info.path, None)
         self.class_names_changed.emit(self.class_names())
-        return class_names_message(class_count(self.info), len(names)) if names else ""
+        return class_names_message(class_count(self.info), len(names), self.info.labels) if names else ""
 
     def report_error(self, text: str) -> None:
         self.last_error = text

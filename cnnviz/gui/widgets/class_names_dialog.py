@@ -56,8 +56,11 @@ class ClassNamesDialog(QDialog):
     """Edit the class names of a model with ``outputs`` outputs; OK hands them to ``apply``."""
 
     def __init__(self, model_name: str, outputs: int, names: list[str] | None,
-                 apply: Callable[[list[str]], object], parent: QWidget | None = None) -> None:
+                 apply: Callable[[list[str]], object], parent: QWidget | None = None,
+                 own: list[str] | None = None) -> None:
+        """``own``: the names the model file came with (the classes not named here keep them)."""
         super().__init__(parent)
+        self._own = own
         self.setObjectName("classNamesDialog")
         self.setWindowTitle("Class names")
         self._outputs = outputs
@@ -95,7 +98,7 @@ class ClassNamesDialog(QDialog):
 
     def _update_count(self) -> None:
         n = len(self.names())
-        text = class_names_message(self._outputs, n) if n else "No names: the classes are shown by number."
+        text = class_names_message(self._outputs, n, self._own) if n else "No names: the classes are shown by number."
         self.count_label.setText(text or f"{n} names for {self._outputs} outputs.")
 
     def load_dialog(self) -> None:
@@ -119,9 +122,10 @@ class ClassNamesDialog(QDialog):
 
 
 def open_class_names_dialog(parent: QWidget, model_name: str, outputs: int, names: list[str] | None,
-                            apply: Callable[[list[str]], object]) -> ClassNamesDialog:
+                            apply: Callable[[list[str]], object],
+                            own: list[str] | None = None) -> ClassNamesDialog:
     """Show the dialog without blocking (OK applies the names); returns it."""
-    dialog = ClassNamesDialog(model_name, outputs, names, apply, parent)
+    dialog = ClassNamesDialog(model_name, outputs, names, apply, parent, own)
     dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
     dialog.open()
     return dialog

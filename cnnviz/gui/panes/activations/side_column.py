@@ -144,7 +144,8 @@ class PredictionBox:
             return None
         info = state.info
         self.dialog = open_class_names_dialog(self.class_names_button, info.name, class_count(info),
-                                              state.class_names(), self.apply_class_names)
+                                              state.class_names(), self.apply_class_names,
+                                              info.labels)
         return self.dialog
 
     def apply_class_names(self, names: list[str]) -> str:
