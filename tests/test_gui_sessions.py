@@ -126,6 +126,47 @@ def test_functions_round_trip(window, tmp_path):
     assert pane.function_combo.currentData() == "elu"
 
 
+def test_siamese_round_trip(window, tmp_path, qtbot):
+    pane = window.panes["siamese"]
+    pane.settings.set_number("margin", 2.5)
+    pane.settings.set_number("threshold", 0.8)
+    window.show_pane("siamese")
+    path = window.save_session(tmp_path / "siam.cnnviz")
+    saved = pane.settings.to_session()
+    assert saved["margin"] == 2.5 and saved["threshold"] == 0.8
+    pane.settings.set_number("margin", 1.0)
+    pane.settings.set_number("threshold", 0.3)
+    window.show_pane("kernels")
+    assert window.open_session(path)
+    assert pane.settings.to_session() == saved
+    assert window.current_pane() is pane
+    assert pane.margin_edit.text() == "2.5" and pane.threshold_edit.text() == "0.8"  # the controls show it
+
+
+def test_a_broken_siamese_part_changes_nothing(window, tmp_path):
+    pane = window.panes["siamese"]
+    path = window.save_session(tmp_path / "bad.cnnviz")
+    import json
+    d = json.loads(path.read_text())
+    d["panes"]["siamese"]["margin"] = "wide"
+    path.write_text(json.dumps(d))
+    before = pane.settings.to_session()
+    assert not window.open_session(path)
+    assert "margin" in window.sessions.last_error
+    assert pane.settings.to_session() == before
+
+
+def test_every_activations_tab_can_be_saved(window, tmp_path):
+    from cnnviz.gui.sessions import ACTIVATION_VIEWS
+
+    pane = window.panes["activations"]
+    assert len(ACTIVATION_VIEWS) == pane.views.count()  # one saved name per tab
+    pane.views.setCurrentIndex(pane.views.count() - 1)
+    window.show_pane("activations")
+    path = window.save_session(tmp_path / "last_tab")
+    assert path is not None and window.sessions.collect()[0].panes["activations"]["view"] == ACTIVATION_VIEWS[-1]
+
+
 def test_the_image_by_path_and_an_unsaved_one_kept_inside(window, tmp_path):
     digit = paths.sample_image("digit_7")
     window.ctx.open_image(digit)

@@ -33,10 +33,11 @@ from cnnviz.state.session import (
     resolve_path,
     write_session,
 )
+from cnnviz.state.siamese import SiameseSettings
 from cnnviz.state.stepper import StepperState
 from cnnviz.state.training import TrainingForm
 
-ACTIVATION_VIEWS = ("maps", "filters", "compare")
+ACTIVATION_VIEWS = ("maps", "filters", "compare", "network")  # the Activations tabs, in order
 INDEX_NAME = "index.md"
 
 
@@ -109,6 +110,7 @@ class SessionController(QObject):
                  "stepper": getattr(p.get("stepper"), "state", None),
                  "functions": getattr(p.get("functions"), "state", None),
                  "training": getattr(p.get("training"), "form", None),
+                 "siamese": p.get("siamese"),  # the pane: applying a part also opens its model
                  "activations": getattr(p.get("activations"), "state", None)}
         return {k: v for k, v in found.items() if v is not None}
 
@@ -179,6 +181,8 @@ class SessionController(QObject):
                 FunctionsState().apply_session(d)
             elif name == "training" and "training" in states:
                 TrainingForm(states["training"].default_runs_root).apply_session(d)
+            elif name == "siamese":
+                SiameseSettings().apply_session(d)
             elif name == "activations":
                 self._check_activations(d)
         if session.image is None:
@@ -229,6 +233,8 @@ class SessionController(QObject):
             states["functions"].apply_session(parts["functions"])
         if "training" in parts and "training" in states:
             states["training"].apply_session(parts["training"])
+        if "siamese" in parts and "siamese" in states:
+            states["siamese"].apply_session(parts["siamese"])
         if "activations" in parts and "activations" in states:
             plan = states["activations"].apply_session(parts["activations"], session.base_dir)
             plan["view"] = parts["activations"].get("view", "maps")
