@@ -153,6 +153,7 @@ def test_a_flat_autoencoder_is_fed_the_image_and_its_output_drawn_as_one(pane, q
 def test_a_flat_cnn_gets_maps_and_grad_cam_like_an_image_model(pane, qtbot, model_files):
     open_and_wait(qtbot, pane, model_files["flat_cnn"])
     assert pane.info.spec == (28, 28, 1) and "flattened to 784 values" in pane.info.feed_text
+    assert "The model feeds the 28×28 image flattened to 784 values." in pane.input_label.text()
     assert pane.info.classifier and pane.output_view.kind == "classes"
     assert pane.grid.tile_count() > 0
     qtbot.waitUntil(lambda: pane.gradcam_view.heat_data() is not None, timeout=TIMEOUT)
@@ -190,6 +191,7 @@ def test_two_image_inputs_feed_the_chosen_input_and_three_are_refused(pane, qtbo
     assert pane.info.inputs == 2 and pane.info.spec == (12, 12, 1)
     assert pane.feed_box.isVisible() and pane.feed_combo.currentData() == "a"
     assert pane.other_combo.currentText() == "a blank (black) image"
+    assert "The image goes to input A; the other input gets a blank (black) image." in pane.input_label.text()
     assert pane.grid.tile_count() > 0 and pane.output_view.kind == "values"
     first = pane.result.layer
     maps_a = pane.grid.maps().copy()

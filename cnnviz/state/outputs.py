@@ -257,10 +257,9 @@ class OutputsState:
             return ("Open the true mask of this image (or feed a sample of the bundled segmentation "
                     "data) to see Jaccard and Dice.")
         s = view.scores
-        per = "; ".join(f"{n}: J {j:.2f}, D {d:.2f}" for n, j, d in zip(view.names, s.jaccard, s.dice))
         return (f"Against {self.truth_name or 'the true mask'}: mean Jaccard {s.mean_jaccard:.3f}, "
-                f"mean Dice {s.mean_dice:.3f} ({per}). Dice = 2|A∩B| / (|A|+|B|): the book prints it "
-                "without the 2, which would cap it at 0.5.")
+                f"mean Dice {s.mean_dice:.3f} (per class in the legend). Dice = 2|A∩B| / (|A|+|B|): "
+                "the book prints it without the 2, which would cap it at 0.5.")
 
     # ---------------------------------------------------------------- image
     def image_view(self) -> ImageOutputView | None:

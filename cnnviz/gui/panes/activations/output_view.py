@@ -10,7 +10,7 @@ import html
 from collections.abc import Callable
 
 import numpy as np
-from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
@@ -85,13 +85,20 @@ class OutputView(QWidget):
 
         # -- image
         image_page = QWidget()
-        iv = QHBoxLayout(image_page)
-        iv.setContentsMargins(0, 0, 0, 0)
+        outer = QVBoxLayout(image_page)
+        outer.setContentsMargins(0, 0, 0, 0)
+        iv = QHBoxLayout()
         iv.setSpacing(2)
-        self.image_views = [ImageView(t) for t in ("Input", "Output", "|Difference|")]
+        outer.addLayout(iv)
+        self.image_views = [ImageView(t) for t in ("Input", "Output", "|Diff|")]
+        self.image_views[2].setToolTip("|output − input| per pixel, on the same colour scale")
         for view in self.image_views:
             view.setMinimumHeight(110)
             iv.addWidget(view, 1)
+        for view in (self.mask_view, *self.image_views):
+            # one scale for all, said in the caption: no colour bar takes a narrow view's width
+            view.ci.removeItem(view.color_bar)
+            view.color_bar.setParentItem(None)
         self.stack.addWidget(image_page)
 
         # -- values
@@ -117,6 +124,7 @@ class OutputView(QWidget):
         self.caption.setWordWrap(True)
         self.caption.setTextFormat(Qt.TextFormat.PlainText)
         v.addWidget(self.caption)
+        v.addStretch(0)  # below the caption when the pictures need less than the column
         self.reset_for_model(None)
 
     # ------------------------------------------------------------------ what the pane calls
@@ -129,6 +137,7 @@ class OutputView(QWidget):
         self.state.reset()
         kind = info.output_kind if info is not None and info.spec is not None else "classes"
         self.stack.setCurrentIndex(PAGES.get(kind, 0))
+        self._cap_height()
         self.stack.setVisible(kind != "classes")
         self.title_label.setVisible(kind != "classes")
         self.title_label.setText(f"<b>{KIND_TITLES.get(kind, '')}</b>")
@@ -156,11 +165,35 @@ class OutputView(QWidget):
         return error
 
     # ------------------------------------------------------------------ drawing
+    def _fit(self) -> None:
+        """Fit each picture to its view (a view sized while hidden would show it small)."""
+        for view in (self.mask_view, *self.image_views):
+            if view.image_data() is not None and view.isVisible():
+                view.view_box.autoRange(padding=0.01)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        super().resizeEvent(event)
+        side = max(80, (self.width() - 6) // 3)  # three square pictures side by side
+        for view in self.image_views:
+            view.setFixedHeight(side + 30)
+        self._cap_height()
+        self._fit()
+
+    def _cap_height(self) -> None:
+        """Three square pictures need no more height than their width allows."""
+        image = self.stack.currentIndex() == PAGES["image"]
+        self.stack.setMaximumHeight(self.image_views[0].height() + 2 if image else 16777215)
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        super().showEvent(event)
+        QTimer.singleShot(0, self._fit)
+
     def _redraw(self) -> None:
         s = self.state
         kind = s.kind if s.pred is not None else None
         if kind is not None:
             self.stack.setCurrentIndex(PAGES.get(kind, 0))
+            self._cap_height()
             self.stack.setVisible(kind != "classes")
             self.title_label.setVisible(kind != "classes")
             self.title_label.setText(f"<b>{KIND_TITLES.get(kind, '')}</b>")
@@ -173,6 +206,7 @@ class OutputView(QWidget):
         text = s.caption()
         self.caption.setText(text)
         self.caption.setVisible(bool(text))
+        QTimer.singleShot(0, self._fit)  # once the page's layout has its size
 
     def _draw_mask(self) -> None:
         view = self.state.mask_view()
@@ -191,8 +225,8 @@ class OutputView(QWidget):
         if view is None:
             return
         for w, data in zip(self.image_views, (view.input, view.output, view.difference)):
-            w.set_image(data, levels=view.levels, show_bar=w is self.image_views[-1])
-        self.image_views[1].set_title(f"Output (MSE {view.mse:.3g})")
+            w.set_image(data, levels=view.levels, show_bar=False)
+        self.image_views[1].setToolTip(f"The model's output; mean squared error {view.mse:.4g}")
 
     def _draw_values(self) -> None:
         page = self.state.values_page()

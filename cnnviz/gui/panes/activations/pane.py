@@ -330,6 +330,7 @@ class ActivationsPane(Pane):
         classes = kind == "classes"
         self.prediction_chart.setVisible(classes)
         self.prediction_label.setVisible(classes)
+        self.gradcam_box.setVisible(classes)  # Grad-CAM explains class scores only
 
     # ------------------------------------------------------------------ choices
     @Slot(int)
@@ -437,7 +438,7 @@ class ActivationsPane(Pane):
             self.input_view.set_title(f"Model input {res.preview.shape[1]}×{res.preview.shape[0]}")
             self.input_view.setToolTip("The image as the model sees it: resized, gray or RGB, inverted "
                                        "if that scaling is chosen")
-            self.input_label.setText(input_note(res, fed, info.spec[2]))
+            self.input_label.setText(input_note(res, fed, info.spec[2]) + self._feed_note(info))
         self.maps_page.draw(res)
         pred = res.prediction
         classes = pred is None or pred.output_kind == "classes"
@@ -454,6 +455,16 @@ class ActivationsPane(Pane):
                                self.views.currentIndex() == COMPARE_TAB)
         self._drawn = {"input": (info.model_id, res.input_key, fed), "prediction": res.prediction,
                        "gradcam": res.gradcam}
+
+    def _feed_note(self, info: ModelInfo) -> str:
+        """How the image reaches a model that takes it flattened or twice, in words."""
+        if info.inputs == 2:
+            to = "input B" if self.state.feed == "b" else "input A"
+            other = "the same image" if self.state.other == "same" else "a blank (black) image"
+            return f" The image goes to {to}; the other input gets {other}."
+        if info.feed_text:
+            return f" The model {info.feed_text}."
+        return ""
 
     def _show_no_model(self, text: str) -> None:
         self.maps_page.show_message(text)
