@@ -111,7 +111,8 @@ def test_a_unet_shows_its_mask_with_legend_opacity_and_scores(pane, qtbot, model
     view.mask_file_prompt = lambda: str(mask_path)
     qtbot.mouseClick(view.truth_button, LEFT)
     assert "mean Jaccard 1.000, mean Dice 1.000" in view.caption.text()
-    assert "J 1.00, D 1.00" in view.legend_label.text()
+    assert "J 1.00 · D 1.00" in view.legend_label.text()
+    assert "2|A∩B|" in view.caption.toolTip()
     # wrong size and unknown values: said in words, nothing lost
     bad = tmp_path / "small.png"
     cv2.imwrite(str(bad), np.zeros((5, 7), np.uint8))

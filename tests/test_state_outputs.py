@@ -11,7 +11,13 @@ import pytest
 
 from cnnviz.core import masks as M
 from cnnviz.ml.inspect import Prediction
-from cnnviz.state.outputs import VALUES_PER_PAGE, OutputsState, classes_caption, read_truth_mask
+from cnnviz.state.outputs import (
+    SCORES_HELP,
+    VALUES_PER_PAGE,
+    OutputsState,
+    classes_caption,
+    read_truth_mask,
+)
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_images"
 
@@ -72,6 +78,7 @@ def test_mask_view_overlay_legend_and_scores_from_a_true_mask_image():
     v = s.mask_view()
     assert v.scores.jaccard.tolist() == [1.0, 1.0, 1.0] and v.scores.mean_dice == 1.0
     assert "mean Jaccard 1.000" in s.caption() and "truth.png" in s.caption()
+    assert "D = 2|A∩B| / (|A|+|B|)" in SCORES_HELP and "without the 2" in SCORES_HELP
     s.opacity = 0.0
     assert (s.mask_view().overlay == 100).all()
 

@@ -30,6 +30,12 @@ KIND_TITLES = {"classes": "Prediction", "mask": "Predicted mask", "image": "Reco
                "values": "Output values"}
 
 
+#: What the scores mean (the view's tooltip on them).
+SCORES_HELP = ("Jaccard J = |A∩B| / |A∪B|; Dice D = 2|A∩B| / (|A|+|B|) for the predicted (A) and true "
+               "(B) pixels of each class. The book prints Dice without the 2, which would cap it at "
+               "0.5; with it, D = 2J / (1 + J) as the book says.")
+
+
 def colour(index: int) -> tuple[int, int, int]:
     return tuple(int(v) for v in PALETTE[index % len(PALETTE)])
 
@@ -254,12 +260,11 @@ class OutputsState:
 
     def scores_text(self, view: MaskView) -> str:
         if view.scores is None:
-            return ("Open the true mask of this image (or feed a sample of the bundled segmentation "
-                    "data) to see Jaccard and Dice.")
+            return ("Open the true mask of this image (Open mask…), or feed a sample of the bundled "
+                    "segmentation data with its own (Sample), to see Jaccard and Dice.")
         s = view.scores
         return (f"Against {self.truth_name or 'the true mask'}: mean Jaccard {s.mean_jaccard:.3f}, "
-                f"mean Dice {s.mean_dice:.3f} (per class in the legend). Dice = 2|A∩B| / (|A|+|B|): "
-                "the book prints it without the 2, which would cap it at 0.5.")
+                f"mean Dice {s.mean_dice:.3f} (per class in the legend).")
 
     # ---------------------------------------------------------------- image
     def image_view(self) -> ImageOutputView | None:

@@ -26,7 +26,7 @@ from cnnviz.gui.qtutil import IMAGE_FILTER
 from cnnviz.gui.widgets.bar_chart import BarChartWidget
 from cnnviz.gui.widgets.image_view import ImageView
 from cnnviz.ml.inspect import ModelInfo, Prediction
-from cnnviz.state.outputs import KIND_TITLES, OutputsState, read_mask_file
+from cnnviz.state.outputs import KIND_TITLES, SCORES_HELP, OutputsState, read_mask_file
 
 PAGES = {"classes": 0, "mask": 1, "image": 2, "values": 3}
 
@@ -55,11 +55,12 @@ class OutputView(QWidget):
         mv = QVBoxLayout(mask_page)
         mv.setContentsMargins(0, 0, 0, 0)
         self.mask_view = ImageView("Predicted mask")
-        self.mask_view.setMinimumHeight(140)
+        self.mask_view.setMinimumHeight(80)
         mv.addWidget(self.mask_view, 1)
         self.legend_label = QLabel()
         self.legend_label.setWordWrap(True)
         self.legend_label.setTextFormat(Qt.TextFormat.RichText)
+        self.legend_label.setToolTip(SCORES_HELP)
         mv.addWidget(self.legend_label)
         orow = QHBoxLayout()
         orow.addWidget(QLabel("Opacity"))
@@ -71,12 +72,13 @@ class OutputView(QWidget):
         orow.addWidget(self.opacity_slider, 1)
         mv.addLayout(orow)
         brow = QHBoxLayout()
-        self.truth_button = QPushButton("Open true mask…")
-        self.truth_button.setToolTip("An image of class numbers (0, 1, 2… or the Oxford pets' 1, 2, 3) "
-                                     "of this image, to score the predicted mask")
+        self.truth_button = QPushButton("Open mask…")
+        self.truth_button.setToolTip("Open the true mask of this image — an image of class numbers (0, 1, "
+                                     "2… or the Oxford pets' 1, 2, 3) — to score the predicted mask")
         self.truth_button.clicked.connect(self._on_open_truth)
-        self.sample_button = QPushButton("Sample with mask")
-        self.sample_button.setToolTip("Feed an image of the bundled segmentation data, with its true mask")
+        self.sample_button = QPushButton("Sample")
+        self.sample_button.setToolTip("Feed an image of the bundled segmentation data with its true mask, "
+                                      "to score the predicted mask")
         self.sample_button.clicked.connect(self.sample_wanted)
         brow.addWidget(self.truth_button)
         brow.addWidget(self.sample_button)
@@ -205,6 +207,7 @@ class OutputView(QWidget):
             self._draw_values()
         text = s.caption()
         self.caption.setText(text)
+        self.caption.setToolTip(SCORES_HELP if kind == "mask" else "")
         self.caption.setVisible(bool(text))
         QTimer.singleShot(0, self._fit)  # once the page's layout has its size
 
@@ -214,10 +217,10 @@ class OutputView(QWidget):
             return
         self.mask_view.set_image(view.overlay)
         self.mask_view.set_title(f"Predicted mask {view.mask.shape[1]}×{view.mask.shape[0]}")
-        rows = [f'<span style="color: rgb{c}">■</span> {html.escape(name)} {share:.1%}'
+        rows = [f'<span style="color: rgb{c}">■</span> {html.escape(name)} {share:.0%}'
                 for name, c, share in view.legend]
         if view.scores is not None:
-            rows = [f"{r} — J {j:.2f}, D {d:.2f}" for r, j, d in zip(rows, view.scores.jaccard, view.scores.dice)]
+            rows = [f"{r} · J {j:.2f} · D {d:.2f}" for r, j, d in zip(rows, view.scores.jaccard, view.scores.dice)]
         self.legend_label.setText("<br>".join(rows))
 
     def _draw_image(self) -> None:
