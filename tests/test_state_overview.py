@@ -241,3 +241,16 @@ def test_pooling_words():
     st.select("pool", (0, 0, 0), (2, 2, 1))
     st.set_explanation(Unit("pool", "AveragePooling2D", (0, 0, 0), "pool_avg", 2.5, window=w))
     assert st.result_lines()[0] == "mean of the 4 window values = 10 / 4 = 2.5"
+
+
+def test_a_kernel_larger_than_the_stepper_takes_is_not_offered_to_it():
+    st = ExplainState()
+    st.select("big", (0, 0, 0), (4, 4, 1))
+    e = conv_unit(c=1)
+    e.layer = "big"
+    e.window, e.weights = np.zeros((16, 16, 1)), np.ones((16, 16, 1))
+    st.set_explanation(e)
+    assert not st.can_open_in_stepper()
+    assert st.stepper_refusal(15) == "The stepper takes kernels up to 15×15; this one is 16×16."
+    st.explanation.window, st.explanation.weights = np.zeros((3, 3, 1)), np.ones((3, 3, 1))
+    assert st.can_open_in_stepper() and st.stepper_refusal(15) == ""

@@ -467,7 +467,18 @@ class ExplainState:
     def can_open_in_stepper(self) -> bool:
         e = self.explanation
         return (e is not None and e.kind in ("conv", "depthwise") and e.window is not None
-                and e.weights is not None)
+                and e.weights is not None and not self.stepper_refusal())
+
+    def stepper_refusal(self, largest_kernel: int = 15) -> str:
+        """Why this window cannot go to the stepper ("" when it can)."""
+        e = self.explanation
+        if e is None or e.window is None or e.weights is None or e.kind not in ("conv", "depthwise"):
+            return "Only a convolution's window and kernel can be opened in the stepper."
+        kh, kw = np.asarray(e.window).shape[:2]
+        if max(kh, kw) > largest_kernel:
+            return (f"The stepper takes kernels up to {largest_kernel}×{largest_kernel}; this one is "
+                    f"{kh}×{kw}.")
+        return ""
 
     def stepper_inputs(self, max_channels: int) -> tuple[np.ndarray, np.ndarray, float, str, str]:
         """(window, kernel, bias, activation, note) for the stepper: every input channel when

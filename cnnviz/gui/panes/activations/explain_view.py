@@ -273,6 +273,8 @@ class ExplainView(QWidget):
         self.left_button.setEnabled(st.can_step(-1))
         self.right_button.setEnabled(st.can_step(1))
         self.stepper_button.setEnabled(st.can_open_in_stepper())
+        refusal = st.stepper_refusal(LIMITS.kernel) if e is not None else ""
+        self.stepper_button.setToolTip(refusal or "Load this window and kernel into the convolution stepper")
         self.result_label.setText("<br>".join(st.result_lines()))
         self.padding_label.setText(st.padding_note())
         self.padding_label.setVisible(bool(self.padding_label.text()))
@@ -445,7 +447,11 @@ def stepper_opener(ctx, widget: QWidget) -> Callable[..., None]:
         stepper = panes.get("stepper")
         if stepper is None:
             return
-        stepper.state.load_window(window, kernel, bias, activation)
+        try:
+            stepper.state.load_window(window, kernel, bias, activation)
+        except ValueError as exc:  # a setting the stepper cannot take: nothing there changed
+            ctx.error_posted.emit(f"Not opened in the stepper: {exc}")
+            return
         ctx.pane_requested.emit("stepper")
         ctx.post("The explained unit's window and kernel are in the stepper" + (f" — {note}" if note else ""), 8000)
 

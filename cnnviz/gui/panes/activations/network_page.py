@@ -98,7 +98,9 @@ class OverviewCanvas(QWidget):
         n = st.shown_count(lay)
         lo, hi = lay.levels
         signed = lo < 0
-        levels = (-max(abs(lo), abs(hi)) or -1.0, max(abs(lo), abs(hi)) or 1.0) if signed else (0.0, hi if hi > 0 else 1.0)
+        # one scale for the whole layer (every map, not only those shown): maps compare by colour
+        m = max(abs(lo), abs(hi)) or 1.0
+        levels = (-m, m) if signed else (0.0, hi if hi > 0 else 1.0)
         images: list[QImage] = []
         hw = (1, 1)
         if lay.kind == "maps" and n:
