@@ -165,7 +165,7 @@ def test_ten_thousand_values_are_paged(pane, qtbot, model_files):
     open_and_wait(qtbot, pane, model_files["wide_values"])
     view = pane.output_view
     assert view.kind == "values"
-    assert view.values_chart.values().size == 40
+    assert view.values_chart.values().size == 40 and view.values_pager.isVisible()
     assert view.values_page_label.text() == "Values 1–40 of 10,000 (page 1 of 250)"
     qtbot.mouseClick(view.values_next, LEFT)
     assert view.values_page_label.text().startswith("Values 41–80")
@@ -176,6 +176,7 @@ def test_a_regression_shows_its_number(pane, qtbot, model_files):
     open_and_wait(qtbot, pane, model_files["regression"])
     assert pane.output_view.kind == "values"
     assert "The model outputs one number" in pane.output_view.caption.text()
+    assert not pane.output_view.stack.isVisible()  # no lone bar filling the panel
 
 
 def test_a_flat_model_that_is_not_an_image_is_explained(pane, qtbot, model_files):

@@ -107,7 +107,7 @@ class OutputView(QWidget):
         values_page = QWidget()
         vv = QVBoxLayout(values_page)
         vv.setContentsMargins(0, 0, 0, 0)
-        self.values_chart = BarChartWidget("Output values")
+        self.values_chart = BarChartWidget("")
         self.values_chart.setMinimumHeight(140)
         vv.addWidget(self.values_chart, 1)
         prow = QHBoxLayout()
@@ -116,10 +116,15 @@ class OutputView(QWidget):
         self.values_prev.clicked.connect(self._on_prev)
         self.values_next.clicked.connect(self._on_next)
         self.values_page_label = QLabel()
+        self.values_page_label.setWordWrap(True)
+        self.values_page_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.values_pager = QWidget()
+        prow.setContentsMargins(0, 0, 0, 0)
+        self.values_pager.setLayout(prow)
         prow.addWidget(self.values_prev)
         prow.addWidget(self.values_page_label, 1)
         prow.addWidget(self.values_next)
-        vv.addLayout(prow)
+        vv.addWidget(self.values_pager)
         self.stack.addWidget(values_page)
 
         self.caption = QLabel()
@@ -236,6 +241,9 @@ class OutputView(QWidget):
         if page is None:
             return
         self.values_chart.set_values(page.values, page.names, horizontal=page.values.size <= 12)
+        # one number is said in words (a lone bar would only fill the panel); one page needs no pager
+        self.stack.setVisible(page.total > 1)
+        self.values_pager.setVisible(page.pages > 1)
         self.values_page_label.setText(page.text)
         self.values_prev.setEnabled(page.page > 0)
         self.values_next.setEnabled(page.page < page.pages - 1)
