@@ -11,7 +11,6 @@ from PySide6.QtWidgets import QDialogButtonBox, QInputDialog
 
 from cnnviz.core import images
 from cnnviz.gui.context import IMAGE_LIMIT_KEY
-from cnnviz.gui.widgets.message_action import action_button
 
 
 @pytest.fixture(autouse=True)
@@ -75,7 +74,7 @@ def test_open_downscaled_button_opens_the_reduced_image(qtbot, window, tmp_path)
     pane = window.current_pane()
     bar = pane.message_bar
     assert bar.isVisible() and "big photo.jpg" in bar.text()
-    button = action_button(bar)
+    button = bar.action_button()
     assert button is not None and button.text() == "Open downscaled" and button.isVisible()
 
     qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
@@ -97,17 +96,17 @@ def test_the_button_belongs_to_its_message(qtbot, window, tmp_path):
     window.ctx.set_max_image_megapixels(0.5)
     assert not window.ctx.open_image(photo)
     bar = window.current_pane().message_bar
-    assert action_button(bar) is not None
+    assert bar.action_button() is not None
     window.current_pane().show_message("Something else went wrong.", "error")
-    qtbot.waitUntil(lambda: action_button(bar) is None, timeout=2000)
+    qtbot.waitUntil(lambda: bar.action_button() is None, timeout=2000)
 
     assert not window.ctx.open_image(photo)
-    assert action_button(bar) is not None
+    assert bar.action_button() is not None
     qtbot.mouseClick(bar.close_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: action_button(bar) is None, timeout=2000)
+    qtbot.waitUntil(lambda: bar.action_button() is None, timeout=2000)
     # a PNG cannot be decoded reduced: it is decoded whole and shrunk, and the caption says so
     assert not window.ctx.open_image(photo)
-    qtbot.mouseClick(action_button(bar), Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(bar.action_button(), Qt.MouseButton.LeftButton)
     assert window.ctx.image.shape == (450, 450, 3)
     assert "decoded whole, then shrunk" in window.ctx.image_reduction
 
@@ -115,3 +114,31 @@ def test_the_button_belongs_to_its_message(qtbot, window, tmp_path):
 def test_bad_limit_is_refused_in_words(ctx):
     with pytest.raises(ValueError, match="more than 0 megapixels"):
         ctx.set_max_image_megapixels(0)
+
+
+def test_a_pattern_above_the_limit_is_offered_downscaled_in_the_matching_pane(qtbot, window, tmp_path,
+                                                                              monkeypatch):
+    from cnnviz.gui.panes import matching
+
+    photo = _photo(tmp_path / "big pattern.jpg")
+    window.ctx.set_max_image_megapixels(0.4)
+    window.show_pane("matching")
+    pane = window.panes["matching"]
+    pane.flush()
+    before = pane.state.pattern.copy()
+    monkeypatch.setattr(matching.QFileDialog, "getOpenFileName",
+                        staticmethod(lambda *a, **k: (str(photo), "")))
+    qtbot.mouseClick(pane.load_button, Qt.MouseButton.LeftButton)  # Load… and pick the file
+
+    bar = pane.message_bar
+    assert bar.isVisible() and "big pattern.jpg" in bar.text() and "Open it downscaled" in bar.text()
+    assert "File → Image size limit…" in bar.text()
+    np.testing.assert_array_equal(pane.state.pattern, before)  # nothing is lost
+    button = bar.action_button()
+    assert button is not None and button.text() == "Open downscaled" and button.isVisible()
+
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    assert pane.state.pattern.shape == (300, 400)  # at 1/4, gray, in this pane
+    assert pane.state.pattern_name == "big pattern.jpg"
+    assert not bar.isVisible() and pane.message == ""
+    assert window.ctx.image.shape != (300, 400, 3)  # the shared image is not touched

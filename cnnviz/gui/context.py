@@ -6,6 +6,7 @@ read it on the ``*_changed`` signals.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,9 @@ IMAGE_LIMIT_KEY = "images/max_megapixels"
 IMAGE_LIMIT_WHERE = "File → Image size limit…"
 #: The text of the message bar's button that opens a too-large image downscaled.
 OPEN_DOWNSCALED = "Open downscaled"
+#: Its tooltip.
+DOWNSCALED_TIP = ("Open the image at 1/2, 1/4 or 1/8 of its size, the smallest reduction that "
+                  "fits under the image size limit")
 
 #: When the engine starts: right after the window is shown (so TensorFlow is warm by the first
 #: job), or only when the first job is submitted.
@@ -93,50 +97,75 @@ class AppContext(QObject):
         self.post(f"Images above {megapixels:g} megapixels are now refused (or opened downscaled).")
 
     def open_image(self, path: str | Path, *, downscaled: bool = False) -> bool:
-        """Load an image file; on failure say why and keep the current image. ``downscaled``:
-        open an image above the size limit at 1/2, 1/4, 1/8 ... of its size. An image refused for
-        its size offers that in the message bar (an "Open downscaled" button)."""
+        """Load an image file as the shared image; on failure say why and keep the current image.
+        ``downscaled``: open an image above the size limit at 1/2, 1/4, 1/8 ... of its size. An
+        image refused for its size offers that in the message bar (an "Open downscaled" button)."""
         path = Path(path)
-        try:
-            if downscaled:
-                result = images.load_image_downscaled(path, max_pixels=self.max_image_pixels)
-            else:
-                result = images.DownscaledImage(
-                    images.load_image(path, max_pixels=self.max_image_pixels), 1, (0, 0), False)
-        except images.ImageLoadError as exc:
-            from cnnviz.gui.widgets.message_bar import plain_text
-
-            text = plain_text(str(exc))  # no Python bytes literal reaches the user
-            if isinstance(exc, images.ImageTooLargeError):
-                said = "raise the limit if you trust the file."
-                where = f"raise the limit in {IMAGE_LIMIT_WHERE} if you trust the file."
-                text = text.replace(said, where) if said in text else f"{text} Raise it in {IMAGE_LIMIT_WHERE}"
-            self.last_error = text
-            self.error_posted.emit(text)
-            if isinstance(exc, images.ImageTooLargeError):
-                self._offer_downscaled(path, text)
+        result = self.read_image(path, downscaled=downscaled,
+                                 use=lambda reduced: self._use_image(path, reduced))
+        if result is None:
             return False
+        self._use_image(path, result)
+        return True
+
+    def _use_image(self, path: Path, result: images.DownscaledImage) -> None:
         img = result.image
         self.set_image(img, path, reduction=result.describe() if result.factor > 1 else "")
         self.add_recent("images", path)
         size = self.image_reduction or f"{img.shape[1]}×{img.shape[0]}"
         self.post(f"Opened {path.name} ({size})", 0 if self.image_reduction else 5000)
-        return True
 
-    def _offer_downscaled(self, path: Path, text: str) -> None:
-        """Put an "Open downscaled" button beside the refusal in the current pane's bar."""
-        pane = self.current_pane
+    def read_image(self, path: str | Path, *, pane=None, gray: bool = False,
+                   downscaled: bool = False,
+                   use: Callable[[images.DownscaledImage], object] | None = None,
+                   ) -> images.DownscaledImage | None:
+        """Read an image file under the image size limit — every image the window opens comes
+        through here. Returns the image (``gray``: (H, W)), or None after saying why in words
+        (the status bar and the message bar of ``pane``, the current pane when None).
+
+        ``downscaled``: read an image above the limit at 1/2, 1/4, 1/8 ... of its size. Without
+        it, an image refused for its size is offered that way: the refusal in the pane's bar has
+        an "Open downscaled" button, which reads it reduced and hands it to ``use``."""
+        path = Path(path)
+        try:
+            if downscaled:
+                return images.load_image_downscaled(path, gray, max_pixels=self.max_image_pixels)
+            return images.DownscaledImage(
+                images.load_image(path, gray, max_pixels=self.max_image_pixels), 1, (0, 0), False)
+        except images.ImageLoadError as exc:
+            from cnnviz.gui.widgets.message_bar import plain_text
+
+            text = plain_text(str(exc))  # no Python bytes literal reaches the user
+            too_large = isinstance(exc, images.ImageTooLargeError)
+            if too_large:
+                said = "raise the limit if you trust the file."
+                where = f"raise the limit in {IMAGE_LIMIT_WHERE} if you trust the file."
+                text = text.replace(said, where) if said in text else f"{text} Raise it in {IMAGE_LIMIT_WHERE}"
+            self.last_error = text
+            self.error_posted.emit(text)  # the status bar, and the current pane's bar
+            actions = []
+            if too_large and use is not None:
+                actions = [(OPEN_DOWNSCALED, lambda: self._read_downscaled(path, pane, gray, use),
+                            DOWNSCALED_TIP)]
+            self._say_in(pane, text, actions)
+            return None
+
+    def _read_downscaled(self, path: Path, pane, gray: bool,
+                         use: Callable[[images.DownscaledImage], object]) -> None:
+        result = self.read_image(path, pane=pane, gray=gray, downscaled=True, use=use)
+        if result is not None:
+            use(result)
+
+    def _say_in(self, pane, text: str, actions: list) -> None:
+        """Show ``text`` with ``actions`` in ``pane``'s message bar (the current pane's if None)."""
+        pane = pane if pane is not None else self.current_pane
         if pane is None:
             return
         try:
-            bar = pane.message_bar
+            pane.message_bar.show_message(text, "error", actions)
         except RuntimeError:  # its window was closed
-            return
-        from cnnviz.gui.widgets.message_action import offer_action
-
-        offer_action(bar, OPEN_DOWNSCALED, lambda: self.open_image(path, downscaled=True),
-                     tooltip="Open the image at 1/2, 1/4 or 1/8 of its size, the smallest "
-                     "reduction that fits under the image size limit")
+            if pane is self.current_pane:
+                self.current_pane = None
 
     def set_image(self, img: np.ndarray, path: Path | None = None, *, reduction: str = "") -> None:
         """Make ``img`` the shared image; ``reduction`` says how it was shrunk when opened."""

@@ -250,16 +250,21 @@ class MatchingPane(Pane):
         self.image_view.show_rectangle(None)
 
     def load_pattern(self, path: str | Path) -> bool:
-        """A pattern from an image file, gray, scaled to 0..1."""
-        try:
-            img = images.load_image(path, gray=True)
-        except images.ImageLoadError as exc:
-            self._show_message(str(exc))
-            self.ctx.error_posted.emit(str(exc))
+        """A pattern from an image file, gray, scaled to 0..1. One above the image size limit is
+        refused with an "Open downscaled" button in this pane's message bar."""
+        name = Path(path).name
+        read = self.ctx.read_image(path, pane=self, gray=True,
+                                   use=lambda reduced: self._use_pattern_image(reduced.image, name))
+        if read is None:
+            self._show_message(self.ctx.last_error)
             return False
-        self.set_pattern(img.astype(np.float32) / 255.0, Path(path).name)
-        self.image_view.show_rectangle(None)
+        self._use_pattern_image(read.image, name)
         return True
+
+    def _use_pattern_image(self, img: np.ndarray, name: str) -> None:
+        self._show_message("")
+        self.set_pattern(img.astype(np.float32) / 255.0, name)
+        self.image_view.show_rectangle(None)
 
     @Slot()
     def _on_load_clicked(self) -> None:
