@@ -159,6 +159,16 @@ def test_an_explained_convolution_in_words():
     assert st.pending
 
 
+def test_a_separable_units_window_is_named_as_depthwise_outputs():
+    st = ExplainState(channels_per_page=4)
+    st.select("conv", (0, 0, 0), (4, 4, 8))
+    e = conv_unit()
+    e.stages = [conv_unit()]  # the depthwise stage feeding the pointwise sum
+    st.set_explanation(e)
+    assert st.channel_name(1) == "depthwise output 1"
+    assert st.channel_sum_text(1).startswith("depthwise output 1: Σ window × kernel = ")
+
+
 def st_fmt(v):
     from cnnviz.state.stepper.matrices import fmt
 

@@ -427,8 +427,12 @@ class ExplainState:
 
     def channel_name(self, c: int) -> str:
         """Which input channel window[..., c] is (a grouped convolution reads only some)."""
-        chans = getattr(self.explanation, "input_channels", None)
-        return f"input channel {chans[c] if chans is not None and c < len(chans) else c}"
+        e = self.explanation
+        chans = getattr(e, "input_channels", None)
+        q = chans[c] if chans is not None and c < len(chans) else c
+        if getattr(e, "stages", None):  # a separable conv: the window holds the depthwise outputs
+            return f"depthwise output {q}"
+        return f"input channel {q}"
 
     def channel_sum_text(self, c: int) -> str:
         _, _, prod = self.channel_grids(c)
