@@ -16,6 +16,7 @@ from PySide6.QtCore import QSettings, Qt, QTimer, Slot
 from PySide6.QtGui import QAction, QActionGroup, QFont, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
+    QDialog,
     QFileDialog,
     QInputDialog,
     QLabel,
@@ -146,6 +147,14 @@ class MainWindow(QMainWindow):
 
         self._build_lessons_menu(menu.addMenu("&Lessons"))
 
+        tools_menu = menu.addMenu("&Tools")
+        self.size_calculator_action = tools_menu.addAction("Output-&size calculator…",
+                                                           self.open_size_calculator)
+        self.size_calculator_action.setStatusTip(
+            "How big a convolution's or pooling's output is, for a kernel, stride, padding and "
+            "dilation, layer after layer")
+        self.size_calculator: QDialog | None = None
+
         help_menu = menu.addMenu("&Help")
         help_menu.addAction("&About cnnviz", self._about)
 
@@ -214,6 +223,20 @@ class MainWindow(QMainWindow):
         path, _ = QFileDialog.getOpenFileName(self, "Open image", start, IMAGE_FILTER)
         if path:
             self.ctx.open_image(path)
+
+    @Slot()
+    def open_size_calculator(self) -> QDialog:
+        """Tools → Output-size calculator…: the calculator in a window of its own (not modal),
+        started from the height of the open image; a second call brings the same window up."""
+        from cnnviz.gui.widgets.size_calculator import SizeCalculatorDialog
+
+        if self.size_calculator is None:
+            self.size_calculator = SizeCalculatorDialog(int(self.ctx.image.shape[0]), parent=self)
+            self.size_calculator.setObjectName("sizeCalculatorDialog")
+        self.size_calculator.show()
+        self.size_calculator.raise_()
+        self.size_calculator.activateWindow()
+        return self.size_calculator
 
     def image_limit_dialog(self) -> QInputDialog:
         """Ask for the image size limit in megapixels (shown without blocking; OK applies it)."""
