@@ -40,6 +40,7 @@ __all__ = [
     "model_input_spec",
     "page_maps",
     "predict_probabilities",
+    "probabilities_from_output",
     "prepare_input",
     "receptive_fields",
 ]
@@ -629,7 +630,12 @@ def predict_probabilities(model, x, labels: Sequence[str] | None = None) -> Pred
     y = model.predict_on_batch(batch)
     if isinstance(y, (list, tuple)):
         y = y[0]
-    y = np.asarray(y, dtype=np.float64)[0].reshape(-1)
+    return probabilities_from_output(np.asarray(y)[0], labels)
+
+
+def probabilities_from_output(output: np.ndarray, labels: Sequence[str] | None = None) -> Prediction:
+    """:func:`predict_probabilities` of an output already computed (one input, no batch axis)."""
+    y = np.asarray(output, dtype=np.float64).reshape(-1)
     finite = np.isfinite(y)
     is_prob = True
     if not finite.all():  # NaN or infinite scores: only the finite ones are shown, as they are

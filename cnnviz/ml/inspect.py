@@ -610,7 +610,7 @@ def _prediction(model, x, labels) -> Prediction:
     y = O.model_output(model, x)
     bad = int(y.size - np.count_nonzero(np.isfinite(y)))
     if kind == "classes":
-        pr = A.predict_probabilities(model, x, labels)
+        pr = A.probabilities_from_output(y, labels)
         return Prediction(np.array(pr.probabilities), list(pr.labels), bool(pr.is_probability),
                           "classes", np.array(y, np.float32).reshape(-1), bad)
     names = list(labels) if labels else []
