@@ -230,3 +230,95 @@ def test_a_crash_while_mapping_is_said_and_the_pane_recovers(qtbot, settings, mo
     finally:
         window.close()
         assert ctx.shutdown(timeout=10.0, kill_after=5.0), "the engine did not end"
+
+
+_TWINS_WITH_CODE = """
+import sys
+from cnnviz.ml import backend
+keras = backend.keras()
+from cnnviz.ml.layers import EuclideanDistance
+base = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
+                         keras.layers.Lambda(lambda x: x * 2.0, name="doubled"),
+                         keras.layers.Dense(4)], name="base")
+a, b = keras.Input((8, 8, 1)), keras.Input((8, 8, 1))
+model = keras.Model([a, b], EuclideanDistance(name="distance")([base(a), base(b)]))
+model.save(sys.argv[1])
+"""
+
+
+@pytest.fixture(scope="module")
+def twins_with_code(tmp_path_factory):
+    """A tiny siamese model whose shared base holds a Lambda (code), saved by another Python
+    process so this one never imports TensorFlow."""
+    import os
+    import subprocess
+    import sys
+
+    from cnnviz import paths
+
+    path = tmp_path_factory.mktemp("siamese") / "twins_with_code.keras"
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(paths.resources_dir().parent))
+    proc = subprocess.run([sys.executable, "-c", _TWINS_WITH_CODE, str(path)], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return path
+
+
+def _answer_trust_dialog(qtbot, pane, button_text: str, seen: dict) -> None:
+    """Wait for the trust dialog, read it, and click ``button_text`` — as a person does."""
+    from PySide6.QtCore import QTimer
+
+    def answer():
+        box = pane.trust_box
+        if box is None or not box.isVisible():
+            QTimer.singleShot(50, answer)
+            return
+        seen["title"] = box.windowTitle()
+        seen["text"] = box.text() + " " + box.informativeText()
+        seen["details"] = box.detailedText()
+        seen["buttons"] = [b.text() for b in box.buttons()]
+        qtbot.mouseClick(next(b for b in box.buttons() if b.text() == button_text), LEFT)
+
+    QTimer.singleShot(50, answer)
+
+
+def test_a_siamese_model_with_code_opens_only_when_trusted(pane, qtbot, twins_with_code):
+    assert pane.info.name == "siamese_digits.keras"
+    # declined: refused in words, the open model stays
+    seen: dict = {}
+    _answer_trust_dialog(qtbot, pane, "Don't open", seen)
+    pane.open_model(twins_with_code)
+    qtbot.waitUntil(lambda: "Not opened" in pane.last_error, timeout=TIMEOUT)
+    wait_idle(qtbot, pane)
+    assert seen["title"] == "Do you trust this file?"
+    assert "twins_with_code.keras" in seen["text"] and "Lambda" in seen["text"]
+    assert {"Trust and open", "Don't open"} <= set(seen["buttons"])
+    assert "'doubled'" in seen["details"]  # the Lambda's code, as text
+    assert pane.info.name == "siamese_digits.keras"
+    assert "Not opened: 'twins_with_code.keras' was refused because it contains" in pane.last_error
+    assert "The open siamese model stays." in pane.message_bar.text()
+    assert pane.trust_box is None
+
+    # trusted: it opens, and says it was trusted
+    seen = {}
+    _answer_trust_dialog(qtbot, pane, "Trust and open", seen)
+    pane.open_model(twins_with_code)
+    qtbot.waitUntil(lambda: pane.info.name == "twins_with_code.keras", timeout=TIMEOUT)
+    wait_idle(qtbot, pane)
+    assert "Trust and open" in seen["buttons"]
+    assert pane.info.input_shape == (8, 8, 1) and pane.info.embedding_size == 4
+    assert "trusted" in pane.model_label.text()
+    assert pane.last_error == "" and not pane.message_bar.text()
+
+
+def test_while_a_screenshot_is_taken_a_siamese_model_with_code_is_refused(pane, qtbot,
+                                                                         twins_with_code):
+    asked = []
+    pane.trust_prompt = lambda out: asked.append(out) or True
+    pane.prepare_screenshot()
+    pane.open_model(twins_with_code)
+    qtbot.waitUntil(lambda: "Not opened" in pane.last_error, timeout=TIMEOUT)
+    wait_idle(qtbot, pane)
+    assert asked == []  # nobody is there to answer
+    assert "while a screenshot is taken" in pane.message_bar.text()
+    assert pane.info.name == "siamese_digits.keras"

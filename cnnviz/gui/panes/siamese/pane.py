@@ -8,13 +8,14 @@ The rules and words are in :mod:`cnnviz.state.siamese`; the Keras work runs as t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QTimer, Slot
 from PySide6.QtGui import QFont
-from PySide6.QtWidgets import QFileDialog, QLineEdit, QTabWidget, QWidget
+from PySide6.QtWidgets import QFileDialog, QLineEdit, QMessageBox, QTabWidget, QWidget
 
 from cnnviz.gui.context import AppContext
 from cnnviz.gui.panes.base import Pane, fit_combos
@@ -31,6 +32,7 @@ from cnnviz.gui.panes.siamese.pages import (
 from cnnviz.gui.qtutil import MODEL_FILTER, debounce_timer, signals_blocked
 from cnnviz.gui.widgets.draw_canvas import center_like_mnist
 from cnnviz.gui.widgets.message_bar import plain_text
+from cnnviz.gui.widgets.trust_dialog import ask_trust, declined_text, unattended_text
 from cnnviz.ml.inspect import LoadFailed, LoadRefused, LoadRequest
 from cnnviz.ml.siamese import (
     JOBS,
@@ -80,6 +82,11 @@ class SiamesePane(Pane):
         self.last_error = ""
         self.loading = False
         self.started = False
+        #: Decides whether a refused file with code may run it: True opens it trusted. The
+        #: dialog by default; tests put their answer here.
+        self.trust_prompt: Callable[[LoadRefused], bool] = self._ask_trust
+        self.trust_box: QMessageBox | None = None  # the trust dialog while it is open
+        self.unattended = False  # a screenshot is taken: nobody can answer a question
         self._requests = {"pair": 0, "triplet": 0, "map": 0}
         self._crashed: set[str] = set()
         self._want_map = False  # the next computation also maps the embeddings  # this pane's channels that were running when TensorFlow died
@@ -211,7 +218,9 @@ class SiamesePane(Pane):
                 self.settings.model = BUNDLED_MODEL
             emb = f", embeddings of {out.embedding_size} values" if out.embedding_size else ""
             h, w, c = out.input_shape
-            self.model_label.setText(f"{out.name}\ntwo inputs {h}×{w}×{c}{emb}, {out.params:,} parameters")
+            trusted = "\ntrusted: its code runs" if source is not None and source.trust else ""
+            self.model_label.setText(f"{out.name}\ntwo inputs {h}×{w}×{c}{emb}, {out.params:,} "
+                                     f"parameters{trusted}")
             self.clear_message()
             self.last_error = ""
             self.map = None
@@ -225,7 +234,27 @@ class SiamesePane(Pane):
         if isinstance(out, NotSiamese | LoadFailed):
             self._error(out.message)
         elif isinstance(out, LoadRefused):
-            self._error(f"{out.message} {out.hint}")
+            self._on_refused(out)
+
+    def _on_refused(self, out: LoadRefused) -> None:
+        """A file with code: ask whether it may run, as the Activations pane does; open it only
+        after an explicit "Trust and open". Declined, the open model stays."""
+        kept = " The open siamese model stays." if self.info is not None else ""
+        if out.trusted or not out.can_trust:  # trusting would not help: nothing to ask
+            self._error(f"{out.message}{kept}")
+        elif self.unattended:
+            self._error(unattended_text(out))
+        elif self.trust_prompt(out):
+            self.open_model(out.path, trust=True)
+        else:
+            self._error(declined_text(out, kept))
+
+    def _ask_trust(self, out: LoadRefused) -> bool:
+        """The dialog behind ``trust_prompt``: the user decides whether the file may run code."""
+        try:
+            return ask_trust(self, out, shown=lambda box: setattr(self, "trust_box", box))
+        finally:
+            self.trust_box = None
 
     def _on_load_error(self, text: str) -> None:
         self.loading = False
@@ -486,6 +515,7 @@ class SiamesePane(Pane):
         return bool(self.loading or worker_busy or self._compute_timer.isActive() or not self.started)
 
     def prepare_screenshot(self) -> None:
+        self.unattended = True
         self._start()
 
     def set_presentation_mode(self, on: bool) -> None:
