@@ -141,7 +141,13 @@ def test_an_autoencoder_shows_input_output_and_difference_on_one_scale(pane, qtb
     assert len({v.levels() for v in view.image_views}) == 1
     assert np.allclose(shown[2], np.abs(shown[1] - shown[0]), atol=1e-6)
     assert "Mean squared error between input and output" in view.caption.text()
-    assert not pane.gradcam_box.isEnabled()
+    assert not pane.gradcam_box.isEnabled() and not pane.gradcam_box.isVisible()
+    # two inputs side by side: each says how well it is reconstructed (no class to name)
+    pane.views.setCurrentIndex(2)
+    pane.set_compare_input(str(paths.sample_image("digit_7")))
+    wait_idle(qtbot, pane)
+    qtbot.waitUntil(lambda: "reconstruction MSE" in pane.compare_labels[1].text(), timeout=TIMEOUT)
+    assert "reconstruction MSE" in pane.compare_labels[0].text()
 
 
 def test_a_flat_autoencoder_is_fed_the_image_and_its_output_drawn_as_one(pane, qtbot, model_files):

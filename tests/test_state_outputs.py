@@ -155,3 +155,18 @@ def test_a_single_label_classifier_on_a_scene_of_several_objects_says_it_must_pi
     digit = cv2.imread(str(SAMPLES / "digit_5.png"))[..., ::-1]
     assert classes_caption(pred, digit) == ""
     assert M.count_objects(cv2.imread(str(SAMPLES / "coffee.jpg"))) == 0  # a photo: no claim
+
+
+def test_a_few_words_on_each_kind_of_output_for_the_compare_captions():
+    from cnnviz.state.outputs import output_brief
+
+    out = np.zeros((2, 2, 3), np.float32)
+    out[..., 2] = 1
+    out[0, 0] = [1, 0, 0]
+    assert output_brief(_pred("mask", out)) == "mask: class 0 25%, class 2 75%"
+    fed = np.zeros((2, 2, 1), np.float32)
+    assert output_brief(_pred("image", np.full((2, 2, 1), 0.5), model_input=fed)) == "reconstruction MSE 0.25"
+    assert output_brief(_pred("values", [0.7622])) == "output 0.7622"
+    assert output_brief(_pred("values", np.arange(10_000))) == "10,000 values, mean 5e+03"
+    cls = Prediction(np.array([0.2, 0.8], np.float32), ["cat", "dog"], True)
+    assert output_brief(cls) == "predicted dog (80.0%)"

@@ -366,3 +366,31 @@ def read_mask_file(path: str | Path) -> np.ndarray:
     if m.ndim == 3 and m.shape[2] >= 3:
         m = m[..., 2::-1] if m.shape[2] == 3 else m[..., [2, 1, 0]]
     return m
+
+
+def output_brief(pred: Prediction, image_shape: tuple | None = None) -> str:
+    """A few words on one output, by its kind, for a caption beside another input's
+    ("predicted 7 (98.0%)", "mask: object 7%, background 93%", "reconstruction MSE 0.0031",
+    "output 0.762")."""
+    kind = pred.output_kind
+    if kind == "classes":
+        p = np.asarray(pred.probabilities)
+        if not p.size:
+            return ""
+        t = int(np.argmax(p))
+        label = pred.labels[t] if t < len(pred.labels) else f"class {t}"
+        return f"predicted {label} ({p[t]:.1%})"
+    s = OutputsState()
+    s.show(pred, None, labels=pred.labels or None, image_shape=image_shape)
+    if kind == "mask":
+        view = s.mask_view()
+        parts = [f"{name} {share:.0%}" for name, _, share in view.legend if share > 0]
+        return "mask: " + ", ".join(parts)
+    if kind == "image":
+        view = s.image_view()
+        return f"reconstruction MSE {view.mse:.3g}"
+    flat = np.asarray(pred.output, np.float64).reshape(-1)
+    ok = flat[np.isfinite(flat)]
+    if flat.size == 1:
+        return f"output {ok[0]:.4g}" if ok.size else "output NaN"
+    return f"{flat.size:,} values, mean {ok.mean():.3g}" if ok.size else f"{flat.size:,} values, none finite"

@@ -16,6 +16,7 @@ from cnnviz.gui.widgets.feature_grid import FeatureGridWidget
 from cnnviz.gui.widgets.image_view import ImageView
 from cnnviz.ml.inspect import ActivationResult
 from cnnviz.state.activations import ActivationsState, compare_defaults, compare_note
+from cnnviz.state.outputs import output_brief
 
 OPEN_FILE = "__open__"
 
@@ -121,10 +122,13 @@ class ComparePage(QWidget):
             self.compare_views[i].set_title(name)
             pred = r.prediction or (res.prediction if i == 0 else None)
             text = f"<b>{html.escape(name)}</b>"
-            if pred is not None:
+            if pred is not None and pred.output_kind == "classes" and pred.probabilities.size:
                 p = pred.probabilities
                 t = int(np.argmax(p))
                 text += f" — predicted <b>{html.escape(pred.labels[t])}</b> ({p[t]:.1%})"
+            elif pred is not None:  # a mask, a reconstruction, values: a few words on each
+                info = self.state.info
+                text += f" — {html.escape(output_brief(pred, info.spec if info is not None else None))}"
             self.compare_labels[i].setText(text)
             lv = self.state.levels(r, firsts[1 - i])
             if r.kind == "vector":
