@@ -170,3 +170,34 @@ def test_a_few_words_on_each_kind_of_output_for_the_compare_captions():
     assert output_brief(_pred("values", np.arange(10_000))) == "10,000 values, mean 5e+03"
     cls = Prediction(np.array([0.2, 0.8], np.float32), ["cat", "dog"], True)
     assert output_brief(cls) == "predicted dog (80.0%)"
+
+
+def test_a_session_keeps_which_of_two_inputs_gets_the_image(tmp_path):
+    from cnnviz.ml.inspect import ModelInfo
+    from cnnviz.state.activations import ActivationsState
+    from cnnviz.state.session import SessionError
+
+    submitted = []
+    a = ActivationsState(lambda *args: submitted.append(args))
+    info = ModelInfo(1, "siamese.keras", str(tmp_path / "siamese.keras"), "keras", "3", False, [], None, True,
+                     spec=(12, 12, 1), inputs=2, output_kind="values")
+    a.adopt(info)
+    assert (a.feed, a.other) == ("a", "blank")
+    a.feed, a.other = "b", "same"
+    saved = a.to_session()
+    assert saved["feed"] == "b" and saved["other"] == "same"
+    model = tmp_path / "siamese.keras"
+    model.write_bytes(b"")
+    saved["model"] = str(model)
+    b = ActivationsState(lambda *args: submitted.append(args))
+    plan = b.apply_session(saved)
+    assert plan["feed"] == "b" and plan["other"] == "same"
+    b.adopt(info)  # the session's model has loaded
+    assert (b.feed, b.other) == ("b", "same")
+    b.layer = "base/conv2d"
+    req = b.compute_request(np.zeros((12, 12), np.uint8))
+    assert (req.feed, req.other) == ("b", "same")
+    b.adopt(info)  # a model opened later starts from input A again
+    assert (b.feed, b.other) == ("a", "blank")
+    with pytest.raises(SessionError, match="feed"):
+        ActivationsState(lambda *args: None).apply_session({"feed": "c"})

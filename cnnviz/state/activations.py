@@ -685,8 +685,10 @@ class ActivationsState:
         self.page, self.map_index, self.class_index, self.gradcam_layer = 0, None, None, None
         # the second input is chosen again for this model (the view offers a default)
         self.compare_with, self.compare_image, self.compare_name = None, None, ""
-        # a model with two image inputs: the image goes to input A, input B gets a blank
-        self.feed, self.other = "a", "blank"
+        # a model with two image inputs: the image goes to input A, input B gets a blank (or
+        # what the session that opened this model says)
+        self.feed, self.other = getattr(self, "session_feed", None) or ("a", "blank")
+        self.session_feed = None
         self.filter_layer = info.conv_layers[0] if info.conv_layers else None
         self.filter_page, self.filter_channel = 0, -1
         self.scaling_chosen = False
@@ -1002,6 +1004,8 @@ class ActivationsState:
             "source": self.source,
             "compare_with": portable_path(compare) if compare and compare != "canvas" else compare,
             "alpha": self.alpha,
+            "feed": getattr(self, "feed", "a"),
+            "other": getattr(self, "other", "blank"),
         }
 
     def apply_session(self, d: dict, base_dir: Path | None = None) -> dict:
@@ -1009,7 +1013,9 @@ class ActivationsState:
         view, from what this returns). Everything is checked first: a bad value raises
         :class:`~cnnviz.state.session.SessionError` and changes nothing. Returns ``{"layer",
         "normalization", "source", "compare_with" (a Path, "canvas" or None), "alpha",
-        "missing" (what could not be found, in words, or "")}``."""
+        "missing" (what could not be found, in words, or ""), "feed", "other"}``; the last two
+        (which of two image inputs gets the image, what the other gets) apply here, when the
+        session's model is adopted."""
         from cnnviz.state.session import Fields, resolve_path
 
         f = Fields(d, "activations")
@@ -1021,6 +1027,9 @@ class ActivationsState:
             "alpha": f.number("alpha", 0.0, 1.0, self.alpha),
             "compare_with": None,
             "missing": "",
+            # a model with two image inputs: which gets the image, what the other gets
+            "feed": f.choice("feed", ("a", "b"), "a"),
+            "other": f.choice("other", ("blank", "same"), "blank"),
         }
         compare = f.optional_text("compare_with")
         missing = []
@@ -1035,6 +1044,7 @@ class ActivationsState:
         if model:
             path = resolve_path(model, base_dir)
             if path.is_file():
+                self.session_feed = (plan["feed"], plan["other"])  # applied when it is adopted
                 self.open_model(path)
             else:
                 missing.append(f"the model {model}")

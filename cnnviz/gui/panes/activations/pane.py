@@ -322,8 +322,8 @@ class ActivationsPane(Pane):
         self._show_kind(info.output_kind if info.spec is not None else "classes")
         self.feed_box.setVisible(info.inputs == 2 and info.spec is not None)
         with signals_blocked(self.feed_combo, self.other_combo):
-            self.feed_combo.setCurrentIndex(0)
-            self.other_combo.setCurrentIndex(0)
+            self.feed_combo.setCurrentIndex(max(0, self.feed_combo.findData(self.state.feed)))
+            self.other_combo.setCurrentIndex(max(0, self.other_combo.findData(self.state.other)))
 
     def _show_kind(self, kind: str) -> None:
         """Class bars for a classifier; the output view alone for the other kinds."""
