@@ -662,3 +662,70 @@ def test_the_arithmetic_panel_follows_a_painting_stroke_once_it_pauses(pane, qtb
     raw = apply_kernel(gray_of(pane.ctx), editor.kernel())
     np.testing.assert_allclose(sums, [raw[r, c]], atol=0.01)
     assert f"row {r}, column {c}" in label.text()
+
+
+def test_a_kernel_edit_repaints_neither_the_size_row_nor_the_result_twice(pane, qtbot):
+    """Painting one cell repaints the result view once and leaves the controls that did not
+    change alone: the size spin boxes (each repainted on every setValue, even of its own value)
+    are not touched, and new values of the same size do not lay the editor out again."""
+    from PySide6.QtCore import QEvent, QObject
+
+    pane.set_kernel(np.zeros((3, 3), np.float32))
+    qtbot.waitUntil(lambda: not pane.is_busy())
+    qtbot.wait(30)
+    counts: dict[str, int] = {}
+
+    class Spy(QObject):
+        def eventFilter(self, obj, ev):  # noqa: N802
+            if ev.type() == QEvent.Type.Paint:
+                counts[obj.objectName()] = counts.get(obj.objectName(), 0) + 1
+            return False
+
+    spy = Spy()
+    watched = {"rows": pane.rows_spin, "cols": pane.cols_spin, "result": pane.result_view.viewport()}
+    for name, widget in watched.items():
+        widget.setObjectName(name)
+        widget.installEventFilter(spy)
+    geometry = []
+    update_geometry = pane.editor.updateGeometry
+    pane.editor.updateGeometry = lambda: geometry.append(1) or update_geometry()
+    try:
+        for value in (2.0, -1.0, 3.5):
+            pane.brush_spin.setValue(value)
+            paint(qtbot, pane.editor, [(1, 1)])
+            qtbot.waitUntil(lambda: not pane.is_busy())
+            qtbot.wait(20)
+        assert counts.get("rows", 0) == 0 and counts.get("cols", 0) == 0
+        assert counts.get("result", 0) <= 3  # once per edit
+        assert counts.get("result", 0) >= 1
+        assert geometry == []
+        pane.set_kernel(np.ones((5, 5), np.float32) / 25)  # another size: laid out anew
+        assert geometry
+        assert pane.rows_spin.value() == 5 and pane.cols_spin.value() == 5
+    finally:
+        del pane.editor.updateGeometry
+        for widget in watched.values():
+            widget.removeEventFilter(spy)
+
+
+def test_the_colour_bar_is_relabelled_only_when_its_levels_change(pane, monkeypatch):
+    """A live update with the same levels keeps the colour bar as it is (no relabelling and
+    relayout); new levels relabel it, with symmetric ticks for signed data."""
+    view = pane.result_view
+    fits = []
+    fit = view._fit_bar_axis
+    monkeypatch.setattr(view, "_fit_bar_axis", lambda: fits.append(1) or fit())
+    data = np.linspace(-3.0, 3.0, 64 * 48, dtype=np.float32).reshape(48, 64)
+    view.set_image(data, signed=True)
+    assert len(fits) == 1
+    assert view.bar_labels() == ["−2", "−1", "0", "1", "2"]
+    view.set_image(data * 0.5, signed=True, levels=(-3.0, 3.0))
+    view.set_image(data, signed=True)
+    assert len(fits) == 1
+    view.set_image(data * 10, signed=True)
+    assert len(fits) == 2
+    assert view.levels() == (-30.0, 30.0)
+    assert view.bar_labels() == ["−20", "−10", "0", "10", "20"]
+    view.set_image(data * 10, signed=True, bar_label="filter output")
+    assert len(fits) == 3
+    assert view.color_bar.getAxis("left").labelText == "filter output"

@@ -284,16 +284,20 @@ class KernelsPane(Pane):
         with signals_blocked(self.preset_combo, self.rows_spin, self.cols_spin, self.haar_spin, self.convolve_check, self.direction_check, *combos.values()):
             idx = self.preset_combo.findData(s.kernel_name if is_preset(s.kernel_name) else "custom")
             self.preset_combo.setCurrentIndex(max(0, idx))
-            self.rows_spin.setValue(s.kernel.shape[0])
-            self.cols_spin.setValue(s.kernel.shape[1])
-            self.haar_spin.setValue(s.haar_size)
+            # a spin box repaints on every setValue, even of its own value: on each kernel edit
+            # that repainted the size row and the group box under it
+            for spin, value in ((self.rows_spin, s.kernel.shape[0]), (self.cols_spin, s.kernel.shape[1]), (self.haar_spin, s.haar_size)):
+                if spin.value() != value:
+                    spin.setValue(value)
             self.editor.set_kernel(s.kernel)
             self.convolve_check.setChecked(s.convolve)
             self.direction_check.setChecked(s.direction)
             for attr, combo in combos.items():
                 combo.setCurrentIndex(combo.findData(getattr(s, attr)))
             self.display_combo.setEnabled(s.display_enabled)
-            self.display_combo.setItemText(self.display_combo.findData("signed"), s.display_text("signed"))
+            signed = self.display_combo.findData("signed")
+            if self.display_combo.itemText(signed) != s.display_text("signed"):
+                self.display_combo.setItemText(signed, s.display_text("signed"))
         self.haar_row.setVisible(s.is_haar)
         self.direction_check.setEnabled(s.direction_enabled)
         self.direction_row.setVisible(s.shows_direction)

@@ -358,6 +358,7 @@ class ImageView(pg.GraphicsLayoutWidget):
         self._shape: tuple[int, int] = (0, 0)
         self._last_hover = (-1, -1)
         self._bar_cmap_key: tuple | None = None
+        self._bar_levels_key: tuple | None = None  # (levels shown on the bar, its label)
         self.scene().sigMouseMoved.connect(self._on_mouse_moved)
         self.view_box.selection_changing.connect(self._on_selection_changing)
         self.view_box.selection_finished.connect(self._on_selection_finished)
@@ -439,11 +440,15 @@ class ImageView(pg.GraphicsLayoutWidget):
             top = max(abs(self._levels[0]), abs(self._levels[1]))
             exp = 3 * math.floor(math.log10(top) / 3) if top >= 1e4 else 0
             scale = 10.0**exp
-            self.color_bar.setLevels((self._levels[0] / scale, self._levels[1] / scale))
-            self._fit_bar_axis()
             suffix = f"× 10{str(exp).translate(_SUPERSCRIPT)}" if exp else ""
             label = " ".join(t for t in (bar_label, suffix) if t)
-            self.color_bar.getAxis("left").setLabel(label or None)
+            bar = ((self._levels[0] / scale, self._levels[1] / scale), label)
+            # a live update with the same levels would relabel and lay the bar out again for nothing
+            if bar != self._bar_levels_key:
+                self.color_bar.setLevels(bar[0])
+                self._fit_bar_axis()
+                self.color_bar.getAxis("left").setLabel(label or None)
+                self._bar_levels_key = bar
         if auto_range or (auto_range is None and shape_changed):
             self.view_box.autoRange(padding=0.01)
 

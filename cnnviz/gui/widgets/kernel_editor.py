@@ -79,13 +79,15 @@ class KernelEditorWidget(QWidget):
             raise ValueError(f"A kernel must be 2-D with 1–{MAX_SIDE} rows and columns; got {k.shape}")
         if k.shape == self._kernel.shape and np.array_equal(k, self._kernel):
             return
+        resized = k.shape != self._kernel.shape
         self._kernel = k
         self._lengths = None
         r, c = self._selected
         self._selected = (min(r, k.shape[0] - 1), min(c, k.shape[1] - 1))
         if self._editing is not None:
             self._cancel_edit()
-        self.updateGeometry()
+        if resized:
+            self.updateGeometry()  # new values of the same size keep the layout as it is
         self.update()
 
     def brush_value(self) -> float:
