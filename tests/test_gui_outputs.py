@@ -92,6 +92,11 @@ def test_a_classifier_keeps_its_bars_and_a_scene_of_shapes_gets_the_single_label
     assert p.prediction_chart.labels()
     text = p.output_view.caption.text()
     assert p.output_view.caption.isVisible() and "single-label classifier" in text and "must pick one" in text
+    # the bonus: each figure cropped and classified on its own
+    objects = p.result.prediction.objects
+    assert len(objects) == 4
+    assert ("Each object cropped and classified on its own: circle 100% (top left), square" in text
+            and "(top right), triangle" in text and "(bottom left), hexagon" in text and "(bottom right)." in text)
 
 
 def test_a_unet_shows_its_mask_with_legend_opacity_and_scores(pane, qtbot, model_files, tmp_path):

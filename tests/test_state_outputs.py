@@ -201,3 +201,22 @@ def test_a_session_keeps_which_of_two_inputs_gets_the_image(tmp_path):
     assert (b.feed, b.other) == ("a", "blank")
     with pytest.raises(SessionError, match="feed"):
         ActivationsState(lambda *args: None).apply_session({"feed": "c"})
+
+
+def test_the_objects_of_a_scene_classified_one_by_one_are_listed():
+    pred = Prediction(np.array([0.0, 1.0], np.float32), ["circle", "triangle"], True)
+    pred.objects = [(0, 0, 5, 5, "circle", 0.99, "top left"), (9, 9, 5, 5, "triangle", 0.9, "bottom right")]
+    text = classes_caption(pred, None)
+    assert "about 2 separate objects" in text
+    assert "Each object cropped and classified on its own: circle 99% (top left), triangle 90% (bottom right)." in text
+
+
+def test_object_boxes_of_the_shapes_scene():
+    scene = cv2.imread(str(SAMPLES / "shapes.png"))[..., ::-1]
+    boxes = M.object_boxes(scene)
+    assert len(boxes) == 4 and all(w > 50 and h > 50 for _, _, w, h in boxes)
+    circle = min(boxes)  # the top-left figure, far from the edges
+    crop = M.square_crop(scene, circle, margin=0.5)
+    assert crop.shape[:2] == (2 * circle[2], 2 * circle[2])
+    x, y, w, h = circle
+    assert np.array_equal(crop[w // 2:w // 2 + h, w // 2:w // 2 + w], scene[y:y + h, x:x + w])  # centred

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["MaskScores", "argmax_mask", "class_shares", "count_objects", "dice", "jaccard", "mask_scores"]
+__all__ = ["MaskScores", "argmax_mask", "class_shares", "count_objects", "dice", "jaccard", "mask_scores",
+           "object_boxes", "square_crop"]
 
 
 def argmax_mask(output: np.ndarray) -> np.ndarray:
@@ -82,10 +83,11 @@ def mask_scores(predicted: np.ndarray, truth: np.ndarray, classes: int) -> MaskS
     return MaskScores(j, d)
 
 
-def count_objects(image: np.ndarray, min_share: float = 0.005) -> int:
-    """About how many separate figures an image shows on a plain background: the connected
-    regions (each at least ``min_share`` of the pixels) of whichever side of an Otsu threshold
-    is the minority. A photo (no plain background) counts 0: its regions are not objects."""
+def object_boxes(image: np.ndarray, min_share: float = 0.005) -> list[tuple[int, int, int, int]]:
+    """The separate figures an image shows on a plain background, as (x, y, width, height)
+    boxes, largest first: the connected regions (each at least ``min_share`` of the pixels) of
+    whichever side of an Otsu threshold is the minority. A photo (no plain background) has none:
+    its regions are not objects."""
     import cv2
 
     img = np.asarray(image)
@@ -93,16 +95,35 @@ def count_objects(image: np.ndarray, min_share: float = 0.005) -> int:
         img = cv2.cvtColor(img[..., :3].astype(np.uint8), cv2.COLOR_RGB2GRAY)
     img = np.clip(img, 0, 255).astype(np.uint8)
     if img.size == 0 or int(img.max()) == int(img.min()):
-        return 0
+        return []
     _, fg = cv2.threshold(img, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     if fg.mean() > 0.5:
         fg = 1 - fg
     background = img[fg == 0].astype(np.float32)
     if background.size == 0:
-        return 0
+        return []
     plain = float(np.mean(np.abs(background - np.median(background)) <= 12))
     if plain < 0.9:  # a textured background: a photo, whose regions are not objects
-        return 0
+        return []
     n, _, stats, _ = cv2.connectedComponentsWithStats(fg.astype(np.uint8), connectivity=8)
-    areas = stats[1:, cv2.CC_STAT_AREA]
-    return int(np.count_nonzero(areas >= max(4, min_share * img.size)))
+    keep = [tuple(int(v) for v in stats[i, :4]) for i in range(1, n)
+            if stats[i, cv2.CC_STAT_AREA] >= max(4, min_share * img.size)]
+    return sorted(keep, key=lambda b: -b[2] * b[3])
+
+
+def count_objects(image: np.ndarray, min_share: float = 0.005) -> int:
+    """About how many separate figures an image shows on a plain background (see
+    :func:`object_boxes`); 0 for a photo."""
+    return len(object_boxes(image, min_share))
+
+
+def square_crop(image: np.ndarray, box: tuple[int, int, int, int], margin: float = 0.2) -> np.ndarray:
+    """A square piece of ``image`` around ``box`` with ``margin`` of its size on each side
+    (clipped at the image's edges)."""
+    x, y, w, h = box
+    side = int(round(max(w, h) * (1 + 2 * margin)))
+    cx, cy = x + w / 2, y + h / 2
+    H, W = image.shape[:2]
+    x0, y0 = max(0, int(round(cx - side / 2))), max(0, int(round(cy - side / 2)))
+    x1, y1 = min(W, x0 + side), min(H, y0 + side)
+    return np.ascontiguousarray(image[y0:y1, x0:x1])

@@ -182,6 +182,10 @@ class Prediction:
     output: np.ndarray | None = None
     nonfinite: int = 0
     model_input: np.ndarray | None = None  # what the model was fed (for an image output)
+    #: a classifier shown several figures on a plain background: each one cropped and
+    #: classified on its own, as (x, y, width, height, label, probability, where) in the image's
+    #: pixels, ``where`` in words ("top left")
+    objects: list | None = None
 
 
 @dataclass
@@ -618,6 +622,39 @@ def _prediction(model, x, labels) -> Prediction:
     return Prediction(np.zeros(0, np.float32), names, False, kind, np.array(y, np.float32), bad, fed)
 
 
+#: At most this many figures of a scene are classified one by one.
+MAX_OBJECTS = 8
+
+
+def _per_object(model, labels, image: np.ndarray, scaling: str) -> list:
+    """Each figure of a scene on a plain background, cropped and classified on its own (a
+    single-label classifier names one class for the whole image); [] for fewer than two."""
+    from cnnviz.core.masks import object_boxes, square_crop
+    from cnnviz.ml import activations as A
+
+    boxes = object_boxes(image)[:MAX_OBJECTS]
+    if len(boxes) < 2:
+        return []
+    H, W = image.shape[:2]
+    out = []
+    for box in boxes:
+        # the figure fills about half of its crop, as a figure fills a training image
+        x, _ = A.prepare_input(square_crop(image, box, margin=0.6), model, scaling)
+        pr = A.predict_probabilities(model, x, labels)
+        out.append((*box, pr.labels[pr.top], float(pr.probabilities[pr.top]), _where(box, H, W)))
+    return sorted(out, key=lambda o: (round(3 * (o[1] + o[3] / 2) / H), o[0]))  # rows, then left to right
+
+
+def _where(box, height: int, width: int) -> str:
+    """Where a box sits in an image, in words ("top left", "middle", "bottom right")."""
+    x, y, w, h = box
+    row = ("top", "middle", "bottom")[min(2, int(3 * (y + h / 2) / max(1, height)))]
+    col = ("left", "centre", "right")[min(2, int(3 * (x + w / 2) / max(1, width)))]
+    if row == "middle" and col == "centre":
+        return "centre"
+    return f"{row} {col}" if col != "centre" else row if row != "middle" else col
+
+
 def compute_job(job, req: ComputeRequest) -> ActivationResult:
     """Activations of one layer (one page), the chosen map on the input, the prediction and
     Grad-CAM, for one or two inputs — everything the pane shows for a request. The model runs
@@ -647,6 +684,8 @@ def compute_job(job, req: ComputeRequest) -> ActivationResult:
         if want_prediction:
             if p.prediction is None:
                 p.prediction = _prediction(model, x, loaded.labels)
+                if p.prediction.output_kind == "classes" and spec.inputs == 1:
+                    p.prediction.objects = _per_object(model, loaded.labels, image, req.scaling)
             res["prediction"] = p.prediction
         return res, x
 

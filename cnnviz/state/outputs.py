@@ -53,10 +53,17 @@ def classes_caption(pred: Prediction, preview: np.ndarray | None) -> str:
     """The note under a classifier's bars."""
     notes = []
     objects = M.count_objects(preview) if preview is not None else 0
+    each = list(getattr(pred, "objects", None) or [])
+    objects = max(objects, len(each))
     if objects >= 2 and pred.probabilities.size >= 2:
         notes.append(f"This image shows about {objects} separate objects, but a single-label classifier "
                      "must pick one class for the whole image (its scores add up to 100%): it names "
-                     "one of them, not each. Crop one object to ask about it.")
+                     "one of them, not each.")
+        if each:
+            names = ", ".join(f"{o[4]} {o[5]:.0%}" + (f" ({o[6]})" if len(o) > 6 else "") for o in each)
+            notes.append(f"Each object cropped and classified on its own: {names}.")
+        else:
+            notes.append("Crop one object to ask about it.")
     bad = nonfinite_text(pred)
     if bad:
         notes.append(bad)
