@@ -297,6 +297,10 @@ def test_a_siamese_model_with_code_opens_only_when_trusted(pane, qtbot, twins_wi
     assert pane.info.name == "siamese_digits.keras"
     assert "Not opened: 'twins_with_code.keras' was refused because it contains" in pane.last_error
     assert "The open siamese model stays." in pane.message_bar.text()
+    assert pane.model_label.text().startswith("siamese_digits.keras")  # not "Opening …"
+    # the message is a line across the top of the pane, not a column beside the controls
+    bar = pane.message_bar.geometry()
+    assert bar.width() > pane.width() * 0.9 and bar.height() < pane.height() / 8
     assert pane.trust_box is None
 
     # trusted: it opens, and says it was trusted

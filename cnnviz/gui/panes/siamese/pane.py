@@ -15,7 +15,14 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QTimer, Slot
 from PySide6.QtGui import QFont
-from PySide6.QtWidgets import QFileDialog, QLineEdit, QMessageBox, QTabWidget, QWidget
+from PySide6.QtWidgets import (
+    QBoxLayout,
+    QFileDialog,
+    QLineEdit,
+    QMessageBox,
+    QTabWidget,
+    QWidget,
+)
 
 from cnnviz.gui.context import AppContext
 from cnnviz.gui.panes.base import Pane, fit_combos
@@ -146,7 +153,10 @@ class SiamesePane(Pane):
         self.triplet_scale, self.triplet_label = triplet.triplet_scale, triplet.triplet_label
         self._scale_fonts(False)
         fit_combos(self, 8)  # long choices and a projector's fonts never widen the pane
-        self.place_message_bar(self.layout())
+        root = self.layout()  # a box around the splitter: the bar goes above it, full width
+        root.setDirection(QBoxLayout.Direction.TopToBottom)
+        root.setStretchFactor(self._splitter, 1)  # the bar takes only the height of its text
+        self.place_message_bar(root)
 
     def _scale_fonts(self, presentation: bool) -> None:
         big = QFont(self.font())
@@ -216,11 +226,7 @@ class SiamesePane(Pane):
             self.settings.model = self.source.path if self.source else self.settings.model
             if source is not None and Path(source.path) == resolve_path(BUNDLED_MODEL):
                 self.settings.model = BUNDLED_MODEL
-            emb = f", embeddings of {out.embedding_size} values" if out.embedding_size else ""
-            h, w, c = out.input_shape
-            trusted = "\ntrusted: its code runs" if source is not None and source.trust else ""
-            self.model_label.setText(f"{out.name}\ntwo inputs {h}×{w}×{c}{emb}, {out.params:,} "
-                                     f"parameters{trusted}")
+            self._show_model()
             self.clear_message()
             self.last_error = ""
             self.map = None
@@ -260,11 +266,22 @@ class SiamesePane(Pane):
         self.loading = False
         self._error(text)
 
+    def _show_model(self) -> None:
+        """The open model in the model box (no "Opening …" left over from a failed open)."""
+        out = self.info
+        if out is None:
+            self.model_label.setText("No siamese model is open.")
+            return
+        emb = f", embeddings of {out.embedding_size} values" if out.embedding_size else ""
+        h, w, c = out.input_shape
+        trusted = "\ntrusted: its code runs" if self.source is not None and self.source.trust else ""
+        self.model_label.setText(f"{out.name}\ntwo inputs {h}×{w}×{c}{emb}, {out.params:,} "
+                                 f"parameters{trusted}")
+
     def _error(self, text: str) -> None:
         self.last_error = plain_text(str(text))
         self.show_message(self.last_error, "error")
-        if self.info is None:
-            self.model_label.setText("No siamese model is open.")
+        self._show_model()
 
     # ------------------------------------------------------------------ numbers
     @Slot(int)
