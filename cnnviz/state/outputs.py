@@ -49,16 +49,18 @@ def nonfinite_text(pred: Prediction) -> str:
             "is broken or was trained into overflow); only the finite ones are drawn.")
 
 
-def classes_caption(pred: Prediction, preview: np.ndarray | None) -> str:
-    """The note under a classifier's bars."""
+def classes_caption(pred: Prediction, preview: np.ndarray | None, short: bool = False) -> str:
+    """The note under a classifier's bars (``short``: a brief form for a projector)."""
     notes = []
     objects = M.count_objects(preview) if preview is not None else 0
     each = list(getattr(pred, "objects", None) or [])
     objects = max(objects, len(each))
-    if objects >= 2 and pred.probabilities.size >= 2:
+    if objects >= 2 and pred.probabilities.size >= 2 and short:
+        alone = ", ".join(f"{o[4]} {o[5]:.0%}" for o in each)
+        notes.append(f"{objects} objects, one label for all" + (f"; alone: {alone}." if alone else "."))
+    elif objects >= 2 and pred.probabilities.size >= 2:
         notes.append(f"This image shows about {objects} separate objects, but a single-label classifier "
-                     "must pick one class for the whole image (its scores add up to 100%): it names "
-                     "one of them, not each.")
+                     "must pick one class for the whole image (its scores add up to 100%).")
         if each:
             names = ", ".join(f"{o[4]} {o[5]:.0%}" + (f" ({o[6]})" if len(o) > 6 else "") for o in each)
             notes.append(f"Each object cropped and classified on its own: {names}.")
@@ -332,14 +334,14 @@ class OutputsState:
                 "not class scores (a regression, an embedding or a distance), so shown as they are.")
 
     # ---------------------------------------------------------------- caption
-    def caption(self) -> str:
-        """The text under the view."""
+    def caption(self, short: bool = False) -> str:
+        """The text under the view (``short``: a classifier's note in brief, for a projector)."""
         if self.pred is None:
             return ""
         bad = nonfinite_text(self.pred)
         kind = self.kind
         if kind == "classes":
-            return classes_caption(self.pred, self.preview)
+            return classes_caption(self.pred, self.preview, short)
         if kind == "mask":
             view = self.mask_view()
             text = self.scores_text(view)

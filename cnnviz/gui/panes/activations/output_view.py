@@ -40,6 +40,7 @@ class OutputView(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.state = OutputsState()
+        self._short = False  # a classifier's note in brief (presentation mode)
         #: Asks for a mask file: returns its path or "" (tests replace it).
         self.mask_file_prompt: Callable[[], str] = self._ask_mask_file
         v = QVBoxLayout(self)
@@ -210,9 +211,9 @@ class OutputView(QWidget):
             self._draw_image()
         elif kind == "values":
             self._draw_values()
-        text = s.caption()
+        text = s.caption(short=self._short)
         self.caption.setText(text)
-        self.caption.setToolTip(SCORES_HELP if kind == "mask" else "")
+        self.caption.setToolTip(SCORES_HELP if kind == "mask" else s.caption() if self._short else "")
         self.caption.setVisible(bool(text))
         QTimer.singleShot(0, self._fit)  # once the page's layout has its size
 
@@ -285,6 +286,9 @@ class OutputView(QWidget):
         self.set_truth(mask, Path(path).name)
 
     def set_text_scale(self, scale: float) -> None:
+        self._short = scale > 1
         self.values_chart.set_text_scale(scale)
         for view in (self.mask_view, *self.image_views):
             view.set_title_size(15 if scale > 1 else 11)
+        if self.state.pred is not None:
+            self._redraw()
