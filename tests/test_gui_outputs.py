@@ -97,6 +97,11 @@ def test_a_classifier_keeps_its_bars_and_a_scene_of_shapes_gets_the_single_label
     assert len(objects) == 4
     assert ("Each object cropped and classified on its own: circle 100% (top left), square" in text
             and "(top right), triangle" in text and "(bottom left), hexagon" in text and "(bottom right)." in text)
+    window.ctx.set_presentation(True)  # on a projector: the note in brief, in full as its tooltip
+    assert p.output_view.caption.text().startswith("4 objects, one label for all; alone: circle 100%")
+    assert p.output_view.caption.toolTip() == text
+    window.ctx.set_presentation(False)
+    assert p.output_view.caption.text() == text
 
 
 def test_a_unet_shows_its_mask_with_legend_opacity_and_scores(pane, qtbot, model_files, tmp_path):
