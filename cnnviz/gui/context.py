@@ -144,7 +144,7 @@ class AppContext(QObject):
             self.last_error = text
             self.error_posted.emit(text)  # the status bar, and the current pane's bar
             actions = []
-            if too_large and use is not None:
+            if too_large and use is not None and not downscaled:  # not offered twice
                 actions = [(OPEN_DOWNSCALED, lambda: self._read_downscaled(path, pane, gray, use),
                             DOWNSCALED_TIP)]
             self._say_in(pane, text, actions)
