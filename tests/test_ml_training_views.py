@@ -92,8 +92,10 @@ def test_pair_accuracy_is_the_books_threshold_counted_by_hand():
     assert r["nonfinite"] == 1
     assert r["same"] == [True, True, False, False]
     assert r["distances"][:1] == [0.1] and r["distances"][2:] == [0.7, 0.4]
-    assert words.pair_label(0.1, True, 0.5) == "d = 0.10 ✓\nsame"
-    assert words.pair_label(0.4, False, 0.5) == "d = 0.40 ✗\ndifferent"
+    assert words.pair_label(0.1, True, 0.5) == "d = 0.10 ✓\nsays same"
+    assert words.pair_label(0.4, False, 0.5) == "d = 0.40 ✗\nsays same"
+    assert words.pair_label(0.7, False, 0.5) == "d = 0.70 ✓\nsays different"
+    assert words.pair_label(float("nan"), True, 0.5) == "d = NaN ✗\nsays nothing"
     r["epoch"] = 2
     assert "50.0% classified right" in words.pairs_caption(r)
     assert "1 of the model's 6 distances are NaN" in words.pairs_caption(r)

@@ -946,6 +946,11 @@ TASK_WAITING = {
 }
 
 
+#: The runs a screenshot of the pane trains: model -> (dataset, samples, epochs, batch size).
+SCREENSHOT_EXAMPLES = {"mnist_fast": ("digits", 1536, 3, 16), "unet_small": ("segmentation", 64, 3, 8),
+                       "siamese_mnist": ("digit_pairs", 1536, 4, 32)}
+
+
 def task_tab_of(dataset: str) -> str | None:
     """"segmentation" or "pairs" when a run on ``dataset`` gets a Masks or Pairs tab (by the
     dataset's task: a model opened from a file gets it too); None otherwise."""
@@ -994,11 +999,13 @@ def nonfinite_note(report: dict, what: str, consequence: str) -> str:
 
 
 def pair_label(distance: float, same: bool, threshold: float) -> str:
-    """The line under a shown pair: its distance, the truth and whether the rule got it right."""
-    said_same = math.isfinite(distance) and distance < threshold
-    d = "NaN" if not math.isfinite(distance) else f"{distance:.2f}"
+    """The line under a shown pair: its distance, what the book's rule says of it and whether
+    that is right (✓/✗)."""
+    if not math.isfinite(distance):
+        return "d = NaN ✗\nsays nothing"
+    said_same = distance < threshold
     mark = "✓" if said_same == same else "✗"
-    return f"d = {d} {mark}\n{'same' if same else 'different'}"
+    return f"d = {distance:.2f} {mark}\nsays {'same' if said_same else 'different'}"
 
 
 class TaskViewRecord:

@@ -211,6 +211,10 @@ class RunMonitor(QWidget):
             for plot in self.plots():
                 plot.set_x_range(*span)
         self.batch_plot.extend("loss", payload["x"], payload["loss"])
+        if len(payload["x"]):
+            # The points are drawn at the plot's next coalesced redraw, but the words around
+            # it say "batch 1 of N" at once: the plot stops saying it waits at once too.
+            self.batch_plot.set_placeholder("")
         # The words around the plots change at the plots' rate, not at every report (each new
         # text lays the row out again), and always at the end of an epoch.
         now = time.monotonic()

@@ -30,26 +30,22 @@ from pathlib import Path
 
 from PySide6.QtCore import QStandardPaths, Qt, QUrl, Slot
 from PySide6.QtGui import QDesktopServices
-from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QMessageBox, QSplitter, QWidget
+from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QSplitter, QWidget
 
 from cnnviz.gui.context import AppContext
 from cnnviz.gui.panes.base import Pane
+from cnnviz.gui.panes.training import curves
+from cnnviz.gui.panes.training.engine_link import crashed_outcome, engine_split, split_env
 from cnnviz.gui.panes.training.monitor import RunMonitor
 from cnnviz.gui.panes.training.settings import TrainingSettings
 from cnnviz.gui.panes.training.side import GRADIENTS_TAB, PREVIEW_TAB, SideTabs
-from cnnviz.ml import datasets as data  # numpy + OpenCV only
-from cnnviz.ml import distribute  # TensorFlow only inside its functions (run in the engine)
-from cnnviz.ml.training_jobs import TrainOutcome, preview_from, preview_job, summary_job, train_job
+from cnnviz.gui.panes.training.side_jobs import SideJobs
+from cnnviz.ml.training_jobs import TrainOutcome, train_job
 from cnnviz.state import training as words
 from cnnviz.state.activations import engine_trouble
-from cnnviz.state.training import RunProgress, TrainingForm, read_run
+from cnnviz.state.training import RunProgress, TrainingForm
 
-EARLIER = "earlier:"  # the series of an earlier run, drawn grey under the new run's
-EARLIER_COLOR = "#b8bcc2"
 CHANNEL = "training"
-SUMMARY_CHANNEL = "training-summary"
-PREVIEW_CHANNEL = "training-preview"
-DEVICES_CHANNEL = "training-devices"
 
 
 def default_runs_root() -> Path:
@@ -77,20 +73,18 @@ class TrainingPane(Pane):
         self.form = TrainingForm(default_runs_root())
         self.run_progress = RunProgress()
         self._job = None  # the training job while one runs
-        self._summary_job = None
-        self._preview_job = None
-        self._devices_job = None
         self._pending_config = None  # a run waiting for TensorFlow to restart with its CPU split
-        self._summaries: dict[tuple[str, bool], dict] = {}
+        self.side_jobs = SideJobs(self)  # summary, augmentation preview and devices
         self._activated = False
         self._closed = False
         self._screenshot_pending = False
+        self._presentation = False
         self._run_dir: Path | None = None
         self.result: TrainOutcome | None = None  # how the last run ended
+        self._build_ui()
         # Asked before a dataset is downloaded: (dataset name, size text) -> True to download.
         # Tests answer it themselves; the default is a dialog.
-        self.download_prompt: Callable[[str, str], bool] = self._ask_download
-        self._build_ui()
+        self.download_prompt: Callable[[str, str], bool] = self.settings.ask_download
         self.form.changed.connect(self._on_form_changed)
         self.ctx.worker.restarted.connect(self._on_engine_restarted)
         self.ctx.worker.dead.connect(self._on_engine_dead)
@@ -169,6 +163,10 @@ class TrainingPane(Pane):
         """The table as shown (for tests and export)."""
         return self.side.summary_rows()
 
+    def engine_split(self) -> int:
+        """The logical CPUs the engine's processor is split into (or will be when it starts)."""
+        return engine_split(self.ctx.worker.env_overrides)
+
     def is_running(self) -> bool:
         return self._job is not None
 
@@ -200,97 +198,29 @@ class TrainingPane(Pane):
     def _on_form_changed(self, what: str) -> None:
         if what == "model":
             if self.form.augment:
-                self._request_preview()
-            self._request_summary()
+                self.side_jobs.request_preview()
+            self.side_jobs.request_summary()
         elif what == "functional":
-            self._request_summary()
+            self.side_jobs.request_summary()
         elif what == "dataset":
             if self.form.augment:
-                self._request_preview()
+                self.side_jobs.request_preview()
         elif what == "augment":
             if self.form.augment:
                 self.side.setCurrentIndex(PREVIEW_TAB)
-                self._request_preview()
+                self.side_jobs.request_preview()
             else:
                 self.side.clear_preview()
 
     @Slot()
     def _on_folder_chosen(self) -> None:
         if self.form.augment:
-            self._request_preview()
+            self.side_jobs.request_preview()
 
-    # -- summary (Listing 2.2), built on the worker ----------------------------------------------
-    def _request_summary(self) -> None:
-        if not self._activated or self._closed:
-            return
-        key = self.form.summary_key()
-        if key in self._summaries:
-            self.side.show_summary(self._summaries[key])
-            return
-        first = not self._summaries
-        self.side.show_summary_pending("Loading TensorFlow…" if first else f"Building {key[0]}…")
-        if first:
-            self.monitor.device_label.setText("Device: (loading TensorFlow…)")
-        self._summary_job = self.ctx.worker.submit(
-            summary_job, key[0], key[1], channel=SUMMARY_CHANNEL, describe=f"building the {key[0]} model",
-            on_done=self._on_summary_done, on_error=self._on_summary_failed)
-
-    @Slot(object)
-    def _on_summary_done(self, summary: dict) -> None:
-        self._summary_job = None
-        if self._closed:
-            return
-        key = (summary["model"], summary["functional"])
-        self._summaries[key] = summary
-        self.monitor.set_device(summary["device"])
-        if key == self.form.summary_key():
-            self.side.show_summary(summary)
-
-    @Slot(str)
-    def _on_summary_failed(self, text: str) -> None:
-        self._summary_job = None
-        if not self._closed:
-            self.side.summary_title.setText(f"The model could not be built: {text}")
-
-    # -- augmentation preview (Listing 4.4, Figure 4.8) --------------------------------------------
     @Slot()
     def _on_preview_button_clicked(self) -> None:
         self.form.next_preview_round()
-        self._request_preview()
-
-    def _request_preview(self) -> None:
-        """Show 4 samples and 12 random changes of them. Bundled and generated sets are cheap
-        (a few ms) and done here; a folder or a keras.datasets file is read on the worker."""
-        if self._closed:
-            return
-        try:
-            request = self.form.preview_request()
-        except ValueError as exc:
-            self.side.preview_grid.clear(str(exc))
-            return
-        if request.local:
-            try:
-                self._on_preview_done(preview_from(data.load(request.dataset, **request.options), request.seed))
-            except (ValueError, data.DatasetUnavailableError) as exc:
-                self._on_preview_failed(str(exc))
-            return
-        self.side.preview_grid.clear(f"Reading {request.dataset}…")
-        self._preview_job = self.ctx.worker.submit(
-            preview_job, request.dataset, request.options, request.seed, channel=PREVIEW_CHANNEL,
-            describe=f"reading {request.dataset}",
-            on_done=self._on_preview_done, on_error=self._on_preview_failed)
-
-    @Slot(object)
-    def _on_preview_done(self, preview: dict) -> None:
-        self._preview_job = None
-        if not self._closed:
-            self.side.show_preview(preview)
-
-    @Slot(str)
-    def _on_preview_failed(self, text: str) -> None:
-        self._preview_job = None
-        if not self._closed:
-            self.side.clear_preview(f"No preview: {text}")
+        self.side_jobs.request_preview()
 
     # -- running -----------------------------------------------------------------------------
     def start(self, resume_from: str | Path | None = None, plan: words.ContinuePlan | None = None) -> bool:
@@ -313,23 +243,26 @@ class TrainingPane(Pane):
         if not self._allow_download(config):
             return False
         self.result = None
-        shown = self._shown_batches(plan)
+        shown = curves.shown_batches(self.monitor, plan, self._run_dir)
         self._run_dir = run_dir
         earlier = plan is not None and (plan.same_run or plan.has_earlier_curves)
         self.run_progress.reset(config.epochs, resumed=config.resume_from is not None,
                                 run_start=0 if earlier else None)
         self.monitor.reset()
-        self._drop_earlier_curves()
+        curves.drop_earlier_curves(self.monitor)
         self.side.log_view.clear()
         if plan is not None:
-            self._carry_curves(plan, shown)
+            curves.carry_curves(self.monitor, plan, shown)
             self.side.log(plan.note)
             self.ctx.post(plan.note, 10000)
         self.side.log(f"Run folder: {run_dir}")
+        self.side.start_task_view(words.task_tab_of(self.form.dataset), config.epochs)
+        if self._presentation and self.side.task_view is not None:  # in sight on a projector
+            self.set_presentation_mode(True)
         if config.gradient_flow:
             self.side.gradients.start_run(config.model)
             self.side.setCurrentIndex(GRADIENTS_TAB)
-        self.monitor.show_starting(first=not self._summaries)
+        self.monitor.show_starting(first=not self.side_jobs.summaries)
         self._set_running(True)
         devices = self.settings.engine_devices
         split = self.form.cpu_split_to_start(self.engine_split(), len(devices["gpus"]) if devices else 0)
@@ -340,10 +273,10 @@ class TrainingPane(Pane):
             self.ctx.post(text, 10000)
             self.monitor.show_restarting(text)
             self._pending_config = config
-            self.ctx.worker.restart(reason="to split the CPU", env_overrides=self._split_env(split))
+            self.ctx.worker.restart(reason="to split the CPU", env_overrides=split_env(split))
             return True
         if split is not None:  # not started yet: the first engine starts with the split
-            self.ctx.worker.restart(reason="to split the CPU", env_overrides=self._split_env(split))
+            self.ctx.worker.restart(reason="to split the CPU", env_overrides=split_env(split))
         self._submit_training(config)
         return True
 
@@ -352,20 +285,6 @@ class TrainingPane(Pane):
             train_job, config, channel=CHANNEL, supersede=False, describe=f"training {config.model}",
             on_done=self._on_training_done, on_error=self._on_training_failed,
             on_progress=self._on_training_progress)
-
-    @staticmethod
-    def _split_env(split: int) -> dict[str, str | None]:
-        return {distribute.CPU_REPLICAS_ENV: str(split) if split > 1 else None}
-
-    def engine_split(self) -> int:
-        """The logical CPUs the engine's processor is split into (or will be when it starts)."""
-        env = dict(os.environ)
-        for name, value in self.ctx.worker.env_overrides.items():
-            if value is None:
-                env.pop(name, None)
-            else:
-                env[name] = value
-        return distribute.cpu_replicas_from_env(env)
 
     @Slot()
     def _on_engine_restarted(self) -> None:
@@ -378,9 +297,9 @@ class TrainingPane(Pane):
         if config is not None:
             self._submit_training(config)
         if self._activated:
-            self._request_devices()
-            if self.form.summary_key() not in self._summaries:
-                self._request_summary()
+            self.side_jobs.request_devices()
+            if self.form.summary_key() not in self.side_jobs.summaries:
+                self.side_jobs.request_summary()
 
     @Slot(str)
     def _on_engine_dead(self, text: str) -> None:
@@ -389,21 +308,6 @@ class TrainingPane(Pane):
             self.monitor.show_not_trained()
             self._show_outcome("failed", text)
             self._set_running(False)
-
-    def _request_devices(self) -> None:
-        self._devices_job = self.ctx.worker.submit(
-            distribute.devices, channel=DEVICES_CHANNEL, describe="listing TensorFlow's devices",
-            on_done=self._on_devices_done, on_error=self._on_devices_failed)
-
-    @Slot(object)
-    def _on_devices_done(self, devices: dict) -> None:
-        self._devices_job = None
-        if not self._closed:
-            self.settings.set_engine_devices(devices, self.engine_split())
-
-    @Slot(str)
-    def _on_devices_failed(self, _text: str) -> None:
-        self._devices_job = None  # the devices line keeps saying what the settings expect
 
     def _allow_download(self, config) -> bool:
         """A Keras dataset that is not on this computer is downloaded only when the user agrees
@@ -417,14 +321,6 @@ class TrainingPane(Pane):
         self.form.allow_download(config)
         return True
 
-    def _ask_download(self, name: str, size: str) -> bool:
-        """The dialog behind ``download_prompt``."""
-        answer = QMessageBox.question(
-            self, "Download dataset", self.form.download_question(name, size),
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-            QMessageBox.StandardButton.No)
-        return answer == QMessageBox.StandardButton.Yes
-
     def continue_from(self, checkpoint: str | Path) -> bool:
         """Continue training from a saved checkpoint, with the model and data of its run: the
         same run (folder, curves, epoch numbers) when it is where that run ended, else a new run
@@ -437,49 +333,6 @@ class TrainingPane(Pane):
         # A checkpoint from elsewhere (no run.json) trains with the chosen model's settings.
         self.form.take_settings_of(plan.run)
         return self.start(resume_from=path, plan=plan)
-
-    # -- curves of the run continued, or of the earlier run (greyed) ------------------------------
-    def _shown_batches(self, plan) -> tuple[list, list] | None:
-        """The per-batch curve on screen, when it belongs to the plan's run."""
-        if plan is None or self._run_dir is None or plan.run.path.resolve() != self._run_dir.resolve():
-            return None
-        series = self.monitor.batch_plot.series("loss")
-        return (list(series.x), list(series.y)) if len(series) else None
-
-    def _drop_earlier_curves(self) -> None:
-        for plot in self.monitor.plots():
-            names = plot.keys()
-            for key in [k for k in names if k.startswith(EARLIER)]:
-                plot.remove_series(key)
-
-    def _carry_curves(self, plan, shown) -> None:
-        m = self.monitor
-        reports = words.earlier_epochs(plan.run, upto=plan.after_epoch)
-        if plan.same_run:  # the same run goes on: its curves are this run's
-            if shown is not None:
-                m.batch_plot.extend("loss", [x for x in shown[0] if x <= plan.after_epoch],
-                                    shown[1][:sum(1 for x in shown[0] if x <= plan.after_epoch)])
-            for info in reports:
-                m.show_epoch(info)
-            return
-        reports = words.earlier_epochs(plan.run)
-        if shown is not None:
-            m.batch_plot.add_series(EARLIER + "loss", "earlier run", EARLIER_COLOR, width=1.5)
-            m.batch_plot.extend(EARLIER + "loss", shown[0], shown[1])
-        if not reports:
-            return
-        epochs = [r["epoch"] for r in reports]
-        m.loss_plot.add_series(EARLIER + "loss", "earlier run", EARLIER_COLOR, symbol="o")
-        m.loss_plot.extend(EARLIER + "loss", epochs, [r["loss"] for r in reports])
-        if all(r["val_loss"] is not None for r in reports):
-            m.loss_plot.add_series(EARLIER + "val_loss", None, EARLIER_COLOR, symbol="o", dashed=True)
-            m.loss_plot.extend(EARLIER + "val_loss", epochs, [r["val_loss"] for r in reports])
-        metric = next(iter(words.plotted_metrics(reports[0])), None)
-        if metric is not None:
-            m.metric_plot.add_series(EARLIER + metric, "earlier run", EARLIER_COLOR, symbol="o")
-            m.metric_plot.extend(EARLIER + metric, epochs, [r["metrics"].get(metric, float("nan")) for r in reports])
-        for plot in m.plots():
-            plot.flush()
 
     @Slot()
     def _on_continue_clicked(self) -> None:
@@ -520,6 +373,8 @@ class TrainingPane(Pane):
             self.side.log(self.monitor.show_epoch(payload["info"]))
         elif kind == "diverged":
             self.monitor.mark_diverged(payload)
+        elif kind == "task_view":
+            self.side.show_task_report(payload["report"])
         elif kind == "gradients":
             self.side.gradients.show_report(payload["report"])
         elif kind == "strategy":
@@ -550,22 +405,11 @@ class TrainingPane(Pane):
             return
         message = f"Training failed: {text}"
         if engine_trouble(text) and self._run_dir is not None:
-            self.result = self._crashed_outcome(text)
+            self.result = crashed_outcome(self._run_dir, text)
             message += words.crashed_note(self.result.last_good_checkpoint)
         self.monitor.show_not_trained()
         self._show_outcome("failed", message)
         self._set_running(False)
-
-    def _crashed_outcome(self, text: str) -> TrainOutcome:
-        """TensorFlow died while the run trained: its run.json says "crashed" and its last
-        checkpoint is what is left to continue from."""
-        from cnnviz.ml import training
-
-        run_dir = self._run_dir
-        training.mark_interrupted(run_dir, text, status="crashed")
-        run = read_run(run_dir)
-        return TrainOutcome("crashed", text, run_dir=run_dir if run_dir.is_dir() else None,
-                            last_good_checkpoint=run.last_good_checkpoint)
 
     def _show_outcome(self, status: str, text: str) -> None:
         self.monitor.show_outcome(status, text)
@@ -595,35 +439,39 @@ class TrainingPane(Pane):
         if not self._activated and not self._closed:
             self._activated = True  # Keras is imported from here on, on the worker
             self.settings.set_engine_devices(None, self.engine_split())
-            self._request_summary()
-            self._request_devices()
+            self.side_jobs.request_summary()
+            self.side_jobs.request_devices()
 
     def is_busy(self) -> bool:
-        return (self._screenshot_pending or self._summary_job is not None
-                or self._preview_job is not None or self._devices_job is not None)
+        return self._screenshot_pending or self.side_jobs.busy
 
     def prepare_screenshot(self) -> None:
-        """Train 3 epochs of Listing 2.1 (pooled) on 1,536 digits so the plots show real curves."""
+        """Train 3 epochs of Listing 2.1 (pooled) on 1,536 digits so the plots show real curves
+        (``CNNVIZ_TRAINING_EXAMPLE=unet_small`` or ``siamese_mnist``: their Masks or Pairs tab)."""
         if not self._activated:
             self._activated = True
-            self._request_summary()
-            self._request_devices()
-        self.set_model("mnist_fast")
-        self.set_dataset("digits")
-        self.samples_spin.setValue(1536)
-        self.epochs_spin.setValue(3)
-        self.batch_spin.setValue(16)
+            self.side_jobs.request_summary()
+            self.side_jobs.request_devices()
+        model = os.environ.get("CNNVIZ_TRAINING_EXAMPLE", "mnist_fast")
+        model = model if model in words.SCREENSHOT_EXAMPLES else "mnist_fast"
+        dataset, samples, epochs, batch = words.SCREENSHOT_EXAMPLES[model]
+        self.set_model(model)
+        self.set_dataset(dataset)
+        self.samples_spin.setValue(samples)
+        self.epochs_spin.setValue(epochs)
+        self.batch_spin.setValue(batch)
         folder = tempfile.mkdtemp(prefix="cnnviz-screenshot-")
         atexit.register(shutil.rmtree, folder, ignore_errors=True)  # after the worker has ended
         self.set_output_root(Path(folder))
         self._screenshot_pending = self.start()
 
     def set_presentation_mode(self, on: bool) -> None:
+        self._presentation = on
         self.monitor.set_presentation_mode(on)
         # On a projector the curves matter most: the summary/augmentation/log column folds away
-        # (its splitter handle brings it back).
+        # (its splitter handle brings it back), unless it shows a run's masks or pairs.
         total = max(900, sum(self._splitter.sizes()))
-        left, right = (400, 0) if on else (310, 410)
+        left, right = (400, 0 if self.side.task_view is None else 380) if on else (310, 410)
         self._splitter.setSizes([left, total - left - right, right])
 
     def close_question(self) -> str | None:
@@ -644,7 +492,7 @@ class TrainingPane(Pane):
         the worker) and ignore whatever it reports afterwards."""
         self._closed = True
         self._pending_config = None
-        for job in (self._job, self._summary_job, self._preview_job, self._devices_job):
+        for job in (self._job, *self.side_jobs.jobs()):
             if job is not None:
                 job.stop()
         self.monitor.stop_updates()

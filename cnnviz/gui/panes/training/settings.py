@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QPushButton,
     QScrollArea,
     QSpinBox,
@@ -366,6 +367,14 @@ class TrainingSettings(QWidget):
         self.continue_button.setEnabled(not running)
         self.stop_button.setEnabled(running)
         self._show_start()
+
+    def ask_download(self, name: str, size: str) -> bool:
+        """Ask before a Keras dataset that is not on this computer is downloaded."""
+        answer = QMessageBox.question(
+            self, "Download dataset", self.form.download_question(name, size),
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
 
 
 #: form field -> the widget that shows it (values and check boxes)

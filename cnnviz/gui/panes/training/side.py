@@ -22,18 +22,20 @@ from PySide6.QtWidgets import (
 
 from cnnviz.gui.panes.training.gradients import GradientFlowView
 from cnnviz.gui.panes.training.settings import dim
+from cnnviz.gui.panes.training.task_views import TaskView
 from cnnviz.gui.widgets.sample_grid import SampleGridWidget
 from cnnviz.state import training as words
 
 PREVIEW_TAB = 1
 GRADIENTS_TAB = 3
+TASK_TAB = 4  # Masks (segmentation runs) or Pairs (siamese runs), beside Gradients
 PREVIEW_OFF = "Turn on augmentation to see samples"
 
 
 class SideTabs(QTabWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.addTab(self._summary_tab(), "Model summary")
+        self.addTab(self._summary_tab(), "Summary")  # five tabs share a narrow column
         self.addTab(self._preview_tab(), "Augmentation")
         self.log_view = QPlainTextEdit()
         self.log_view.setReadOnly(True)
@@ -41,6 +43,7 @@ class SideTabs(QTabWidget):
         self.addTab(self.log_view, "Log")
         self.gradients = GradientFlowView()
         self.addTab(self.gradients, "Gradients")
+        self.task_view: TaskView | None = None  # the Masks or Pairs tab, for those runs only
 
     def _summary_tab(self) -> QWidget:
         summary = QWidget()
@@ -134,6 +137,33 @@ class SideTabs(QTabWidget):
     def clear_preview(self, text: str = PREVIEW_OFF) -> None:
         self.preview_grid.clear(text)
         self.preview_caption.setText("")
+
+    # -- masks or pairs --------------------------------------------------------------------------
+    def start_task_view(self, task: str | None, epochs: int, first_epoch: int = 0) -> None:
+        """A new run: a Masks tab for a segmentation run, a Pairs tab for a siamese run (by
+        the dataset's task, see :func:`cnnviz.state.training.task_tab_of`), none for others."""
+        if self.task_view is not None and (task is None or self.task_view.task != task):
+            self.removeTab(self.indexOf(self.task_view))
+            self.task_view.deleteLater()
+            self.task_view = None
+        if task is None:
+            return
+        if self.task_view is None:
+            self.task_view = TaskView(task)
+            self.insertTab(TASK_TAB, self.task_view, words.TASK_TABS[task])
+        self.task_view.start_run(epochs, first_epoch)
+        self.setCurrentWidget(self.task_view)
+
+    def show_task_report(self, report: dict) -> None:
+        """An epoch's masks or pairs; the tab appears if the run's dataset did not say (a run
+        whose task is only known in the engine)."""
+        if self.task_view is None or self.task_view.task != report["task"]:
+            self.start_task_view(report["task"], int(report["epoch"]), int(report["epoch"]) - 1)
+        self.task_view.show_report(report)
+
+    def task_tab_title(self) -> str | None:
+        """The title of the Masks or Pairs tab shown, or None."""
+        return None if self.task_view is None else self.tabText(self.indexOf(self.task_view))
 
     # -- log -------------------------------------------------------------------------------------
     def log(self, text: str) -> None:
