@@ -186,6 +186,8 @@ def test_ten_thousand_values_are_paged(pane, qtbot, model_files):
     qtbot.mouseClick(view.values_next, LEFT)
     assert view.values_page_label.text().startswith("Values 41–80")
     assert view.values_chart.labels()[0] == "40"
+    ticks = view.values_chart.getAxis("bottom")._tickLevels[0]
+    assert ticks[0] == (0, "40") and ticks[1] == (8, "48")  # the values' numbers, not page places
 
 
 def test_a_regression_shows_its_number(pane, qtbot, model_files):

@@ -241,7 +241,12 @@ class OutputView(QWidget):
         page = self.state.values_page()
         if page is None:
             return
-        self.values_chart.set_values(page.values, page.names, horizontal=page.values.size <= 12)
+        horizontal = page.values.size <= 12
+        self.values_chart.set_values(page.values, page.names, horizontal=horizontal)
+        if not horizontal:  # the values' own numbers on the axis, not their place on the page
+            step = max(1, page.values.size // 5)
+            self.values_chart.getAxis("bottom").setTicks(
+                [[(i, str(page.first + i)) for i in range(0, page.values.size, step)]])
         # one number is said in words (a lone bar would only fill the panel); one page needs no pager
         self.stack.setVisible(page.total > 1)
         self.values_pager.setVisible(page.pages > 1)
