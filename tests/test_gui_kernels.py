@@ -714,7 +714,7 @@ def test_the_colour_bar_is_relabelled_only_when_its_levels_change(pane, monkeypa
     view = pane.result_view
     fits = []
     fit = view._fit_bar_axis
-    monkeypatch.setattr(view, "_fit_bar_axis", lambda: fits.append(1) or fit())
+    monkeypatch.setattr(view, "_fit_bar_axis", lambda **kw: fits.append(1) or fit(**kw))
     data = np.linspace(-3.0, 3.0, 64 * 48, dtype=np.float32).reshape(48, 64)
     view.set_image(data, signed=True)
     assert len(fits) == 1
@@ -729,3 +729,26 @@ def test_the_colour_bar_is_relabelled_only_when_its_levels_change(pane, monkeypa
     view.set_image(data * 10, signed=True, bar_label="filter output")
     assert len(fits) == 3
     assert view.color_bar.getAxis("left").labelText == "filter output"
+
+
+def test_the_colour_bar_keeps_its_width_while_a_live_update_narrows_its_labels(pane):
+    """Live updates of the same picture only let the colour bar's scale grow (a narrower label
+    would lay the view out again and make the image jump sideways); a new picture fits it anew.
+    The labels are the bar's own, never rescaled by pyqtgraph's SI prefix."""
+    view = pane.result_view
+    axis = view.color_bar.axis
+    data = np.linspace(-1.0, 1.0, 64 * 48, dtype=np.float32).reshape(48, 64)
+    view.set_image(data * 3, signed=True)
+    narrow = axis.fixedWidth
+    view.set_image(data * 0.0009, signed=True)  # labels such as −0.00025
+    wide = axis.fixedWidth
+    assert wide > narrow
+    view.set_image(data * 3, signed=True)
+    assert axis.fixedWidth == wide
+    assert view.bar_labels() == ["−2", "−1", "0", "1", "2"]
+    view.set_image(np.zeros((30, 40), np.float32) + data[:30, :40] * 3, signed=True)  # a new picture
+    assert axis.fixedWidth == narrow
+    view.set_image(data * 0.5, signed=True, bar_label="score")
+    label = view.color_bar.getAxis("left").labelString()
+    assert "score" in label and "(x" not in label  # no SI rescaling such as "(x0.001)"
+    assert view.bar_labels() == ["−0.5", "−0.25", "0", "0.25", "0.5"]

@@ -337,8 +337,12 @@ class ImageView(pg.GraphicsLayoutWidget):
         self.image_item = AreaImageItem(axisOrder="row-major", autoDownsample=True)
         self.view_box.addItem(self.image_item)
         self.color_bar = pg.ColorBarItem(interactive=False, width=16, colorMapMenu=False)
-        self.color_bar.getAxis("right").setTextPen("#e8eaed")
-        self.color_bar.getAxis("left").setTextPen("#e8eaed")
+        for side in ("right", "left"):
+            axis = self.color_bar.getAxis(side)
+            axis.setTextPen("#e8eaed")
+            # the bar writes its own "× 10ⁿ"; pyqtgraph's SI prefix would rewrite the label (and
+            # lay the axis out again) on every change of the levels
+            axis.enableAutoSIPrefix(False)
         self.addItem(self.color_bar, row=1, col=1)
         self.color_bar.setVisible(False)
         self.ci.layout.setColumnStretchFactor(0, 1)
@@ -444,18 +448,21 @@ class ImageView(pg.GraphicsLayoutWidget):
             label = " ".join(t for t in (bar_label, suffix) if t)
             bar = ((self._levels[0] / scale, self._levels[1] / scale), label)
             # a live update with the same levels would relabel and lay the bar out again for nothing
-            if bar != self._bar_levels_key:
+            if bar != self._bar_levels_key or shape_changed:
                 self.color_bar.setLevels(bar[0])
-                self._fit_bar_axis()
+                self._fit_bar_axis(keep_width=not shape_changed)
                 self.color_bar.getAxis("left").setLabel(label or None)
                 self._bar_levels_key = bar
         if auto_range or (auto_range is None and shape_changed):
             self.view_box.autoRange(padding=0.01)
 
-    def _fit_bar_axis(self) -> None:
+    def _fit_bar_axis(self, keep_width: bool = False) -> None:
         """Label the colour bar's scale (symmetric ticks for signed data) and make its axis as
         wide as its widest label in the current font: a label that does not fit is not drawn, and
-        on a projector's larger font that dropped every negative one."""
+        on a projector's larger font that dropped every negative one. ``keep_width`` (a live
+        update of the same picture) only lets the axis grow: a narrower label would otherwise lay
+        the view out again, repaint it (and its linked neighbour) a second time, and make the
+        image jump sideways while a kernel is painted."""
         axis = self.color_bar.axis
         lo, hi = self.color_bar.levels()
         ticks = bar_ticks(lo, hi)
@@ -469,7 +476,11 @@ class ImageView(pg.GraphicsLayoutWidget):
         metrics = QFontMetricsF(axis.style.get("tickFont") or self.font())
         widest = max((metrics.horizontalAdvance(t) for t in labels), default=0.0)
         needed = int(math.ceil(widest)) + max(0, axis.style["tickLength"]) + axis.style["tickTextOffset"][0] + 2
-        axis.setWidth(max(BAR_AXIS_WIDTH, needed))
+        width = max(BAR_AXIS_WIDTH, needed)
+        if keep_width and axis.fixedWidth is not None:
+            width = max(width, axis.fixedWidth)
+        if width != axis.fixedWidth:
+            axis.setWidth(width)
         # the lowest label is centred on the bar's end: leave room under it (inside the bar, so
         # the image's box, and a linked view's, keeps its size)
         self.color_bar.layout.setContentsMargins(1, 1, 1, max(1, int(math.ceil(metrics.height() / 2))))
