@@ -98,7 +98,7 @@ def test_a_classifier_keeps_its_bars_and_a_scene_of_shapes_gets_the_single_label
     assert ("Each object cropped and classified on its own: circle 100% (top left), square" in text
             and "(top right), triangle" in text and "(bottom left), hexagon" in text and "(bottom right)." in text)
     window.ctx.set_presentation(True)  # on a projector: the note in brief, in full as its tooltip
-    assert p.output_view.caption.text().startswith("4 objects, one label for all; alone: circle 100%")
+    assert p.output_view.caption.text() == "4 objects, one label for all (each alone: hover)."
     assert p.output_view.caption.toolTip() == text
     window.ctx.set_presentation(False)
     assert p.output_view.caption.text() == text

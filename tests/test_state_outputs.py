@@ -210,7 +210,7 @@ def test_the_objects_of_a_scene_classified_one_by_one_are_listed():
     assert "about 2 separate objects" in text
     assert "Each object cropped and classified on its own: circle 99% (top left), triangle 90% (bottom right)." in text
     assert classes_caption(pred, None, short=True) == (
-        "2 objects, one label for all; alone: circle 99%, triangle 90%.")
+        "2 objects, one label for all (each alone: hover).")
 
 
 def test_object_boxes_of_the_shapes_scene():

@@ -56,8 +56,7 @@ def classes_caption(pred: Prediction, preview: np.ndarray | None, short: bool = 
     each = list(getattr(pred, "objects", None) or [])
     objects = max(objects, len(each))
     if objects >= 2 and pred.probabilities.size >= 2 and short:
-        alone = ", ".join(f"{o[4]} {o[5]:.0%}" for o in each)
-        notes.append(f"{objects} objects, one label for all" + (f"; alone: {alone}." if alone else "."))
+        notes.append(f"{objects} objects, one label for all" + (" (each alone: hover)." if each else "."))
     elif objects >= 2 and pred.probabilities.size >= 2:
         notes.append(f"This image shows about {objects} separate objects, but a single-label classifier "
                      "must pick one class for the whole image (its scores add up to 100%).")

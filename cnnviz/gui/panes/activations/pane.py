@@ -227,7 +227,8 @@ class ActivationsPane(Pane):
         self.prediction.add_to(rv, 3)
         self.output_view = OutputView()
         self.output_view.sample_wanted.connect(self.feed_segmentation_sample)
-        rv.addWidget(self.output_view, 3)
+        rv.addWidget(self.output_view, 0)
+        self._right_layout = rv
         self.prediction_chart, self.prediction_label = self.prediction.prediction_chart, self.prediction.prediction_label
         self.gradcam_box = GradCamBox(s)
         rv.addWidget(self.gradcam_box, 4)
@@ -331,6 +332,8 @@ class ActivationsPane(Pane):
         self.prediction_chart.setVisible(classes)
         self.prediction_label.setVisible(classes)
         self.gradcam_box.setVisible(classes)  # Grad-CAM explains class scores only
+        # a classifier's bars and Grad-CAM share the column; the output view then holds a caption
+        self._right_layout.setStretchFactor(self.output_view, 0 if classes else 3)
 
     # ------------------------------------------------------------------ choices
     @Slot(int)
