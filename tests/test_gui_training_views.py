@@ -129,6 +129,11 @@ def test_a_report_for_a_run_whose_task_the_pane_did_not_know_brings_its_tab(qtbo
         "mean_dice": 0.0, "samples": 1, "nonfinite": 3, "values": 128})
     assert side.task_tab_title() == "Masks"
     assert side.task_view.shown_images() == 2
+    side.resize(140, 700)  # a narrow column (a projector's large text): the pictures shrink to fit
+    side.show()
+    qtbot.waitUntil(lambda: side.task_view.thumbs[0][0].pixmap().width() < 80)
+    row = side.task_view.thumbs[0]
+    assert row[1].geometry().right() <= side.task_view.width()
     assert "3 of the model's 128 mask scores are NaN" in side.task_view.caption.text()
 
 
@@ -153,3 +158,11 @@ def test_the_training_pane_class_stays_under_500_lines():
     lines, _ = inspect.getsourcelines(TrainingPane)
     assert len(lines) < 500
     assert len(Path(inspect.getsourcefile(TrainingPane)).read_text().splitlines()) < 500
+
+
+@pytest.mark.parametrize("model, dataset", [("unet_small", "segmentation"), ("siamese_mnist", "digit_pairs")])
+def test_the_screenshot_example_can_be_a_unet_or_siamese_run(pane, monkeypatch, model, dataset):
+    monkeypatch.setenv("CNNVIZ_TRAINING_EXAMPLE", model)
+    monkeypatch.setattr(pane, "start", lambda *a, **k: False)  # the settings only: no training here
+    pane.prepare_screenshot()
+    assert (pane.model_name(), pane.dataset_name()) == (model, dataset)

@@ -157,3 +157,23 @@ def test_a_siamese_run_stopped_mid_epoch_keeps_the_last_whole_epochs_pairs(keras
         rows = list(csv.DictReader(fh))
     assert float(rows[0]["val_pair_accuracy"]) == pytest.approx(report["accuracy"])
     assert rows[1]["partial"] == "1"
+
+
+def test_the_tab_record_keeps_whole_epochs_and_replaces_one_trained_again():
+    rec = words.TaskViewRecord()
+    rec.reset("pairs")
+    assert "end of the first epoch" in rec.caption()
+    img = np.zeros((2, 3, 3, 1), np.uint8)
+    for epoch, d in ((1, [0.2, 0.9]), (2, [0.9, 0.9]), (2, [0.2, 0.2])):  # epoch 2 trained again
+        r = T.pair_report(np.array(d), np.array([1, 0]), img, img)
+        r["epoch"] = epoch
+        rec.take(r)
+    assert rec.epochs == [1, 2] and rec.values["pair accuracy"] == [1.0, 0.5]
+    assert rec.caption().startswith("Epoch 2, on 2 validation pairs: 50.0% classified right")
+
+
+def test_the_tab_follows_the_datasets_task():
+    assert words.task_tab_of("segmentation") == "segmentation"
+    assert words.task_tab_of("digit_pairs") == "pairs"
+    assert words.task_tab_of("digits") is None and words.task_tab_of("folder") is None
+    assert words.task_tab_of("no such set") is None

@@ -66,22 +66,45 @@ def pixmap(image: np.ndarray, side: int) -> QPixmap:
 
 
 class Thumbnail(QLabel):
-    """A picture with a caption under it; ``set_image(None)`` empties it."""
+    """A picture at most ``side`` pixels wide that shrinks with a narrow column (a projector's
+    large text leaves the side column little room); ``set_image(None)`` empties it."""
+
+    MIN_SIDE = 36
 
     def __init__(self, side: int = 72, parent=None) -> None:
         super().__init__(parent)
         self.side = side
         self.image: np.ndarray | None = None
+        self._shown = 0
         self.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
-        self.setMinimumWidth(side)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        self.setMinimumWidth(self.MIN_SIDE)
+
+    def sizeHint(self):  # noqa: N802 (Qt name)
+        hint = super().sizeHint()
+        hint.setWidth(self.side)
+        return hint
 
     def set_image(self, image: np.ndarray | None) -> None:
         self.image = None if image is None else np.asarray(image)
-        self.setPixmap(QPixmap() if image is None else pixmap(image, self.side))
+        self._shown = 0
+        self._draw()
 
-    def set_side(self, side: int) -> None:
-        self.side = side
-        self.setMinimumWidth(side)
-        if self.image is not None:
-            self.setPixmap(pixmap(self.image, side))
+    def _draw(self) -> None:
+        side = max(self.MIN_SIDE, min(self.side, self.width() if self.isVisible() else self.side))
+        if self.image is None:
+            self.setPixmap(QPixmap())
+            self.setFixedHeight(self.MIN_SIDE)
+        elif side != self._shown:
+            pm = pixmap(self.image, side)
+            self.setPixmap(pm)
+            self.setFixedHeight(pm.height())
+        self._shown = side if self.image is not None else 0
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        super().resizeEvent(event)
+        self._draw()
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        super().showEvent(event)
+        self._draw()

@@ -114,6 +114,7 @@ class TaskView(QWidget):
         for c, text in enumerate(headers):
             head = dim(QLabel(text))
             head.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            head.setWordWrap(True)
             self.grid.addWidget(head, 0, c)
         while len(self.thumbs) < rows:
             r = len(self.thumbs)
