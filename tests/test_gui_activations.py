@@ -336,16 +336,37 @@ def test_a_weights_only_file_lists_layer_types_and_params_from_its_tensors(pane,
     assert "inferred from the stored weights" in pane.layer_table.item(0, 1).toolTip()
 
 
+@pytest.fixture(scope="module")
+def three_inputs_file(tmp_path_factory):
+    """A model with three 8×8 image inputs: more than the pane can feed."""
+    from cnnviz.ml.backend import keras as get_keras
+
+    keras = get_keras()
+    L = keras.layers
+    ins = [keras.Input((8, 8, 1), name=f"in_{k}") for k in range(3)]
+    model = keras.Model(ins, L.Dense(2)(L.Concatenate()([L.Flatten()(i) for i in ins])))
+    path = tmp_path_factory.mktemp("three") / "three_inputs.keras"
+    model.save(path)
+    return path
+
+
+def test_a_model_with_two_image_inputs_is_no_longer_refused(pane, qtbot):
+    open_and_wait(qtbot, pane, FIXTURES / "two_inputs.keras")
+    assert pane.info.inputs == 2 and pane.info.spec == (8, 8, 1)
+    assert "2 inputs" not in pane.grid.message()
+
+
 @pytest.mark.parametrize("name, words", [
-    ("two_inputs.keras", "2 inputs"),
+    ("three_inputs.keras", "3 inputs"),
     ("dense_only.keras", "vector of 6 numbers"),
     ("tfkeras_lstm_time_major.h5", "sequence"),
 ])
-def test_models_that_take_no_single_image_are_explained(pane, qtbot, name, words):
+def test_models_that_take_no_single_image_are_explained(pane, qtbot, name, words, request):
     # The digits demo's titles are up before the switch...
     views = (pane.input_view, pane.map_view, pane.overlay_view, pane.gradcam_view)
     assert pane.gradcam_view.title().startswith("“5”") and pane.map_view.title().startswith("Map #")
-    open_and_wait(qtbot, pane, FIXTURES / name)
+    path = request.getfixturevalue("three_inputs_file") if name == "three_inputs.keras" else FIXTURES / name
+    open_and_wait(qtbot, pane, path)
     assert pane.info.name == name and pane.info.spec is None
     assert words in pane.grid.message() and words in pane.message_label.text()
     # ...and none of them, nor their pictures, is left describing the previous model.
