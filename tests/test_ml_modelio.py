@@ -392,7 +392,10 @@ def test_demo_models_load_and_predict():
     for path in demos:
         loaded = load_model(path)
         assert loaded.ok, (path, loaded.notes)
-        assert loaded.labels, path
+        if len(loaded.model.inputs) == 1:  # the classifiers name their classes
+            assert loaded.labels, path
+        else:  # the siamese demo answers with a distance: nothing to name
+            assert path.name == "siamese_digits.keras" and len(loaded.model.inputs) == 2
         assert path.stat().st_size < 1_000_000
 
 
