@@ -947,7 +947,7 @@ TASK_WAITING = {
 
 
 #: The runs a screenshot of the pane trains: model -> (dataset, samples, epochs, batch size).
-SCREENSHOT_EXAMPLES = {"mnist_fast": ("digits", 1536, 3, 16), "unet_small": ("segmentation", 64, 3, 8),
+SCREENSHOT_EXAMPLES = {"mnist_fast": ("digits", 1536, 3, 16), "unet_small": ("segmentation", 64, 5, 8),
                        "siamese_mnist": ("digit_pairs", 1536, 4, 32)}
 
 
