@@ -125,6 +125,15 @@ def test_the_callback_scores_the_models_own_masks_like_core_masks(keras):
     assert logs["val_mask_dice"] == pytest.approx(np.mean([p.mean_dice for p in per]))
     assert report["epoch"] == 1 and report["samples"] == 3 and report["task"] == "segmentation"
     np.testing.assert_array_equal(report["truth"], ds.y_train[:3])
+    # a model whose masks hold NaN scores: counted and said, and the run is not stopped for it
+    kernel, bias = model.layers[-1].get_weights()
+    model.layers[-1].set_weights([np.full_like(kernel, np.nan), bias])
+    model.stop_training = False
+    cb.on_epoch_end(1, {})
+    bad = handle.views[-1]
+    assert bad["nonfinite"] == bad["values"] == 3 * 16 * 16 * 3
+    assert model.stop_training is False
+    assert "NaN or infinite" in words.masks_caption(bad) and "the run goes on" in words.masks_caption(bad)
     # a classifier on the same images gets no such callback (by its output, not its name)
     clf = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Flatten(), keras.layers.Dense(3, activation="softmax")])
     assert T._task_view_callback(keras, handle, state, ds, clf, ds.x_train, ds.y_train, (16, 16, 3),
