@@ -537,6 +537,7 @@ def test_the_trust_dialog_shows_the_lambda_code_and_speaks_the_apps_words(pane, 
         seen["text"] = box.informativeText()
         seen["details"] = box.detailedText()
         seen["buttons"] = [b.text() for b in box.buttons()]
+        seen["dialog"] = box.objectName()
         no = next(b for b in box.buttons() if b.text() == "Don't open")
         qtbot.mouseClick(no, LEFT)
 
@@ -548,6 +549,8 @@ def test_the_trust_dialog_shows_the_lambda_code_and_speaks_the_apps_words(pane, 
     details = seen["details"]
     assert "Lambda layer 'lambda_1'" in details and "LOAD_CONST" in details
     assert details not in seen["text"]  # the details say more than the question
+    assert seen["dialog"] == "trustDialog"  # the dialog every pane asks with
+    assert pane.trust_box is None  # answered: no dialog is held
     assert pane.info.name == "digits_cnn.keras"
     assert "refused" in pane.message_bar.text()
 
@@ -599,3 +602,41 @@ def test_the_layer_table_shows_whole_numbers_and_types_and_cuts_long_names_in_th
     # every column stays on screen: nothing is pushed past the table's right edge
     width = sum(table.columnWidth(c) for c in range(4))
     assert width <= table.viewport().width() + 2
+
+
+def test_a_second_input_above_the_size_limit_is_offered_downscaled(pane, qtbot, tmp_path, monkeypatch):
+    import cv2
+
+    from cnnviz.core import images
+    from cnnviz.gui.panes.activations import compare_page
+
+    monkeypatch.setattr(images, "MAX_PIXELS", images.MAX_PIXELS)  # process-wide: put back after
+    yy, xx = np.mgrid[0:1200, 0:1600]
+    photo = tmp_path / "big photo.jpg"
+    cv2.imwrite(str(photo), np.stack([xx * 255 // 1600, yy * 255 // 1200, (xx ^ yy) & 255], axis=2).astype(np.uint8))
+    pane.ctx.set_max_image_megapixels(0.4)
+    tabs = pane.views.tabBar()
+    qtbot.mouseClick(tabs, LEFT, pos=tabs.tabRect(2).center())
+    assert pane.views.currentIndex() == 2
+    qtbot.waitUntil(lambda: pane.state.compare_with is not None, timeout=TIMEOUT)
+    wait_idle(qtbot, pane)
+    before = (pane.state.compare_with, pane.state.compare_image)
+    monkeypatch.setattr(compare_page.QFileDialog, "getOpenFileName",
+                        staticmethod(lambda *a, **k: (str(photo), "")))
+    combo = pane.compare_combo
+    combo.setCurrentIndex(combo.findData(compare_page.OPEN_FILE))  # "Another file…", pick the photo
+
+    bar = pane.message_bar
+    assert bar.isVisible() and "big photo.jpg" in bar.text() and "Open it downscaled" in bar.text()
+    assert "File → Image size limit…" in bar.text()
+    assert pane.state.compare_with == before[0] and pane.state.compare_image is before[1]  # nothing is lost
+    button = bar.action_button()
+    assert button is not None and button.text() == "Open downscaled" and button.isVisible()
+
+    qtbot.mouseClick(button, LEFT)
+    assert pane.state.compare_image.shape == (300, 400, 3)  # 1/2 would be 800×600 = 0.48 MP
+    assert pane.state.compare_with == str(photo)
+    assert pane.state.compare_name == "big photo.jpg (decoded at 1/4)"
+    assert combo.currentText() == "big photo.jpg" and not bar.isVisible()
+    qtbot.waitUntil(lambda: pane.compare_views[1].title() == "big photo.jpg (decoded at 1/4)", timeout=TIMEOUT)
+    assert "big photo.jpg (decoded at 1/4)" in pane.compare_labels[1].text()

@@ -150,3 +150,26 @@ def test_classes_left_unnamed_keep_the_model_files_names(qtbot, window):
     assert expected in pane.message_bar.text()
     combo = pane.gradcam_box.class_combo
     assert [combo.itemText(i) for i in range(1, 5)] == ["round", "box", "triangle", "hexagon"]
+
+
+def test_the_prediction_box_works_with_the_state_it_is_given(qtbot, pane):
+    """The box is handed its state and where to speak: it works before it is laid out anywhere."""
+    import html
+
+    from cnnviz.gui.panes.activations.side_column import PredictionBox
+
+    said = []
+    box = PredictionBox(pane.state, say=lambda text, level: said.append((text, level)))
+    assert box.prediction_chart.parentWidget() is None  # in no pane
+    box.reset_for_model(pane.info)
+    assert box.class_names_button.isEnabled()
+    box.draw(pane.state.result.prediction)
+    assert HOW_TO_NAME in box.prediction_label.text()
+    message = box.apply_class_names(["only one"])
+    assert message and said == [(message, "warning")]
+    assert pane.state.class_names() == ["only one"]
+    assert html.escape(message) in box.prediction_label.text()
+    # names given in the pane reach this box too: it listens to the state it was given
+    box.names_message = ""
+    pane.state.set_class_names([f"c{i}" for i in range(_outputs(pane))])
+    assert HOW_TO_NAME not in box.prediction_label.text() and "Predicted <b>c" in box.prediction_label.text()

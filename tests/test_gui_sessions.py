@@ -214,6 +214,7 @@ def test_a_missing_image_and_model_open_the_rest_and_say_so(window, tmp_path, qt
     (lambda d: d["panes"]["kernels"].update(kernel="big"), "kernel"),
     (lambda d: d["panes"]["training"].update(epochs="many"), "epochs"),
     (lambda d: d.update(image={"png_base64": "!!"}), "damaged"),
+    (lambda d: d["panes"]["activations"].update(class_names="cat, dog"), "class_names"),
     (None, "broken at line"),
 ])
 def test_a_newer_or_broken_session_changes_nothing(window, tmp_path, edit, words):
@@ -300,3 +301,40 @@ def test_a_broken_session_on_the_command_line_says_why_and_still_opens(tmp_path)
     assert r.returncode == 0
     assert "newer cnnviz" in r.stderr
     assert _png_is_not_blank(out)
+
+
+def test_class_names_typed_for_the_model_are_kept_in_the_session(window, tmp_path, qtbot):
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QDialogButtonBox
+
+    window.ctx.open_image(paths.sample_image("digit_5"))
+    window.show_pane("activations")
+    pane = window.panes["activations"]
+    qtbot.waitUntil(lambda: pane.info is not None and pane.result is not None and not pane.is_busy(),
+                    timeout=TIMEOUT)
+    n = pane.state.result.prediction.probabilities.size
+
+    def type_names(names: list[str]) -> None:  # Class names…, type them, OK — as a person does
+        qtbot.mouseClick(pane.prediction.class_names_button, Qt.MouseButton.LeftButton)
+        dialog = pane.prediction.dialog
+        dialog.editor.setPlainText("\n".join(names))
+        qtbot.mouseClick(dialog.buttons.button(QDialogButtonBox.StandardButton.Ok), Qt.MouseButton.LeftButton)
+
+    def bars() -> list[str]:  # the bars' class names (not the "5 others" bar)
+        return [label for label in pane.prediction_chart.labels() if not label.endswith(" others")]
+
+    saved = [f"saved {i}" for i in range(n)]
+    type_names(saved)
+    assert bars() and set(bars()) <= set(saved)
+    path = window.save_session(tmp_path / "named.cnnviz")
+    assert json.loads(path.read_text())["panes"]["activations"]["class_names"] == saved
+    type_names([f"changed {i}" for i in range(n)])
+    assert bars() and all(label.startswith("changed") for label in bars())
+
+    model_id = pane.info.model_id
+    assert window.open_session(path)
+    qtbot.waitUntil(lambda: pane.info.model_id != model_id and pane.result is not None
+                    and not pane.is_busy(), timeout=TIMEOUT)
+    assert bars() and set(bars()) <= set(saved)  # the bars show the saved names
+    assert "Predicted <b>saved " in pane.prediction_label.text()
+    assert pane.state.class_names() == saved

@@ -524,3 +524,55 @@ def test_the_trust_details_show_each_lambda_and_its_code_as_text():
     assert "AttentionPooling ('pool')" in text
     assert "load_model" not in text and "trust=True" not in text
     pickle.loads(pickle.dumps(refused))  # it crosses from the engine
+
+
+def test_the_trust_question_has_one_wording_for_every_pane():
+    from cnnviz.state.activations import (
+        DECLINE_BUTTON,
+        TRUST_BUTTON,
+        TRUST_TITLE,
+        trust_declined_text,
+        trust_question,
+        trust_unattended_text,
+    )
+
+    assert (TRUST_TITLE, TRUST_BUTTON, DECLINE_BUTTON) == ("Do you trust this file?", "Trust and open", "Don't open")
+    question, meaning = trust_question("a<b>.h5", ["a Lambda layer", "a custom class"], "Click \"Trust and open\".")
+    assert question == "<b>Do you trust this file?</b><br>'a&lt;b&gt;.h5' contains:"  # a name is text
+    assert meaning.startswith("• a Lambda layer<br>• a custom class<br><br>")
+    assert "runs that code on this computer" in meaning and meaning.endswith('Click "Trust and open".')
+    refused = LoadRefused("/m/lambda.h5", "unsafe", ["a Lambda layer"], "hint", False, True)
+    assert trust_declined_text(refused, " The open siamese model stays.") == (
+        "Not opened: 'lambda.h5' was refused because it contains a Lambda layer. The open siamese model stays.")
+    said = trust_unattended_text(refused)
+    assert said.startswith("Not opened: 'lambda.h5' contains a Lambda layer.")
+    assert "Nobody can answer 'Do you trust this file?' while a screenshot is taken" in said
+
+
+def test_class_names_typed_for_the_model_are_part_of_the_session(state, fake, tmp_path):
+    from cnnviz.state.session import SessionError
+
+    assert state.to_session()["class_names"] is None  # none typed: the file's own
+    names = [f"n{i}" for i in range(10)]
+    state.set_class_names(names)
+    saved = state.to_session()
+    assert saved["class_names"] == names
+    # bad values are refused in words, and nothing changes
+    asked = len(fake.calls)
+    for bad in ("cat, dog", ["cat", 3], {"0": "cat"}):
+        with pytest.raises(SessionError, match='"class_names" must be a list of class names'):
+            state.apply_session(dict(saved, class_names=bad))
+        assert state.class_names() == names and len(fake.calls) == asked  # no model is opened
+    # the names come back with the model they were typed for
+    model = tmp_path / "digits_cnn.keras"
+    model.write_bytes(b"not read here")
+    state.set_class_names(["other"] * 10)
+    state.apply_session(dict(saved, model=str(model)))
+    kind, req, _, _ = fake.calls[-1]
+    assert kind == "load" and req.path == str(model)
+    fake.done("load", digits_info(model_id=5, path=str(model)))
+    assert state.class_names() == names
+    # an empty list: back to the file's own names
+    state.apply_session(dict(saved, model=str(model), class_names=[]))
+    fake.done("load", digits_info(model_id=6, path=str(model)))
+    assert state.class_names() == [str(i) for i in range(10)]

@@ -281,6 +281,39 @@ def no_activations_text(info: ModelInfo | None, reason: str) -> tuple[str, str]:
     return reason + "\n\nStill available: " + " and ".join(still) + ".", "No image input"
 
 
+#: The question asked before a model file that contains code is opened, and its two answers.
+TRUST_TITLE = "Do you trust this file?"
+TRUST_BUTTON = "Trust and open"
+DECLINE_BUTTON = "Don't open"
+
+
+def trust_question(name: str, findings: list[str], hint: str) -> tuple[str, str]:
+    """The trust dialog's words (rich text): the question about ``name`` and, below it, what the
+    file contains (``findings``), what opening it means and ``hint`` (how to decide)."""
+    from html import escape as _escape
+
+    def escape(text: str) -> str:  # a file's name or a finding is shown as text, never as markup
+        return _escape(text, quote=False)
+
+    question = f"<b>{TRUST_TITLE}</b><br>'{escape(name)}' contains:"
+    meaning = ("• " + "<br>• ".join(escape(f) for f in findings) + "<br><br>"
+               "Opening it runs that code on this computer with your permissions. " + escape(hint))
+    return question, meaning
+
+
+def trust_declined_text(outcome: LoadRefused, kept: str = "") -> str:
+    """What the message bar says after the user did not trust the file (``kept``: what stays)."""
+    return (f"Not opened: '{Path(outcome.path).name}' was refused because it contains "
+            + "; ".join(outcome.findings) + "." + kept)
+
+
+def trust_unattended_text(outcome: LoadRefused) -> str:
+    """What the message bar says when nobody can answer the question (a screenshot is taken)."""
+    return (f"Not opened: '{Path(outcome.path).name}' contains " + "; ".join(outcome.findings)
+            + f". Nobody can answer '{TRUST_TITLE}' while a screenshot is taken, so it was "
+              "refused; open it in the window to decide.")
+
+
 def trust_details(outcome: LoadRefused) -> str:
     """The trust dialog's details: what the file contains, piece by piece — each Lambda's name
     and its code as text (disassembled; never run), and the custom classes it names."""
@@ -625,20 +658,15 @@ class ActivationsState:
     def _on_loaded(self, outcome: ModelInfo | LoadRefused | LoadFailed, source: LoadRequest | None = None) -> None:
         self._load_finished()
         if isinstance(outcome, LoadRefused):
-            name = Path(outcome.path).name
             if outcome.trusted or not outcome.can_trust:  # trusting would not help: nothing to ask
                 self.report_error(outcome.message + self._kept())
             elif self.unattended:
                 # A screenshot runs with nobody to answer the question: refuse, and say why.
-                self.report_error(f"Not opened: '{name}' contains " + "; ".join(outcome.findings)
-                                  + ". Nobody can answer 'Do you trust this file?' while a "
-                                    "screenshot is taken, so it was refused; open it in the "
-                                    "window to decide.")
+                self.report_error(trust_unattended_text(outcome))
             elif self.ask_trust(outcome):
                 self.open_model(outcome.path, trust=True)
             else:
-                self.report_error(f"Not opened: '{name}' was refused because it contains "
-                                  + "; ".join(outcome.findings) + "." + self._kept())
+                self.report_error(trust_declined_text(outcome, self._kept()))
             return
         if isinstance(outcome, LoadFailed):
             self.report_error(outcome.message + self._kept())
@@ -689,6 +717,13 @@ class ActivationsState:
         # what the session that opened this model says)
         self.feed, self.other = getattr(self, "session_feed", None) or ("a", "blank")
         self.session_feed = None
+        # the class names a session typed for this model (an empty list: the file's own names)
+        names, self.session_class_names = getattr(self, "session_class_names", None), None
+        if names is not None:
+            if names:
+                self.user_class_names[info.path] = names
+            else:
+                self.user_class_names.pop(info.path, None)
         self.filter_layer = info.conv_layers[0] if info.conv_layers else None
         self.filter_page, self.filter_channel = 0, -1
         self.scaling_chosen = False
@@ -819,10 +854,17 @@ class ActivationsState:
             self.report_error(str(exc))
             self.compare_name = ""
             return False
-        self.compare_with = data
-        self.compare_image = np.ascontiguousarray(img, dtype=np.uint8)
-        self.compare_name = Path(data).name
+        self.set_compare_image(data, img)
         return True
+
+    def set_compare_image(self, path: str | Path, image: np.ndarray, reduction: str = "") -> None:
+        """The second input: ``image``, read from the file ``path`` by the view (under the image
+        size limit; ``reduction`` says how it was shrunk, e.g. "decoded at 1/4", for its name)."""
+        if image.ndim == 2:
+            image = np.repeat(image[:, :, None], 3, axis=2)
+        self.compare_with = str(path)
+        self.compare_image = np.ascontiguousarray(image, dtype=np.uint8)
+        self.compare_name = Path(path).name + (f" ({reduction})" if reduction else "")
 
     # ------------------------------------------------------------------ computing
     def request_compute(self) -> None:
@@ -1006,6 +1048,9 @@ class ActivationsState:
             "alpha": self.alpha,
             "feed": getattr(self, "feed", "a"),
             "other": getattr(self, "other", "blank"),
+            # the names typed with "Class names…" for this model (None: the file's own)
+            "class_names": (self.user_class_names.get(self.info.path)
+                            if self.info is not None else None),
         }
 
     def apply_session(self, d: dict, base_dir: Path | None = None) -> dict:
@@ -1015,8 +1060,9 @@ class ActivationsState:
         "normalization", "source", "compare_with" (a Path, "canvas" or None), "alpha",
         "missing" (what could not be found, in words, or ""), "feed", "other"}``; the last two
         (which of two image inputs gets the image, what the other gets) apply here, when the
-        session's model is adopted."""
-        from cnnviz.state.session import Fields, resolve_path
+        session's model is adopted, and so do its "class_names" (a list of texts typed with
+        "Class names…"; an empty list or null: the model file's own names)."""
+        from cnnviz.state.session import Fields, SessionError, resolve_path
 
         f = Fields(d, "activations")
         model = f.optional_text("model")
@@ -1031,6 +1077,11 @@ class ActivationsState:
             "feed": f.choice("feed", ("a", "b"), "a"),
             "other": f.choice("other", ("blank", "same"), "blank"),
         }
+        names = f.get("class_names")
+        if "class_names" in f and names is not None and (
+                not isinstance(names, list) or not all(isinstance(n, str) for n in names)):
+            raise SessionError(f"The session's activations setting \"class_names\" must be a list "
+                               f"of class names (text, one for each class); found {names!r}.")
         compare = f.optional_text("compare_with")
         missing = []
         if compare == "canvas":
@@ -1045,6 +1096,8 @@ class ActivationsState:
             path = resolve_path(model, base_dir)
             if path.is_file():
                 self.session_feed = (plan["feed"], plan["other"])  # applied when it is adopted
+                if "class_names" in f:  # so are the names typed for it
+                    self.session_class_names = [n.strip() for n in names or [] if n.strip()]
                 self.open_model(path)
             else:
                 missing.append(f"the model {model}")

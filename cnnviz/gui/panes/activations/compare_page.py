@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,8 @@ from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from cnnviz import paths
+from cnnviz.core import images
+from cnnviz.core.images import DownscaledImage
 from cnnviz.gui.qtutil import IMAGE_FILTER, signals_blocked
 from cnnviz.gui.widgets.feature_grid import FeatureGridWidget
 from cnnviz.gui.widgets.image_view import ImageView
@@ -21,10 +24,26 @@ from cnnviz.state.outputs import output_brief
 OPEN_FILE = "__open__"
 
 
+#: Reads an image file for the second input: ``read(path, use)`` returns the image (a
+#: :class:`~cnnviz.core.images.DownscaledImage`) or None after saying why; an image above the size
+#: limit is offered downscaled, and handed to ``use`` when the user accepts.
+ReadImage = Callable[[str, Callable[[DownscaledImage], object]], "DownscaledImage | None"]
+
+
+def _read_alone(path: str, use) -> DownscaledImage | None:
+    """Read without a window to speak in: under the limit, or not at all."""
+    try:
+        return DownscaledImage(images.load_image(path), 1, (0, 0), False)
+    except images.ImageLoadError:
+        return None
+
+
 class ComparePage(QWidget):
-    def __init__(self, state: ActivationsState, parent: QWidget | None = None) -> None:
+    def __init__(self, state: ActivationsState, parent: QWidget | None = None,
+                 read: ReadImage | None = None) -> None:
         super().__init__(parent)
         self.state = state
+        self._read = read or _read_alone
         v = QVBoxLayout(self)
         v.setContentsMargins(4, 4, 4, 4)
         top = QHBoxLayout()
@@ -78,9 +97,28 @@ class ComparePage(QWidget):
     def choose(self, data: str) -> bool:
         """Choose the second input: an image file, or ``"canvas"`` for the drawing."""
         self._select(str(data))
-        ok = self.state.set_compare(str(data))
+        ok = self._set(str(data))
         self.state.request_compute()
         return ok
+
+    def _set(self, data: str) -> bool:
+        """Make ``data`` the second input; a file is read under the image size limit (one above
+        it is refused in words, with an offer to open it downscaled). False if it was not read."""
+        if data == "canvas":
+            return self.state.set_compare(data)
+        result = self._read(data, lambda reduced: self._use(data, reduced, compute=True))
+        if result is None:
+            self.state.compare_name = ""
+            return False
+        self._use(data, result)
+        return True
+
+    def _use(self, path: str, result: DownscaledImage, compute: bool = False) -> None:
+        reduction = result.describe().partition(":")[0] if result.factor > 1 else ""
+        self.state.set_compare_image(path, result.image, reduction)
+        if compute:  # read later, from the message bar's "Open downscaled"
+            self._select(path)
+            self.state.request_compute()
 
     def choose_default(self, current_stem: str) -> None:
         """A bundled sample as the second input, unless one is chosen already."""
@@ -91,7 +129,7 @@ class ComparePage(QWidget):
                         if Path(str(self.compare_combo.itemData(i))).stem == stem), -1)
             if idx >= 0:
                 self._select(str(self.compare_combo.itemData(idx)))
-                self.state.set_compare(str(self.compare_combo.itemData(idx)))
+                self._set(str(self.compare_combo.itemData(idx)))
                 return
 
     @Slot(int)
@@ -105,7 +143,7 @@ class ComparePage(QWidget):
                 return
             self._select(path)
             data = path
-        self.state.set_compare(str(data))
+        self._set(str(data))
         self.state.request_compute()
 
     def draw(self, res: ActivationResult, first_name: str, shown: bool) -> None:

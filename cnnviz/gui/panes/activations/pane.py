@@ -41,6 +41,8 @@ from cnnviz.gui.qtutil import debounce_timer, signals_blocked
 from cnnviz.gui.widgets.draw_canvas import center_like_mnist
 from cnnviz.gui.widgets.image_view import ImageView
 from cnnviz.gui.widgets.message_bar import plain_text
+from cnnviz.gui.widgets.trust_dialog import answer as answer_trust
+from cnnviz.gui.widgets.trust_dialog import trust_box as trust_dialog_box
 from cnnviz.ml.inspect import JOBS, LoadRefused, ModelInfo, describe_request
 from cnnviz.state.activations import (
     STARTING,
@@ -170,7 +172,8 @@ class ActivationsPane(Pane):
         self.maps_page = MapsPage(s)
         self.maps_page.norm_combo.currentIndexChanged.connect(self._on_norm_changed)
         self.filters_page = FiltersPage(s)
-        self.compare_page = ComparePage(s)
+        self.compare_page = ComparePage(
+            s, read=lambda path, use: self.ctx.read_image(path, pane=self, use=use))
         self.views = QTabWidget()
         self.views.setDocumentMode(True)
         self.views.currentChanged.connect(self._on_view_changed)
@@ -223,7 +226,7 @@ class ActivationsPane(Pane):
         self.input_view = ImageView("What the model sees")
         self.input_view.setMinimumHeight(110)
         rv.addWidget(self.input_view, 2)
-        self.prediction = PredictionBox()
+        self.prediction = PredictionBox(s, say=self.show_message)
         self.prediction.add_to(rv, 3)
         self.output_view = OutputView()
         self.output_view.sample_wanted.connect(self.feed_segmentation_sample)
@@ -273,20 +276,13 @@ class ActivationsPane(Pane):
         return self.trust_prompt(Path(outcome.path).name, outcome.message, outcome.findings, outcome.hint)
 
     def _ask_trust(self, name: str, message: str, findings: list[str], hint: str) -> bool:
-        """The dialog behind ``trust_prompt``: the user decides whether the file may run code."""
-        box = QMessageBox(self)
-        box.setIcon(QMessageBox.Icon.Warning)
-        box.setWindowTitle("Do you trust this file?")
-        box.setText(f"<b>Do you trust this file?</b><br>'{name}' contains:")
-        box.setInformativeText("• " + "<br>• ".join(findings) + "<br><br>"
-                               "Opening it runs that code on this computer with your permissions. "
-                               + hint)
-        box.setDetailedText(self._trust_details or message)
-        self.trust_box = box  # what tests read while it is open
-        yes = box.addButton("Trust and open", QMessageBox.ButtonRole.YesRole)
-        box.addButton("Don't open", QMessageBox.ButtonRole.NoRole)
-        box.exec()
-        return box.clickedButton() is yes
+        """The dialog behind ``trust_prompt`` (the one every pane asks with): the user decides
+        whether the file may run code."""
+        box = trust_dialog_box(self, name, message, findings, hint, self._trust_details)
+        try:
+            return answer_trust(box, shown=lambda b: setattr(self, "trust_box", b))
+        finally:
+            self.trust_box = None
 
     def _on_error(self, text: str) -> None:
         text = plain_text(text)

@@ -4,6 +4,7 @@ prediction and Grad-CAM."""
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 
 import numpy as np
 from PySide6.QtCore import Qt, Slot
@@ -62,9 +63,11 @@ HOW_TO_NAME = ("The classes have no names: press Class names… to type or load 
 
 class PredictionBox:
     """The likeliest classes as bars, and the top one in words: two widgets the column lays out
-    with their own stretch; "Class names…" names the model's classes."""
+    with their own stretch; "Class names…" names the model's classes. ``say(text, level)`` shows
+    what a count of names that does not match the outputs means (the pane's message bar)."""
 
-    def __init__(self, state: ActivationsState | None = None) -> None:
+    def __init__(self, state: ActivationsState,
+                 say: Callable[[str, str], object] | None = None) -> None:
         self.prediction_chart = BarChartWidget("Prediction")
         self.prediction_chart.setMinimumHeight(140)
         self.prediction_label = QLabel()
@@ -74,8 +77,9 @@ class PredictionBox:
                                            "line, or load a text file such as labels.txt")
         self.class_names_button.setEnabled(False)
         self.class_names_button.clicked.connect(self.class_names_dialog)
-        self._state = state
-        self._bound = False
+        state.class_names_changed.connect(self._on_class_names_changed)
+        self.state = state
+        self._say = say
         self._pred: Prediction | None = None
         self.names_message = ""  # what the last names given mean when they do not match
 
@@ -86,33 +90,14 @@ class PredictionBox:
         row.addWidget(self.class_names_button, 0, Qt.AlignmentFlag.AlignTop)
         layout.addLayout(row)
 
-    # -- the state and the pane, found once the box is laid out in the pane ----------------------
-    def _pane(self):
-        w = self.prediction_chart.parentWidget()
-        while w is not None and not isinstance(getattr(w, "state", None), ActivationsState):
-            w = w.parentWidget()
-        return w
-
-    @property
-    def state(self) -> ActivationsState | None:
-        if self._state is None:
-            pane = self._pane()
-            self._state = pane.state if pane is not None else None
-        if self._state is not None and not self._bound:
-            self._bound = True
-            self._state.class_names_changed.connect(self._on_class_names_changed)
-        return self._state
-
     def reset_for_model(self, info: ModelInfo) -> None:
         """A new model: the previous prediction goes."""
         self.names_message = ""
         self.class_names_button.setEnabled(info.output_kind == "classes" and class_count(info) > 0)
-        _ = self.state  # listen for its class names
         self.draw(None)
 
     def _names(self) -> list[str] | None:
-        state = self.state
-        return state.class_names() if state is not None else None
+        return self.state.class_names()
 
     def draw(self, pred: Prediction | None) -> None:
         self._pred = pred
@@ -130,7 +115,7 @@ class PredictionBox:
                 f"({rows.top_probability:.1%}){more}{note}")
         if self.names_message:
             text += f"<br>{html.escape(self.names_message)}"
-        elif not names and self.state is not None:
+        elif not names:
             text += f"<br><i>{html.escape(HOW_TO_NAME)}</i>"
         self.prediction_label.setText(text)
 
@@ -140,7 +125,7 @@ class PredictionBox:
         from cnnviz.gui.widgets.class_names_dialog import open_class_names_dialog
 
         state = self.state
-        if state is None or state.info is None:
+        if state.info is None:
             return None
         info = state.info
         self.dialog = open_class_names_dialog(self.class_names_button, info.name, class_count(info),
@@ -151,14 +136,10 @@ class PredictionBox:
     def apply_class_names(self, names: list[str]) -> str:
         """Give the current model these class names; a count that does not match its outputs is
         said in the caption and the pane's message bar."""
-        state = self.state
-        if state is None:
-            return ""
-        message = state.set_class_names(names)
+        message = self.state.set_class_names(names)
         self.names_message = message
-        pane = self._pane()
-        if pane is not None and message:
-            pane.show_message(message, "warning")
+        if self._say is not None and message:
+            self._say(message, "warning")
         self.draw(self._pred)
         return message
 
