@@ -105,3 +105,44 @@ def test_editing_logits_updates_probabilities_and_loss(qtbot, pane):
     assert "<b>2.303</b>" in pane.summary_label.text()
     qtbot.mouseClick(pane.book_button, Qt.MouseButton.LeftButton)
     assert pane.state.logits[0] == -0.113 and pane.class_spin.value() == 2
+
+
+def _settle(qtbot) -> None:
+    for _ in range(3):
+        QApplication.processEvents()
+        qtbot.wait(30)
+
+
+def test_on_a_projector_the_plot_texts_grow_and_every_softmax_number_is_whole(window, qtbot):
+    """F5 at 1280×720: the plots' titles, axis titles and value labels are large enough to read
+    from the back (≥ 14 px), each value label stays inside its plot, and no probability in the
+    softmax table is cut to "…" (the predicted class's row is bold, so wider)."""
+    from PySide6.QtGui import QFontInfo, QFontMetrics
+
+    window.resize(1280, 720)
+    window.show_pane("functions")
+    pane = window.panes["functions"]
+    try:
+        window.ctx.set_presentation(True)
+        _settle(qtbot)
+        for plot in (pane.plots.function_plot, pane.plots.slope_plot):
+            item = plot.getPlotItem()
+            assert QFontInfo(plot.label.textItem.font()).pixelSize() >= 14
+            assert item.titleLabel.item.boundingRect().height() >= 28
+            assert item.getAxis("bottom").label.boundingRect().height() >= 26
+            box = item.getViewBox().sceneBoundingRect()
+            label = plot.label.sceneBoundingRect()
+            assert box.left() <= label.left() and label.right() <= box.right() + 1, (label, box)
+        table = pane.table
+        for r in range(table.rowCount()):
+            for c in range(table.columnCount()):
+                cell = table.item(r, c)
+                assert cell.font().pointSizeF() == table.font().pointSizeF()  # the window's size
+                needed = QFontMetrics(cell.font()).horizontalAdvance(cell.text()) + 6
+                assert needed <= table.columnWidth(c), (cell.text(), table.columnWidth(c))
+    finally:
+        window.ctx.set_presentation(False)
+    _settle(qtbot)
+    assert QFontInfo(pane.plots.function_plot.label.textItem.font()).pixelSize() < 14
+    assert all(pane.table.item(r, 0).font().pointSizeF() == pane.table.font().pointSizeF()
+               for r in range(pane.table.rowCount()))

@@ -176,3 +176,4 @@ class FunctionsPane(Pane):
     # -- pane hooks --------------------------------------------------------------------------
     def set_presentation_mode(self, on: bool) -> None:
         self._set_controls_width(on)
+        self.plots.set_presentation_mode(on)
