@@ -326,3 +326,33 @@ def test_while_a_screenshot_is_taken_a_siamese_model_with_code_is_refused(pane, 
     assert asked == []  # nobody is there to answer
     assert "while a screenshot is taken" in pane.message_bar.text()
     assert pane.info.name == "siamese_digits.keras"
+
+
+def test_on_a_projector_the_number_lines_read_from_the_back_and_the_label_is_whole(pane, qtbot, window):
+    """F5 at 1280×720: the words and the distance on the pair's number line (and on the triplet's)
+    are ≥ 14 px high, and the pair's label shows "y = 0 (different)" whole, not cut."""
+    from PySide6.QtGui import QFontInfo
+    from PySide6.QtWidgets import QApplication, QStyle, QStyleOptionComboBox
+
+    window.resize(1280, 720)
+    try:
+        window.ctx.set_presentation(True)
+        for _ in range(3):
+            QApplication.processEvents()
+            qtbot.wait(30)
+        scale = pane.scale
+        texts = [scale.d_text, scale.same_text, scale.different_text, scale.threshold_line.label,
+                 scale.margin_line.label, pane.triplet_scale.band_text, pane.triplet_scale.positive_text]
+        for t in texts:
+            assert QFontInfo(t.textItem.font()).pixelSize() >= 14, t.textItem.toPlainText()
+        assert scale.getAxis("bottom").label.boundingRect().height() >= 26
+        combo = pane.y_combo
+        opt = QStyleOptionComboBox()
+        for i in range(combo.count()):
+            combo.setCurrentIndex(i)
+            combo.initStyleOption(opt)
+            space = combo.style().subControlRect(QStyle.ComplexControl.CC_ComboBox, opt,
+                                                 QStyle.SubControl.SC_ComboBoxEditField, combo).width()
+            assert combo.fontMetrics().horizontalAdvance(combo.currentText()) <= space, combo.currentText()
+    finally:
+        window.ctx.set_presentation(False)

@@ -17,6 +17,7 @@ from PySide6.QtCore import QTimer, Slot
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QBoxLayout,
+    QComboBox,
     QFileDialog,
     QLineEdit,
     QMessageBox,
@@ -39,6 +40,7 @@ from cnnviz.gui.panes.siamese.pages import (
 from cnnviz.gui.qtutil import MODEL_FILTER, debounce_timer, signals_blocked
 from cnnviz.gui.widgets.draw_canvas import center_like_mnist
 from cnnviz.gui.widgets.message_bar import plain_text
+from cnnviz.gui.widgets.plot_text import scale_plot_text
 from cnnviz.gui.widgets.trust_dialog import ask_trust, declined_text, unattended_text
 from cnnviz.ml.inspect import LoadFailed, LoadRefused, LoadRequest
 from cnnviz.ml.siamese import (
@@ -153,6 +155,8 @@ class SiamesePane(Pane):
         self.triplet_scale, self.triplet_label = triplet.triplet_scale, triplet.triplet_label
         self._scale_fonts(False)
         fit_combos(self, 8)  # long choices and a projector's fonts never widen the pane
+        # the pair's label sits in a row with room to spare: its few words are always whole
+        self.y_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         root = self.layout()  # a box around the splitter: the bar goes above it, full width
         root.setDirection(QBoxLayout.Direction.TopToBottom)
         root.setStretchFactor(self._splitter, 1)  # the bar takes only the height of its text
@@ -165,7 +169,9 @@ class SiamesePane(Pane):
         big.setBold(True)
         self.distance_label.setFont(big)
         for plot in (self.scale, self.triplet_scale):
-            plot.setFixedHeight(170 if presentation else 150)
+            plot.setFixedHeight(200 if presentation else 150)
+            scale_plot_text(plot, presentation)
+        self.embedding_plot.set_presentation_mode(presentation)
 
     def _apply_settings_to_widgets(self) -> None:
         s = self.settings

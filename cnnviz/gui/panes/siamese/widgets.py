@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QGridLayout, QGroupBox, QLabel, QSpinBox
 
 from cnnviz.gui.panes.base import choice_combo
 from cnnviz.gui.qtutil import signals_blocked
+from cnnviz.gui.widgets.plot_text import plot_text_points, scale_plot_text, text_font
 from cnnviz.state.siamese import INPUT_KINDS, InputChoice
 
 #: One colour per digit (tab10), so the map's classes are told apart at a glance.
@@ -110,6 +111,16 @@ class EmbeddingPlot(pg.PlotWidget):
         self.mark_labels: list[pg.TextItem] = []
         self.addItem(self.marks)
         self.marks.setZValue(10)
+        self._presentation = False
+
+    def set_presentation_mode(self, on: bool) -> None:
+        """Axis titles, the legend and the inputs' names large enough for a projector."""
+        self._presentation = on
+        scale_plot_text(self, on)
+        size = f"{plot_text_points(on)[0]}pt"
+        self.legend.setLabelTextSize(size)
+        for _, label in self.legend.items:
+            label.setText(label.text, size=size, color="k")
 
     def draw(self, points: np.ndarray, labels: np.ndarray) -> None:
         for item in self.class_items:
@@ -137,6 +148,7 @@ class EmbeddingPlot(pg.PlotWidget):
         self.marks.setData(points[:, 0], points[:, 1], brush=brushes[: len(points)])
         for (x, y), name in zip(points, names, strict=False):
             t = pg.TextItem(name, color="k", anchor=(0, 1))
+            t.setFont(text_font(self._presentation))
             t.setPos(float(x), float(y))
             self.addItem(t)
             self.mark_labels.append(t)
