@@ -110,3 +110,26 @@ def test_between_epochs_only_the_batch_plot_redraws_about_3_times_a_second(qtbot
     assert len(mon.metric_plot.curve("accuracy").xData) == 1
     mon.set_running(False, None)
     assert mon.batch_plot._redraw_timer.interval() < M.TRAINING_REDRAW_MS
+
+
+def test_the_placeholder_goes_with_the_first_point_not_at_the_next_redraw(qtbot):
+    plot = LossPlotWidget("Loss per epoch", "loss", "epoch")
+    qtbot.addWidget(plot)
+    plot.add_series("loss", "train", "#1f77b4", symbol="o")
+    plot.resize(500, 300)
+    plot.show()
+    qtbot.waitExposed(plot)
+    plot.set_redraw_interval(60_000)  # no redraw comes in this test
+    plot.set_placeholder("Waiting for the first epoch…")
+    placeholder = plot._placeholder
+    assert placeholder.isVisible()
+    plot.extend("loss", [float("nan")], [1.0])  # nothing to draw: it still waits
+    assert placeholder.isVisible()
+    plot.append("loss", 1.0, 0.5)
+    assert plot._redraw_timer.isActive()  # the point itself is drawn later, coalesced
+    assert not placeholder.isVisible()
+    plot.flush()
+    assert not placeholder.isVisible()
+    plot.clear_data()  # a new run waits again
+    plot.set_placeholder("Waiting for the first epoch…")
+    assert placeholder.isVisible()

@@ -309,6 +309,10 @@ class LossPlotWidget(pg.PlotWidget):
         if s.smoother is not None and s.smooth_data is not None:
             s.smooth_data.extend(xs, s.smoother.feed(ys))
         s.dirty = True
+        # The points are drawn at the next coalesced redraw, but a plot that still says it waits
+        # ("Waiting for the first batch…") stops saying so at once, as the words around it do.
+        if self._placeholder.isVisible():
+            self._placeholder.setVisible(False)
         if not self._redraw_timer.isActive():
             self._redraw_timer.start()
 
