@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cnnviz.gui.panes.training.flow import FlowLayout
 from cnnviz.gui.panes.training.settings import dim
 from cnnviz.gui.qtutil import debounce_timer
 from cnnviz.gui.widgets.loss_plot import REDRAW_MS, LossPlotWidget
@@ -95,7 +96,7 @@ class RunMonitor(QWidget):
         self.batch_plot = LossPlotWidget("Loss per batch", "loss", "epoch")
         self.batch_plot.add_series("loss", "smoothed", TRAIN_COLOR, smoothed=True, width=2.5)
         self.batch_plot.set_placeholder("Press Start to train")
-        mid.addLayout(self._info_row())
+        mid.addWidget(self._info_row())
 
         self.loss_plot = LossPlotWidget("Loss per epoch (Figure 2.19)", "loss", "epoch", integer_x=True)
         self.loss_plot.add_series("loss", "train", TRAIN_COLOR, symbol="o")
@@ -133,19 +134,23 @@ class RunMonitor(QWidget):
         for plot in self.plots():
             plot.set_x_range(0, epochs)
 
-    def _info_row(self) -> QHBoxLayout:
-        row = QHBoxLayout()
+    def _info_row(self) -> QWidget:
+        """Device, replicas, smoothing, learning rate and speed: one row on a wide window, more
+        rows (never words run together, never a wider window) on a narrow one or a projector."""
+        self.info_row = QWidget()
+        row = self.info_flow = FlowLayout(self.info_row)
         self.device_label = QLabel("Device: —")
         self.device_label.setToolTip("Where TensorFlow trains: the GPU's name, or CPU")
         self.speed_label = QLabel("")
         self.lr_label = QLabel("")
         row.addWidget(self.device_label)
-        row.addSpacing(12)
         self.replicas_label = QLabel("")
         self.replicas_label.setToolTip("How each step's global batch is shared between the replicas of the model")
         row.addWidget(self.replicas_label)
-        row.addStretch(1)
-        row.addWidget(QLabel("Smoothing"))
+        smoothing = QWidget()
+        pair = QHBoxLayout(smoothing)
+        pair.setContentsMargins(0, 0, 0, 0)
+        pair.addWidget(QLabel("Smoothing"))
         self.smoothing_spin = QDoubleSpinBox()
         self.smoothing_spin.setRange(0.0, 0.99)
         self.smoothing_spin.setSingleStep(0.05)
@@ -156,12 +161,11 @@ class RunMonitor(QWidget):
         # Re-smoothing every point costs ~20 ms per 100k: coalesce a held-down arrow key.
         self._smoothing_timer = debounce_timer(self, 60, self._on_smoothing_due)
         self.smoothing_spin.valueChanged.connect(lambda _v: self._smoothing_timer.start())
-        row.addWidget(self.smoothing_spin)
-        row.addSpacing(16)
+        pair.addWidget(self.smoothing_spin)
+        row.addWidget(smoothing)
         row.addWidget(self.lr_label)
-        row.addSpacing(16)
         row.addWidget(self.speed_label)
-        return row
+        return self.info_row
 
     def plots(self) -> tuple[LossPlotWidget, LossPlotWidget, LossPlotWidget]:
         return self.batch_plot, self.loss_plot, self.metric_plot
@@ -210,11 +214,7 @@ class RunMonitor(QWidget):
         if span is not None:
             for plot in self.plots():
                 plot.set_x_range(*span)
-        self.batch_plot.extend("loss", payload["x"], payload["loss"])
-        if len(payload["x"]):
-            # The points are drawn at the plot's next coalesced redraw, but the words around
-            # it say "batch 1 of N" at once: the plot stops saying it waits at once too.
-            self.batch_plot.set_placeholder("")
+        self.batch_plot.extend("loss", payload["x"], payload["loss"])  # its placeholder goes at once
         # The words around the plots change at the plots' rate, not at every report (each new
         # text lays the row out again), and always at the end of an epoch.
         now = time.monotonic()

@@ -38,7 +38,7 @@ from cnnviz.gui.panes.training import curves
 from cnnviz.gui.panes.training.engine_link import crashed_outcome, engine_split, split_env
 from cnnviz.gui.panes.training.monitor import RunMonitor
 from cnnviz.gui.panes.training.settings import TrainingSettings
-from cnnviz.gui.panes.training.side import GRADIENTS_TAB, PREVIEW_TAB, SideTabs
+from cnnviz.gui.panes.training.side import GRADIENTS_TAB, PREVIEW_TAB, SideTabs, column_widths
 from cnnviz.gui.panes.training.side_jobs import SideJobs
 from cnnviz.ml.training_jobs import TrainOutcome, train_job
 from cnnviz.state import training as words
@@ -470,9 +470,8 @@ class TrainingPane(Pane):
         self.monitor.set_presentation_mode(on)
         # On a projector the curves matter most: the summary/augmentation/log column folds away
         # (its splitter handle brings it back), unless it shows a run's masks or pairs.
-        total = max(900, sum(self._splitter.sizes()))
-        left, right = (400, 0 if self.side.task_view is None else 380) if on else (310, 410)
-        self._splitter.setSizes([left, total - left - right, right])
+        self._splitter.setSizes(column_widths(on, max(900, sum(self._splitter.sizes())), self.settings,
+                                              self.monitor, self.side))
 
     def close_question(self) -> str | None:
         """What to ask before the window quits: only while a run trains."""

@@ -7,11 +7,10 @@ from the form's rules.
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtCore import QSize, Qt, Signal, Slot
 from PySide6.QtGui import QFont, QPalette
 from PySide6.QtWidgets import (
     QCheckBox,
-    QComboBox,
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
@@ -29,6 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cnnviz.gui.panes.base import ChoiceCombo, fit_combos
 from cnnviz.gui.qtutil import signals_blocked
 from cnnviz.state.training import LIMITS, STRATEGY_CHOICES, TrainingForm
 
@@ -65,15 +65,16 @@ class TrainingSettings(QWidget):
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
-        for combo in (self.model_combo, self.dataset_combo, self.optimizer_combo, self.strategy_combo):
-            # Long entries must not widen the column (presentation fonts): the list shows them.
-            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-            combo.setMinimumContentsLength(8)
+        # The column is never narrower than its settings (minimumSizeHint): descriptions wrap
+        # in it and nothing is reached by scrolling sideways.
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self._scroll = scroll
+        # Long entries must not widen the column (presentation fonts): the closed box shows a
+        # short form ("Fast MNIST CNN") where the whole text does not fit, the list shows them whole.
+        fit_combos(self.settings_box)
         scroll.setWidget(self.settings_box)
         layout.addWidget(scroll, 1)
         layout.addLayout(self._buttons())
-        self.setMinimumWidth(300)
 
         self._running = False
         self.engine_devices: dict | None = None  # what the engine sees, once it said
@@ -82,11 +83,19 @@ class TrainingSettings(QWidget):
         self._show_model()
         self._show_parallel()
 
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 (Qt name)
+        """As wide as the settings' widest line (a check box's text, a label and its field) plus
+        the vertical scroll bar, and at least 300 px."""
+        hint = super().minimumSizeHint()
+        bar = self._scroll.verticalScrollBar().sizeHint().width()
+        need = self.settings_box.minimumSizeHint().width() + bar + 2 * self._scroll.frameWidth()
+        return QSize(max(300, need, hint.width()), hint.height())
+
     # -- building ------------------------------------------------------------------------------
     def _model_group(self) -> QGroupBox:
         box = QGroupBox("Model")
         layout = QVBoxLayout(box)
-        self.model_combo = QComboBox()
+        self.model_combo = ChoiceCombo()
         for name, text, tip in self.form.model_choices():
             self.model_combo.addItem(text, name)
             self.model_combo.setItemData(self.model_combo.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
@@ -106,7 +115,7 @@ class TrainingSettings(QWidget):
         box = QGroupBox("Data")
         layout = QFormLayout(box)
         self._data_layout = layout
-        self.dataset_combo = QComboBox()
+        self.dataset_combo = ChoiceCombo()
         self.dataset_combo.currentIndexChanged.connect(self._on_dataset_picked)
         layout.addRow("Dataset", self.dataset_combo)
         self.dataset_info = dim(QLabel())
@@ -169,7 +178,7 @@ class TrainingSettings(QWidget):
         self.lr_edit.setToolTip("Empty: the book's learning rate for this model. Accepts 0.001 or 1e-3.")
         self.lr_edit.textChanged.connect(self.form.set_learning_rate_text)
         layout.addRow("Learning rate", self.lr_edit)
-        self.optimizer_combo = QComboBox()
+        self.optimizer_combo = ChoiceCombo()
         self.optimizer_combo.currentIndexChanged.connect(
             lambda _i: self.form.set_optimizer(self.optimizer_combo.currentData()))
         layout.addRow("Optimizer", self.optimizer_combo)
@@ -198,7 +207,7 @@ class TrainingSettings(QWidget):
     def _parallel_group(self) -> QGroupBox:
         box = QGroupBox("Data parallel")
         layout = QFormLayout(box)
-        self.strategy_combo = QComboBox()
+        self.strategy_combo = ChoiceCombo()
         for key, text, tip in STRATEGY_CHOICES:
             self.strategy_combo.addItem(text, key)
             self.strategy_combo.setItemData(self.strategy_combo.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)

@@ -32,6 +32,21 @@ TASK_TAB = 4  # Masks (segmentation runs) or Pairs (siamese runs), beside Gradie
 PREVIEW_OFF = "Turn on augmentation to see samples"
 
 
+def column_widths(on: bool, total: int, settings: QWidget, monitor: QWidget, side: SideTabs) -> list[int]:
+    """The widths of the pane's three columns, on a projector (``on``) or not: the settings as
+    wide as their widest line; on a projector the side column folds away unless it shows a
+    run's masks or pairs, then wide enough for its tab names if the curves keep their room."""
+    left = max(400 if on else 310, settings.minimumSizeHint().width())
+    if not on:
+        right = 410
+    elif side.task_view is None:
+        right = 0
+    else:
+        room = total - left - monitor.minimumSizeHint().width()
+        right = max(min(380, room), min(side.tabs_width(), room))
+    return [left, total - left - right, right]
+
+
 class SideTabs(QTabWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -44,6 +59,17 @@ class SideTabs(QTabWidget):
         self.gradients = GradientFlowView()
         self.addTab(self.gradients, "Gradients")
         self.task_view: TaskView | None = None  # the Masks or Pairs tab, for those runs only
+        # Every tab in sight, none behind scroll arrows: in a narrow column their names end in
+        # "…" rather than hide (the column is made as wide as the names on a projector).
+        bar = self.tabBar()
+        bar.setUsesScrollButtons(False)
+        bar.setElideMode(Qt.TextElideMode.ElideRight)
+        bar.setExpanding(False)
+
+    def tabs_width(self) -> int:
+        """The width the tab names need, whole."""
+        bar = self.tabBar()
+        return sum(bar.fontMetrics().horizontalAdvance(bar.tabText(i)) + 28 for i in range(self.count())) + 8
 
     def _summary_tab(self) -> QWidget:
         summary = QWidget()
@@ -57,11 +83,17 @@ class SideTabs(QTabWidget):
         table.verticalHeader().setVisible(False)
         table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
-        table.setWordWrap(False)
+        # The columns share the column's width: a long layer name or shape wraps at its spaces
+        # ("max_pooling2d" over "(MaxPooling2D)") and the rows grow, never a sideways scroll.
+        table.setWordWrap(True)
+        table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         header = table.horizontalHeader()
-        for column in range(3):
-            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
         header.setStretchLastSection(False)
+        table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         # As tall as its rows (the totals follow right below, as in the book), scrolling when
         # a big model's rows do not fit.
         table.setSizeAdjustPolicy(QAbstractItemView.SizeAdjustPolicy.AdjustToContents)
