@@ -235,3 +235,29 @@ def test_image_and_score_map_zoom_and_pan_together(pane, qtbot):
     assert a.viewRange()[1][1] - a.viewRange()[1][0] == pytest.approx((y1 - y0) / 2, rel=0.05)
     b.translateBy(x=20, y=15)  # pan the score map: the image follows
     qtbot.waitUntil(lambda: follows(b, a), timeout=2000)
+
+
+def test_on_a_projector_the_ranks_of_the_matches_and_the_bars_power_of_ten_are_readable(pane, qtbot, window):
+    """F5: the numbers 1, 2, 3 beside the marked matches and the score bar's "× 10⁶" are drawn
+    at least 14 px high (they were a fixed small size), and shrink back afterwards."""
+    from PySide6.QtGui import QFontInfo
+    from PySide6.QtWidgets import QApplication
+
+    pane.flush()
+    window.resize(1280, 720)
+    try:
+        window.ctx.set_presentation(True)
+        for _ in range(3):
+            QApplication.processEvents()
+            qtbot.wait(30)
+        shown = [label for label in pane._labels if label.isVisible()]
+        assert [label.textItem.toPlainText() for label in shown] == ["1", "2", "3"]
+        for label in shown:
+            assert QFontInfo(label.textItem.font()).pixelSize() >= 14
+        bar_label = pane.score_view.color_bar.getAxis("left").label
+        assert "10⁶" in bar_label.toPlainText() and bar_label.isVisible()
+        assert QFontInfo(bar_label.font()).pixelSize() >= 14
+    finally:
+        window.ctx.set_presentation(False)
+    QApplication.processEvents()
+    assert QFontInfo(pane._labels[0].textItem.font()).pixelSize() < 14

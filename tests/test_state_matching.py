@@ -191,3 +191,13 @@ def test_enlarged_figures_the_circle_no_longer_wins_the_dot_product():
     with pytest.raises(ValueError):
         s.update(enlarge=3.0)
     assert MAX_MARKED >= 4
+
+
+def test_the_next_best_matches_say_which_number_is_the_row_and_which_the_column():
+    s = MatchingState()
+    s.set_pattern(PLUS, "a plus")
+    s.update(top_n=2)
+    res = s.compute(IMAGE)[0]
+    peaks = s.peaks(res)
+    r, c = peaks[1].center
+    assert f"Next best: 2: (row {r}, column {c}) " in s.result_html(res, PLUS, peaks)

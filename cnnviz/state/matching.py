@@ -222,7 +222,7 @@ class MatchingState:
             f"Pattern: {self.pattern_name}, scaled to {pat.shape[0]}×{pat.shape[1]}.",
             f"<b>Best match</b> centred at row {r}, column {c}, score <b>{best.score:.4g}</b>.",
         ]
-        others = ", ".join(f"{i + 2}: ({p.center[0]}, {p.center[1]}) {p.score:.4g}" for i, p in enumerate(peaks[1:]))
+        others = ", ".join(f"{i + 2}: (row {p.center[0]}, column {p.center[1]}) {p.score:.4g}" for i, p in enumerate(peaks[1:]))
         if others:
             lines.append(f"Next best: {others}.")
         return "<br>".join(lines)

@@ -42,6 +42,7 @@ from cnnviz.gui.panes.base import Pane, alert, choice_combo, fit_combos, panel
 from cnnviz.gui.qtutil import IMAGE_FILTER, signals_blocked
 from cnnviz.gui.widgets import ImageView, link_views
 from cnnviz.gui.widgets.image_view import diverging_colormap, heat_colormap
+from cnnviz.gui.widgets.plot_text import text_font
 from cnnviz.state.matching import (
     CIRCLE_NAME,
     ENLARGE_CHOICES,
@@ -207,6 +208,7 @@ class MatchingPane(Pane):
             self.image_view.add_item(box)
             self._boxes.append(box)
             label = pg.TextItem(str(i + 1), color="#00e676" if i == 0 else "#ffd600", anchor=(0, 1))
+            label.setFont(text_font(False, bold=True))
             label.setZValue(16)
             label.setVisible(False)
             self.image_view.add_item(label)
@@ -408,6 +410,8 @@ class MatchingPane(Pane):
         self._set_controls_width(on)
         for view in (self.image_view, self.score_view, self.pattern_view):
             view.set_title_size(16 if on else 11)
+        for label in self._labels:  # the matches' ranks, read off the wall
+            label.setFont(text_font(on, bold=True))
 
     def shutdown(self) -> None:
         self._live.shutdown()

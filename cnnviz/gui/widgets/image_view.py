@@ -451,7 +451,7 @@ class ImageView(pg.GraphicsLayoutWidget):
             if bar != self._bar_levels_key or shape_changed:
                 self.color_bar.setLevels(bar[0])
                 self._fit_bar_axis(keep_width=not shape_changed)
-                self.color_bar.getAxis("left").setLabel(label or None)
+                self._label_bar(label)
                 self._bar_levels_key = bar
         if auto_range or (auto_range is None and shape_changed):
             self.view_box.autoRange(padding=0.01)
@@ -503,6 +503,15 @@ class ImageView(pg.GraphicsLayoutWidget):
         super().changeEvent(ev)
         if ev.type() == QEvent.Type.FontChange and self.color_bar.isVisible():
             self._fit_bar_axis()  # presentation mode: the labels grew
+            axis = self.color_bar.getAxis("left")
+            self._label_bar(axis.labelText if axis.label.isVisible() else "")
+
+    def _label_bar(self, label: str) -> None:
+        """The colour bar's title (e.g. "× 10⁶") in the view's font, as large as the numbers it
+        scales (pyqtgraph would keep the font of when it was made)."""
+        axis = self.color_bar.getAxis("left")
+        axis.label.setFont(self.font())
+        axis.setLabel(label or None)  # lays the axis out again for the label's size
 
     def drawn_image(self) -> np.ndarray | None:
         """The pixels drawn now (rendering first if a render is due): the visible part of the
