@@ -38,6 +38,8 @@ class MapsPage(QWidget):
         f = QFont(self.layer_label.font())
         f.setBold(True)
         self.layer_label.setFont(f)
+        # a long layer name wraps instead of widening the window past a projector's 1280 pixels
+        self.layer_label.setWordWrap(True)
         top.addWidget(self.layer_label, 1)
         top.addWidget(QLabel("Colours scaled"))
         self.norm_combo = choice_combo(NORMALIZATIONS, None,

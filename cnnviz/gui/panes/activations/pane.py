@@ -35,7 +35,7 @@ from cnnviz.gui.panes.activations.maps_page import MapsPage
 from cnnviz.gui.panes.activations.model_box import ModelColumn
 from cnnviz.gui.panes.activations.network_page import NetworkPage
 from cnnviz.gui.panes.activations.output_view import OutputView
-from cnnviz.gui.panes.activations.side_column import CanvasBox, GradCamBox, PredictionBox
+from cnnviz.gui.panes.activations.side_column import CanvasBox, ColumnScroll, GradCamBox, PredictionBox
 from cnnviz.gui.panes.base import Pane
 from cnnviz.gui.qtutil import debounce_timer, signals_blocked
 from cnnviz.gui.widgets.draw_canvas import center_like_mnist
@@ -238,7 +238,10 @@ class ActivationsPane(Pane):
         g = self.gradcam_box
         self.gradcam_view, self.gradcam_label = g.gradcam_view, g.gradcam_label
         self.class_combo, self.gradcam_layer_combo = g.class_combo, g.gradcam_layer_combo
-        self._splitter.addWidget(right)
+        # the column scrolls rather than squeezing its boxes over each other (a projector's
+        # large text at 1280×720 needs more height than there is)
+        self.right_column = right
+        self._splitter.addWidget(ColumnScroll(right))
         self._splitter.setStretchFactor(0, 0)
         self._splitter.setStretchFactor(1, 1)
         self._splitter.setStretchFactor(2, 0)
@@ -327,6 +330,7 @@ class ActivationsPane(Pane):
         classes = kind == "classes"
         self.prediction_chart.setVisible(classes)
         self.prediction_label.setVisible(classes)
+        self.prediction.class_names_button.setVisible(classes)  # names are for classes only
         self.gradcam_box.setVisible(classes)  # Grad-CAM explains class scores only
         # a classifier's bars and Grad-CAM share the column; the output view then holds a caption
         self._right_layout.setStretchFactor(self.output_view, 0 if classes else 3)
@@ -521,6 +525,8 @@ class ActivationsPane(Pane):
         self.gradcam_label.setVisible(not on)
         total = max(1000, sum(self._splitter.sizes()))
         left, right = (450, 370) if on else (360, 310)
+        if on:  # at a projector's 1280 pixels the feature maps in the middle keep half the width
+            left, right = min(left, max(300, total // 4)), min(right, max(290, total // 4))
         self._splitter.setSizes([left, total - left - right, right])
 
     def shutdown(self) -> None:

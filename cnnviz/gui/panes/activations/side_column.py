@@ -7,20 +7,22 @@ import html
 from collections.abc import Callable
 
 import numpy as np
-from PySide6.QtCore import Qt, Slot
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Slot
 from PySide6.QtWidgets import (
     QCheckBox,
-    QComboBox,
     QFormLayout,
+    QFrame,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QScrollArea,
     QSlider,
     QVBoxLayout,
     QWidget,
 )
 
+from cnnviz.gui.panes.base import ChoiceCombo
 from cnnviz.gui.qtutil import signals_blocked
 from cnnviz.gui.widgets.bar_chart import BarChartWidget
 from cnnviz.gui.widgets.draw_canvas import DrawCanvasWidget
@@ -33,6 +35,50 @@ from cnnviz.state.activations import (
     gradcam_layer_choices,
     prediction_rows,
 )
+
+
+class ColumnScroll(QScrollArea):
+    """Holds a column of boxes: the column fills the height it is given, and when the boxes'
+    minimum heights do not fit (a projector's large text at 1280×720) it scrolls instead of
+    squeezing them over each other."""
+
+    def __init__(self, column: QWidget, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setWidgetResizable(False)  # sized here: to the minimum heights, not the preferred
+        self.setWidget(column)
+        # the column's minimum width holds it and a scroll bar beside it: its text is never cut
+        # at the right, and the window is no wider than before
+        self.setMinimumWidth(column.minimumWidth())
+        column.setMinimumWidth(max(0, column.minimumWidth() - self.verticalScrollBar().sizeHint().width()))
+        self._refit = QTimer(self, singleShot=True, interval=0, timeout=self.fit)
+        column.installEventFilter(self)
+
+    def _needed(self, width: int) -> int:
+        layout = self.widget().layout()
+        if layout.hasHeightForWidth():
+            return layout.minimumHeightForWidth(width)
+        return layout.totalMinimumSize().height()
+
+    def fit(self) -> None:
+        """Size the column: the whole height when its boxes fit, else their minimum heights."""
+        column = self.widget()
+        width, height = self.viewport().width(), self.viewport().height()
+        if self.verticalScrollBar().isVisible():
+            width += self.verticalScrollBar().width()
+        if self._needed(width) > height:  # it scrolls: the scroll bar takes its width
+            width -= self.verticalScrollBar().sizeHint().width()
+        column.resize(width, max(height, self._needed(width)))
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        super().resizeEvent(event)
+        self.fit()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt name)
+        if watched is self.widget() and event.type() == QEvent.Type.LayoutRequest:
+            self._refit.start()  # a box was shown or hidden, or the text grew
+        return super().eventFilter(watched, event)
 
 
 class CanvasBox(QGroupBox):
@@ -157,10 +203,10 @@ class GradCamBox(QGroupBox):
         gl = QVBoxLayout(self)
         gl.setContentsMargins(4, 4, 4, 4)
         grow = QFormLayout()
-        self.class_combo = QComboBox()
+        self.class_combo = ChoiceCombo()  # a short form where the whole text does not fit
         self.class_combo.setToolTip("The class whose evidence is shown")
         self.class_combo.currentIndexChanged.connect(self._on_class_changed)
-        self.gradcam_layer_combo = QComboBox()
+        self.gradcam_layer_combo = ChoiceCombo()  # a short form where the whole text does not fit
         self.gradcam_layer_combo.setToolTip("The layer whose maps are weighted (default: the last convolution)")
         self.gradcam_layer_combo.currentIndexChanged.connect(self._on_layer_changed)
         grow.addRow("Class", self.class_combo)
