@@ -432,7 +432,7 @@ def test_upsampling_nearest_and_bilinear_words():
     assert s.kernel_count() == 0 and not s.uses()["stride"] and s.mode_options()["interpolation"]
     np.testing.assert_array_equal(s.walk.output, np.repeat(np.repeat(BOOK_IMAGE, 2, 0), 2, 1))
     s.go_to(5)
-    assert s.step_lines() == ["out(0,5) copies in(0,2): row 0 // 2 = 0, column 5 // 2 = 2", "out(0,5) = 133"]
+    assert s.step_lines() == ["out(0,5) copies in(0,2): row ⌊0/2⌋ = 0, column ⌊5/2⌋ = 2", "out(0,5) = 133"]
     assert s.window_cells() == [(0, 2)] and s.output_cells() == [(0, 5)]
     s.update(interpolation="bilinear")
     s.go_to(9)  # out(1,1)
@@ -512,3 +512,20 @@ def test_pool_gradient_routes_to_the_winner_or_spreads():
     assert twin.settings.upstream is None and twin.walk is not s.walk
     s.set_mode("conv")
     assert s.settings.stride == (1, 1)
+
+
+def test_no_step_of_any_mode_writes_a_python_operator():
+    """What a student reads under the grids is mathematics (⌊i/f⌋, ·, ×), never Python's // or **."""
+    from cnnviz.state.stepper.choices import MODES
+
+    for mode in MODES:
+        for interpolation in ("nearest", "bilinear") if mode == "upsample" else (None,):
+            s = StepperState()
+            s.set_mode(mode)
+            if interpolation:
+                s.update(interpolation=interpolation)
+            assert s.n_steps > 0, mode
+            for n in range(s.n_steps):
+                s.go_to(n)
+                for line in s.step_lines():
+                    assert "//" not in line and "**" not in line, (mode, line)

@@ -65,8 +65,8 @@ def upsample_lines(state: StepperState, st: UpsampleStep) -> list[str]:
     i, j = st.out_pos
     fh, fw = state.settings.factor
     if state.settings.interpolation == "nearest":
-        lines = [f"out({i},{j}) copies in({st.rows[0]},{st.cols[0]}): row {i} // {fh} = {st.rows[0]}, "
-                 f"column {j} // {fw} = {st.cols[0]}"]
+        lines = [f"out({i},{j}) copies in({st.rows[0]},{st.cols[0]}): row ⌊{i}/{fh}⌋ = {st.rows[0]}, "
+                 f"column ⌊{j}/{fw}⌋ = {st.cols[0]}"]
     else:
         lines = []
         for what, o, f, p, idx, w in (("row", i, fh, st.position[0], st.rows, st.row_weights),
