@@ -133,3 +133,31 @@ def test_the_placeholder_goes_with_the_first_point_not_at_the_next_redraw(qtbot)
     plot.clear_data()  # a new run waits again
     plot.set_placeholder("Waiting for the first epoch…")
     assert placeholder.isVisible()
+
+
+def test_a_title_wrapped_on_a_narrow_plot_gets_the_height_of_its_lines(qtbot):
+    plot = LossPlotWidget("Accuracy per epoch (Figure 2.20)", "accuracy", "epoch", integer_x=True)
+    qtbot.addWidget(plot)
+    plot.add_series("accuracy", "train", "#1f77b4", symbol="o")
+    plot.set_presentation_mode(True)  # a projector's 18 pt title
+    plot.resize(900, 400)
+    plot.show()
+    qtbot.waitExposed(plot)
+    QApplication.processEvents()
+    one_line = plot.title_height()
+    item = plot.getPlotItem()
+
+    def title_above_the_plot() -> bool:
+        QApplication.processEvents()
+        title = item.titleLabel.mapRectToScene(item.titleLabel.item.boundingRect())
+        return title.bottom() <= item.vb.sceneBoundingRect().top() + 1
+
+    assert title_above_the_plot()
+    plot.resize(330, 400)  # half of a narrow column: the title wraps onto two lines
+    qtbot.waitUntil(lambda: plot.title_height() > 1.5 * one_line, timeout=2000)
+    assert title_above_the_plot(), (item.titleLabel.item.boundingRect(), item.vb.sceneBoundingRect())
+    plot.set_title("Dice score per epoch (Listing 6.3)")  # a new heading keeps the fit
+    assert plot.title() == "Dice score per epoch (Listing 6.3)"
+    qtbot.waitUntil(title_above_the_plot, timeout=2000)
+    plot.resize(900, 400)  # wide again: one line
+    qtbot.waitUntil(lambda: plot.title_height() < 1.5 * one_line, timeout=2000)

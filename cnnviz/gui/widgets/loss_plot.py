@@ -179,6 +179,7 @@ class LossPlotWidget(pg.PlotWidget):
         plot.titleLabel.setParentItem(None)
         plot.titleLabel = WrappingTitleItem("", size="11pt", parent=plot)
         plot.layout.addItem(plot.titleLabel, 0, 1)
+        plot.vb.sigResized.connect(self._fit_title)  # as tall as its lines at the plot's width
         plot.setClipToView(True)
         plot.setDownsampling(auto=True, mode="peak")
         plot.showGrid(x=True, y=True, alpha=0.25)
@@ -475,7 +476,7 @@ class LossPlotWidget(pg.PlotWidget):
         plot.setLabel("bottom", x_label, **style)
         plot.setLabel("left", y_label, **style)
         plot.setTitle(self._title, color="#202124", size=f"{title_pt}pt")
-        plot.titleLabel.setMaximumHeight(4 * title_pt * 2)  # pyqtgraph caps it at one line
+        self._fit_title()
         self._placeholder.setFont(QFont(font.family(), label_pt))
         legend_font = f"{label_pt - 1}pt"
         self.legend.setLabelTextSize(legend_font)
@@ -485,6 +486,34 @@ class LossPlotWidget(pg.PlotWidget):
 
     def title(self) -> str:
         return self._title
+
+    def set_title(self, text: str) -> None:
+        """A new title, at the size of the mode shown (wrapping where the plot is narrow)."""
+        self._title = text
+        self._apply_style()
+
+    def title_height(self) -> int:
+        """The height the title's row is given (its wrapped lines at the plot's width)."""
+        return int(self.getPlotItem().layout.rowMinimumHeight(0))
+
+    @Slot()
+    def _fit_title(self) -> None:
+        """pyqtgraph gives the title one line's fixed height: a title wrapped onto two lines (a
+        projector's font, two plots side by side) then ran into the plot. The row is made as
+        tall as the lines the title has at the width of the plot below it."""
+        plot = self.getPlotItem()
+        label = plot.titleLabel
+        if not self._title or not label.isVisible():
+            return
+        doc = label.item.document().clone()
+        doc.setTextWidth(-1)
+        width = plot.vb.width()
+        if width > 0 and doc.size().width() > width:
+            doc.setTextWidth(width)
+        height = int(math.ceil(doc.size().height())) + 2
+        if plot.layout.rowMinimumHeight(0) != height:
+            label.setMaximumHeight(height)
+            plot.layout.setRowFixedHeight(0, height)
 
     def presentation_mode(self) -> bool:
         return self._presentation

@@ -261,8 +261,7 @@ class RunMonitor(QWidget):
         plot.set_legend_layout("top-left", columns=LEGEND_ROW)  # below the plot (legend_below)
         if not s.single:  # scores in [0, 1]
             plot.getPlotItem().setYRange(0.0, 1.15, padding=0.0)
-        plot.getPlotItem().setTitle(s.heading, color="#202124",
-                                    size="18pt" if plot.presentation_mode() else "11pt")
+        plot.set_title(s.heading)
         plot.getPlotItem().setLabel("left", s.axis)
 
     def mark_diverged(self, payload: dict) -> None:
