@@ -565,3 +565,19 @@ def test_pool_gradient_modes_through_the_pane(qtbot, pane, tf, tmp_path):
         np.testing.assert_allclose(full_output(pane), tape.gradient(loss, xv).numpy()[0, :, :, 0])
     assert "÷ 4" in pane.step_label.text()
     assert pane.export_gif(tmp_path / "grad.gif", show_progress=False) == 4
+
+
+def test_the_legend_under_the_grids_follows_the_chosen_mode(qtbot, pane):
+    """Choosing UpSampling2D in the Mode box drops the padding swatch, the max winner and the
+    "×k = kernel weight" key, none of which it draws; back to convolution, ×k returns."""
+    combo = pane.mode_combo
+    combo.setCurrentIndex(combo.findData("conv"))
+    assert "×k = kernel weight" in pane.stage.legend_text()
+    combo.setCurrentIndex(combo.findData("upsample"))
+    qtbot.waitUntil(lambda: pane.state.mode == "upsample")
+    text = pane.stage.legend_text()
+    assert "output cell" in text
+    for gone in ("padding", "max winner", "kernel weight"):
+        assert gone not in text, text
+    combo.setCurrentIndex(combo.findData("max"))
+    assert "max winner" in pane.stage.legend_text() and "kernel weight" not in pane.stage.legend_text()

@@ -529,3 +529,21 @@ def test_no_step_of_any_mode_writes_a_python_operator():
                 s.go_to(n)
                 for line in s.step_lines():
                     assert "//" not in line and "**" not in line, (mode, line)
+
+
+def test_the_legend_lists_only_what_the_mode_draws():
+    s = StepperState()  # the book's 4×4 ⊛ 2×2, no padding
+    assert s.legend_keys() == ["window", "output cell", "fed by the hovered cell", "×k = kernel weight"]
+    s.update(padding="explicit", pads=((1, 1), (1, 1)))
+    assert "padding" in s.legend_keys()
+    s.set_mode("max")
+    assert "max winner" in s.legend_keys() and "×k = kernel weight" not in s.legend_keys()
+    s.set_mode("avg")
+    assert "max winner" not in s.legend_keys()
+    s.set_mode("upsample")
+    keys = s.legend_keys()
+    assert "padding" not in keys and not any(k.startswith("×") for k in keys)
+    s.update(interpolation="bilinear")
+    assert "×w = interpolation weight" in s.legend_keys()
+    s.set_mode("dropout")
+    assert "window" not in s.legend_keys() and "output cell" in s.legend_keys()

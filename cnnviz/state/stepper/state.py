@@ -122,6 +122,7 @@ class StepperState:
     kernel_title = texts.kernel_title
     output_title = texts.output_title
     hover_hint = texts.hover_hint
+    legend_keys = texts.legend_keys
     input_hover_text = texts.input_hover_text
     output_hover_text = texts.output_hover_text
     jump_text = texts.jump_text

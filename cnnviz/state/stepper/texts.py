@@ -242,6 +242,24 @@ def formula_head(state: StepperState) -> tuple[str, str]:
 
 
 # hover and click texts
+def legend_keys(state: StepperState) -> list[str]:
+    """The legend entries that mean something in the current mode and settings, in order:
+    a padding swatch only when there are padding cells, the max-pooling winner only when
+    pooling picks one, the small ×numbers only where the window's cells carry them."""
+    mode = state.mode
+    keys = [] if mode == "dropout" else ["window"]
+    keys += ["output cell", "fed by the hovered cell"]
+    if mode in ("max", "max_grad"):
+        keys.append("max winner")
+    if any(state.pads()[0]) or any(state.pads()[1]):
+        keys.append("padding")
+    if mode == "conv":
+        keys.append("×k = kernel weight")
+    elif mode == "upsample" and state.settings.interpolation == "bilinear":
+        keys.append("×w = interpolation weight")
+    return keys
+
+
 def hover_hint(state: StepperState) -> str:
     return HOVER_HINT if state.n_steps else ""
 

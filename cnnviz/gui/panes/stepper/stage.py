@@ -91,12 +91,8 @@ class StepperStage(QWidget):
         self.formula_label.setWordWrap(True)
         self.formula_label.setTextFormat(Qt.TextFormat.RichText)
         sl.addWidget(self.formula_label)
-        entries = [f"<span style='color:{c}'>{mark}</span>&nbsp;{text}" for c, mark, text in LEGEND]
-        entries.append("×k = kernel weight")
-        # Entries break between each other, never inside: on a projector the legend wraps
-        # instead of making the stage wider than the screen.
-        self.legend_label = QLabel(" &nbsp; ".join(e.replace(" ", "&nbsp;").replace("<span&nbsp;", "<span ")
-                                                   for e in entries))
+        self.legend_label = QLabel()
+        self._show_legend()
         self.legend_label.setWordWrap(True)
         self.legend_label.setTextFormat(Qt.TextFormat.RichText)
         self.legend_label.setStyleSheet("color: #444;")
@@ -218,8 +214,32 @@ class StepperStage(QWidget):
             if c < n:
                 yield c, view, lab
 
+    def _show_legend(self) -> None:
+        """Only the entries that mean something in this mode (no padding swatch without padding,
+        no max winner outside max-pooling, no ×k without a kernel)."""
+        swatches = {text: (colour, mark) for colour, mark, text in LEGEND}
+        entries = []
+        for key in self.state.legend_keys():
+            if key in swatches:
+                colour, mark = swatches[key]
+                entries.append(f"<span style='color:{colour}'>{mark}</span>&nbsp;{key.replace(' ', '&nbsp;')}")
+            else:
+                entries.append(key.replace(" ", "&nbsp;"))
+        # Entries break between each other, never inside: on a projector the legend wraps
+        # instead of making the stage wider than the screen.
+        self.legend_label.setText(" &nbsp; ".join(entries))
+
+    def legend_text(self) -> str:
+        """The legend as a reader sees it."""
+        from PySide6.QtGui import QTextDocument
+
+        doc = QTextDocument()
+        doc.setHtml(self.legend_label.text())
+        return doc.toPlainText().replace("\xa0", " ")
+
     def redraw_walk(self) -> None:
         """Everything: the settings or the input changed."""
+        self._show_legend()
         st = self.state
         x = st.shown_input()
         C = 1 if x.ndim == 2 else x.shape[2]
