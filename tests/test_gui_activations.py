@@ -630,6 +630,7 @@ def test_a_second_input_above_the_size_limit_is_offered_downscaled(pane, qtbot, 
     assert bar.isVisible() and "big photo.jpg" in bar.text() and "Open it downscaled" in bar.text()
     assert "File → Image size limit…" in bar.text()
     assert pane.state.compare_with == before[0] and pane.state.compare_image is before[1]  # nothing is lost
+    assert combo.currentData() == before[0]  # the list shows the second input still used
     button = bar.action_button()
     assert button is not None and button.text() == "Open downscaled" and button.isVisible()
 

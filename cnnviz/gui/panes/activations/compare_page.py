@@ -107,8 +107,10 @@ class ComparePage(QWidget):
         if data == "canvas":
             return self.state.set_compare(data)
         result = self._read(data, lambda reduced: self._use(data, reduced, compute=True))
-        if result is None:
-            self.state.compare_name = ""
+        if result is None:  # said why; the second input stays, and the list shows it again
+            with signals_blocked(self.compare_combo):
+                kept = self.state.compare_with
+                self.compare_combo.setCurrentIndex(-1 if kept is None else self.compare_combo.findData(kept))
             return False
         self._use(data, result)
         return True
