@@ -141,6 +141,14 @@ def test_activations_right_column_at_1280x720_overlaps_nothing_and_cuts_no_text(
     # each picture keeps the height it needs, and every label shows its whole text
     for view in (pane.input_view, pane.prediction_chart, pane.gradcam_view):
         assert view.height() >= view.minimumHeight() > 0, view
+    # the probabilities beside the bars are whole inside the chart
+    chart = pane.prediction_chart
+    texts = [t for t in chart.getPlotItem().items if hasattr(t, "toPlainText") or hasattr(t, "textItem")]
+    assert texts
+    plot_area = chart.getPlotItem().vb.sceneBoundingRect()
+    for t in texts:
+        box = t.sceneBoundingRect()
+        assert plot_area.left() <= box.left() and box.right() <= plot_area.right(), (t.textItem.toPlainText(), box, plot_area)
     for combo in column.findChildren(QComboBox):  # the closed combo boxes show whole words
         if combo.isVisible() and combo.count():
             shown = combo.shown_text() if isinstance(combo, ChoiceCombo) else combo.currentText()
