@@ -93,3 +93,9 @@ def test_session_round_trip_and_bad_parts_change_nothing():
         with pytest.raises(SessionError):
             t.apply_session(bad)
         assert t.to_session() == before
+
+
+def test_a_negative_inside_the_triplet_formula_has_the_minus_sign_of_the_formula():
+    text = S.triplet_text(0.303, 0.814, 0.2)
+    assert "max(−0.311, 0) = 0" in text
+    assert "-" not in text.replace("—", "")

@@ -58,8 +58,10 @@ def checked_number(value, what: str, hi: float = 100.0) -> float:
 
 
 def _n(x: float, digits: int = 3) -> str:
+    """A number as the formulas print it: no trailing zeros, a true minus sign (−, as in the
+    formulas around it, not a hyphen)."""
     text = f"{x:.{digits}f}".rstrip("0").rstrip(".")
-    return "0" if text in ("-0", "") else text
+    return "0" if text in ("-0", "") else text.replace("-", "−")
 
 
 def contrastive_loss(d: float, y: int, margin: float) -> float:
