@@ -752,3 +752,19 @@ def test_the_colour_bar_keeps_its_width_while_a_live_update_narrows_its_labels(p
     label = view.color_bar.getAxis("left").labelString()
     assert "score" in label and "(x" not in label  # no SI rescaling such as "(x0.001)"
     assert view.bar_labels() == ["−0.5", "−0.25", "0", "0.25", "0.5"]
+
+
+def test_the_painting_hint_breaks_where_the_sense_does(pane, window, qtbot):
+    """At the default window size each line of the hint under the kernel grid fits the column
+    whole: no word ("type") left alone on a line of its own."""
+    from PySide6.QtWidgets import QApplication
+
+    window.resize(1400, 900)
+    QApplication.processEvents()
+    hint = pane._hint_label
+    assert hint.isVisible()
+    lines = hint.text().split("\n")
+    assert len(lines) == 2 and "right-drag erases" in lines[0] and "Double-click" in lines[1]
+    room = hint.contentsRect().width()
+    for line in lines:
+        assert hint.fontMetrics().horizontalAdvance(line) <= room, (line, room)

@@ -145,7 +145,8 @@ class KernelsPane(Pane):
         self.editor.invalid_entered.connect(self._on_invalid_entered)
         kl.addWidget(self.editor, 1)
 
-        hint = self._hint_label = QLabel("Drag to paint · right-drag erases · double-click to type")
+        # two lines that break where the sense does, never one word left alone on the second
+        hint = self._hint_label = QLabel("Drag to paint · right-drag erases\nDouble-click a cell to type a value")
         hint.setForegroundRole(QPalette.ColorRole.PlaceholderText)
         hint.setWordWrap(True)
         kl.addWidget(hint)
