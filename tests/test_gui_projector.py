@@ -125,6 +125,7 @@ def test_activations_right_column_at_1280x720_overlaps_nothing_and_cuts_no_text(
     QApplication.processEvents()
     column = pane.right_column
     assert pane.gradcam_box.isVisible() and pane.prediction_chart.isVisible()
+    assert window.width() <= 1280 and pane.views.width() >= 0.45 * window.width()  # the maps keep the room
 
     def rect(w) -> QRect:
         return QRect(w.mapTo(column, w.rect().topLeft()), w.size())
@@ -247,6 +248,8 @@ def test_training_side_column_at_1280x720_shows_every_tab_and_the_whole_summary(
     assert window.width() <= 1280, window.width()
     side = pane.side
     assert side.width() > 0 and side.task_tab_title() == "Masks"
+    # the curves keep the room (the settings fold away on a projector while masks are shown)
+    assert pane.monitor.width() >= 600 > pane.settings.width(), (pane.monitor.width(), pane.settings.width())
     bar = side.tabBar()
     for i in range(side.count()):  # every tab in sight, its name whole
         rect = bar.tabRect(i)
@@ -258,8 +261,11 @@ def test_training_side_column_at_1280x720_shows_every_tab_and_the_whole_summary(
     header = table.horizontalHeader()
     assert header.length() <= table.viewport().width(), (header.length(), table.viewport().width())
     assert not table.horizontalScrollBar().isVisible()
-    for c, label in enumerate(("Layer (type)", "Output shape", "Param #")):
-        assert header.sectionSize(c) >= header.fontMetrics().horizontalAdvance(label), label
+    for c, label in enumerate(("Layer (type)", "Output shape", "Param #")):  # on two lines if need be
+        shown = table.horizontalHeaderItem(c).text()
+        assert shown.replace("\n", " ") == label
+        for line in shown.split("\n"):
+            assert header.sectionSize(c) >= header.fontMetrics().horizontalAdvance(line), line
     metrics = table.fontMetrics()
     for r in range(table.rowCount()):  # every cell whole: wrapped at its spaces, not cut
         for c in range(3):

@@ -524,7 +524,8 @@ class ActivationsPane(Pane):
             table_font.setPointSizeF(table_font.pointSizeF() * 0.8)
         self.layer_table.setFont(table_font)
         self.gradcam_label.setVisible(not on)
-        total = max(1000, sum(self._splitter.sizes()))
+        # the window's width where the splitter is not laid out yet (it then gets the window's)
+        total = max(1000, sum(self._splitter.sizes()), self.window().width() - 20)
         left, right = (450, 370) if on else (360, 310)
         if on:  # at a projector's 1280 pixels the feature maps in the middle keep half the width
             left, right = min(left, max(300, total // 4)), min(right, max(290, total // 4))
