@@ -468,6 +468,7 @@ class TrainingPane(Pane):
     def set_presentation_mode(self, on: bool) -> None:
         self._presentation = on
         self.monitor.set_presentation_mode(on)
+        self.side.set_presentation_mode(on)
         # On a projector the curves matter most: the summary/augmentation/log column folds away
         # (its splitter handle brings it back), unless it shows a run's masks or pairs.
         self._splitter.setSizes(column_widths(on, max(900, sum(self._splitter.sizes())), self.settings,

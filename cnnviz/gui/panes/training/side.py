@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import html
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, QSize, Qt
+from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QApplication,
     QHeaderView,
     QLabel,
     QPlainTextEdit,
     QPushButton,
     QSizePolicy,
+    QStyle,
     QTableWidget,
     QTableWidgetItem,
     QTabWidget,
@@ -32,19 +35,80 @@ TASK_TAB = 4  # Masks (segmentation runs) or Pairs (siamese runs), beside Gradie
 PREVIEW_OFF = "Turn on augmentation to see samples"
 
 
+class SummaryTable(QTableWidget):
+    """The summary's table, its columns fitted to its width: names and shapes whole where they
+    fit, else wrapped at their spaces (names first), the parameter counts whole."""
+
+    PAD = 14  # a cell's margins, in pixels
+
+    def viewportEvent(self, event) -> bool:  # noqa: N802 (Qt name)
+        if event.type() == QEvent.Type.Resize:  # the table's width, or a scroll bar came or went
+            self.fit_columns()
+        return super().viewportEvent(event)
+
+    def changeEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.FontChange:
+            self.fit_columns()
+
+    HEADINGS = ("Layer (type)", "Output shape", "Param #")
+
+    def _needs(self, column: int) -> tuple[int, int]:
+        """(whole text, longest word) widths of a column, its heading included."""
+        fm, hm = self.fontMetrics(), self.horizontalHeader().fontMetrics()
+        heading = self.HEADINGS[column]
+        texts = [self.item(r, column).text() for r in range(self.rowCount()) if self.item(r, column)]
+        whole = max([hm.horizontalAdvance(heading) + 2 * self.PAD] + [fm.horizontalAdvance(t) + self.PAD for t in texts])
+        word = max([hm.horizontalAdvance(w) + 2 * self.PAD for w in heading.split(" ")]
+                   + [fm.horizontalAdvance(w) + self.PAD for t in texts for w in t.split(" ")])
+        return whole, word
+
+    def least_width(self) -> int:
+        """The narrowest the table shows every word whole (its cells wrapped at their spaces)."""
+        bar = self.verticalScrollBar().sizeHint().width()
+        return sum(self._needs(c)[1] for c in range(3)) + 2 * self.frameWidth() + bar
+
+    def fit_columns(self) -> None:
+        width = self.viewport().width()
+        if width <= 0:
+            return
+        needs = [self._needs(c) for c in range(3)]
+        sizes = [whole for whole, _word in needs]
+        for column in range(3):  # wrap at their spaces: the names first, then shapes, then counts
+            over = sum(sizes) - width
+            if over > 0:
+                sizes[column] = max(needs[column][1], sizes[column] - over)
+        sizes[0] += max(0, width - sum(sizes))  # room to spare goes to the names
+        header, hm = self.horizontalHeader(), self.horizontalHeader().fontMetrics()
+        for column, size in enumerate(sizes):
+            if header.sectionSize(column) != size:
+                header.resizeSection(column, size)
+            heading = self.HEADINGS[column]  # a heading wider than its column takes two lines
+            if hm.horizontalAdvance(heading) + 2 * self.PAD > size:
+                heading = heading.replace(" ", "\n")
+            if self.horizontalHeaderItem(column).text() != heading:
+                self.horizontalHeaderItem(column).setText(heading)
+        self.resizeRowsToContents()
+
+
 def column_widths(on: bool, total: int, settings: QWidget, monitor: QWidget, side: SideTabs) -> list[int]:
-    """The widths of the pane's three columns, on a projector (``on``) or not: the settings as
-    wide as their widest line; on a projector the side column folds away unless it shows a
-    run's masks or pairs, then wide enough for its tab names if the curves keep their room."""
+    """The widths of the pane's three columns, on a projector (``on``) or not. The settings are
+    as wide as their widest line. On a projector the curves matter most: the side column folds
+    away unless it shows a run's masks or pairs; then the settings fold away instead (their
+    splitter handle brings them back) and the side column is wide enough for its tab names and
+    the summary's words, the curves keeping at least ``CURVES_ON_PROJECTOR``."""
     left = max(400 if on else 310, settings.minimumSizeHint().width())
     if not on:
-        right = 410
-    elif side.task_view is None:
-        right = 0
-    else:
-        room = total - left - monitor.minimumSizeHint().width()
-        right = max(min(380, room), min(side.tabs_width(), room))
-    return [left, total - left - right, right]
+        return [left, total - left - 410, 410]
+    if side.task_view is None:
+        return [left, total - left, 0]
+    room = total - max(CURVES_ON_PROJECTOR, monitor.minimumSizeHint().width())
+    right = max(min(380, room), min(max(side.tabs_width(), side.minimumSizeHint().width(), total // 3), room))
+    return [0, total - right, right]
+
+
+#: the narrowest the curves get on a projector beside a Masks or Pairs tab, in pixels
+CURVES_ON_PROJECTOR = 600
 
 
 class SideTabs(QTabWidget):
@@ -69,7 +133,26 @@ class SideTabs(QTabWidget):
     def tabs_width(self) -> int:
         """The width the tab names need, whole."""
         bar = self.tabBar()
-        return sum(bar.fontMetrics().horizontalAdvance(bar.tabText(i)) + 28 for i in range(self.count())) + 8
+        return sum(bar.tabSizeHint(i).width() for i in range(self.count())) + 2 * self.style().pixelMetric(
+            QStyle.PixelMetric.PM_DefaultFrameWidth)
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 (Qt name)
+        """At least as wide as the summary's every word needs (its cells wrapped at spaces)."""
+        hint = super().minimumSizeHint()
+        return QSize(max(hint.width(), self.summary_table.least_width() + 12), hint.height())
+
+    def set_presentation_mode(self, on: bool) -> None:
+        """On a projector the tab names keep the window's usual size (they are the presenter's
+        controls, not what the class reads): five of them fit the column whole."""
+        from cnnviz.gui.app import PRESENTATION_SCALE  # the window's module imports the panes
+
+        bar = self.tabBar()
+        if on:
+            font = QFont(QApplication.font())
+            font.setPointSizeF(max(6.0, font.pointSizeF() / PRESENTATION_SCALE))
+            bar.setFont(font)
+        else:
+            bar.setFont(QFont())  # the window's font again
 
     def _summary_tab(self) -> QWidget:
         summary = QWidget()
@@ -78,8 +161,8 @@ class SideTabs(QTabWidget):
         self.summary_title = QLabel("")
         self.summary_title.setWordWrap(True)
         layout.addWidget(self.summary_title)
-        self.summary_table = table = QTableWidget(0, 3)
-        table.setHorizontalHeaderLabels(["Layer (type)", "Output shape", "Param #"])
+        self.summary_table = table = SummaryTable(0, 3)
+        table.setHorizontalHeaderLabels(list(SummaryTable.HEADINGS))
         table.verticalHeader().setVisible(False)
         table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
@@ -89,9 +172,7 @@ class SideTabs(QTabWidget):
         table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         header = table.horizontalHeader()
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
-        header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)  # SummaryTable.fit_columns
         header.setStretchLastSection(False)
         table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         # As tall as its rows (the totals follow right below, as in the book), scrolling when
@@ -149,6 +230,8 @@ class SideTabs(QTabWidget):
                 if tip:
                     item.setToolTip(tip)
                 table.setItem(r, c, item)
+        table.fit_columns()
+        self.updateGeometry()  # another model's words may need another width
         self.totals_label.setText(words.summary_totals(summary["model"], summary["totals"]))
         lines = words.summary_formula_lines(summary["rows"], summary.get("arith"))
         self.formulas_label.setText(
