@@ -41,6 +41,7 @@ __all__ = [
     "page_maps",
     "predict_probabilities",
     "probabilities_from_output",
+    "fit_image",
     "prepare_input",
     "receptive_fields",
 ]
@@ -520,6 +521,31 @@ def scale_pixels(img: np.ndarray, scaling: str) -> np.ndarray:
     return np.ascontiguousarray(x, dtype=np.float32)
 
 
+def fit_image(image: np.ndarray, height: int | None, width: int | None, channels: int) -> np.ndarray:
+    """An image (uint8 or not, gray, RGB or RGBA, any size) as uint8 with ``channels`` (1 = a
+    2-D gray image, 3 = RGB) at ``height`` × ``width`` (None keeps that side): area averaging to
+    shrink, bilinear to enlarge."""
+    import cv2
+
+    img = np.asarray(image)
+    if img.dtype != np.uint8:
+        img = np.clip(img, 0, 255).astype(np.uint8)
+    if img.ndim == 3 and img.shape[2] == 4:
+        img = img[..., :3]
+    if img.ndim == 3 and img.shape[2] == 1:
+        img = img[..., 0]
+    if channels == 1 and img.ndim == 3:
+        img = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+    elif channels == 3 and img.ndim == 2:
+        img = cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
+    h = height or img.shape[0]
+    w = width or img.shape[1]
+    if img.shape[:2] != (h, w):
+        shrink = h < img.shape[0] or w < img.shape[1]
+        img = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    return img
+
+
 def prepare_input(image_rgb_uint8: np.ndarray, model, scaling: str = "div255",
                   pairs: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Turn an RGB (or gray) uint8 image into the model's input ``x`` (no batch axis), and the
@@ -527,29 +553,13 @@ def prepare_input(image_rgb_uint8: np.ndarray, model, scaling: str = "div255",
     A model that takes the image flattened (``InputSpec.flat``) gets ``x`` as a flat vector;
     with ``pairs``, ``x`` is one image for a model with two image inputs (see
     :func:`model_input_spec`)."""
-    import cv2
 
     if scaling not in SCALINGS:
         raise ValueError(f"unknown scaling '{scaling}'; choose one of {', '.join(SCALINGS)}")
     spec = model_input_spec(model, pairs)
     if not spec.is_image:
         raise ValueError(spec.reason)
-    img = np.asarray(image_rgb_uint8)
-    if img.dtype != np.uint8:
-        img = np.clip(img, 0, 255).astype(np.uint8)
-    if img.ndim == 3 and img.shape[2] == 4:
-        img = img[..., :3]
-    if img.ndim == 3 and img.shape[2] == 1:
-        img = img[..., 0]
-    if spec.channels == 1 and img.ndim == 3:
-        img = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
-    elif spec.channels == 3 and img.ndim == 2:
-        img = cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
-    h = spec.height or img.shape[0]
-    w = spec.width or img.shape[1]
-    if img.shape[:2] != (h, w):
-        shrink = h < img.shape[0] or w < img.shape[1]
-        img = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    img = fit_image(image_rgb_uint8, spec.height, spec.width, spec.channels)
     if scaling == "div255_inverted":
         img = 255 - img
     preview = np.ascontiguousarray(img)

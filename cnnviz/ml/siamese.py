@@ -202,24 +202,10 @@ def adopt_job(job, req: AdoptRequest) -> SiameseInfo | NotSiamese:
 
 def prepare(image: np.ndarray, shape: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
     """An image (uint8 gray or RGB, any size) as the model's input ÷255, and its uint8 preview."""
-    import cv2
+    from cnnviz.ml.activations import fit_image
 
-    img = np.asarray(image)
-    if img.dtype != np.uint8:
-        img = np.clip(img, 0, 255).astype(np.uint8)
-    if img.ndim == 3 and img.shape[2] == 4:
-        img = img[..., :3]
-    if img.ndim == 3 and img.shape[2] == 1:
-        img = img[..., 0]
     h, w, c = shape
-    if c == 1 and img.ndim == 3:
-        img = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
-    elif c == 3 and img.ndim == 2:
-        img = cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
-    if img.shape[:2] != (h, w):
-        shrink = h < img.shape[0] or w < img.shape[1]
-        img = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
-    preview = np.ascontiguousarray(img)
+    preview = np.ascontiguousarray(fit_image(image, h, w, c))
     x = preview.astype(np.float32) / np.float32(255.0)
     if c == 1:
         x = x[..., None]
