@@ -154,11 +154,10 @@ class EmbeddingPlot(pg.PlotWidget):
             self.mark_labels.append(t)
 
 
-class DistanceScale(pg.PlotWidget):
-    """The pair's distance on a number line: "same" below the threshold (green), "different"
-    above it (red), the margin m marked where a different pair stops costing anything."""
+class _NumberLine(pg.PlotWidget):
+    """A fixed horizontal number line (no mouse, menu or left axis) with ``label`` under it."""
 
-    def __init__(self) -> None:
+    def __init__(self, label: str, height: int) -> None:
         super().__init__()
         self.setBackground("w")
         self.setMouseEnabled(False, False)
@@ -166,8 +165,16 @@ class DistanceScale(pg.PlotWidget):
         self.setMenuEnabled(False)
         self.getAxis("left").hide()
         self.getAxis("bottom").enableAutoSIPrefix(False)
-        self.setLabel("bottom", "distance d between the two embeddings")
-        self.setFixedHeight(150)
+        self.setLabel("bottom", label)
+        self.setFixedHeight(height)
+
+
+class DistanceScale(_NumberLine):
+    """The pair's distance on a number line: "same" below the threshold (green), "different"
+    above it (red), the margin m marked where a different pair stops costing anything."""
+
+    def __init__(self) -> None:
+        super().__init__("distance d between the two embeddings", 150)
         self.same_region = pg.LinearRegionItem(brush=pg.mkBrush(46, 160, 67, 50), movable=False,
                                                pen=pg.mkPen(None))
         self.different_region = pg.LinearRegionItem(brush=pg.mkBrush(217, 48, 37, 40), movable=False,
@@ -206,20 +213,12 @@ class DistanceScale(pg.PlotWidget):
         self.d_text.setPos(d, 0.3)
 
 
-class TripletScale(pg.PlotWidget):
+class TripletScale(_NumberLine):
     """d(a,p) and d(a,n) on one number line, with the band of width α after d(a,p): the loss is
     0 only when the negative lies beyond that band."""
 
     def __init__(self) -> None:
-        super().__init__()
-        self.setBackground("w")
-        self.setMouseEnabled(False, False)
-        self.hideButtons()
-        self.setMenuEnabled(False)
-        self.getAxis("left").hide()
-        self.getAxis("bottom").enableAutoSIPrefix(False)
-        self.setLabel("bottom", "distance from the anchor")
-        self.setFixedHeight(160)
+        super().__init__("distance from the anchor", 160)
         self.band = pg.LinearRegionItem(brush=pg.mkBrush(217, 48, 37, 45), movable=False, pen=pg.mkPen(None))
         self.addItem(self.band)
         self.band_text = pg.TextItem("", color="#b3261e", anchor=(0.5, 0))
