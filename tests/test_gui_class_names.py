@@ -161,6 +161,12 @@ def test_the_prediction_box_works_with_the_state_it_is_given(qtbot, pane):
     said = []
     box = PredictionBox(pane.state, say=lambda text, level: said.append((text, level)))
     assert box.prediction_chart.parentWidget() is None  # in no pane
+    # its widgets get a home that is closed and deleted with the test, not after Qt has gone
+    from PySide6.QtWidgets import QVBoxLayout, QWidget
+
+    home = QWidget()
+    qtbot.addWidget(home)
+    home_layout = QVBoxLayout(home)
     box.reset_for_model(pane.info)
     assert box.class_names_button.isEnabled()
     box.draw(pane.state.result.prediction)
@@ -173,3 +179,4 @@ def test_the_prediction_box_works_with_the_state_it_is_given(qtbot, pane):
     box.names_message = ""
     pane.state.set_class_names([f"c{i}" for i in range(_outputs(pane))])
     assert HOW_TO_NAME not in box.prediction_label.text() and "Predicted <b>c" in box.prediction_label.text()
+    box.add_to(home_layout, 1)
