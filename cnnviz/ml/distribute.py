@@ -61,14 +61,19 @@ def check(strategy: str, cpu_replicas: int, batch_size: int) -> None:
         )
 
 
+def replica_share(batch_size: int, replicas: int) -> str:
+    """Each replica's part of a global batch: "16", or "10–11" when it does not divide evenly."""
+    b, n = int(batch_size), max(1, int(replicas))
+    lo, hi = b // n, math.ceil(b / n)
+    return f"{lo}" if lo == hi else f"{lo}–{hi}"
+
+
 def batch_split(batch_size: int, replicas: int) -> str:
     """"32 = 2 replicas × 16" — how a global batch is shared (uneven shares say so)."""
     b, n = int(batch_size), max(1, int(replicas))
     if n == 1:
         return f"{b} (one replica)"
-    lo, hi = b // n, math.ceil(b / n)
-    share = f"{lo}" if lo == hi else f"{lo}–{hi}"
-    return f"{b} = {n} replicas × {share}"
+    return f"{b} = {n} replicas × {replica_share(b, n)}"
 
 
 def configure_cpu_replicas(n: int) -> None:

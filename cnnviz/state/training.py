@@ -791,9 +791,7 @@ def replicas_text(replicas: int, global_batch: int) -> str:
     n, b = max(1, int(replicas)), int(global_batch)
     if n == 1:
         return f"1 replica: {b} per step"
-    lo, hi = b // n, math.ceil(b / n)
-    share = f"{lo}" if lo == hi else f"{lo}–{hi}"
-    return f"{n} replicas × {share} = {b} per step"
+    return f"{n} replicas × {distribute.replica_share(b, n)} = {b} per step"
 
 
 def epoch_note(info: dict) -> str:
