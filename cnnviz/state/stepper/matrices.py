@@ -70,21 +70,27 @@ def parse_matrix(text: str) -> np.ndarray:
     return np.array(rows, dtype=np.float64)
 
 
-def parse_kernel(text: str) -> np.ndarray:
-    """A typed kernel: one matrix, or one per channel separated by ``|`` (stacked to (kh, kw, C))."""
-    parts = text.split("|")
-    if len(parts) == 1:
-        return parse_matrix(text)
-    mats = []
+def _parse_parts(text: str, sep: str, parse, what: str) -> list[np.ndarray]:
+    """``parse`` each part of ``text`` between ``sep``s; an error names its part ("Channel 2: …")
+    and keeps its place in the whole text."""
+    out = []
     offset = 0
-    for i, part in enumerate(parts):
+    for i, part in enumerate(text.split(sep)):
         try:
-            mats.append(parse_matrix(part))
+            out.append(parse(part))
         except MatrixError as e:
             raise MatrixError(
-                f"Channel {i + 1}: {e}", e.row, e.col, (e.span[0] + offset, e.span[1] + offset)
+                f"{what} {i + 1}: {e}", e.row, e.col, (e.span[0] + offset, e.span[1] + offset)
             ) from None
-        offset += len(part) + 1
+        offset += len(part) + len(sep)
+    return out
+
+
+def parse_kernel(text: str) -> np.ndarray:
+    """A typed kernel: one matrix, or one per channel separated by ``|`` (stacked to (kh, kw, C))."""
+    if "|" not in text:
+        return parse_matrix(text)
+    mats = _parse_parts(text, "|", parse_matrix, "Channel")
     if any(m.shape != mats[0].shape for m in mats):
         shapes = ", ".join(f"{m.shape[0]}×{m.shape[1]}" for m in mats)
         raise MatrixError(f"Every channel of the kernel must have the same size; got {shapes}.", 1, 1, (0, 0))
@@ -95,20 +101,9 @@ def parse_filters(text: str) -> np.ndarray:
     """A typed kernel of one or more filters: filters separated by ``||``, each one matrix or one
     per channel separated by ``|`` (:func:`parse_kernel`). Several filters stack to Keras's
     (kh, kw, C, K); one filter stays (kh, kw) or (kh, kw, C)."""
-    parts = text.split("||")
-    if len(parts) == 1:
+    if "||" not in text:
         return parse_kernel(text)
-    filters = []
-    offset = 0
-    for i, part in enumerate(parts):
-        try:
-            k = parse_kernel(part)
-        except MatrixError as e:
-            raise MatrixError(
-                f"Filter {i + 1}: {e}", e.row, e.col, (e.span[0] + offset, e.span[1] + offset)
-            ) from None
-        filters.append(k if k.ndim == 3 else k[:, :, None])
-        offset += len(part) + 2
+    filters = [k if k.ndim == 3 else k[:, :, None] for k in _parse_parts(text, "||", parse_kernel, "Filter")]
     if any(f.shape != filters[0].shape for f in filters):
         shapes = ", ".join("×".join(map(str, f.shape)) for f in filters)
         raise MatrixError(
