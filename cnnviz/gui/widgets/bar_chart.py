@@ -73,7 +73,9 @@ class BarChartWidget(pg.PlotWidget):
             left.setTicks([[(i, self._labels[i]) for i in range(n)]])
             self.getAxis("bottom").setTicks(None)
             hi = limits[1] if limits else max(1e-6, float(v.max()) if n else 1.0)
-            self.setXRange(0, hi * 1.28, padding=0)
+            # room right of the longest bar for its value label: larger text (a projector) needs
+            # more of a chart that is also narrower there, so the room grows faster than the text
+            self.setXRange(0, hi * (1 + 0.28 * self._text_scale ** 1.5), padding=0)
             self.setYRange(-0.6, max(n, 1) - 0.4, padding=0)
         else:
             self.removeItem(self._bars)

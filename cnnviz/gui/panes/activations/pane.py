@@ -512,7 +512,6 @@ class ActivationsPane(Pane):
         for chart in (self.prediction_chart, self.vector_chart):
             chart.set_text_scale(scale)
         self.output_view.set_text_scale(scale)
-        self.prediction.large_text = on
         if self.state.result is not None:
             self.prediction.draw(self.state.result.prediction)
         for view in (self.input_view, self.map_view, self.overlay_view, self.gradcam_view, *self.compare_views):

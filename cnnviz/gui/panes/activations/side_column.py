@@ -128,7 +128,6 @@ class PredictionBox:
         self._say = say
         self._pred: Prediction | None = None
         self.names_message = ""  # what the last names given mean when they do not match
-        self.large_text = False  # a projector's: the axis leaves more room for the numbers
 
     def add_to(self, layout: QVBoxLayout, stretch: int) -> None:
         layout.addWidget(self.prediction_chart, stretch)
@@ -155,8 +154,7 @@ class PredictionBox:
         names = self._names()
         rows = prediction_rows(pred, names)
         self.prediction_chart.set_values(rows.values, rows.names, horizontal=True,
-                                         highlight=0, fmt="{:.1%}",
-                                         limits=(0, 1.15 if self.large_text else 1))
+                                         highlight=0, fmt="{:.1%}", limits=(0, 1))
         note = "" if rows.is_probability else " (the output is not a softmax; shown through one)"
         more = f" — top {rows.shown} of {rows.classes}" if rows.classes > rows.shown else ""
         text = (f"Predicted <b>{html.escape(rows.top_label)}</b> "
