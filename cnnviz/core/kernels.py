@@ -20,6 +20,8 @@ import threading
 import cv2
 import numpy as np
 
+from cnnviz.core.spectrum import SpectrumFilter
+
 __all__ = [
     "PRESETS",
     "PRESET_INFO",
@@ -369,8 +371,10 @@ SEPARABLE_RTOL = 1e-6
 #: where OpenCV's separable passes cost relatively more.
 SEPARABLE_GAIN = 1.8
 SEPARABLE_GAIN_COLOUR = 2.0
-#: From this many cells on, ``cv2.filter2D`` filters a single-channel float image through the
-#: frequency domain, which costs about as much as this many taps whatever the kernel's size.
+#: From this many cells on, ``cv2.filter2D`` filters a float32 image through the frequency
+#: domain, which on a 1080p image is about twice as slow as summing directly (15×15: ~20 ms
+#: against ~10 ms on two cores): :func:`apply_kernel_fast` sums such kernels in row blocks of
+#: fewer cells instead (:func:`_direct_in_blocks`).
 DFT_CELLS = 130
 
 
@@ -393,7 +397,7 @@ def _separable_plan(k: np.ndarray, channels: int = 1) -> list[tuple[np.ndarray, 
     """The separable terms when they are cheaper than the direct filter, else None."""
     kh, kw = k.shape
     gain = SEPARABLE_GAIN if channels == 1 else SEPARABLE_GAIN_COLOUR
-    direct = min(k.size, DFT_CELLS) if channels == 1 else k.size
+    direct = k.size
     if min(kh, kw) <= 1 or (kh + kw) * gain >= direct:
         return None  # not even one separable term would pay (a 3×3 kernel)
     terms = separable_terms(k)
@@ -427,14 +431,15 @@ def apply_kernel_fast(
     A kernel that is a sum of a few outer products (Sobel, Gaussian, box and Haar features are
     one or two) is applied as that many ``cv2.sepFilter2D`` passes — rows then columns, with the
     same anchor and OpenCV border handling — instead of one pass over every cell, when that is
-    cheaper: a 15×15 box costs 30 taps a pixel instead of 225. Other kernels go to ``cv2.filter2D`` as in
-    :func:`apply_kernel` (which already switches to the frequency domain for large kernels and
-    spreads rows over the cores)."""
+    cheaper: a 15×15 box costs 30 taps a pixel instead of 225. Other kernels are summed
+    directly by ``cv2.filter2D``, in row blocks below :data:`DFT_CELLS` cells for larger kernels
+    (where :func:`apply_kernel` goes through the frequency domain), and in row bands on several
+    threads for large work."""
     img, k, anchor, border_flag = _prepared(image, kernel, mode, flip, border, check_finite)
     terms = _separable_plan(k, img.shape[2] if img.ndim == 3 else 1)
     if terms is None:
         def direct(x: np.ndarray) -> np.ndarray:
-            return cv2.filter2D(x, cv2.CV_32F, k, anchor=anchor, borderType=border_flag)
+            return _direct_in_blocks(x, k, anchor, border_flag)
 
         return _per_channel(img, lambda x: _in_bands(direct, x, k.shape[0], anchor[1], k.size))
 
@@ -449,6 +454,33 @@ def apply_kernel_fast(
         return out
 
     return _per_channel(img, separable)
+
+
+def _direct_in_blocks(x: np.ndarray, k: np.ndarray, anchor: tuple[int, int], border_flag: int) -> np.ndarray:
+    """``cv2.filter2D(x, CV_32F, k, anchor=anchor, borderType=border_flag)``, summed directly
+    even for kernels OpenCV would filter through the frequency domain: the kernel is cut into
+    blocks of whole rows, each small enough to be summed directly, and their results are added.
+    Each block slides over the image padded once by the border rule, so the sum is the same
+    correlation up to float32 rounding (the terms are added in another order)."""
+    kh, kw = k.shape
+    if k.size < DFT_CELLS or x.dtype != np.float32 or kw >= DFT_CELLS:
+        return cv2.filter2D(x, cv2.CV_32F, k, anchor=anchor, borderType=border_flag)
+    ax, ay = anchor
+    h, w = x.shape[:2]
+    padded = cv2.copyMakeBorder(x, ay, kh - 1 - ay, ax, kw - 1 - ax, border_flag, value=0)
+    step = (DFT_CELLS - 1) // kw
+    out: np.ndarray | None = None
+    for r0 in range(0, kh, step):
+        block = np.ascontiguousarray(k[r0 : r0 + step])
+        # anchored at its top-left cell, a block's first h × w outputs read only padded pixels
+        # (the border rule given here fills the rows and columns past them, which are dropped)
+        rows = padded[r0 : r0 + h + block.shape[0] - 1]
+        part = cv2.filter2D(rows, cv2.CV_32F, block, anchor=(0, 0), borderType=cv2.BORDER_REPLICATE)[:h, :w]
+        if out is None:
+            out = np.array(part)
+        else:
+            cv2.add(out, part, dst=out)
+    return out
 
 
 #: A direct filter of at least this many cells times pixels is split into row bands filtered on
@@ -501,6 +533,24 @@ def _in_bands(filt, x: np.ndarray, kh: int, anchor_row: int, cells: int) -> np.n
     return out
 
 
+#: Whole filters of images of at least this many pixels with kernels of at least
+#: :data:`DFT_CELLS` cells (and not of low rank) go through the image's spectrum, computed once
+#: per image (:class:`cnnviz.core.spectrum.SpectrumFilter`): a new 15×15 kernel on a 1080p image
+#: then costs a kernel transform, a product and an inverse transform.
+SPECTRUM_MIN_PIXELS = 512 * 512
+#: The spectrum's image is padded by this many pixels (by the border rule): kernels up to
+#: 17×17 fit.
+SPECTRUM_PAD = 8
+
+
+def _slid(k: np.ndarray, mode: str) -> tuple[np.ndarray, tuple[int, int]]:
+    """The kernel as slid over the image (flipped for convolve) and its anchor (x, y)."""
+    kh, kw = k.shape
+    if mode == "convolve":
+        return np.ascontiguousarray(k[::-1, ::-1]), (kw - 1 - kw // 2, kh - 1 - kh // 2)
+    return k, (kw // 2, kh // 2)
+
+
 class IncrementalFilter:
     """:func:`apply_kernel_fast` that remembers its last result, so that a kernel changed in a few
     cells (painting, typing a value) costs a few passes over the image instead of a whole filter.
@@ -508,7 +558,9 @@ class IncrementalFilter:
     Filtering is linear in the kernel: changing cell (i, j) by d changes the result by d times
     the image shifted by (i, j) (border filled as the filter fills it). :meth:`apply` takes that
     way when it is cheaper, from a result computed for the same image object, mode and border;
-    other calls compute anew. Each step rounds once in float32, so at most :attr:`MAX_STEPS`
+    other calls compute anew — through the image's spectrum, kept for the next whole kernel,
+    when the image is large and the kernel has many cells and is not of low rank (see
+    :data:`SPECTRUM_MIN_PIXELS`). Each step rounds once in float32, so at most :attr:`MAX_STEPS`
     steps are chained before a full filter: the result stays within about ``MAX_STEPS`` float32
     roundings of the largest value (rtol 1e-5) of the direct filter. A new array is returned
     every time (earlier results are never changed). Safe to call from two threads; the newest
@@ -522,9 +574,10 @@ class IncrementalFilter:
     def __init__(self) -> None:
         self._last: tuple | None = None  # (source, mode, border, slid kernel, result, steps)
         self._padded: tuple | None = None  # (source, border, shape, anchor, padded image)
+        self._spectrum: tuple | None = None  # (source, border, SpectrumFilter)
 
     def clear(self) -> None:
-        self._last = self._padded = None
+        self._last = self._padded = self._spectrum = None
 
     def _changes(self, source: np.ndarray, kernel: np.ndarray, mode: str, border: str):
         """(slid kernel, anchor, cells changed as slid, last entry) when an incremental update
@@ -534,11 +587,7 @@ class IncrementalFilter:
             return None
         if kernel.shape != last[3].shape or last[5] >= self.MAX_STEPS:
             return None
-        kh, kw = kernel.shape
-        if mode == "convolve":
-            slid, anchor = kernel[::-1, ::-1], (kw - 1 - kw // 2, kh - 1 - kh // 2)
-        else:
-            slid, anchor = kernel, (kw // 2, kh // 2)
+        slid, anchor = _slid(kernel, mode)
         cells = np.argwhere(slid != last[3])
         channels = source.shape[2] if source.ndim == 3 else 1
         if len(cells) * self.STEP_TAPS >= kernel_taps(kernel, channels):
@@ -568,7 +617,14 @@ class IncrementalFilter:
         simple = source.dtype == np.float32 and (source.ndim == 2 or source.shape[2] <= 4)
         found = self._changes(source, k, mode, border) if simple else None
         if found is None:
-            out = apply_kernel_fast(source, k, mode=mode, border=border, check_finite=check_finite)
+            spectrum = self._spectrum_for(source, k, mode, border) if simple else None
+            if spectrum is not None:
+                if check_finite and not _all_finite(source):
+                    raise ValueError("The image contains NaN or infinite values; every pixel must be finite.")
+                slid, anchor = _slid(k, mode)
+                out = spectrum.correlate(slid, anchor)
+            else:
+                out = apply_kernel_fast(source, k, mode=mode, border=border, check_finite=check_finite)
             slid = k[::-1, ::-1] if mode == "convolve" else k
             self._last = (source, mode, border, np.array(slid, np.float32), out, 0)
             return out
@@ -588,6 +644,22 @@ class IncrementalFilter:
         out = out.reshape(last[4].shape)
         self._last = (source, mode, border, np.array(slid, np.float32), out, last[5] + 1)
         return out
+
+    def _spectrum_for(self, source: np.ndarray, k: np.ndarray, mode: str, border: str) -> SpectrumFilter | None:
+        """The source's spectrum (computed now if this source has none yet) when the whole
+        filter is cheaper through it: a large image and a kernel of many cells that is not of
+        low rank; else None."""
+        h, w = source.shape[:2]
+        if h * w < SPECTRUM_MIN_PIXELS or k.size < DFT_CELLS or max(k.shape) > 2 * SPECTRUM_PAD + 1:
+            return None
+        if min(h, w) <= SPECTRUM_PAD or _separable_plan(k, source.shape[2] if source.ndim == 3 else 1) is not None:
+            return None
+        cached = self._spectrum
+        if cached is not None and cached[0] is source and cached[1] == border:
+            return cached[2]
+        spectrum = SpectrumFilter(source, BORDERS[border], SPECTRUM_PAD)
+        self._spectrum = (source, border, spectrum)
+        return spectrum
 
     def _padded_source(self, source: np.ndarray, border: str, shape: tuple, anchor: tuple) -> np.ndarray:
         cached = self._padded
