@@ -14,6 +14,7 @@ from PySide6.QtCore import QObject, QSettings, Signal
 
 from cnnviz.core import images
 from cnnviz.core.kernels import PRESETS
+from cnnviz.gui.compute import prefer_responsiveness
 
 MAX_RECENT = 10
 
@@ -53,6 +54,7 @@ class AppContext(QObject):
         one of this context's own (it is not ended with the context). ``engine_start``:
         :data:`ENGINE_START_SHOWN` or :data:`ENGINE_START_ON_DEMAND`."""
         super().__init__(parent)
+        prefer_responsiveness()  # the panes' background filters need the GIL often and briefly
         if engine_start not in (ENGINE_START_SHOWN, ENGINE_START_ON_DEMAND):
             raise ValueError(f"engine_start must be {ENGINE_START_SHOWN!r} or {ENGINE_START_ON_DEMAND!r}")
         self._engine_client = engine
