@@ -160,18 +160,26 @@ class KernelEditorWidget(QWidget):
         r0, r1 = max(0, math.floor((box.top() - y0) / s) - 1), min(rows, math.ceil((box.bottom() - y0) / s) + 1)
         c0, c1 = max(0, math.floor((box.left() - x0) / s) - 1), min(cols, math.ceil((box.right() - x0) / s) + 1)
         side = round(s)
-        for r in range(r0, r1):
-            for c in range(c0, c1):
-                rect = QRect(round(x0 + c * s), round(y0 + r * s), side, side)  # cell_rect(r, c)
+        # colours and texts for the cells to paint, worked out for all of them at once: a new
+        # 15×15 kernel repaints 225 cells while its result is computed on the other cores
+        block = self._kernel[r0:r1, c0:c1]
+        colours = self._cell_colours(block / scale)
+        strong = np.abs(block / scale) > 0.55
+        white, dark = QColor("white"), QColor("#202124")
+        align = Qt.AlignmentFlag.AlignCenter
+        xs = [round(x0 + c * s) for c in range(c0, c1)]
+        for i, r in enumerate(range(r0, r1)):
+            y = round(y0 + r * s)
+            row_values = block[i].tolist()
+            for j, x in enumerate(xs):
+                rect = QRect(x, y, side, side)  # cell_rect(r, c)
                 if not region.intersects(rect):
                     continue
-                v = float(self._kernel[r, c])
-                p.fillRect(rect, self._cell_colour(v / scale))
+                p.fillRect(rect, QColor(*colours[i][j]))
                 p.setPen(grid)
                 p.drawRect(rect.adjusted(0, 0, -1, -1))
-                strength = abs(v / scale)
-                p.setPen(QColor("white") if strength > 0.55 else QColor("#202124"))
-                p.drawText(rect, Qt.AlignmentFlag.AlignCenter, format_cell_value(v))
+                p.setPen(white if strong[i, j] else dark)
+                p.drawText(rect, align, format_cell_value(row_values[j]))
         # centre cell and selection outlines
         cr, cc = rows // 2, cols // 2
         pen = QPen(QColor("#202124"))
@@ -194,10 +202,15 @@ class KernelEditorWidget(QWidget):
     @staticmethod
     def _cell_colour(t: float) -> QColor:
         """White at 0, towards red for positive and blue for negative, by |t| in 0..1."""
-        t = max(-1.0, min(1.0, t))
-        target = (198, 40, 40) if t > 0 else (21, 101, 192)
-        a = abs(t) ** 0.8
-        return QColor(*(round(255 + (ch - 255) * a) for ch in target))
+        return QColor(*KernelEditorWidget._cell_colours(np.array([[t]], np.float64))[0][0])
+
+    @staticmethod
+    def _cell_colours(t: np.ndarray) -> list[list[list[int]]]:
+        """:meth:`_cell_colour`'s (r, g, b) for each value of a 2-D array ``t``."""
+        t = np.clip(np.asarray(t, np.float64), -1.0, 1.0)
+        a = (np.abs(t) ** 0.8)[..., None]
+        target = np.where((t > 0)[..., None], (198.0, 40.0, 40.0), (21.0, 101.0, 192.0))
+        return np.round(255.0 + (target - 255.0) * a).astype(int).tolist()
 
     # -- mouse -------------------------------------------------------------------------------
     def mousePressEvent(self, ev: QMouseEvent) -> None:  # noqa: N802
