@@ -123,6 +123,55 @@ class Pane(QWidget):
         return False
 
 
+class BuiltWhenShown:
+    """A widget (mixed in before ``QWidget``) whose parts are built the first time it is shown,
+    or the first time anything asks for one of them (a session, a screenshot, a test): opening
+    the window then builds only what is on the screen.
+
+    A subclass builds its parts in ``_build()`` (called once, with this widget as their parent)
+    and may redraw what it holds in ``_built()``; until then its drawing methods check
+    :attr:`is_built` and only keep what they are given. Asking for a part that is not built yet
+    (``view.title_label``) builds the widget and gives the part."""
+
+    _is_built = False
+
+    @property
+    def is_built(self) -> bool:
+        return self._is_built
+
+    def ensure_built(self) -> None:
+        """Build the parts now (nothing happens after the first call)."""
+        if self._is_built:
+            return
+        self._is_built = True
+        self._build()
+        if self.isVisible():
+            # parts added to a widget on the screen would appear only at the next turn of the
+            # event loop: show them with it
+            for child in self.findChildren(QWidget, options=Qt.FindChildOption.FindDirectChildrenOnly):
+                explicit = child.testAttribute(Qt.WidgetAttribute.WA_WState_ExplicitShowHide)
+                if not (child.isHidden() and explicit) and not child.isWindow():
+                    child.show()
+        self._built()
+
+    def _build(self) -> None:
+        raise NotImplementedError
+
+    def _built(self) -> None:
+        """Called once the parts exist: draw what the widget was given before."""
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        self.ensure_built()
+        super().showEvent(event)
+
+    def __getattr__(self, name: str):
+        # Reached only when ordinary lookup fails: a part of a widget not built yet.
+        if name.startswith("__") or self.__dict__.get("_is_built", False):
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        self.ensure_built()
+        return object.__getattribute__(self, name)
+
+
 def panel(label: QLabel) -> QLabel:
     """A framed, light panel for text (no style sheet, so presentation mode can scale its font)."""
     label.setFrameShape(QFrame.Shape.StyledPanel)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, Qt, Slot
+from PySide6.QtCore import QCoreApplication, QEvent, QRectF, Qt, Slot
 from PySide6.QtGui import QColor, QPen
 from PySide6.QtWidgets import (
     QButtonGroup,
@@ -77,6 +77,7 @@ class MatchingPane(Pane):
         self.result: MatchResult | None = None
         self.peaks: list = []
         self.message = ""
+        self._stale = False  # something changed while the pane was hidden: compute when shown
         self._live = LiveComputation(self, self._refresh, SYNC_PIXEL_LIMIT)
         self._build_ui()
         self.state.changed.connect(self._on_state_changed)
@@ -312,17 +313,34 @@ class MatchingPane(Pane):
         with signals_blocked(self.scale_slider, self.enlarge_combo):
             self.scale_slider.setValue(scale_to_slider(self.state.scale))
             self.enlarge_combo.setCurrentIndex(self.enlarge_combo.findData(self.state.enlarge))
-        self._live.schedule()
+        self.schedule_update()
 
     @Slot()
     def _on_image_changed(self) -> None:
         self.image_view.show_rectangle(None)
-        self._live.schedule()
+        self.schedule_update()
 
     # -- computing and drawing ---------------------------------------------------------------
     def schedule_update(self) -> None:
-        """Recompute at the next turn of the event loop; repeated calls merge into one."""
-        self._live.schedule()
+        """Recompute at the next turn of the event loop; repeated calls merge into one. While the
+        pane is not on the screen nothing is computed: it is when the pane is shown (before it
+        is drawn, the views having their size) or flushed."""
+        if self.isVisible():
+            self._live.schedule()
+        else:
+            self._stale = True
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        super().showEvent(event)
+        if self._stale:
+            self._stale = False
+            drawn = self._gray_key
+            self._refresh()  # a small image at once, a large one in the background
+            if self._gray_key != drawn:
+                # an image that changed while hidden was fitted before the texts under it took
+                # their room: fit it to the view as it is laid out
+                QCoreApplication.sendPostedEvents(None, QEvent.Type.LayoutRequest)
+                self.image_view.view_box.autoRange(padding=0.01)
 
     def is_busy(self) -> bool:
         """True while an update is pending or a score map is being computed."""
@@ -330,7 +348,14 @@ class MatchingPane(Pane):
 
     def flush(self) -> None:
         """Show the score map for the current state now (computed here if still pending)."""
-        self._live.flush()
+        if self._stale:
+            self._stale = False
+            self._live.schedule()
+        if self._live.is_busy():
+            self._live.flush()
+            if self.isVisible():
+                # the texts just set resize the views: lay them out now, as they are drawn
+                QCoreApplication.sendPostedEvents(None, QEvent.Type.LayoutRequest)
 
     def _ensure_gray(self) -> None:
         key = (self.ctx.image_generation, self.state.enlarge)

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QLabel, QVBox
 from cnnviz import paths
 from cnnviz.core import images
 from cnnviz.core.images import DownscaledImage
+from cnnviz.gui.panes.base import BuiltWhenShown
 from cnnviz.gui.qtutil import IMAGE_FILTER, signals_blocked
 from cnnviz.gui.widgets.feature_grid import FeatureGridWidget
 from cnnviz.gui.widgets.image_view import ImageView
@@ -38,13 +39,19 @@ def _read_alone(path: str, use) -> DownscaledImage | None:
         return None
 
 
-class ComparePage(QWidget):
+class ComparePage(BuiltWhenShown, QWidget):
+    """The tab; its two columns of pictures and maps are built when it is first shown (or asked
+    for), with the latest result drawn in them."""
+
     def __init__(self, state: ActivationsState, parent: QWidget | None = None,
                  read: ReadImage | None = None) -> None:
         super().__init__(parent)
         self.state = state
         self._read = read or _read_alone
-        v = QVBoxLayout(self)
+        self._last_draw: tuple | None = None  # draw()'s arguments, drawn once built
+        self._cleared = ""  # clear()'s reason, said once built
+        self._text_scale, self._title_points = 1.0, 11.0
+        v = self._layout = QVBoxLayout(self)
         v.setContentsMargins(4, 4, 4, 4)
         top = QHBoxLayout()
         top.addWidget(QLabel("Compare the current input with"))
@@ -57,6 +64,13 @@ class ComparePage(QWidget):
         self.compare_combo.currentIndexChanged.connect(self._on_compare_changed)
         top.addWidget(self.compare_combo, 1)
         v.addLayout(top)
+        self.compare_note = QLabel()
+        self.compare_note.setWordWrap(True)
+        self.compare_note.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        v.addWidget(self.compare_note)
+        self.update_note()
+
+    def _build(self) -> None:
         cols = QHBoxLayout()
         self.compare_views: list[ImageView] = []
         self.compare_grids: list[FeatureGridWidget] = []
@@ -75,12 +89,23 @@ class ComparePage(QWidget):
             self.compare_views.append(view)
             self.compare_grids.append(grid)
             self.compare_labels.append(lab)
-        v.addLayout(cols, 1)
-        self.compare_note = QLabel()
-        self.compare_note.setWordWrap(True)
-        self.compare_note.setForegroundRole(QPalette.ColorRole.PlaceholderText)
-        v.addWidget(self.compare_note)
-        self.update_note()
+        self._layout.insertLayout(1, cols, 1)
+
+    def _built(self) -> None:
+        self.set_text_scale(self._text_scale, self._title_points)
+        if self._last_draw is not None:
+            self.draw(*self._last_draw)
+        else:
+            self.clear(self._cleared)
+
+    def set_text_scale(self, scale: float, title_points: float) -> None:
+        """The maps' numbers and the pictures' titles on a projector (or back)."""
+        self._text_scale, self._title_points = scale, title_points
+        if self.is_built:
+            for grid in self.compare_grids:
+                grid.set_text_scale(scale)
+            for view in self.compare_views:
+                view.set_title_size(title_points)
 
     def update_note(self) -> None:
         self.compare_note.setText(compare_note(self.state.normalization))
@@ -149,6 +174,9 @@ class ComparePage(QWidget):
         self.state.request_compute()
 
     def draw(self, res: ActivationResult, first_name: str, shown: bool) -> None:
+        self._last_draw = (res, first_name, shown)
+        if not self.is_built:
+            return
         second = res.compare
         if second is None:
             if shown and self.state.compare_with is None:
@@ -186,6 +214,9 @@ class ComparePage(QWidget):
         self.choose_default(current_stem)
 
     def clear(self, reason: str) -> None:
+        self._last_draw, self._cleared = None, reason
+        if not self.is_built:
+            return
         for grid in self.compare_grids:
             grid.set_message(reason)
         for view, label in zip(self.compare_views, self.compare_labels):

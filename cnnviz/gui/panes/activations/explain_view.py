@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cnnviz.gui.panes.base import BuiltWhenShown
 from cnnviz.gui.panes.stepper.stage import WINDOW_COLOR, WINNER_COLOR
 from cnnviz.gui.widgets.bar_chart import BarChartWidget
 from cnnviz.gui.widgets.grid_view import Highlight, NumberGridView
@@ -81,8 +82,9 @@ def _pads_of(padding: np.ndarray | None) -> tuple[tuple[int, int], tuple[int, in
     return ((top, run(p[::-1])), (run(p.T), run(p.T[::-1])))
 
 
-class ExplainView(QWidget):
-    """The explained unit (see the module docstring).
+class ExplainView(BuiltWhenShown, QWidget):
+    """The explained unit (see the module docstring). Its grids and views are built when it is
+    first shown (a unit is clicked) or asked for.
 
     ``submit(layer, index, on_done, on_error)`` asks the engine for an explanation;
     ``preview()`` returns the input image as the model sees it (for the receptive field);
@@ -101,7 +103,11 @@ class ExplainView(QWidget):
         self.state.wanted.connect(self._on_wanted)
         self.state.changed.connect(self._draw)
         self._field_item: pg.QtWidgets.QGraphicsRectItem | None = None
-        self._build()
+        self._text_scale = 1.0
+
+    def _built(self) -> None:
+        if self._text_scale != 1.0:
+            self.set_text_scale(self._text_scale)
         self._draw()
 
     # ------------------------------------------------------------------ building
@@ -267,6 +273,8 @@ class ExplainView(QWidget):
 
     # ------------------------------------------------------------------ drawing
     def _draw(self) -> None:
+        if not self.is_built:
+            return  # drawn from the state once built
         st, e = self.state, self.state.explanation
         self.title_label.setText(st.title())
         self.kind_label.setText(st.kind_text())
@@ -383,7 +391,7 @@ class ExplainView(QWidget):
         QTimer.singleShot(0, self._refit_field)
 
     def _refit_field(self) -> None:
-        if self.field_view.image_data() is not None:
+        if self.is_built and self.field_view.image_data() is not None:
             self.field_view.view_box.autoRange(padding=0.02)
 
     def field_rect(self) -> tuple[float, float, float, float] | None:
@@ -409,6 +417,9 @@ class ExplainView(QWidget):
             st.select(st.layer, st.index, st.shape)
 
     def set_text_scale(self, scale: float) -> None:
+        self._text_scale = scale
+        if not self.is_built:
+            return
         for views in (self.window_views, self.kernel_views, self.product_views):
             for gv in views:
                 gv.set_text_scale(scale)

@@ -29,6 +29,14 @@ from cnnviz.ml.inspect import ModelInfo, Prediction
 from cnnviz.state.outputs import KIND_TITLES, SCORES_HELP, OutputsState, read_mask_file
 
 PAGES = {"classes": 0, "mask": 1, "image": 2, "values": 3}
+#: The method that builds each kind's page.
+_BUILDERS = {"mask": "_build_mask_page", "image": "_build_image_page", "values": "_build_values_page"}
+#: The parts of each page (asking for one builds its page).
+_PARTS = {
+    **dict.fromkeys(("mask_view", "legend_label", "opacity_slider", "truth_button", "sample_button"), "mask"),
+    "image_views": "image",
+    **dict.fromkeys(("values_chart", "values_prev", "values_next", "values_page_label", "values_pager"), "values"),
+}
 
 
 class OutputView(QWidget):
@@ -49,14 +57,61 @@ class OutputView(QWidget):
         v.addWidget(self.title_label)
         self.stack = QStackedWidget()
         v.addWidget(self.stack, 1)
-        self.stack.addWidget(QWidget())  # classes: the prediction box draws the bars
+        for _ in PAGES:  # each kind's page is built when a model of that kind first needs it
+            self.stack.addWidget(QWidget())  # classes: the prediction box draws the bars
+        self._built_pages: set[str] = set()
+        self._text_scale = 1.0
 
-        # -- mask
+        self.caption = QLabel()
+        self.caption.setWordWrap(True)
+        self.caption.setTextFormat(Qt.TextFormat.PlainText)
+        v.addWidget(self.caption)
+        v.addStretch(0)  # below the caption when the pictures need less than the column
+        self.reset_for_model(None)
+
+    # ------------------------------------------------------------------ the pages, built when needed
+    def _page(self, kind: str) -> None:
+        """Build ``kind``'s page if it is not built yet (a model of that kind, or a test, asks)."""
+        if kind in self._built_pages or kind not in _BUILDERS:
+            return
+        self._built_pages.add(kind)
+        index = PAGES[kind]
+        current = self.stack.currentIndex()
+        placeholder = self.stack.widget(index)
+        page = getattr(self, _BUILDERS[kind])()
+        self.stack.insertWidget(index, page)
+        self.stack.removeWidget(placeholder)
+        placeholder.deleteLater()
+        self.stack.setCurrentIndex(current)
+        if kind == "image":
+            self._size_image_views()
+        if kind == "values":
+            self.values_chart.set_text_scale(self._text_scale)
+        for view in self._views(kind):
+            view.set_title_size(15 if self._text_scale > 1 else 11)
+
+    def _views(self, *kinds: str) -> list:
+        """The picture views of the pages built so far (of ``kinds`` only, if given)."""
+        built = self._built_pages.intersection(kinds or self._built_pages)
+        return ([self.mask_view] if "mask" in built else []) + (list(self.image_views) if "image" in built else [])
+
+    def __getattr__(self, name: str):
+        # a part of a page not built yet: build that page
+        kind = _PARTS.get(name)
+        if kind is None or kind in self.__dict__.get("_built_pages", {kind}):
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        self._page(kind)
+        return object.__getattribute__(self, name)
+
+    def _build_mask_page(self) -> QWidget:
         mask_page = QWidget()
         mv = QVBoxLayout(mask_page)
         mv.setContentsMargins(0, 0, 0, 0)
         self.mask_view = ImageView("Predicted mask")
         self.mask_view.setMinimumHeight(80)
+        # one scale for all, said in the caption: no colour bar takes a narrow view's width
+        self.mask_view.ci.removeItem(self.mask_view.color_bar)
+        self.mask_view.color_bar.setParentItem(None)
         mv.addWidget(self.mask_view, 1)
         self.legend_label = QLabel()
         self.legend_label.setWordWrap(True)
@@ -84,9 +139,9 @@ class OutputView(QWidget):
         brow.addWidget(self.truth_button)
         brow.addWidget(self.sample_button)
         mv.addLayout(brow)
-        self.stack.addWidget(mask_page)
+        return mask_page
 
-        # -- image
+    def _build_image_page(self) -> QWidget:
         image_page = QWidget()
         outer = QVBoxLayout(image_page)
         outer.setContentsMargins(0, 0, 0, 0)
@@ -98,13 +153,13 @@ class OutputView(QWidget):
         for view in self.image_views:
             view.setMinimumHeight(110)
             iv.addWidget(view, 1)
-        for view in (self.mask_view, *self.image_views):
+        for view in self.image_views:
             # one scale for all, said in the caption: no colour bar takes a narrow view's width
             view.ci.removeItem(view.color_bar)
             view.color_bar.setParentItem(None)
-        self.stack.addWidget(image_page)
+        return image_page
 
-        # -- values
+    def _build_values_page(self) -> QWidget:
         values_page = QWidget()
         vv = QVBoxLayout(values_page)
         vv.setContentsMargins(0, 0, 0, 0)
@@ -126,14 +181,7 @@ class OutputView(QWidget):
         prow.addWidget(self.values_page_label, 1)
         prow.addWidget(self.values_next)
         vv.addWidget(self.values_pager)
-        self.stack.addWidget(values_page)
-
-        self.caption = QLabel()
-        self.caption.setWordWrap(True)
-        self.caption.setTextFormat(Qt.TextFormat.PlainText)
-        v.addWidget(self.caption)
-        v.addStretch(0)  # below the caption when the pictures need less than the column
-        self.reset_for_model(None)
+        return values_page
 
     # ------------------------------------------------------------------ what the pane calls
     @property
@@ -144,16 +192,13 @@ class OutputView(QWidget):
         """A new model: its kind decides the page; the previous output, mask and page go."""
         self.state.reset()
         kind = info.output_kind if info is not None and info.spec is not None else "classes"
-        self.stack.setCurrentIndex(PAGES.get(kind, 0))
-        self._cap_height()
-        self.stack.setVisible(kind != "classes")
-        self.title_label.setVisible(kind != "classes")
+        self._show_page(kind)
         self.title_label.setText(f"<b>{KIND_TITLES.get(kind, '')}</b>")
-        self.mask_view.set_image(None)
-        for view in self.image_views:
+        for view in self._views():
             view.set_image(None)
-        self.values_chart.set_values(np.zeros(0), [])
-        self.values_page_label.setText("")
+        if "values" in self._built_pages:
+            self.values_chart.set_values(np.zeros(0), [])
+            self.values_page_label.setText("")
         self.caption.setText("")
         self.caption.setVisible(False)
 
@@ -175,21 +220,33 @@ class OutputView(QWidget):
     # ------------------------------------------------------------------ drawing
     def _fit(self) -> None:
         """Fit each picture to its view (a view sized while hidden would show it small)."""
-        for view in (self.mask_view, *self.image_views):
+        for view in self._views():
             if view.image_data() is not None and view.isVisible():
                 view.view_box.autoRange(padding=0.01)
 
     def resizeEvent(self, event) -> None:  # noqa: N802 (Qt name)
         super().resizeEvent(event)
-        side = max(80, (self.width() - 6) // 3)  # three square pictures side by side
-        for view in self.image_views:
-            view.setFixedHeight(side + 30)
+        if "image" in self._built_pages:
+            self._size_image_views()
         self._cap_height()
         self._fit()
 
+    def _size_image_views(self) -> None:
+        side = max(80, (self.width() - 6) // 3)  # three square pictures side by side
+        for view in self.image_views:
+            view.setFixedHeight(side + 30)
+
+    def _show_page(self, kind: str) -> None:
+        """Show ``kind``'s page (built now if it is the first time); a classifier shows none."""
+        self._page(kind)
+        self.stack.setCurrentIndex(PAGES.get(kind, 0))
+        self._cap_height()
+        self.stack.setVisible(kind != "classes")
+        self.title_label.setVisible(kind != "classes")
+
     def _cap_height(self) -> None:
         """Three square pictures need no more height than their width allows."""
-        image = self.stack.currentIndex() == PAGES["image"]
+        image = self.stack.currentIndex() == PAGES["image"] and "image" in self._built_pages
         self.stack.setMaximumHeight(self.image_views[0].height() + 2 if image else 16777215)
 
     def showEvent(self, event) -> None:  # noqa: N802 (Qt name)
@@ -200,10 +257,7 @@ class OutputView(QWidget):
         s = self.state
         kind = s.kind if s.pred is not None else None
         if kind is not None:
-            self.stack.setCurrentIndex(PAGES.get(kind, 0))
-            self._cap_height()
-            self.stack.setVisible(kind != "classes")
-            self.title_label.setVisible(kind != "classes")
+            self._show_page(kind)
             self.title_label.setText(f"<b>{KIND_TITLES.get(kind, '')}</b>")
         if kind == "mask":
             self._draw_mask()
@@ -292,8 +346,10 @@ class OutputView(QWidget):
 
     def set_text_scale(self, scale: float) -> None:
         self._short = scale > 1
-        self.values_chart.set_text_scale(scale)
-        for view in (self.mask_view, *self.image_views):
+        self._text_scale = scale
+        if "values" in self._built_pages:
+            self.values_chart.set_text_scale(scale)
+        for view in self._views():
             view.set_title_size(15 if scale > 1 else 11)
         if self.state.pred is not None:
             self._redraw()

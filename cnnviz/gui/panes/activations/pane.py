@@ -128,6 +128,18 @@ class ActivationsPane(Pane):
         return self.state.result
 
     @property
+    def compare_views(self) -> list:
+        return self.compare_page.compare_views
+
+    @property
+    def compare_grids(self) -> list:
+        return self.compare_page.compare_grids
+
+    @property
+    def compare_labels(self) -> list:
+        return self.compare_page.compare_labels
+
+    @property
     def last_error(self) -> str:
         return self.state.last_error
 
@@ -190,9 +202,7 @@ class ActivationsPane(Pane):
         f = self.filters_page
         self.filter_grid, self.filter_label = f.filter_grid, f.filter_label
         self.filter_layer_combo, self.filter_channel_combo = f.filter_layer_combo, f.filter_channel_combo
-        c = self.compare_page
-        self.compare_combo, self.compare_note = c.compare_combo, c.compare_note
-        self.compare_views, self.compare_grids, self.compare_labels = c.compare_views, c.compare_grids, c.compare_labels
+        self.compare_combo, self.compare_note = self.compare_page.compare_combo, self.compare_page.compare_note
 
         # -- right: what the model sees, the drawing, the prediction, Grad-CAM
         right = QWidget()
@@ -507,14 +517,15 @@ class ActivationsPane(Pane):
 
     def set_presentation_mode(self, on: bool) -> None:
         scale = 1.5 if on else 1.0
-        for g in [self.grid, self.filter_grid, *self.compare_grids]:
+        for g in [self.grid, self.filter_grid]:
             g.set_text_scale(scale)
+        self.compare_page.set_text_scale(scale, 15 if on else 11)
         for chart in (self.prediction_chart, self.vector_chart):
             chart.set_text_scale(scale)
         self.output_view.set_text_scale(scale)
         if self.state.result is not None:
             self.prediction.draw(self.state.result.prediction)
-        for view in (self.input_view, self.map_view, self.overlay_view, self.gradcam_view, *self.compare_views):
+        for view in (self.input_view, self.map_view, self.overlay_view, self.gradcam_view):
             view.set_title_size(15 if on else 11)
         # on a projector the type column and the Grad-CAM caption give way (both stay in tooltips)
         self.layer_table.setColumnHidden(1, on)

@@ -14,6 +14,7 @@ import math
 import pyqtgraph as pg
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
+from cnnviz.gui.panes.base import BuiltWhenShown
 from cnnviz.gui.panes.training.settings import dim
 from cnnviz.ml.gradflow import book_arithmetic  # plain arithmetic: no Keras
 from cnnviz.state import training as words
@@ -23,9 +24,17 @@ EARLIER_COLOR = "#b8bcc2"
 TINY = 1e-30  # a zero norm drawn at the bottom of a log axis
 
 
-class GradientFlowView(QWidget):
+class GradientFlowView(BuiltWhenShown, QWidget):
+    """The Gradients tab; its plot is built when the tab is first shown (or asked for)."""
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.model = ""
+        self.latest: dict | None = None
+        self.earlier: tuple[str, dict] | None = None
+        self._status = words.GRADIENTS_WAITING
+
+    def _build(self) -> None:
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         self.plot = pg.PlotWidget(background="w")
@@ -49,31 +58,42 @@ class GradientFlowView(QWidget):
         item.addItem(self.curve)
         self.plot.setMinimumHeight(220)
         layout.addWidget(self.plot, 1)
-        self.status = QLabel(words.GRADIENTS_WAITING)
+        self.status = QLabel(self._status)
         self.status.setWordWrap(True)
         layout.addWidget(self.status)
         self.caption = dim(QLabel(book_arithmetic()))
         self.caption.setWordWrap(True)
         layout.addWidget(self.caption)
-        self.model = ""
-        self.latest: dict | None = None
-        self.earlier: tuple[str, dict] | None = None
+
+    def _built(self) -> None:
+        self._draw_earlier()
+        if self.latest is not None:
+            self._draw_latest()
+
+    def _say(self, text: str) -> None:
+        self._status = text
+        if self.is_built:
+            self.status.setText(text)
 
     def start_run(self, model: str) -> None:
         """A new run: the previous run's latest report (if any) becomes the grey curve."""
         if self.latest is not None:
             self.earlier = (self.model, self.latest)
         self.model, self.latest = model, None
-        self.curve.setData([], [])
-        self.status.setText(f"{model}: waiting for the first measurement…")
-        self._draw_earlier()
+        self._say(f"{model}: waiting for the first measurement…")
+        if self.is_built:
+            self.curve.setData([], [])
+            self._draw_earlier()
 
     def show_report(self, report: dict) -> None:
         self.latest = report
-        x, y = self._points(report)
-        self.curve.setData(x, y)
+        self._say(words.gradient_flow_caption(report, self.model))
+        if self.is_built:
+            self._draw_latest()
+
+    def _draw_latest(self) -> None:
+        self.curve.setData(*self._points(self.latest))
         self._relabel(self.curve, f"{self.model} (this run)")
-        self.status.setText(words.gradient_flow_caption(report, self.model))
 
     def _draw_earlier(self) -> None:
         if self.earlier is None:
