@@ -332,7 +332,8 @@ def test_continue_goes_on_in_the_same_run_and_an_earlier_checkpoint_starts_a_new
 def test_gradient_flow_of_plain_deep_then_resnet_small_side_by_side(pane, qtbot):
     view = pane.side_tabs.gradients
     assert "1.5¹⁰⁰ ≈ 4.07e17" in view.caption.text() and "0.8¹⁰⁰ ≈ 2.04e-10" in view.caption.text()
-    configure(pane, model="plain_deep", samples=320, epochs=1, batch=32)
+    # three batches: a measurement after each (every layer's norm is what is drawn)
+    configure(pane, model="plain_deep", samples=96, epochs=1, batch=32)
     pane.settings.gradient_check.setChecked(True)
     assert pane.form.gradient_flow
     click(qtbot, pane.start_button)
@@ -343,7 +344,7 @@ def test_gradient_flow_of_plain_deep_then_resnet_small_side_by_side(pane, qtbot)
     assert "plain_deep, epoch 1" in view.status.text()
     plain = list(y)
 
-    configure(pane, model="resnet_small", samples=320, epochs=1, batch=32)
+    configure(pane, model="resnet_small", samples=96, epochs=1, batch=32)
     assert pane.settings.gradient_check.isChecked()
     click(qtbot, pane.start_button)
     assert view.earlier_points()[1] == plain  # the previous run stays, greyed
