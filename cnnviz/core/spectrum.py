@@ -192,7 +192,6 @@ class SpectrumFilter:
         w = self.shape[1]
         flags = cv2.DFT_INVERSE | cv2.DFT_SCALE | cv2.DFT_REAL_OUTPUT
         out = np.empty(self.shape, np.float32)
-        planes = out if out.ndim == 2 else None
         with self._lock:
             # output (y, x) = Σ k[i, j] · padded[y + p − ay + i, x + p − ax + j]: the kernel sits
             # at (p − ay, p − ax) of the circular correlation
@@ -201,16 +200,23 @@ class SpectrumFilter:
             cv2.dft(self._placed, dst=self._kernel_spectrum)
             window[...] = 0.0
 
-            def one(i: int) -> None:
-                band, channel = self.parts[i]
+            def band_job(band: int) -> None:
                 r0, r1 = self.bands[band]
-                work = self._work[i]
-                cv2.mulSpectrums(self.spectra[i], self._kernel_spectrum, 0, work, conjB=True)
-                cv2.dft(work, dst=work, flags=flags)  # in place
-                if planes is not None:
-                    planes[r0:r1] = work[: r1 - r0, :w]
+                planes = []
+                for i, (b, _channel) in enumerate(self.parts):
+                    if b != band:
+                        continue
+                    work = self._work[i]
+                    cv2.mulSpectrums(self.spectra[i], self._kernel_spectrum, 0, work, conjB=True)
+                    cv2.dft(work, dst=work, flags=flags)  # in place
+                    planes.append(work[: r1 - r0, :w])
+                rows = out[r0:r1]  # whole rows of a C-ordered array: one contiguous block
+                if len(planes) == 1:
+                    rows[...] = planes[0].reshape(rows.shape)
                 else:
-                    out[r0:r1, :, channel] = work[: r1 - r0, :w]
+                    merged = cv2.merge(planes, dst=rows)
+                    if not np.shares_memory(merged, rows):
+                        rows[...] = merged
 
-            run_parallel([lambda i=i: one(i) for i in range(len(self.parts))])
+            run_parallel([lambda b=b: band_job(b) for b in range(len(self.bands))])
         return out
