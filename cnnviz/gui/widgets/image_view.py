@@ -11,6 +11,7 @@ the view, with y growing downwards like the image.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import cv2
@@ -41,8 +42,10 @@ __all__ = [
 ]
 
 
+@functools.cache
 def diverging_colormap() -> pg.ColorMap:
-    """Blue (negative) – white (0) – red (positive): signed data with 0 in the middle.
+    """Blue (negative) – white (0) – red (positive): signed data with 0 in the middle. One object
+    for the whole app (made once: a live view asks for it on every update), never to be changed.
 
     Pure white sits exactly at 0 (the ColorBrewer RdBu colours), so "nothing happens here" reads
     as blank paper and the sign reads as hue."""
@@ -52,11 +55,13 @@ def diverging_colormap() -> pg.ColorMap:
     )
 
 
+@functools.cache
 def gray_colormap() -> pg.ColorMap:
     """Black to white, for gray images and magnitudes."""
     return pg.ColorMap([0.0, 1.0], [(0, 0, 0), (255, 255, 255)])
 
 
+@functools.cache
 def heat_colormap() -> pg.ColorMap:
     """Perceptually uniform dark-to-bright map for scores and heatmaps."""
     return pg.colormap.get("inferno")
@@ -88,6 +93,20 @@ def bar_ticks(lo: float, hi: float) -> list[tuple[float, str]] | None:
     step = _nice_step(top / 2)
     values = [-2 * step, -step, 0.0, step, 2 * step]
     return [(v, _tick_text(v)) for v in values]
+
+
+_LUTS: dict[int, tuple[pg.ColorMap, np.ndarray]] = {}
+
+
+def _lookup_table(cmap: pg.ColorMap) -> np.ndarray:
+    """The 256-entry lookup table of ``cmap``, worked out once per colour-map object."""
+    entry = _LUTS.get(id(cmap))
+    if entry is None or entry[0] is not cmap:
+        entry = (cmap, cmap.getLookupTable(nPts=256))
+        if len(_LUTS) > 64:
+            _LUTS.clear()
+        _LUTS[id(cmap)] = entry
+    return entry[1]
 
 
 class AreaImageItem(pg.ImageItem):
@@ -363,6 +382,7 @@ class ImageView(pg.GraphicsLayoutWidget):
         self._last_hover = (-1, -1)
         self._bar_cmap_key: tuple | None = None
         self._bar_levels_key: tuple | None = None  # (levels shown on the bar, its label)
+        self._bar_label_key: tuple | None = None  # (the bar's title, the font it is set in)
         self.scene().sigMouseMoved.connect(self._on_mouse_moved)
         self.view_box.selection_changing.connect(self._on_selection_changing)
         self.view_box.selection_finished.connect(self._on_selection_finished)
@@ -425,7 +445,7 @@ class ImageView(pg.GraphicsLayoutWidget):
                 # mapped to bytes by the item, only for the part shown and after downsampling
                 self.image_item.set_float_rgb_levels(levels, at_least_low=derived)
         else:
-            lut = cmap.getLookupTable(nPts=256)
+            lut = _lookup_table(cmap)
         self.image_item.setImage(shown, levels=shown_levels, lut=lut, autoLevels=False)
         self._data = data
         self._levels = (float(levels[0]), float(levels[1]))
@@ -510,8 +530,12 @@ class ImageView(pg.GraphicsLayoutWidget):
         """The colour bar's title (e.g. "× 10⁶") in the view's font, as large as the numbers it
         scales (pyqtgraph would keep the font of when it was made)."""
         axis = self.color_bar.getAxis("left")
+        key = (label, self.font().key())
+        if key == self._bar_label_key:
+            return  # the same title again would lay the axis out anew for nothing
         axis.label.setFont(self.font())
         axis.setLabel(label or None)  # lays the axis out again for the label's size
+        self._bar_label_key = key
 
     def drawn_image(self) -> np.ndarray | None:
         """The pixels drawn now (rendering first if a render is due): the visible part of the
