@@ -768,3 +768,40 @@ def test_the_painting_hint_breaks_where_the_sense_does(pane, window, qtbot):
     room = hint.contentsRect().width()
     for line in lines:
         assert hint.fontMetrics().horizontalAdvance(line) <= room, (line, room)
+
+
+@pytest.mark.parametrize("color", ["gray", "rgb"])
+def test_the_part_shown_is_averaged_with_the_result_and_drawn_as_the_view_would_draw_it(pane, qtbot, monkeypatch, color):
+    """A result comes with the part of it the view shows already averaged down to the view's
+    resolution (off the GUI thread when the filter is): the view draws it without averaging
+    again, the picture is exactly the one its own render of the full-resolution result gives,
+    and zooming in renders anew from the full-resolution values."""
+    from cnnviz.gui.widgets import image_view
+
+    rng = np.random.default_rng(5)
+    pane.ctx.set_image(rng.integers(0, 256, (900, 1400, 3), dtype=np.uint8))
+    pane.color_combo.setCurrentIndex(pane.color_combo.findData(color))
+    pane.set_kernel(rng.normal(size=(15, 15)).astype(np.float32))
+    qtbot.waitUntil(lambda: not pane.is_busy(), timeout=20000)
+    view = pane.result_view
+    view.drawn_image()
+    averaged = []
+    real = image_view.area_part
+    monkeypatch.setattr(image_view, "area_part", lambda *a: averaged.append(a[1]) or real(*a))
+    pane.set_kernel(rng.normal(size=(15, 15)).astype(np.float32))
+    qtbot.waitUntil(lambda: not pane.is_busy(), timeout=20000)
+    result = pane._result
+    assert result.display is not None
+    geometry, part = result.display
+    assert geometry[4] > 1 and geometry[5] > 1  # 1400 columns shown a few hundred pixels wide
+    drawn = view.drawn_image().copy()
+    assert averaged == []  # the view used the part that came with the result
+    assert view.image_item._drawn == geometry
+    view.image_item._renderRequired = True
+    again = view.drawn_image()
+    assert averaged == [geometry]
+    np.testing.assert_array_equal(drawn, again)
+    # the full-resolution values are still what hovering and zooming read
+    np.testing.assert_array_equal(view.image_data(), result.shown)
+    view.view_box.scaleBy((0.2, 0.2))
+    qtbot.waitUntil(lambda: view.image_item._drawn is not None and view.image_item._drawn[4] == 1, timeout=5000)

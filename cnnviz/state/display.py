@@ -11,7 +11,7 @@ import math
 import cv2
 import numpy as np
 
-__all__ = ["max_abs", "symmetric_levels", "to_uint8"]
+__all__ = ["area_part", "max_abs", "symmetric_levels", "to_uint8"]
 
 
 def symmetric_levels(data: np.ndarray) -> tuple[float, float]:
@@ -53,3 +53,21 @@ def to_uint8(data: np.ndarray, levels: tuple[float, float], *, at_least_low: boo
     if at_least_low:
         return cv2.convertScaleAbs(src, alpha=scale, beta=-lo * scale)
     return cv2.addWeighted(src, scale, src, 0.0, -lo * scale, dtype=cv2.CV_8U)
+
+
+def area_part(image: np.ndarray, geometry: tuple[int, int, int, int, int, int]) -> np.ndarray:
+    """What a view draws of ``image`` for ``geometry`` = (row0, row1, col0, col1, xds, yds):
+    that part of the image with each block of ``xds × yds`` pixels averaged (OpenCV's
+    ``INTER_AREA``; the last block row and column take the pixels that do not fill a block).
+
+    The view (:class:`cnnviz.gui.widgets.image_view.AreaImageItem`) renders with it, and a
+    state computing a result off the GUI thread can run it there too, for the geometry the view
+    will use, so the GUI thread only colours and draws the few hundred pixels shown."""
+    r0, r1, c0, c1, xds, yds = geometry
+    part = image[r0:r1, c0:c1]
+    if xds > 1 or yds > 1:
+        nh, nw = max(1, (r1 - r0) // yds), max(1, (c1 - c0) // xds)
+        part = cv2.resize(part[: nh * yds, : nw * xds], (nw, nh), interpolation=cv2.INTER_AREA)
+        if image.ndim == 3 and part.ndim == 2:
+            part = part[:, :, None]
+    return part

@@ -40,7 +40,7 @@ from cnnviz.core.kernels import (
     preset,
     validate_kernel,
 )
-from cnnviz.state.display import max_abs, symmetric_levels
+from cnnviz.state.display import area_part, max_abs, symmetric_levels
 from cnnviz.state.events import Event
 
 __all__ = [
@@ -202,6 +202,7 @@ class KernelResult:
     gy: np.ndarray | None = None
     rendered: np.ndarray | None = None  # ``shown`` as bytes ready to draw (the direction's colours)
     direction: bool = False  # ``shown`` is the direction as hue (RGB bytes), no colour bar
+    display: tuple | None = None  # (geometry, the part of ``shown`` the view draws, averaged)
 
 
 @dataclass
@@ -370,7 +371,23 @@ class KernelPlaygroundState:
             return 0.0  # an invalid kernel: the message is shown at once
         return float(source.size) * taps
 
-    def compute(self, source: np.ndarray, check_finite: bool = True) -> KernelResult:
+    def compute(
+        self,
+        source: np.ndarray,
+        check_finite: bool = True,
+        geometry: tuple[int, int, int, int, int, int] | None = None,
+    ) -> KernelResult:
+        """Filter ``source`` (from :meth:`source`) and prepare it for display; with the
+        ``geometry`` the result view will render (see :func:`~cnnviz.state.display.area_part`),
+        the part it shows is averaged down here too (``display``): off the GUI thread when the
+        filter is.
+        """
+        result = self._compute(source, check_finite)
+        if geometry is not None and result.shown is not None:
+            result.display = (tuple(geometry), area_part(result.shown, geometry))
+        return result
+
+    def _compute(self, source: np.ndarray, check_finite: bool) -> KernelResult:
         """Filter ``source`` (from :meth:`source`) and prepare it for display.
 
         The filter runs at full resolution (low-rank kernels as separable passes, see

@@ -339,9 +339,11 @@ class KernelsPane(Pane):
             self._readout_timer.start()
         # integer pixels cannot be NaN: the filter's finiteness scan is skipped for them
         check = image.dtype.kind == "f"
-        # a copy of the state: the user keeps painting while a large one is computed
+        # a copy of the state: the user keeps painting while a large one is computed; the part
+        # of the result the view shows is averaged down with it (off the GUI thread for a large one)
         state, source = self.state.snapshot(), self._source
-        self._live.request(lambda: state.compute(source, check), self._show_result, state.work(source))
+        geometry = self.result_view.render_geometry(source.shape)
+        self._live.request(lambda: state.compute(source, check, geometry), self._show_result, state.work(source))
 
     def _show_result(self, r: KernelResult) -> None:
         self._result = r
@@ -359,6 +361,7 @@ class KernelsPane(Pane):
                 bar_label="",
                 show_bar=False if r.direction else None,
                 rendered=r.rendered,
+                prepared=r.display,
             )
             self.result_view.set_title(self.state.result_title())
 

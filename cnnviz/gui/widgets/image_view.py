@@ -14,14 +14,13 @@ from __future__ import annotations
 import functools
 import math
 
-import cv2
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, Signal, Slot
 from PySide6.QtGui import QColor, QFontMetricsF, QPen, QTextOption
 from PySide6.QtWidgets import QGraphicsRectItem, QWidget
 
-from cnnviz.state.display import symmetric_levels, to_uint8
+from cnnviz.state.display import area_part, symmetric_levels, to_uint8
 
 # Once for the whole app: arrays are indexed [row, col] everywhere in cnnviz.
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=True)
@@ -133,11 +132,27 @@ class AreaImageItem(pg.ImageItem):
         super().__init__(*args, **kwargs)
         self._drawn: tuple[int, int, int, int, int, int] | None = None  # r0, r1, c0, c1, xds, yds
         self._float_rgb_levels: tuple[float, float, bool] | None = None
+        self._prepared: tuple | None = None  # (image, geometry, its area_part) from set_prepared
         self.drawn: np.ndarray | None = None  # the pixels the last render coloured, as given to Qt
 
     def set_float_rgb_levels(self, levels: tuple[float, float] | None, at_least_low: bool = False) -> None:
         """Float colour data: map ``levels`` to 0..255 bytes after downsampling (None: off)."""
         self._float_rgb_levels = None if levels is None else (float(levels[0]), float(levels[1]), at_least_low)
+
+    def render_geometry(self) -> tuple[int, int, int, int, int, int] | None:
+        """(row0, row1, col0, col1, xds, yds) the next render of an image of the current one's
+        shape would use, at the view's zoom as it is now (None before the item is on screen)."""
+        if self.image is None or self.image.size == 0:
+            return None
+        factors = self._block_factors()
+        if factors is None:
+            return None
+        return (*self._region(*factors, self.MARGIN), *factors)
+
+    def set_prepared(self, geometry: tuple[int, int, int, int, int, int], part: np.ndarray) -> None:
+        """Use ``part`` (:func:`area_part` of the current image for ``geometry``) at the next
+        render when it renders that geometry."""
+        self._prepared = (self.image, tuple(geometry), part)
 
     def rendered_region(self) -> tuple[int, int, int, int] | None:
         """(row0, row1, col0, col1): the pixels the last render coloured (None before one)."""
@@ -205,11 +220,11 @@ class AreaImageItem(pg.ImageItem):
         self.viewTransformChanged()
 
     def setImage(self, image=None, autoLevels=None, **kargs) -> None:  # noqa: N802 (pyqtgraph name)
-        self._drawn = self.drawn = None
+        self._drawn = self.drawn = self._prepared = None
         super().setImage(image, autoLevels=autoLevels, **kargs)
 
     def clear(self) -> None:
-        self._drawn = self.drawn = None
+        self._drawn = self.drawn = self._prepared = None
         super().clear()
 
     def render(self) -> None:
@@ -225,14 +240,13 @@ class AreaImageItem(pg.ImageItem):
             super().render()  # not on screen yet: pyqtgraph marks it unrenderable
             return
         xds, yds = factors
-        h, w = image.shape[:2]
         r0, r1, c0, c1 = self._region(xds, yds, self.MARGIN)
-        part = image[r0:r1, c0:c1]
-        if xds > 1 or yds > 1:
-            nh, nw = max(1, (r1 - r0) // yds), max(1, (c1 - c0) // xds)
-            part = cv2.resize(part[: nh * yds, : nw * xds], (nw, nh), interpolation=cv2.INTER_AREA)
-            if image.ndim == 3 and part.ndim == 2:
-                part = part[:, :, None]
+        geometry = (r0, r1, c0, c1, xds, yds)
+        prepared, self._prepared = self._prepared, None
+        if prepared is not None and prepared[0] is image and prepared[1] == geometry:
+            part = prepared[2]  # averaged off the GUI thread for exactly this picture
+        else:
+            part = area_part(image, geometry)
         levels = self.levels
         if self._float_rgb_levels is not None and part.ndim == 3 and part.dtype != np.uint8:
             lo, hi, at_least_low = self._float_rgb_levels
@@ -399,6 +413,7 @@ class ImageView(pg.GraphicsLayoutWidget):
         show_bar: bool | None = None,
         auto_range: bool | None = None,
         rendered: np.ndarray | None = None,
+        prepared: tuple[tuple[int, int, int, int, int, int], np.ndarray] | None = None,
     ) -> None:
         """Show ``data`` (see the class docstring); ``None`` clears the view.
 
@@ -406,6 +421,9 @@ class ImageView(pg.GraphicsLayoutWidget):
         keeps its zoom unless the image size changed (or ``auto_range=True``). A float colour
         image is drawn as bytes (:func:`to_uint8`); ``rendered`` passes those bytes ready-made
         (e.g. computed off the GUI thread) so the view does not map the data again.
+        ``prepared`` = (geometry, part): the data already averaged for the geometry the view
+        said it would render (:meth:`render_geometry`, :func:`~cnnviz.state.display.area_part`);
+        it is used if the view still renders that geometry.
         """
         if data is None:
             self.image_item.clear()
@@ -447,6 +465,8 @@ class ImageView(pg.GraphicsLayoutWidget):
         else:
             lut = _lookup_table(cmap)
         self.image_item.setImage(shown, levels=shown_levels, lut=lut, autoLevels=False)
+        if prepared is not None and shown is data:
+            self.image_item.set_prepared(*prepared)
         self._data = data
         self._levels = (float(levels[0]), float(levels[1]))
         self._shape = data.shape[:2]
@@ -547,6 +567,13 @@ class ImageView(pg.GraphicsLayoutWidget):
         if item._renderRequired or item.drawn is None:
             item.render()
         return item.drawn
+
+    def render_geometry(self, shape: tuple[int, ...]) -> tuple[int, int, int, int, int, int] | None:
+        """The geometry (see :func:`~cnnviz.state.display.area_part`) the view would render an
+        image of ``shape`` (rows, cols) with now: None unless it shows an image of that shape."""
+        if self._data is None or tuple(shape[:2]) != self._shape:
+            return None
+        return self.image_item.render_geometry()
 
     def drawn_region(self) -> tuple[int, int, int, int] | None:
         """(row0, row1, col0, col1) of the image that :meth:`drawn_image` covers."""
