@@ -1,6 +1,6 @@
 """Opening the window builds what is on the screen: the parts of hidden tabs and panels (explained
-units, output pages, the compare tab, the Gradients tab) are built when they are first shown or
-asked for, and a hidden pane computes nothing until it is shown."""
+units, output pages, the compare tab, the Gradients tab, the Siamese map and triplet tabs) are
+built when they are first shown or asked for, and a hidden pane computes nothing until it is shown."""
 
 from __future__ import annotations
 
@@ -55,26 +55,40 @@ def test_the_window_opens_without_the_hidden_explain_output_and_gradient_parts(w
     assert activations.output_view._built_pages == set()
     gradients = window.panes["training"].side_tabs.gradients
     assert not gradients.is_built
-
-    # what a run reports while the tab is hidden is drawn when the tab is first shown
-    gradients.start_run("plain_deep")
-    gradients.show_report({"norms": [1e-5, 1e-3, 1e-2], "layers": ["a", "b", "c"], "epoch": 1,
-                           "batch": 1, "step": 1, "first": 1e-5, "last": 1e-2, "ratio": 1e-3})
-    assert not gradients.is_built
-    window.show_pane("training")
-    tabs = window.panes["training"].side_tabs
-    tabs.setCurrentWidget(gradients)
-    assert gradients.is_built
-    assert gradients.curve_points() == ([1, 2, 3], [1e-5, 1e-3, 1e-2])
-    assert "plain_deep" in gradients.status.text()
-    assert "1.5¹⁰⁰ ≈ 4.07e17" in gradients.caption.text()
+    siamese = window.panes["siamese"]
+    assert not siamese.map_page.is_built and not siamese.triplet_page.is_built
+    assert len(siamese.triplet_pickers) == 3  # the chosen inputs are there from the start
 
     # asking for a part builds it: a session, a screenshot or a test finds it in place
     assert [label.text() for label in activations.compare_labels] == ["", ""]
     assert activations.compare_page.is_built
+    assert siamese.triplet_label.text() == "" and siamese.triplet_page.is_built
     explain = activations.maps_page.explain
     assert explain.title_label.text() == explain.state.title() != ""
     assert explain.is_built
+
+
+def test_what_a_run_reports_before_the_gradients_tab_is_shown_is_drawn_when_it_is(qtbot):
+    from cnnviz.gui.panes.training.gradients import GradientFlowView
+
+    gradients = GradientFlowView()
+    qtbot.addWidget(gradients)
+    report = {"norms": [1e-5, 1e-3, 1e-2], "layers": ["a", "b", "c"], "epoch": 1, "batch": 1,
+              "step": 1, "first": 1e-5, "last": 1e-2, "ratio": 1e-3}
+    gradients.start_run("plain_deep")
+    gradients.show_report(report)
+    gradients.start_run("resnet_small")  # plain_deep's run becomes the grey curve
+    gradients.show_report({**report, "norms": [1e-2, 1e-2, 1e-2]})
+    assert not gradients.is_built
+    gradients.show()
+    qtbot.waitExposed(gradients)
+    assert gradients.is_built
+    assert gradients.curve_points() == ([1, 2, 3], [1e-2, 1e-2, 1e-2])
+    assert gradients.earlier_points() == ([1, 2, 3], [1e-5, 1e-3, 1e-2])
+    assert "resnet_small" in gradients.status.text()
+    assert "1.5¹⁰⁰ ≈ 4.07e17" in gradients.caption.text()
+    assert [label.text for _, label in gradients.legend.items] == [
+        "plain_deep (previous run)", "resnet_small (this run)"]
 
 
 def test_an_output_page_is_built_for_the_first_model_of_its_kind(qtbot):

@@ -26,7 +26,7 @@ class BarChartWidget(pg.PlotWidget):
     """``set_values`` draws the bars; :meth:`values` and :meth:`labels` read them back."""
 
     def __init__(self, title: str = "", parent: QWidget | None = None) -> None:
-        super().__init__(parent, background="#202124")
+        super().__init__(parent, background="#202124", enableMenu=False)  # no menu to build
         self.setMenuEnabled(False)
         self.setMouseEnabled(False, False)
         self.hideButtons()

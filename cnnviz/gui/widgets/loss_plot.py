@@ -163,7 +163,7 @@ class LossPlotWidget(pg.PlotWidget):
     def __init__(self, title: str = "", y_label: str = "", x_label: str = "epoch",
                  legend_corner: str = "top-right", integer_x: bool = False,
                  parent: QWidget | None = None) -> None:
-        super().__init__(parent=parent, background="w")
+        super().__init__(parent=parent, background="w", enableMenu=False)  # no menu to build
         self._integer_x = integer_x
         self._title = title
         self._labels = (x_label, y_label)

@@ -19,13 +19,20 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnnviz.gui.panes.base import alert, panel
+from cnnviz.gui.panes.base import BuiltWhenShown, alert, panel
 from cnnviz.gui.panes.siamese.widgets import DistanceScale, EmbeddingPlot, InputPicker, TripletScale
 from cnnviz.gui.widgets.draw_canvas import DrawCanvasWidget
+from cnnviz.gui.widgets.plot_text import scale_plot_text
 from cnnviz.state.siamese import Y_CONVENTION
 
 THRESHOLD_STEPS = 100  # slider steps per unit of distance
 TRIPLET_NAMES = ("anchor", "positive", "negative")
+
+
+def size_scale(plot, presentation: bool) -> None:
+    """A number line's height and texts, for a projector or a screen."""
+    plot.setFixedHeight(200 if presentation else 150)
+    scale_plot_text(plot, presentation)
 
 
 def scrolled(page: QWidget) -> QScrollArea:
@@ -143,29 +150,48 @@ class PairPage(QWidget):
         pv.addStretch(1)
 
 
-class MapPage(QWidget):
+class MapPage(BuiltWhenShown, QWidget):
+    """The embedding map; its plot is built when the tab is first shown (or asked for)."""
+
     def __init__(self) -> None:
         super().__init__()
+        self._presentation = False
+
+    def _build(self) -> None:
         mv = QVBoxLayout(self)
         self.map_label = QLabel("")
         self.map_label.setWordWrap(True)
         mv.addWidget(self.map_label)
         self.embedding_plot = EmbeddingPlot()
         mv.addWidget(self.embedding_plot, 1)
+        if self._presentation:
+            self.embedding_plot.set_presentation_mode(True)
+
+    def set_presentation_mode(self, on: bool) -> None:
+        self._presentation = on
+        if self.is_built:
+            self.embedding_plot.set_presentation_mode(on)
 
 
-class TripletPage(QWidget):
-    """Anchor, positive and negative; both distances on a number line; the loss written out."""
+class TripletPage(BuiltWhenShown, QWidget):
+    """Anchor, positive and negative; both distances on a number line; the loss written out. The
+    pickers hold the chosen inputs from the start; the number line and the texts are built when
+    the tab is first shown (or asked for)."""
 
     def __init__(self) -> None:
         super().__init__()
-        tv = QVBoxLayout(self)
+        self._presentation = False
+        self._layout = tv = QVBoxLayout(self)
         row = QHBoxLayout()
         self.triplet_pickers = [InputPicker(n.capitalize(), compact=True) for n in TRIPLET_NAMES]
         for p in self.triplet_pickers:
             row.addWidget(p)
         tv.addLayout(row)
+
+    def _build(self) -> None:
+        tv = self._layout
         self.triplet_scale = TripletScale()
+        size_scale(self.triplet_scale, self._presentation)
         tv.addWidget(self.triplet_scale)
         self.triplet_label = panel(mono(QLabel("")))
         tv.addWidget(self.triplet_label)
@@ -175,3 +201,8 @@ class TripletPage(QWidget):
         note.setWordWrap(True)
         tv.addWidget(note)
         tv.addStretch(1)
+
+    def set_presentation_mode(self, on: bool) -> None:
+        self._presentation = on
+        if self.is_built:
+            size_scale(self.triplet_scale, on)

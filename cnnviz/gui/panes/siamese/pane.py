@@ -36,11 +36,11 @@ from cnnviz.gui.panes.siamese.pages import (
     PairPage,
     TripletPage,
     scrolled,
+    size_scale,
 )
 from cnnviz.gui.qtutil import MODEL_FILTER, debounce_timer, signals_blocked
 from cnnviz.gui.widgets.draw_canvas import center_like_mnist
 from cnnviz.gui.widgets.message_bar import plain_text
-from cnnviz.gui.widgets.plot_text import scale_plot_text
 from cnnviz.gui.widgets.trust_dialog import ask_trust, declined_text, unattended_text
 from cnnviz.ml.inspect import LoadFailed, LoadRefused, LoadRequest
 from cnnviz.ml.siamese import (
@@ -135,7 +135,8 @@ class SiamesePane(Pane):
         self.tabs.setDocumentMode(True)
         splitter.addWidget(self.tabs)
         splitter.setStretchFactor(1, 1)
-        pair, self.map_page, triplet = PairPage(), MapPage(), TripletPage()
+        pair, self.map_page, self.triplet_page = PairPage(), MapPage(), TripletPage()
+        triplet = self.triplet_page
         self.tabs.addTab(scrolled(pair), "Pair distance")
         self.tabs.addTab(self.map_page, "Embedding map")
         self.tabs.addTab(scrolled(triplet), "Triplet loss")
@@ -148,11 +149,9 @@ class SiamesePane(Pane):
         self.y_combo.currentIndexChanged.connect(lambda _i: self._draw_pair())
         self.distance_label, self.scale = pair.distance_label, pair.scale
         self.contrastive_label = pair.contrastive_label
-        self.map_label, self.embedding_plot = self.map_page.map_label, self.map_page.embedding_plot
         self.triplet_pickers = triplet.triplet_pickers
         for p in self.triplet_pickers:
             p.changed.connect(self._on_triplet_changed)
-        self.triplet_scale, self.triplet_label = triplet.triplet_scale, triplet.triplet_label
         self._scale_fonts(False)
         fit_combos(self, 8)  # long choices and a projector's fonts never widen the pane
         # the pair's label sits in a row with room to spare: its few words are always whole
@@ -168,10 +167,26 @@ class SiamesePane(Pane):
             big.setPointSizeF(big.pointSizeF() * 1.3)
         big.setBold(True)
         self.distance_label.setFont(big)
-        for plot in (self.scale, self.triplet_scale):
-            plot.setFixedHeight(200 if presentation else 150)
-            scale_plot_text(plot, presentation)
-        self.embedding_plot.set_presentation_mode(presentation)
+        size_scale(self.scale, presentation)
+        self.triplet_page.set_presentation_mode(presentation)
+        self.map_page.set_presentation_mode(presentation)
+
+    # the parts of the tabs built when first shown (asking for one builds its tab)
+    @property
+    def map_label(self):
+        return self.map_page.map_label
+
+    @property
+    def embedding_plot(self):
+        return self.map_page.embedding_plot
+
+    @property
+    def triplet_scale(self):
+        return self.triplet_page.triplet_scale
+
+    @property
+    def triplet_label(self):
+        return self.triplet_page.triplet_label
 
     def _apply_settings_to_widgets(self) -> None:
         s = self.settings

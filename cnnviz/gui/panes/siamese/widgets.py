@@ -158,7 +158,7 @@ class _NumberLine(pg.PlotWidget):
     """A fixed horizontal number line (no mouse, menu or left axis) with ``label`` under it."""
 
     def __init__(self, label: str, height: int) -> None:
-        super().__init__()
+        super().__init__(enableMenu=False)  # no menu to build
         self.setBackground("w")
         self.setMouseEnabled(False, False)
         self.hideButtons()
