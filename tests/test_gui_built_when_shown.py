@@ -40,6 +40,10 @@ def test_a_widget_built_when_shown_builds_once_shows_its_parts_and_gives_them_wh
     asked = Panel()
     qtbot.addWidget(asked)
     assert asked.label.text() == "built" and asked.is_built and Panel.builds == 2
+    found = Panel()
+    qtbot.addWidget(found)
+    assert [lab.text() for lab in found.findChildren(QLabel)] == ["built", "hidden"]
+    assert found.findChild(QLabel) is found.label
     with pytest.raises(AttributeError, match="no_such_part"):
         asked.no_such_part  # noqa: B018 (the lookup is the test)
     with pytest.raises(AttributeError):
@@ -55,6 +59,8 @@ def test_the_window_opens_without_the_hidden_explain_output_and_gradient_parts(w
     assert activations.output_view._built_pages == set()
     gradients = window.panes["training"].side_tabs.gradients
     assert not gradients.is_built
+    functions, matching = window.panes["functions"], window.panes["matching"]
+    assert not functions.is_built and not matching.is_built  # whole panes not yet shown
     siamese = window.panes["siamese"]
     assert not siamese.map_page.is_built and not siamese.triplet_page.is_built
     assert len(siamese.triplet_pickers) == 3  # the chosen inputs are there from the start
@@ -66,6 +72,23 @@ def test_the_window_opens_without_the_hidden_explain_output_and_gradient_parts(w
     explain = activations.maps_page.explain
     assert explain.title_label.text() == explain.state.title() != ""
     assert explain.is_built
+
+
+def test_a_pane_built_when_first_shown_shows_the_state_it_was_given_meanwhile(window, qtbot):
+    functions, matching = window.panes["functions"], window.panes["matching"]
+    functions.state.update(function="tanh", x=1.5)
+    matching.state.update(method="ncc", top_n=5, scale=1.5)
+    window.ctx.set_presentation(True)
+    window.ctx.set_presentation(False)
+    assert not functions.is_built and not matching.is_built
+    window.show_pane("functions")
+    assert functions.is_built
+    assert functions.function_combo.currentData() == "tanh" and functions.x_spin.value() == 1.5
+    assert functions.value_label.text() == functions.state.marker_text() != ""
+    window.show_pane("matching")
+    assert matching.ncc_radio.isChecked() and matching.top_spin.value() == 5
+    assert matching.scale_slider.value() == 30
+    assert matching.result is not None and matching.result.method == "ncc"
 
 
 def test_what_a_run_reports_before_the_gradients_tab_is_shown_is_drawn_when_it_is(qtbot):

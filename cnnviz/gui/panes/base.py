@@ -131,7 +131,7 @@ class BuiltWhenShown:
     A subclass builds its parts in ``_build()`` (called once, with this widget as their parent)
     and may redraw what it holds in ``_built()``; until then its drawing methods check
     :attr:`is_built` and only keep what they are given. Asking for a part that is not built yet
-    (``view.title_label``) builds the widget and gives the part."""
+    (``view.title_label``, or looking for parts with ``findChildren``) builds the widget first."""
 
     _is_built = False
 
@@ -163,6 +163,14 @@ class BuiltWhenShown:
     def showEvent(self, event) -> None:  # noqa: N802 (Qt name)
         self.ensure_built()
         super().showEvent(event)
+
+    def findChildren(self, *args, **kwargs):  # noqa: N802 (Qt name)
+        self.ensure_built()  # looking for parts asks for them
+        return super().findChildren(*args, **kwargs)
+
+    def findChild(self, *args, **kwargs):  # noqa: N802 (Qt name)
+        self.ensure_built()
+        return super().findChild(*args, **kwargs)
 
     def __getattr__(self, name: str):
         # Reached only when ordinary lookup fails: a part of a widget not built yet.

@@ -38,7 +38,7 @@ from cnnviz.core import images
 from cnnviz.core.matching import MatchResult
 from cnnviz.gui.compute import LiveComputation
 from cnnviz.gui.context import AppContext
-from cnnviz.gui.panes.base import Pane, alert, choice_combo, fit_combos, panel
+from cnnviz.gui.panes.base import BuiltWhenShown, Pane, alert, choice_combo, fit_combos, panel
 from cnnviz.gui.qtutil import IMAGE_FILTER, signals_blocked
 from cnnviz.gui.widgets import ImageView, link_views
 from cnnviz.gui.widgets.image_view import diverging_colormap, heat_colormap
@@ -63,8 +63,9 @@ from cnnviz.state.matching import (
 )
 
 
-class MatchingPane(Pane):
-    """Pick a pattern, slide it over the image, see the score map and the best matches."""
+class MatchingPane(BuiltWhenShown, Pane):
+    """Pick a pattern, slide it over the image, see the score map and the best matches. Its
+    widgets are built when the pane is first shown (or one is asked for), from the state."""
 
     name = "matching"
     title = "Pattern matching"
@@ -79,13 +80,29 @@ class MatchingPane(Pane):
         self.message = ""
         self._stale = False  # something changed while the pane was hidden: compute when shown
         self._live = LiveComputation(self, self._refresh, SYNC_PIXEL_LIMIT)
-        self._build_ui()
+        self._presentation = False
         self.state.changed.connect(self._on_state_changed)
         ctx.image_changed.connect(self._on_image_changed)
         self.use_bundled_circle()
 
     # -- UI ----------------------------------------------------------------------------------
-    def _build_ui(self) -> None:
+    def _built(self) -> None:
+        """The widgets follow the state they were built after."""
+        s = self.state
+        with signals_blocked(self.dot_radio, self.ncc_radio, self.top_spin):
+            self.dot_radio.setChecked(s.method == "dot")
+            self.ncc_radio.setChecked(s.method == "ncc")
+            self.top_spin.setValue(s.top_n)
+        self._sync_controls()
+        self._show_message(self.message)
+        if self._presentation:
+            self.set_presentation_mode(True)
+
+    def _clear_rectangle(self) -> None:
+        if self.is_built:
+            self.image_view.show_rectangle(None)
+
+    def _build(self) -> None:
         splitter, side = self._build_controls_column()
 
         pbox = QGroupBox("Pattern")
@@ -244,13 +261,13 @@ class MatchingPane(Pane):
             self._show_message(f"The bundled circle pattern is missing: {exc}")
             return
         self.set_pattern(img.astype(np.float32) / 255.0, CIRCLE_NAME)
-        self.image_view.show_rectangle(None)
+        self._clear_rectangle()
 
     @Slot()
     def use_kernel(self) -> None:
         """The kernel from the Kernels pane, weights as they are."""
         self.set_pattern(self.ctx.kernel, kernel_pattern_name(self.ctx.kernel_name))
-        self.image_view.show_rectangle(None)
+        self._clear_rectangle()
 
     def load_pattern(self, path: str | Path) -> bool:
         """A pattern from an image file, gray, scaled to 0..1. One above the image size limit is
@@ -267,7 +284,7 @@ class MatchingPane(Pane):
     def _use_pattern_image(self, img: np.ndarray, name: str) -> None:
         self._show_message("")
         self.set_pattern(img.astype(np.float32) / 255.0, name)
-        self.image_view.show_rectangle(None)
+        self._clear_rectangle()
 
     @Slot()
     def _on_load_clicked(self) -> None:
@@ -310,14 +327,18 @@ class MatchingPane(Pane):
         self.scale_slider.setValue(scale_to_slider(factor))
 
     def _on_state_changed(self) -> None:
+        if self.is_built:
+            self._sync_controls()
+        self.schedule_update()
+
+    def _sync_controls(self) -> None:
         with signals_blocked(self.scale_slider, self.enlarge_combo):
             self.scale_slider.setValue(scale_to_slider(self.state.scale))
             self.enlarge_combo.setCurrentIndex(self.enlarge_combo.findData(self.state.enlarge))
-        self.schedule_update()
 
     @Slot()
     def _on_image_changed(self) -> None:
-        self.image_view.show_rectangle(None)
+        self._clear_rectangle()
         self.schedule_update()
 
     # -- computing and drawing ---------------------------------------------------------------
@@ -367,6 +388,8 @@ class MatchingPane(Pane):
 
     def _show_message(self, text: str) -> None:
         self.message = text
+        if not self.is_built:
+            return  # said once built
         self.message_label.setText(text)
         self.message_label.setVisible(bool(text))
 
@@ -432,6 +455,9 @@ class MatchingPane(Pane):
         self.flush()
 
     def set_presentation_mode(self, on: bool) -> None:
+        self._presentation = on
+        if not self.is_built:
+            return
         self._set_controls_width(on)
         for view in (self.image_view, self.score_view, self.pattern_view):
             view.set_title_size(16 if on else 11)

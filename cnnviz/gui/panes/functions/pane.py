@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from cnnviz.gui.context import AppContext
-from cnnviz.gui.panes.base import Pane, alert, choice_combo, fit_combos, panel
+from cnnviz.gui.panes.base import BuiltWhenShown, Pane, alert, choice_combo, fit_combos, panel
 from cnnviz.gui.panes.functions.plots import FunctionPlots
 from cnnviz.gui.panes.functions.softmax_table import SoftmaxTable
 from cnnviz.gui.qtutil import signals_blocked
@@ -43,8 +43,9 @@ def _rich(text: str = "") -> QLabel:
     return label
 
 
-class FunctionsPane(Pane):
-    """The activation functions of the book with their slopes, and softmax with cross-entropy."""
+class FunctionsPane(BuiltWhenShown, Pane):
+    """The activation functions of the book with their slopes, and softmax with cross-entropy.
+    Its widgets are built when the pane is first shown (or one is asked for), from the state."""
 
     name = "functions"
     title = "Activation functions"
@@ -52,12 +53,16 @@ class FunctionsPane(Pane):
     def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(ctx, parent)
         self.state = FunctionsState()
-        self._build_ui()
+        self._presentation = False
         self.state.changed.connect(self._sync)
-        self._sync()
 
     # -- UI ----------------------------------------------------------------------------------
-    def _build_ui(self) -> None:
+    def _built(self) -> None:
+        if self._presentation:
+            self.set_presentation_mode(True)
+        self._sync()
+
+    def _build(self) -> None:
         splitter, side = self._build_controls_column()
 
         fbox = QGroupBox("Function")
@@ -143,6 +148,8 @@ class FunctionsPane(Pane):
 
     # -- state → widgets ---------------------------------------------------------------------
     def _sync(self) -> None:
+        if not self.is_built:
+            return  # drawn from the state once built
         s = self.state
         with signals_blocked(self.function_combo, self.alpha_spin, self.x_spin, self.class_spin):
             self.function_combo.setCurrentIndex(self.function_combo.findData(s.function))
@@ -175,5 +182,8 @@ class FunctionsPane(Pane):
 
     # -- pane hooks --------------------------------------------------------------------------
     def set_presentation_mode(self, on: bool) -> None:
+        self._presentation = on
+        if not self.is_built:
+            return
         self._set_controls_width(on)
         self.plots.set_presentation_mode(on)
