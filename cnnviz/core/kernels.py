@@ -14,13 +14,12 @@ A note on the book's kernels (chapter 3): its Sobel-x kernel is printed with a l
 
 from __future__ import annotations
 
-import os
 import threading
 
 import cv2
 import numpy as np
 
-from cnnviz.core.spectrum import SpectrumFilter
+from cnnviz.core.spectrum import SpectrumFilter, usable_cores
 
 __all__ = [
     "PRESETS",
@@ -494,7 +493,7 @@ BAND_MIN_CELLS = 50
 
 
 def _band_count(rows: int, cells: int, work: float) -> int:
-    cores = max(1, min(os.cpu_count() or 1, cv2.getNumThreads() or 1, 8))
+    cores = min(usable_cores(), cv2.getNumThreads() or 1)
     if cores < 2 or cells < BAND_MIN_CELLS or work < BAND_MIN_WORK:
         return 1
     return max(1, min(cores, rows // BAND_MIN_ROWS))

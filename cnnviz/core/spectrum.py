@@ -23,7 +23,7 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
-__all__ = ["SpectrumFilter", "fast_dft_size", "run_parallel"]
+__all__ = ["SpectrumFilter", "band_count", "fast_dft_size", "run_parallel", "usable_cores"]
 
 _TIMES: dict[int, dict[int, float]] = {}
 _SIZES: dict[tuple[int, int], tuple[int, int]] = {}
@@ -100,10 +100,19 @@ def fast_dft_size(h: int, w: int) -> tuple[int, int]:
     return best
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity, where the system tells it), at most 8."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        n = os.cpu_count() or 1
+    return max(1, min(n, 8))
+
+
 def run_parallel(jobs: list[Callable[[], object]]) -> list:
     """Each job's result, the jobs run on up to as many threads as there are cores (OpenCV lets
     go of the GIL while it computes); an exception in a job is raised here."""
-    cores = max(1, min(os.cpu_count() or 1, len(jobs), 8))
+    cores = min(usable_cores(), len(jobs))
     if cores == 1:
         return [job() for job in jobs]
     results: list = [None] * len(jobs)
@@ -137,7 +146,7 @@ def run_parallel(jobs: list[Callable[[], object]]) -> list:
 def band_count(rows: int) -> int:
     """How many bands an image of ``rows`` rows is cut into: one per core, each of at least
     256 rows (smaller ones would spend more on their overlap than they save)."""
-    return max(1, min(os.cpu_count() or 1, 8, rows // 256))
+    return max(1, min(usable_cores(), rows // 256))
 
 
 class SpectrumFilter:
