@@ -57,10 +57,11 @@ def test_the_window_opens_without_the_hidden_explain_output_and_gradient_parts(w
     assert not activations.maps_page.explain.is_built and not network.explain.is_built
     assert not activations.compare_page.is_built
     assert activations.output_view._built_pages == set()
-    gradients = window.panes["training"].side_tabs.gradients
-    assert not gradients.is_built
     functions, matching = window.panes["functions"], window.panes["matching"]
     assert not functions.is_built and not matching.is_built  # whole panes not yet shown
+    assert not window.panes["training"].is_built
+    gradients = window.panes["training"].side_tabs.gradients  # builds the pane, not its hidden tab
+    assert window.panes["training"].is_built and not gradients.is_built
     siamese = window.panes["siamese"]
     assert not siamese.map_page.is_built and not siamese.triplet_page.is_built
     assert len(siamese.triplet_pickers) == 3  # the chosen inputs are there from the start
@@ -89,6 +90,26 @@ def test_a_pane_built_when_first_shown_shows_the_state_it_was_given_meanwhile(wi
     assert matching.ncc_radio.isChecked() and matching.top_spin.value() == 5
     assert matching.scale_slider.value() == 30
     assert matching.result is not None and matching.result.method == "ncc"
+
+
+def test_the_training_pane_built_after_its_form_changed_shows_every_field(window, tmp_path):
+    training = window.panes["training"]
+    form = training.form
+    form.set_model("plain_deep")
+    form.set_samples(320)
+    form.set_epochs(4)
+    form.set_seed(7)
+    form.set_reduce_lr(True)
+    form.set_gradient_flow(True)
+    form.set_learning_rate_text("0.01")
+    form.set_output_root(tmp_path / "runs")
+    assert not training.is_built
+    assert training.model_combo.currentData() == "plain_deep"  # asking for a widget builds them all
+    assert training.is_built
+    assert (training.samples_spin.value(), training.epochs_spin.value(), training.seed_spin.value()) == (320, 4, 7)
+    assert training.reduce_lr_check.isChecked() and training.settings.gradient_check.isChecked()
+    assert training.lr_edit.text() == "0.01" and training.output_edit.text() == str(tmp_path / "runs")
+    assert training.start_button.isEnabled() and not training.stop_button.isEnabled()
 
 
 def test_what_a_run_reports_before_the_gradients_tab_is_shown_is_drawn_when_it_is(qtbot):

@@ -28,17 +28,16 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QStandardPaths, Qt, QUrl, Slot
+from PySide6.QtCore import QStandardPaths, QUrl, Slot
 from PySide6.QtGui import QDesktopServices
-from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QSplitter, QWidget
+from PySide6.QtWidgets import QFileDialog, QWidget
 
 from cnnviz.gui.context import AppContext
-from cnnviz.gui.panes.base import Pane
+from cnnviz.gui.panes.base import BuiltWhenShown, Pane
 from cnnviz.gui.panes.training import curves
+from cnnviz.gui.panes.training.columns import build_columns
 from cnnviz.gui.panes.training.engine_link import crashed_outcome, engine_split, split_env
-from cnnviz.gui.panes.training.monitor import RunMonitor
-from cnnviz.gui.panes.training.settings import TrainingSettings
-from cnnviz.gui.panes.training.side import GRADIENTS_TAB, PREVIEW_TAB, SideTabs, column_widths
+from cnnviz.gui.panes.training.side import GRADIENTS_TAB, PREVIEW_TAB, column_widths
 from cnnviz.gui.panes.training.side_jobs import SideJobs
 from cnnviz.ml.training_jobs import TrainOutcome, train_job
 from cnnviz.state import training as words
@@ -62,8 +61,9 @@ def default_runs_root() -> Path:
     return folder / "runs"
 
 
-class TrainingPane(Pane):
-    """Controls on the left, live curves in the middle, model summary / augmentation / log right."""
+class TrainingPane(BuiltWhenShown, Pane):
+    """Controls on the left, live curves in the middle, model summary / augmentation / log right.
+    The widgets are built when the pane is first shown (or one is asked for), from the form."""
 
     name = "training"
     title = "Training"
@@ -81,53 +81,26 @@ class TrainingPane(Pane):
         self._presentation = False
         self._run_dir: Path | None = None
         self.result: TrainOutcome | None = None  # how the last run ended
-        self._build_ui()
+        self._devices_stale = False  # the engine restarted before the widgets were built
         # Asked before a dataset is downloaded: (dataset name, size text) -> True to download.
         # Tests answer it themselves; the default is a dialog.
-        self.download_prompt: Callable[[str, str], bool] = self.settings.ask_download
+        self.download_prompt: Callable[[str, str], bool] = self._ask_download
         self.form.changed.connect(self._on_form_changed)
         self.ctx.worker.restarted.connect(self._on_engine_restarted)
         self.ctx.worker.dead.connect(self._on_engine_dead)
-        self._set_running(False)
 
-    def _build_ui(self) -> None:
-        root = QHBoxLayout(self)
-        root.setContentsMargins(6, 6, 6, 6)
-        self._splitter = splitter = QSplitter(Qt.Orientation.Horizontal, self)
-        root.addWidget(splitter)
-        self.settings = TrainingSettings(self.form)
-        self.monitor = RunMonitor(self.run_progress, self.form.epochs)
-        self.side = SideTabs()
-        for column in (self.settings, self.monitor, self.side):
-            splitter.addWidget(column)
-        splitter.setStretchFactor(0, 0)
-        splitter.setStretchFactor(1, 1)
-        splitter.setStretchFactor(2, 0)
-        splitter.setSizes([310, 680, 410])
-        s, m, t = self.settings, self.monitor, self.side
-        # The widgets tests and scripts drive, under the names they have always had.
-        for name in ("settings_box", "model_combo", "functional_check", "dataset_combo", "folder_edit",
-                     "folder_widget", "samples_spin", "val_spin", "augment_check", "epochs_spin",
-                     "batch_spin", "lr_edit", "optimizer_combo", "seed_spin", "reduce_lr_check",
-                     "h5_check", "output_edit", "start_button", "stop_button", "continue_button",
-                     "strategy_combo", "replicas_spin", "split_label", "devices_label",
-                     "replicas_problem_label"):
-            setattr(self, name, getattr(s, name))
-        for name in ("progress", "eta_label", "batch_plot", "loss_plot", "metric_plot", "device_label",
-                     "speed_label", "lr_label", "smoothing_spin", "outcome_label", "run_dir_label",
-                     "open_folder_button", "inspect_button", "replicas_label"):
-            setattr(self, name, getattr(m, name))
-        for name in ("summary_title", "summary_table", "totals_label", "preview_grid", "preview_caption",
-                     "preview_button", "log_view"):
-            setattr(self, name, getattr(t, name))
-        self.side_tabs = t
-        s.start_button.clicked.connect(lambda: self.start())
-        s.stop_button.clicked.connect(lambda: self.stop())
-        s.continue_button.clicked.connect(self._on_continue_clicked)
-        s.folder_chosen.connect(self._on_folder_chosen)
-        m.open_folder_button.clicked.connect(self._on_open_folder_clicked)
-        m.inspect_button.clicked.connect(lambda: self.inspect())
-        t.preview_button.clicked.connect(self._on_preview_button_clicked)
+    def _ask_download(self, name: str, size: str) -> bool:
+        return self.settings.ask_download(name, size)
+
+    def _built(self) -> None:
+        if self._devices_stale:
+            self.settings.set_engine_devices(None, self.engine_split())
+        self._set_running(self._job is not None or self._pending_config is not None)
+        if self._presentation:
+            self.set_presentation_mode(True)
+
+    def _build(self) -> None:
+        build_columns(self)
 
     # -- what tests and scripts read -------------------------------------------------------------
     @property
@@ -292,7 +265,10 @@ class TrainingPane(Pane):
         for it starts now; the devices are asked again, and a summary that was lost rebuilt."""
         if self._closed:
             return
-        self.settings.set_engine_devices(None, self.engine_split())
+        if self.is_built:
+            self.settings.set_engine_devices(None, self.engine_split())
+        else:
+            self._devices_stale = True
         config, self._pending_config = self._pending_config, None
         if config is not None:
             self._submit_training(config)
@@ -467,6 +443,8 @@ class TrainingPane(Pane):
 
     def set_presentation_mode(self, on: bool) -> None:
         self._presentation = on
+        if not self.is_built:
+            return
         self.monitor.set_presentation_mode(on)
         self.side.set_presentation_mode(on)
         # On a projector the curves matter most: the summary/augmentation/log column folds away
@@ -495,4 +473,5 @@ class TrainingPane(Pane):
         for job in (self._job, *self.side_jobs.jobs()):
             if job is not None:
                 job.stop()
-        self.monitor.stop_updates()
+        if self.is_built:
+            self.monitor.stop_updates()

@@ -80,8 +80,15 @@ class TrainingSettings(QWidget):
         self.engine_devices: dict | None = None  # what the engine sees, once it said
         self.engine_split = 1  # logical CPUs the engine's processor is split into
         form.changed.connect(self._on_form_changed)
+        self.show_form()
+
+    def show_form(self) -> None:
+        """Every field as the form holds it (the form may have changed before these widgets
+        were built: a session opened before the Training pane was first shown)."""
         self._show_model()
         self._show_parallel()
+        for what in (*_VALUE_WIDGETS, "folder", "output_root_text", "learning_rate_text"):
+            self._on_form_changed(what)
 
     def minimumSizeHint(self) -> QSize:  # noqa: N802 (Qt name)
         """As wide as the settings' widest line (a check box's text, a label and its field) plus
