@@ -75,6 +75,14 @@ def test_the_window_opens_without_the_hidden_explain_output_and_gradient_parts(w
     assert explain.is_built
 
 
+def test_closing_the_window_builds_no_pane_that_was_never_shown(window, qtbot):
+    functions, matching = window.panes["functions"], window.panes["matching"]
+    window.close()
+    qtbot.waitUntil(lambda: window._close_ready, timeout=10_000)
+    assert not window.isVisible()
+    assert not functions.is_built and not matching.is_built
+
+
 def test_a_pane_built_when_first_shown_shows_the_state_it_was_given_meanwhile(window, qtbot):
     functions, matching = window.panes["functions"], window.panes["matching"]
     functions.state.update(function="tanh", x=1.5)

@@ -446,7 +446,7 @@ class MainWindow(QMainWindow):
 
     def _confirm_close(self) -> bool:
         """Ask before quitting while a pane has work going (a training run): True to quit."""
-        questions = [q for q in (getattr(p, "close_question", lambda: None)() for p in self.panes.values()) if q]
+        questions = [q for q in (p.close_question() for p in self.panes.values()) if q]
         if not questions:
             return True
         prompt = self.close_prompt

@@ -117,6 +117,10 @@ class Pane(QWidget):
     def shutdown(self) -> None:
         """Stop anything the pane runs; called once when the window closes."""
 
+    def close_question(self) -> str | None:
+        """What to ask before the window quits while this pane has work going (None: nothing)."""
+        return None
+
     def mark_interrupted(self) -> bool:
         """Record that work still going when the window closed was cut short (e.g. a training
         run's ``run.json``); True if there was such work."""
