@@ -18,8 +18,6 @@ import numpy as np
 from PySide6.QtCore import Qt, Slot
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
-    QComboBox,
-    QFormLayout,
     QMessageBox,
     QSplitter,
     QTabWidget,
@@ -34,12 +32,10 @@ from cnnviz.gui.panes.activations.filters_page import FiltersPage
 from cnnviz.gui.panes.activations.maps_page import MapsPage
 from cnnviz.gui.panes.activations.model_box import ModelColumn
 from cnnviz.gui.panes.activations.network_page import NetworkPage
-from cnnviz.gui.panes.activations.output_view import OutputView
-from cnnviz.gui.panes.activations.side_column import CanvasBox, ColumnScroll, GradCamBox, PredictionBox
+from cnnviz.gui.panes.activations.side_column import ColumnScroll, RightColumn
 from cnnviz.gui.panes.base import Pane
 from cnnviz.gui.qtutil import debounce_timer, signals_blocked
 from cnnviz.gui.widgets.draw_canvas import center_like_mnist
-from cnnviz.gui.widgets.image_view import ImageView
 from cnnviz.gui.widgets.message_bar import plain_text
 from cnnviz.gui.widgets.trust_dialog import answer as answer_trust
 from cnnviz.gui.widgets.trust_dialog import trust_box as trust_dialog_box
@@ -205,53 +201,25 @@ class ActivationsPane(Pane):
         self.compare_combo, self.compare_note = self.compare_page.compare_combo, self.compare_page.compare_note
 
         # -- right: what the model sees, the drawing, the prediction, Grad-CAM
-        right = QWidget()
-        right.setMinimumWidth(280)
-        rv = QVBoxLayout(right)
-        rv.setContentsMargins(4, 0, 0, 0)
-        self.canvas_box = CanvasBox()
-        self.canvas_box.canvas.drawing_changed.connect(self._on_drawing_changed)
-        self.canvas_box.center_check.toggled.connect(self._on_drawing_changed)
-        self.canvas_box.setVisible(False)
-        rv.addWidget(self.canvas_box, 3)
+        self.right_column = r = RightColumn(s, say=self.show_message)
+        self._right_layout = r.column_layout
+        self.canvas_box, self.feed_box, self.input_view = r.canvas_box, r.feed_box, r.input_view
         self.canvas, self.clear_button, self.center_check = (
-            self.canvas_box.canvas, self.canvas_box.clear_button, self.canvas_box.center_check)
-        self.feed_box = QWidget()
-        fl = QFormLayout(self.feed_box)
-        fl.setContentsMargins(0, 0, 0, 0)
-        self.feed_combo = QComboBox()
-        self.feed_combo.addItem("input A", "a")
-        self.feed_combo.addItem("input B", "b")
-        self.feed_combo.setToolTip("The model has two image inputs: the one that gets the image")
-        self.other_combo = QComboBox()
-        self.other_combo.addItem("a blank (black) image", "blank")
-        self.other_combo.addItem("the same image", "same")
-        self.other_combo.setToolTip("What the other input gets")
-        self.feed_combo.currentIndexChanged.connect(self._on_feed_changed)
-        self.other_combo.currentIndexChanged.connect(self._on_feed_changed)
-        fl.addRow("Feed the image to", self.feed_combo)
-        fl.addRow("The other input gets", self.other_combo)
-        self.feed_box.setVisible(False)
-        rv.addWidget(self.feed_box)
-        self.input_view = ImageView("What the model sees")
-        self.input_view.setMinimumHeight(110)
-        rv.addWidget(self.input_view, 2)
-        self.prediction = PredictionBox(s, say=self.show_message)
-        self.prediction.add_to(rv, 3)
-        self.output_view = OutputView()
-        self.output_view.sample_wanted.connect(self.feed_segmentation_sample)
-        rv.addWidget(self.output_view, 0)
-        self._right_layout = rv
+            r.canvas_box.canvas, r.canvas_box.clear_button, r.canvas_box.center_check)
+        self.feed_combo, self.other_combo = r.feed_combo, r.other_combo
+        self.prediction, self.output_view, self.gradcam_box = r.prediction, r.output_view, r.gradcam_box
         self.prediction_chart, self.prediction_label = self.prediction.prediction_chart, self.prediction.prediction_label
-        self.gradcam_box = GradCamBox(s)
-        rv.addWidget(self.gradcam_box, 4)
         g = self.gradcam_box
         self.gradcam_view, self.gradcam_label = g.gradcam_view, g.gradcam_label
         self.class_combo, self.gradcam_layer_combo = g.class_combo, g.gradcam_layer_combo
+        self.canvas.drawing_changed.connect(self._on_drawing_changed)
+        self.center_check.toggled.connect(self._on_drawing_changed)
+        self.feed_combo.currentIndexChanged.connect(self._on_feed_changed)
+        self.other_combo.currentIndexChanged.connect(self._on_feed_changed)
+        self.output_view.sample_wanted.connect(self.feed_segmentation_sample)
         # the column scrolls rather than squeezing its boxes over each other (a projector's
         # large text at 1280×720 needs more height than there is)
-        self.right_column = right
-        self._splitter.addWidget(ColumnScroll(right))
+        self._splitter.addWidget(ColumnScroll(r))
         self._splitter.setStretchFactor(0, 0)
         self._splitter.setStretchFactor(1, 1)
         self._splitter.setStretchFactor(2, 0)

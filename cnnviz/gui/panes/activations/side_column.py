@@ -10,6 +10,7 @@ import numpy as np
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Slot
 from PySide6.QtWidgets import (
     QCheckBox,
+    QComboBox,
     QFormLayout,
     QFrame,
     QGroupBox,
@@ -22,10 +23,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cnnviz.gui.panes.activations.output_view import OutputView
 from cnnviz.gui.panes.base import ChoiceCombo
 from cnnviz.gui.qtutil import signals_blocked
 from cnnviz.gui.widgets.bar_chart import BarChartWidget
 from cnnviz.gui.widgets.draw_canvas import DrawCanvasWidget
+from cnnviz.gui.widgets.image_view import ImageView
 from cnnviz.gui.widgets.overlay_view import OverlayView
 from cnnviz.ml.inspect import ActivationResult, ModelInfo, Prediction
 from cnnviz.state.activations import (
@@ -308,3 +311,43 @@ class GradCamBox(QGroupBox):
         self.gradcam_view.set_title("No Grad-CAM")
         self.gradcam_view.setToolTip("")
         self.gradcam_label.setText("Grad-CAM needs a classifier that takes an image.")
+
+
+class RightColumn(QWidget):
+    """The column itself, top to bottom: the drawing canvas (shown while the drawing is fed),
+    which input of a two-image model gets the image, what the model sees, the prediction, the
+    output by its kind and Grad-CAM. The pane wires their signals; it scrolls in a
+    :class:`ColumnScroll`."""
+
+    def __init__(self, state: ActivationsState, say: Callable[[str, str], None]) -> None:
+        super().__init__()
+        self.setMinimumWidth(280)
+        rv = self.column_layout = QVBoxLayout(self)
+        rv.setContentsMargins(4, 0, 0, 0)
+        self.canvas_box = CanvasBox()
+        self.canvas_box.setVisible(False)
+        rv.addWidget(self.canvas_box, 3)
+        self.feed_box = QWidget()
+        fl = QFormLayout(self.feed_box)
+        fl.setContentsMargins(0, 0, 0, 0)
+        self.feed_combo = QComboBox()
+        self.feed_combo.addItem("input A", "a")
+        self.feed_combo.addItem("input B", "b")
+        self.feed_combo.setToolTip("The model has two image inputs: the one that gets the image")
+        self.other_combo = QComboBox()
+        self.other_combo.addItem("a blank (black) image", "blank")
+        self.other_combo.addItem("the same image", "same")
+        self.other_combo.setToolTip("What the other input gets")
+        fl.addRow("Feed the image to", self.feed_combo)
+        fl.addRow("The other input gets", self.other_combo)
+        self.feed_box.setVisible(False)
+        rv.addWidget(self.feed_box)
+        self.input_view = ImageView("What the model sees")
+        self.input_view.setMinimumHeight(110)
+        rv.addWidget(self.input_view, 2)
+        self.prediction = PredictionBox(state, say=say)
+        self.prediction.add_to(rv, 3)
+        self.output_view = OutputView()
+        rv.addWidget(self.output_view, 0)
+        self.gradcam_box = GradCamBox(state)
+        rv.addWidget(self.gradcam_box, 4)
