@@ -14,6 +14,7 @@ A note on the book's kernels (chapter 3): its Sobel-x kernel is printed with a l
 
 from __future__ import annotations
 
+import functools
 import threading
 
 import cv2
@@ -399,8 +400,19 @@ def _separable_plan(k: np.ndarray, channels: int = 1) -> list[tuple[np.ndarray, 
     direct = k.size
     if min(kh, kw) <= 1 or (kh + kw) * gain >= direct:
         return None  # not even one separable term would pay (a 3×3 kernel)
-    terms = separable_terms(k)
+    terms = _terms_of(k.shape, np.ascontiguousarray(k, np.float32).tobytes())
     return terms if len(terms) * (kh + kw) * gain < direct else None
+
+
+@functools.lru_cache(maxsize=16)
+def _terms_of(shape: tuple[int, int], data: bytes) -> list[tuple[np.ndarray, np.ndarray]]:
+    """:func:`separable_terms` of the float32 kernel of this shape and bytes, remembered: the
+    window asks what an update will cost and the filter then plans it, for the same kernel."""
+    terms = separable_terms(np.frombuffer(data, np.float32).reshape(shape))
+    for column, row in terms:
+        column.setflags(write=False)
+        row.setflags(write=False)
+    return terms
 
 
 def kernel_taps(kernel: np.ndarray, channels: int = 1) -> float:
