@@ -52,6 +52,7 @@ class KernelEditorWidget(QWidget):
         self._before_press: np.ndarray | None = None
         self._highlight: tuple[int, int] | None = None
         self._lengths: np.ndarray | None = None  # each cell's text length (the font size follows the longest)
+        self._texts: list[list[str]] = []  # each cell's text, made with ``_lengths``
         self._editor = QLineEdit(self)
         self._editor.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self._editor.hide()
@@ -163,6 +164,7 @@ class KernelEditorWidget(QWidget):
         # colours and texts for the cells to paint, worked out for all of them at once: a new
         # 15×15 kernel repaints 225 cells while its result is computed on the other cores
         block = self._kernel[r0:r1, c0:c1]
+        texts = self._cell_texts()
         colours = self._cell_colours(block / scale)
         strong = np.abs(block / scale) > 0.55
         white, dark = QColor("white"), QColor("#202124")
@@ -170,7 +172,7 @@ class KernelEditorWidget(QWidget):
         xs = [round(x0 + c * s) for c in range(c0, c1)]
         for i, r in enumerate(range(r0, r1)):
             y = round(y0 + r * s)
-            row_values = block[i].tolist()
+            row_texts = texts[r][c0:c1]
             for j, x in enumerate(xs):
                 rect = QRect(x, y, side, side)  # cell_rect(r, c)
                 if not region.intersects(rect):
@@ -179,7 +181,7 @@ class KernelEditorWidget(QWidget):
                 p.setPen(grid)
                 p.drawRect(rect.adjusted(0, 0, -1, -1))
                 p.setPen(white if strong[i, j] else dark)
-                p.drawText(rect, align, format_cell_value(row_values[j]))
+                p.drawText(rect, align, row_texts[j])
         # centre cell and selection outlines
         cr, cc = rows // 2, cols // 2
         pen = QPen(QColor("#202124"))
@@ -273,10 +275,14 @@ class KernelEditorWidget(QWidget):
 
     def _text_lengths(self) -> np.ndarray:
         if self._lengths is None or self._lengths.shape != self._kernel.shape:
-            self._lengths = np.array(
-                [[len(format_cell_value(float(v))) for v in row] for row in self._kernel], np.int32
-            ).reshape(self._kernel.shape)
+            self._texts = [[format_cell_value(v) for v in row] for row in self._kernel.tolist()]
+            self._lengths = np.array([[len(t) for t in row] for row in self._texts], np.int32).reshape(self._kernel.shape)
         return self._lengths
+
+    def _cell_texts(self) -> list[list[str]]:
+        """Each cell's text, written once per value (the paint and the font size both need it)."""
+        self._text_lengths()
+        return self._texts
 
     def _set_value(self, cell: tuple[int, int], value: float, select: bool = True) -> None:
         """Put one value in (and select its cell), repainting only the cells that changed: the
@@ -284,7 +290,9 @@ class KernelEditorWidget(QWidget):
         before = self._look()
         old_selected = self._selected
         self._kernel[cell] = value
-        self._text_lengths()[cell] = len(format_cell_value(float(self._kernel[cell])))
+        text = format_cell_value(float(self._kernel[cell]))
+        self._text_lengths()[cell] = len(text)
+        self._texts[cell[0]][cell[1]] = text
         if select:
             self._selected = cell
         if self._look() != before:
