@@ -5,11 +5,11 @@ Run from the repository root:  python bench/kernels.py [--repeats N]
 apply_kernel should cost at most 1.25× a raw ``cv2.filter2D`` on the same data (it is one
 filter2D call plus argument checks). The stepper needs random access to any step of a 256×256
 input fast enough for a slider to feel instant. The fast path (``apply_kernel_fast``: low-rank
-kernels as separable passes, large ones in row bands on every core) is timed against
-``apply_kernel`` on 1080p float32 gray and RGB, and so is a one-cell edit through
+kernels as separable passes, large ones summed in row blocks and in row bands on every core) is
+timed against ``apply_kernel`` on 1080p float32 gray and RGB, and so is a one-cell edit through
 ``IncrementalFilter`` (the last result updated instead of filtering anew). A whole new kernel
-is also timed through a cached image spectrum (``cv2.dft`` once per image, per kernel only the
-kernel's spectrum, a multiply and an inverse), the frequency-domain alternative to the filter.
+is also timed through the image's kept spectrum (``SpectrumFilter``: the image transformed once,
+per kernel only the kernel's transform, a product and an inverse), against the direct filter.
 """
 
 from __future__ import annotations
@@ -26,7 +26,16 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cnnviz.core.convolution import ConvWalk, conv_steps
-from cnnviz.core.kernels import PRESETS, IncrementalFilter, apply_kernel, apply_kernel_fast, haar_feature
+from cnnviz.core.kernels import (
+    BORDERS,
+    PRESETS,
+    SPECTRUM_PAD,
+    IncrementalFilter,
+    apply_kernel,
+    apply_kernel_fast,
+    haar_feature,
+)
+from cnnviz.core.spectrum import SpectrumFilter
 
 TARGET = 1.25
 SIZES = {"1080p": (1080, 1920), "4K": (2160, 3840)}
@@ -159,63 +168,34 @@ def bench_incremental(repeats: int) -> None:
 
 
 def bench_cached_spectrum(repeats: int) -> None:
-    """The frequency-domain alternative for replacing a whole kernel, measured against the filter
-    the pane uses: the image padded once with the border rule and transformed once (cached per
-    image, channel and border), then per kernel only the kernel's spectrum (``cv2.dft`` of the
-    kernel padded to ``cv2.getOptimalDFTSize``), ``cv2.mulSpectrums`` (conjugated: a correlation)
-    and ``cv2.idft`` with ``DFT_REAL_OUTPUT``, all float32. It wins only where the per-kernel
-    part is cheaper than ``apply_kernel_fast``; the last column says so."""
-    print(f"whole-kernel replacement: cached-spectrum DFT vs apply_kernel_fast, 1080p float32 (paired, median and best of {repeats})")
+    """Replacing a whole kernel through the image's kept spectrum (:class:`SpectrumFilter`, what
+    ``IncrementalFilter`` uses for large full-rank kernels on large images: the image padded and
+    transformed once, per kernel only the kernel's transform, a product and an inverse per
+    band), measured against ``apply_kernel_fast`` (the direct filter) on the same kernels."""
+    print(f"whole-kernel replacement: kept spectrum vs apply_kernel_fast, 1080p float32 (paired, median of {repeats})")
     rng = np.random.default_rng(3)
     h, w = SIZES["1080p"]
     for channels in (1, 3):
         shape = (h, w) if channels == 1 else (h, w, channels)
         image = rng.uniform(0, 255, shape).astype(np.float32)
-        planes = [image] if channels == 1 else list(cv2.split(image))
+        t0 = time.perf_counter()
+        spectrum = SpectrumFilter(image, BORDERS["reflect"], SPECTRUM_PAD)
+        once = (time.perf_counter() - t0) * 1e3
         for side in (7, 11, 15):
             kernel = rng.normal(size=(side, side)).astype(np.float32)
-            ay, ax = side // 2, side // 2
-            rows, cols = cv2.getOptimalDFTSize(h + side - 1), cv2.getOptimalDFTSize(w + side - 1)
-            t0 = time.perf_counter()
-            spectra = []
-            for plane in planes:
-                padded = cv2.copyMakeBorder(plane, ay, side - 1 - ay, ax, side - 1 - ax, cv2.BORDER_REFLECT_101)
-                big = np.zeros((rows, cols), np.float32)
-                big[: padded.shape[0], : padded.shape[1]] = padded
-                spectra.append(cv2.dft(big, nonzeroRows=padded.shape[0]))
-            once = (time.perf_counter() - t0) * 1e3
-
-            def per_kernel(kernel=kernel, spectra=spectra, rows=rows, cols=cols) -> np.ndarray:
-                big = np.zeros((rows, cols), np.float32)
-                big[: kernel.shape[0], : kernel.shape[1]] = kernel
-                spectrum = cv2.dft(big, nonzeroRows=kernel.shape[0])
-                out = [
-                    cv2.idft(cv2.mulSpectrums(f, spectrum, 0, conjB=True), flags=cv2.DFT_REAL_OUTPUT | cv2.DFT_SCALE, nonzeroRows=h)[:h, :w]
-                    for f in spectra
-                ]
-                return out[0] if channels == 1 else cv2.merge(out)
-
-            def fast(kernel=kernel, image=image) -> np.ndarray:
-                return apply_kernel_fast(image, kernel, check_finite=False)
-
+            anchor = (side // 2, side // 2)
             ref = apply_kernel(image, kernel, check_finite=False)
-            err = float(np.abs(per_kernel() - ref).max() / np.abs(ref).max())
-            per_kernel(), fast()
-            ta, tb = [], []
-            for _ in range(repeats):
-                t1 = time.perf_counter()
-                per_kernel()
-                t2 = time.perf_counter()
-                fast()
-                t3 = time.perf_counter()
-                ta.append(t2 - t1)
-                tb.append(t3 - t2)
-            dft, filt = statistics.median(ta) * 1e3, statistics.median(tb) * 1e3
+            err = float(np.abs(spectrum.correlate(kernel, anchor) - ref).max() / np.abs(ref).max())
+            dft, filt = _paired(
+                lambda kernel=kernel: spectrum.correlate(kernel, anchor),
+                lambda kernel=kernel: apply_kernel_fast(image, kernel, check_finite=False),
+                repeats,
+            )
             print(
-                f"  {'gray' if channels == 1 else 'rgb':>4} {side:>2}×{side:<2} ({rows}×{cols}): cached DFT {dft:6.1f} ms "
-                f"(best {min(ta) * 1e3:5.1f}; image transform once {once:5.1f}) | apply_kernel_fast {filt:6.1f} ms "
-                f"(best {min(tb) * 1e3:5.1f}) | max error {err:.1e} of the largest value | "
-                f"{'DFT wins' if dft < filt else 'filter wins'}",
+                f"  {'gray' if channels == 1 else 'rgb':>4} {side:>2}×{side:<2} ({spectrum.size[0]}×{spectrum.size[1]} "
+                f"per band, {len(spectrum.bands)} bands): kept spectrum {dft:6.1f} ms (image transform once "
+                f"{once:5.1f}) | apply_kernel_fast {filt:6.1f} ms | max error {err:.1e} of the largest value | "
+                f"{'spectrum wins' if dft < filt else 'filter wins'}",
                 flush=True,
             )
 
