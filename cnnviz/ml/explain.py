@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 import threading
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -292,6 +293,18 @@ def _conv_geometry(layer, inp, out, index):
     return k, s, d, rows, cols
 
 
+def _channel_vector(e: UnitExplanation, layer, pre_bias: Callable[[], np.ndarray], part: slice = slice(None)) -> np.ndarray | None:
+    """Every output channel's value at the explained cell (``pre_bias()`` plus the layer's bias
+    over ``part`` of the channels), only when the activation spans the channel axis (softmax):
+    the activation of one unit needs its neighbours then. None otherwise."""
+    if e.activation not in _VECTOR_ACTS:
+        return None
+    vec = pre_bias()
+    if e.bias is not None:
+        vec = vec + _np(layer.bias)[part]
+    return vec
+
+
 def _bias(layer, o: int) -> float | None:
     if not getattr(layer, "use_bias", False) or getattr(layer, "bias", None) is None:
         return None
@@ -331,15 +344,15 @@ def _conv(e: UnitExplanation, layer, ins, out) -> np.ndarray:
     e.channel, e.input_channels = o, tuple(int(c) for c in chans)
     e.bias = _bias(layer, o)
     e.note = _all_padding_note(pad)
-    if e.activation not in _VECTOR_ACTS:
-        return None
     # every output channel of the group at this cell, for activations over the channel axis
     lo, hi = g * per_group_out, (g + 1) * per_group_out
-    kernel = _np(layer.kernel)
-    vec = _f64(kernel[..., lo:hi].reshape(-1, hi - lo).T @ win.reshape(-1).astype(kernel.dtype))
-    if e.bias is not None:
-        vec = vec + _np(layer.bias)[lo:hi]
-    return vec if groups == 1 else _fill(out.shape[-1], lo, vec)
+
+    def group() -> np.ndarray:
+        kernel = _np(layer.kernel)
+        return _f64(kernel[..., lo:hi].reshape(-1, hi - lo).T @ win.reshape(-1).astype(kernel.dtype))
+
+    vec = _channel_vector(e, layer, group, slice(lo, hi))
+    return vec if vec is None or groups == 1 else _fill(out.shape[-1], lo, vec)
 
 
 def _fill(n: int, lo: int, vec: np.ndarray) -> np.ndarray:
@@ -371,12 +384,7 @@ def _depthwise(e: UnitExplanation, layer, ins, out) -> np.ndarray:
     e.channel, e.input_channels = o, (int(c),)
     e.bias = _bias(layer, o)
     e.note = _all_padding_note(pad)
-    if e.activation not in _VECTOR_ACTS:
-        return None
-    vec = np.einsum("abc,abcm->cm", win, _f64(kernel)).reshape(-1)
-    if e.bias is not None:
-        vec = vec + _np(layer.bias)
-    return vec
+    return _channel_vector(e, layer, lambda: np.einsum("abc,abcm->cm", win, _f64(kernel)).reshape(-1))
 
 
 def _separable(e: UnitExplanation, layer, ins, out) -> np.ndarray:
@@ -412,12 +420,7 @@ def _separable(e: UnitExplanation, layer, ins, out) -> np.ndarray:
     e.channel, e.input_channels = o, tuple(range(dw.size))
     e.bias = _bias(layer, o)
     e.note = _all_padding_note(pad)
-    if e.activation not in _VECTOR_ACTS:
-        return None
-    vec = _f64(pk).T @ dw
-    if e.bias is not None:
-        vec = vec + _np(layer.bias)
-    return vec
+    return _channel_vector(e, layer, lambda: _f64(pk).T @ dw)
 
 
 def _transpose(e: UnitExplanation, layer, ins, out) -> np.ndarray:
@@ -461,14 +464,13 @@ def _transpose(e: UnitExplanation, layer, ins, out) -> np.ndarray:
     if not cells:
         e.note = ("No input cell scatters into this output cell (the stride leaves it between the "
                   "kernel's footprints), so the value is the bias passed through the activation.")
-    if e.activation not in _VECTOR_ACTS:
-        return None
-    vec = np.zeros(kernel.shape[2])
-    for i, j, a, b in cells:
-        vec += _f64(kernel[a, b]) @ _f64(inp[i, j])
-    if e.bias is not None:
-        vec = vec + _np(layer.bias)
-    return vec
+    def scattered() -> np.ndarray:
+        vec = np.zeros(kernel.shape[2])
+        for i, j, a, b in cells:
+            vec += _f64(kernel[a, b]) @ _f64(inp[i, j])
+        return vec
+
+    return _channel_vector(e, layer, scattered)
 
 
 def _dense(e: UnitExplanation, layer, ins, out) -> np.ndarray:
@@ -480,15 +482,13 @@ def _dense(e: UnitExplanation, layer, ins, out) -> np.ndarray:
     e.window, e.weights = vec_in, _f64(_np(layer.kernel, (slice(None), u)))  # kernel: (n_in, n_out)
     e.channel = u
     e.bias = _bias(layer, u)
-    if e.activation not in _VECTOR_ACTS:
-        return None
-    kernel = _np(layer.kernel)
-    # only to check the softmax: no float64 copy; kernelᵀ·x (x·kernel is many times slower
-    # through the BLAS that shares the process with TensorFlow)
-    vec = _f64(kernel.T @ vec_in.astype(kernel.dtype))
-    if e.bias is not None:
-        vec = vec + _np(layer.bias)
-    return vec
+    def units() -> np.ndarray:
+        # only to check the softmax: no float64 copy; kernelᵀ·x (x·kernel is many times slower
+        # through the BLAS that shares the process with TensorFlow)
+        kernel = _np(layer.kernel)
+        return _f64(kernel.T @ vec_in.astype(kernel.dtype))
+
+    return _channel_vector(e, layer, units)
 
 
 # ============================================================================ pooling
