@@ -151,6 +151,32 @@ def window(qtbot, make_context):
     assert context.shutdown(timeout=5.0), "the Keras worker thread did not stop"
 
 
+#: How long a test waits for the engine to open a model and compute (its first job imports Keras).
+MODEL_TIMEOUT_MS = 60_000
+
+
+@pytest.fixture
+def open_activations(window, qtbot):
+    """``open_activations(image="digit_5", trust=…)``: the window's Activations pane shown on a
+    bundled sample image with the demo model open, once its first result is drawn and it is idle.
+    ``trust`` answers the pane's question about files with code (refused by default; None keeps
+    the pane's own question)."""
+
+    def show(image: str = "digit_5", trust=lambda *a: False):
+        from cnnviz import paths
+
+        window.ctx.open_image(paths.sample_image(image))
+        window.show_pane("activations")
+        p = window.panes["activations"]
+        if trust is not None:
+            p.trust_prompt = trust
+        qtbot.waitUntil(lambda: p.info is not None and p.result is not None, timeout=MODEL_TIMEOUT_MS)
+        qtbot.waitUntil(lambda: not p.is_busy(), timeout=MODEL_TIMEOUT_MS)
+        return p
+
+    return show
+
+
 @pytest.fixture(autouse=True)
 def _no_dangling_worker_threads():
     """Every test must leave no cnnviz worker thread running (but the shared engine's, which

@@ -32,15 +32,9 @@ def open_and_wait(qtbot, pane, path) -> None:
 
 
 @pytest.fixture
-def pane(window, qtbot):
+def pane(open_activations):
     """The pane shown with the demo digits model open and its first result drawn."""
-    window.ctx.open_image(paths.sample_image("digit_5"))
-    window.show_pane("activations")
-    p = window.panes["activations"]
-    p.trust_prompt = _refuse  # a test that wants another answer sets its own
-    qtbot.waitUntil(lambda: p.info is not None and p.result is not None, timeout=TIMEOUT)
-    wait_idle(qtbot, p)
-    return p
+    return open_activations(trust=_refuse)  # a test that wants another answer sets its own
 
 
 def _refuse(name, message, findings, hint) -> bool:

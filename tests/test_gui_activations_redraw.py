@@ -25,13 +25,8 @@ def click_layer(qtbot, pane, name: str) -> None:
 
 
 @pytest.fixture
-def pane(window, qtbot):
-    window.ctx.open_image(paths.sample_image("digit_5"))
-    window.show_pane("activations")
-    p = window.panes["activations"]
-    qtbot.waitUntil(lambda: p.info is not None and p.result is not None, timeout=TIMEOUT)
-    wait_idle(qtbot, p)
-    return p
+def pane(open_activations):
+    return open_activations(trust=None)
 
 
 def _spy(monkeypatch, obj, name: str, calls: list) -> None:

@@ -17,15 +17,12 @@ TIMEOUT = 60_000
 
 
 @pytest.fixture
-def pane(window, qtbot, tmp_path):
+def pane(open_activations, qtbot, tmp_path):
     """The pane with a small classifier open that has no class names (a copy in a folder of its
     own, so no labels file lies beside it)."""
     model = tmp_path / "cnn.keras"
     shutil.copy(FIXTURES / "keras3_cnn.keras", model)
-    window.ctx.open_image(paths.sample_image("shapes"))
-    window.show_pane("activations")
-    p = window.panes["activations"]
-    qtbot.waitUntil(lambda: p.info is not None and p.result is not None, timeout=TIMEOUT)
+    p = open_activations("shapes", trust=None)
     p.ctx.open_model(str(model))
     qtbot.waitUntil(lambda: p.info is not None and p.info.name == "cnn.keras" and p.result is not None
                     and not p.is_busy(), timeout=TIMEOUT)

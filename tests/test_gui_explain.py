@@ -23,14 +23,8 @@ def wait_idle(qtbot, pane) -> None:
 
 
 @pytest.fixture
-def pane(window, qtbot):
-    window.ctx.open_image(paths.sample_image("digit_5"))
-    window.show_pane("activations")
-    p = window.panes["activations"]
-    p.trust_prompt = lambda *a: False
-    qtbot.waitUntil(lambda: p.info is not None and p.result is not None, timeout=TIMEOUT)
-    wait_idle(qtbot, p)
-    return p
+def pane(open_activations):
+    return open_activations()
 
 
 def click_layer(qtbot, pane, name: str) -> None:

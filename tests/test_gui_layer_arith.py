@@ -7,21 +7,13 @@ from __future__ import annotations
 import pytest
 from PySide6.QtCore import Qt
 
-from cnnviz import paths
-
 LEFT = Qt.MouseButton.LeftButton
 TIMEOUT = 60_000
 
 
 @pytest.fixture
-def activations(window, qtbot):
-    window.ctx.open_image(paths.sample_image("digit_5"))
-    window.show_pane("activations")
-    p = window.panes["activations"]
-    p.trust_prompt = lambda *a: False
-    qtbot.waitUntil(lambda: p.info is not None and p.result is not None, timeout=TIMEOUT)
-    qtbot.waitUntil(lambda: not p.is_busy(), timeout=TIMEOUT)
-    return p
+def activations(open_activations):
+    return open_activations()
 
 
 def test_the_layer_table_shows_the_first_convs_arithmetic(activations, qtbot):

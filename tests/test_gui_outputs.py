@@ -71,22 +71,12 @@ def model_files(tmp_path_factory):
 
 
 @pytest.fixture
-def pane(window, qtbot):
-    window.ctx.open_image(paths.sample_image("digit_5"))
-    window.show_pane("activations")
-    p = window.panes["activations"]
-    p.trust_prompt = lambda *a: False
-    qtbot.waitUntil(lambda: p.info is not None and p.result is not None, timeout=TIMEOUT)
-    wait_idle(qtbot, p)
-    return p
+def pane(open_activations):
+    return open_activations()
 
 
-def test_a_classifier_keeps_its_bars_and_a_scene_of_shapes_gets_the_single_label_note(window, qtbot):
-    window.ctx.open_image(paths.sample_image("shapes"))
-    window.show_pane("activations")
-    p = window.panes["activations"]
-    qtbot.waitUntil(lambda: p.info is not None and p.result is not None, timeout=TIMEOUT)
-    wait_idle(qtbot, p)
+def test_a_classifier_keeps_its_bars_and_a_scene_of_shapes_gets_the_single_label_note(open_activations):
+    p = open_activations("shapes", trust=None)
     assert p.info.output_kind == "classes"
     assert p.prediction_chart.isVisible() and not p.output_view.stack.isVisible()
     assert p.prediction_chart.labels()
@@ -97,10 +87,10 @@ def test_a_classifier_keeps_its_bars_and_a_scene_of_shapes_gets_the_single_label
     assert len(objects) == 4
     assert ("Each object cropped and classified on its own: circle 100% (top left), square" in text
             and "(top right), triangle" in text and "(bottom left), hexagon" in text and "(bottom right)." in text)
-    window.ctx.set_presentation(True)  # on a projector: the note in brief, in full as its tooltip
+    p.ctx.set_presentation(True)  # on a projector: the note in brief, in full as its tooltip
     assert p.output_view.caption.text() == "4 objects, one label for all (each alone: hover)."
     assert p.output_view.caption.toolTip() == text
-    window.ctx.set_presentation(False)
+    p.ctx.set_presentation(False)
     assert p.output_view.caption.text() == text
 
 
