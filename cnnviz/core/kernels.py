@@ -291,6 +291,12 @@ def _all_finite(img: np.ndarray) -> bool:
     return bool(np.isfinite(img.sum(dtype=np.float64)))
 
 
+def _require_finite(img: np.ndarray) -> None:
+    """Refuse a float image holding NaN or infinity, in words."""
+    if not _all_finite(img):
+        raise ValueError("The image contains NaN or infinite values; every pixel must be finite.")
+
+
 def _prepared(image, kernel, mode, flip, border, check_finite):
     """apply_kernel's checks: the image (float32 or a dtype filter2D reads), the kernel as
     slid (flipped for convolve), its anchor and the OpenCV border flag."""
@@ -309,8 +315,8 @@ def _prepared(image, kernel, mode, flip, border, check_finite):
     if img.dtype.kind == "f":
         if img.dtype != np.float32:
             img = img.astype(np.float32)
-        if check_finite and not _all_finite(img):
-            raise ValueError("The image contains NaN or infinite values; every pixel must be finite.")
+        if check_finite:
+            _require_finite(img)
     elif img.dtype not in (np.uint8, np.uint16, np.int16):
         img = img.astype(np.float32)
     kh, kw = k.shape
@@ -630,8 +636,8 @@ class IncrementalFilter:
         if found is None:
             spectrum = self._spectrum_for(source, k, mode, border) if simple else None
             if spectrum is not None:
-                if check_finite and not _all_finite(source):
-                    raise ValueError("The image contains NaN or infinite values; every pixel must be finite.")
+                if check_finite:
+                    _require_finite(source)
                 slid, anchor = _slid(k, mode)
                 out = spectrum.correlate(slid, anchor)
             else:
