@@ -16,6 +16,7 @@ it owns the model, and these jobs are numpy/OpenCV only.
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -35,8 +36,6 @@ SWITCH_INTERVAL_S = 0.001
 def prefer_responsiveness() -> None:
     """Have threads hand the GIL over every :data:`SWITCH_INTERVAL_S` (the window's process
     calls this once: its background work is OpenCV calls strung together by a little Python)."""
-    import sys
-
     if sys.getswitchinterval() > SWITCH_INTERVAL_S:
         sys.setswitchinterval(SWITCH_INTERVAL_S)
 
