@@ -65,6 +65,44 @@ def test_every_result_is_a_new_array_and_earlier_ones_stay():
     np.testing.assert_array_equal(a, kept)
 
 
+def test_a_result_can_be_written_into_an_array_given_for_it():
+    rng = np.random.default_rng(5)
+    image = rng.uniform(0, 255, (64, 70, 3)).astype(np.float32)
+    sf = spectrum.SpectrumFilter(image, BORDERS["reflect"], 8, bands=2)
+    k = rng.normal(size=(9, 9)).astype(np.float32)
+    out = np.full(image.shape, np.nan, np.float32)
+    assert sf.correlate(k, (4, 4), out=out) is out
+    _close(out, apply_kernel(image, k))
+    for wrong in (np.empty((64, 70), np.float32), np.empty(image.shape, np.float64), np.empty((70, 64, 3), np.float32).transpose(1, 0, 2)):
+        with pytest.raises(ValueError, match="out must be"):
+            sf.correlate(k, (4, 4), out=wrong)
+
+
+@pytest.mark.parametrize("shape", [(120, 90), (120, 90, 3), (120, 90, 1)])
+def test_the_incremental_filter_writes_again_only_results_nobody_holds(shape):
+    """A result memory is used again only once nothing outside the filter holds it (nor a view
+    of it): every result still held keeps its values, and each call's is right."""
+    rng = np.random.default_rng(len(shape))
+    image = rng.uniform(0, 255, shape).astype(np.float32)
+    f = IncrementalFilter()
+    k = rng.normal(size=(5, 5)).astype(np.float32)
+    held, addresses = [], set()
+    for step in range(12):
+        k = k.copy()
+        k[step % 5, (2 * step) % 5] += 0.5  # one cell: an incremental step
+        result = f.apply(image, k)
+        _close(result, apply_kernel(image, k))
+        addresses.add(result.__array_interface__["data"][0])
+        if step % 4 == 0:
+            held.append((result, result.copy()))
+        elif step % 4 == 1:
+            held.append((result[10:20, 5:9], result[10:20, 5:9].copy()))  # a view keeps it too
+        del result
+    for kept, values in held:
+        np.testing.assert_array_equal(kept, values)
+    assert len(addresses) < 12  # the results dropped at once were written again
+
+
 def test_fast_dft_sizes_are_large_enough_made_of_small_primes_and_remembered():
     for h, w in ((1096, 1936), (556, 1936), (70, 33)):
         a, b = spectrum.fast_dft_size(h, w)

@@ -189,9 +189,10 @@ class SpectrumFilter:
         (kh, kw), (ax, ay), p = kernel_shape, anchor, self.pad
         return ay <= p and kh - 1 - ay <= p and ax <= p and kw - 1 - ax <= p
 
-    def correlate(self, kernel: np.ndarray, anchor: tuple[int, int]) -> np.ndarray:
+    def correlate(self, kernel: np.ndarray, anchor: tuple[int, int], out: np.ndarray | None = None) -> np.ndarray:
         """``cv2.filter2D(image, CV_32F, kernel, anchor=anchor, borderType=border_flag)`` of the
-        image given at construction (a new array of its shape)."""
+        image given at construction (in ``out``, a float32 array of its shape, when given; else
+        a new array)."""
         kernel = np.asarray(kernel, np.float32)
         if not self.fits(kernel.shape, anchor):
             raise ValueError(f"a {kernel.shape[0]}×{kernel.shape[1]} kernel reaches past the {self.pad}-pixel padding")
@@ -200,7 +201,10 @@ class SpectrumFilter:
         p = self.pad
         w = self.shape[1]
         flags = cv2.DFT_INVERSE | cv2.DFT_SCALE | cv2.DFT_REAL_OUTPUT
-        out = np.empty(self.shape, np.float32)
+        if out is None:
+            out = np.empty(self.shape, np.float32)
+        elif out.shape != self.shape or out.dtype != np.float32 or not out.flags.c_contiguous:
+            raise ValueError(f"out must be a C-ordered float32 array of shape {self.shape}")
         with self._lock:
             # output (y, x) = Σ k[i, j] · padded[y + p − ay + i, x + p − ax + j]: the kernel sits
             # at (p − ay, p − ax) of the circular correlation
