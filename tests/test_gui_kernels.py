@@ -805,3 +805,45 @@ def test_the_part_shown_is_averaged_with_the_result_and_drawn_as_the_view_would_
     np.testing.assert_array_equal(view.image_data(), result.shown)
     view.view_box.scaleBy((0.2, 0.2))
     qtbot.waitUntil(lambda: view.image_item._drawn is not None and view.image_item._drawn[4] == 1, timeout=5000)
+
+
+def test_an_edit_is_painted_in_one_repaint_of_the_window(pane, window, qtbot):
+    """The edited cell, the sum under the grid and the new result appear in one repaint of the
+    window: the sum's new text does not lay the kernel panel out again, and the result view's
+    picture does not wait for a repaint of its own."""
+    from PySide6.QtCore import QEvent, QObject
+    from PySide6.QtWidgets import QApplication
+
+    class Count(QObject):
+        def __init__(self) -> None:
+            super().__init__()
+            self.events: list[tuple[str, QObject]] = []
+
+        def eventFilter(self, obj, event) -> bool:  # noqa: N802 (Qt name)
+            if event.type() in (QEvent.Type.UpdateRequest, QEvent.Type.Paint, QEvent.Type.LayoutRequest):
+                self.events.append((event.type().name, obj))
+            return False
+
+    pane.editor.set_cell(1, 1, "2")  # the sum now says "brightens", as it will after each edit
+    pane.flush()
+    qtbot.wait(100)  # its new layout settles, level by level
+    count = Count()
+    QApplication.instance().installEventFilter(count)
+    try:
+        for value in ("2.5", "3", "3.5"):
+            count.events.clear()
+            before = shown(pane).copy()
+            pane.editor.set_cell(1, 1, value)
+            assert not pane._live.is_computing()  # this image is filtered at once, on the GUI thread
+            qtbot.waitUntil(lambda: not pane.is_busy(), timeout=5000)
+            for _ in range(3):
+                QApplication.processEvents()
+            repaints = [obj for name, obj in count.events if name == "UpdateRequest"]
+            painted = [obj for name, obj in count.events if name == "Paint"]
+            assert repaints == [window]
+            assert pane.editor in painted and pane.result_view.viewport() in painted
+            assert painted.count(pane.result_view.viewport()) == 1
+            assert not [obj for name, obj in count.events if name == "LayoutRequest" and obj is not pane.sum_label]
+            assert not np.array_equal(pane.result_view.image_data(), before)
+    finally:
+        QApplication.instance().removeEventFilter(count)

@@ -37,6 +37,7 @@ from cnnviz.gui.panes.base import ChoiceCombo, Pane, alert, choice_combo, fit_co
 from cnnviz.gui.qtutil import debounce_timer, signals_blocked
 from cnnviz.gui.widgets import ImageView, KernelEditorWidget, link_views
 from cnnviz.gui.widgets.image_view import heat_colormap
+from cnnviz.gui.widgets.steady_label import SteadyLabel
 from cnnviz.state.kernels import (
     ARITHMETIC_HINT,
     BORDER_NAMES,
@@ -151,9 +152,7 @@ class KernelsPane(Pane):
         hint.setWordWrap(True)
         kl.addWidget(hint)
 
-        self.sum_label = QLabel()
-        self.sum_label.setWordWrap(True)
-        self.sum_label.setTextFormat(Qt.TextFormat.RichText)
+        self.sum_label = SteadyLabel()  # rewritten on every edit: no new layout for it
         kl.addWidget(self.sum_label)
         self.error_label = QLabel()
         self.error_label.setWordWrap(True)
@@ -364,6 +363,7 @@ class KernelsPane(Pane):
                 prepared=r.display,
             )
             self.result_view.set_title(self.state.result_title())
+        self.result_view.paint_with_window()  # one repaint for the edit and its result
 
     # -- handlers ------------------------------------------------------------------------------
     def set_kernel(self, kernel: np.ndarray, name: str = "custom") -> None:

@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QEvent, QPointF, QRectF, Qt, Signal, Slot
 from PySide6.QtGui import QColor, QFontMetricsF, QImage, QPen, QTextOption
 from PySide6.QtWidgets import QGraphicsRectItem, QWidget
 
@@ -503,6 +503,16 @@ class ImageView(pg.GraphicsLayoutWidget):
                 self._bar_levels_key = bar
         if auto_range or (auto_range is None and shape_changed):
             self.view_box.autoRange(padding=0.01)
+
+    def paint_with_window(self) -> None:
+        """Paint the window now, this view's new picture with everything else changed so far.
+
+        Call it when a pane has shown all of an update. An edit asks the window for a repaint
+        at once (the edited control changed), but the view's scene hands its changed area to the
+        view only in a queued call, which Qt handles after that repaint: the new picture then
+        waited for a second repaint of the whole window. Handling the scene's queued call now
+        repaints the window (Qt delivers its pending repaint there) with the picture in it."""
+        QCoreApplication.sendPostedEvents(self.scene(), QEvent.Type.MetaCall)
 
     def _fit_bar_axis(self, keep_width: bool = False) -> None:
         """Label the colour bar's scale (symmetric ticks for signed data) and make its axis as
