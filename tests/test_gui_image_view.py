@@ -3,10 +3,106 @@ the colour bar beside it, and the word-wrapped line that does not lay its panel 
 
 from __future__ import annotations
 
+import numpy as np
+import pyqtgraph as pg
+import pytest
 from PySide6.QtCore import QEvent, QObject
+from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QGroupBox, QVBoxLayout
 
+from cnnviz.gui.widgets.image_view import (
+    ImageView,
+    _lookup_table,
+    direct_qimage,
+    diverging_colormap,
+    gray_colormap,
+    heat_colormap,
+)
 from cnnviz.gui.widgets.steady_label import SteadyLabel
+
+
+def pixels(qimage: QImage) -> np.ndarray:
+    """(h, w) uint32 premultiplied ARGB values of ``qimage``."""
+    image = qimage.convertToFormat(QImage.Format.Format_ARGB32_Premultiplied)
+    h, w = image.height(), image.width()
+    return np.array(image.constBits(), np.uint8).reshape(h, image.bytesPerLine())[:, : 4 * w].copy().view(np.uint32)
+
+
+def pyqtgraph_pixels(part: np.ndarray, levels, lut) -> np.ndarray:
+    """What pyqtgraph's own render draws for ``part``."""
+    item = pg.ImageItem(axisOrder="row-major")
+    item.setImage(part, levels=levels, lut=lut, autoLevels=False)
+    item.render()
+    return pixels(item.qimage)
+
+
+def on_a_colour_step(part: np.ndarray, levels) -> np.ndarray:
+    """Where ``(v − low) · 256 / (high − low)`` is within a rounding of a whole number: there
+    pyqtgraph's cut and OpenCV's rounding of ``… − ½`` may pick neighbouring colours."""
+    lo, hi = levels
+    y = (part.astype(np.float64) - lo) * 256.0 / (hi - lo)
+    return np.abs(y - np.round(y)) < 1e-3
+
+
+@pytest.mark.parametrize("cmap", [diverging_colormap, gray_colormap, heat_colormap])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.uint16, np.int16])
+def test_a_one_channel_picture_has_pyqtgraphs_colours(qapp, cmap, dtype):
+    rng = np.random.default_rng(7)
+    shape = (rng.integers(5, 90), rng.integers(5, 130))
+    if dtype in (np.uint16, np.int16):
+        part = rng.integers(0 if dtype == np.uint16 else -3000, 3000, shape).astype(dtype)
+        levels = (float(part.min()) + 1, float(part.max()) - 1)  # some values beyond the levels
+    else:
+        part = (rng.normal(size=shape) * 250).astype(dtype)
+        levels = (-float(np.abs(part).max()) * 0.8, float(np.abs(part).max()) * 0.9)
+    lut = _lookup_table(cmap())
+    made = direct_qimage(part, levels, lut)
+    assert made is not None
+    ours = pixels(made[0])
+    theirs = pyqtgraph_pixels(part, levels, lut)
+    differ = ours != theirs
+    assert not np.any(differ & ~on_a_colour_step(part, levels))
+
+
+def test_byte_pictures_are_pyqtgraphs_exactly(qapp):
+    rng = np.random.default_rng(3)
+    gray = rng.integers(0, 256, (37, 61), dtype=np.uint8)
+    lut = _lookup_table(gray_colormap())
+    for levels in ((0.0, 255.0), (20.0, 200.0)):
+        np.testing.assert_array_equal(pixels(direct_qimage(gray, levels, lut)[0]), pyqtgraph_pixels(gray, levels, lut))
+    rgb = rng.integers(0, 256, (23, 41, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(pixels(direct_qimage(rgb, (0.0, 255.0), None)[0]), pyqtgraph_pixels(rgb, (0.0, 255.0), None))
+    # one channel given as (h, w, 1)
+    np.testing.assert_array_equal(
+        pixels(direct_qimage(gray[:, :, None], (0.0, 255.0), lut)[0]), pyqtgraph_pixels(gray, (0.0, 255.0), lut)
+    )
+
+
+def test_pictures_it_does_not_make_are_left_to_pyqtgraph(qapp):
+    lut = _lookup_table(gray_colormap())
+    part = np.ones((8, 8), np.float32)
+    with_nan = part.copy()
+    with_nan[2, 3] = np.nan  # pyqtgraph draws NaN transparent
+    assert direct_qimage(with_nan, (0.0, 1.0), lut) is None
+    assert direct_qimage(part, None, lut) is None  # no levels
+    assert direct_qimage(part, (0.0, np.inf), lut) is None
+    assert direct_qimage(part, (0.0, 1.0), lambda *a: lut) is None  # a table made per image
+    assert direct_qimage(part, (0.0, 1.0), lut[:100]) is None  # not 256 colours
+    assert direct_qimage(np.ones((8, 8, 4), np.uint8), None, None) is None  # RGBA
+    assert direct_qimage(np.ones((8, 8, 3), np.uint8), (10.0, 20.0), None) is None  # levels on bytes
+    assert direct_qimage(np.ones((8, 8, 3), np.float32), None, None) is None
+
+
+def test_a_view_draws_a_nan_as_pyqtgraph_does(qtbot):
+    view = ImageView("with a hole")
+    qtbot.addWidget(view)
+    view.resize(300, 240)
+    view.show()
+    data = np.linspace(-1, 1, 40 * 30, dtype=np.float32).reshape(30, 40)
+    data[5, 7] = np.nan
+    view.set_image(data, signed=True, levels=(-1.0, 1.0))
+    assert view.drawn_image() is not None
+    assert (pixels(view.image_item.qimage)[5, 7] >> 24) == 0  # transparent, as pyqtgraph draws it
 
 
 class LayoutRequests(QObject):

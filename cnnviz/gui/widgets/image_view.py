@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import math
 
+import cv2
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QCoreApplication, QEvent, QPointF, QRectF, Qt, Signal, Slot
@@ -111,6 +112,71 @@ def _lookup_table(cmap: pg.ColorMap) -> np.ndarray:
     return entry[1]
 
 
+_COLOR_TABLES: dict[int, tuple[np.ndarray, list[int]]] = {}
+
+
+def _color_table(lut: np.ndarray) -> list[int]:
+    """``lut`` (256 × RGB or RGBA bytes) as the 256 colours of an indexed Qt image, made once per table."""
+    entry = _COLOR_TABLES.get(id(lut))
+    if entry is None or entry[0] is not lut:
+        rgba = np.full((256, 4), 255, np.uint32)
+        rgba[:, : lut.shape[1]] = lut
+        table = ((rgba[:, 3] << 24) | (rgba[:, 0] << 16) | (rgba[:, 1] << 8) | rgba[:, 2]).tolist()
+        entry = (lut, table)
+        if len(_COLOR_TABLES) > 64:
+            _COLOR_TABLES.clear()
+        _COLOR_TABLES[id(lut)] = entry
+    return entry[1]
+
+
+def direct_qimage(part: np.ndarray, levels, lut) -> tuple[QImage, np.ndarray] | None:
+    """``part`` drawn as pyqtgraph's render would draw it, in the window's own pixel format
+    (premultiplied ARGB32), in one or two passes of OpenCV and Qt instead of pyqtgraph's numpy
+    rescaling and a conversion: (the image, the buffer it reads) for the two pictures the views
+    draw on every live update, None for anything else (pyqtgraph's render then does it).
+
+    * one channel, levels (low, high) and a 256-colour table: each value becomes the index
+      ``⌊(v − low) · 256 / (high − low)⌋`` clipped to 0…255, pyqtgraph's rule (OpenCV rounds
+      ``… − ½`` instead of cutting: the two differ only for a value exactly on a colour step),
+      drawn through the table as an indexed image; NaN values (pyqtgraph draws them transparent)
+      are left to pyqtgraph;
+    * RGB bytes, with no table and levels 0…255: reordered to Qt's byte order, opaque.
+    """
+    if part.ndim == 3 and part.shape[2] == 1:
+        part = part[:, :, 0]
+    h, w = part.shape[:2]
+    if part.ndim == 3:
+        if part.shape[2] != 3 or part.dtype != np.uint8 or lut is not None:
+            return None
+        if levels is not None and (np.ndim(levels) != 1 or tuple(float(v) for v in levels) != (0.0, 255.0)):
+            return None
+        buffer = cv2.cvtColor(np.ascontiguousarray(part), cv2.COLOR_RGB2BGRA)
+        return QImage(buffer.data, w, h, buffer.strides[0], QImage.Format.Format_ARGB32_Premultiplied), buffer
+    if (
+        not isinstance(lut, np.ndarray)
+        or lut.dtype != np.uint8
+        or lut.shape not in ((256, 3), (256, 4))
+        or levels is None
+        or np.ndim(levels) != 1
+        or part.dtype not in (np.uint8, np.uint16, np.int16, np.float32, np.float64)
+    ):
+        return None
+    lo, hi = float(levels[0]), float(levels[1])
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return None
+    if part.dtype.kind == "f" and math.isnan(float(part.min())):
+        return None
+    if part.dtype == np.uint8 and (lo, hi) == (0.0, 255.0):
+        index = np.ascontiguousarray(part)  # the bytes are the indices
+    else:
+        scale = 256.0 / ((hi - lo) or 1.0)
+        index = cv2.addWeighted(part, scale, part, 0.0, -lo * scale - 0.5, dtype=cv2.CV_8U)
+    indexed = QImage(index.data, w, h, index.strides[0], QImage.Format.Format_Indexed8)
+    indexed.setColorTable(_color_table(lut))
+    qimage = indexed.convertToFormat(QImage.Format.Format_ARGB32_Premultiplied)
+    return qimage, index
+
+
 class AreaImageItem(pg.ImageItem):
     """An ImageItem that colour-maps only what the view shows, at the resolution it shows it.
 
@@ -136,6 +202,7 @@ class AreaImageItem(pg.ImageItem):
         self._drawn: tuple[int, int, int, int, int, int] | None = None  # r0, r1, c0, c1, xds, yds
         self._float_rgb_levels: tuple[float, float, bool] | None = None
         self._prepared: tuple | None = None  # (image, geometry, its area_part) from set_prepared
+        self._qimage_buffer: np.ndarray | None = None  # the pixels a directly made qimage reads
         self.drawn: np.ndarray | None = None  # the pixels the last render coloured, as given to Qt
 
     def set_float_rgb_levels(self, levels: tuple[float, float] | None, at_least_low: bool = False) -> None:
@@ -254,8 +321,18 @@ class AreaImageItem(pg.ImageItem):
         if self._float_rgb_levels is not None and part.ndim == 3 and part.dtype != np.uint8:
             lo, hi, at_least_low = self._float_rgb_levels
             part, levels = to_uint8(part, (lo, hi), at_least_low=at_least_low), np.array([0.0, 255.0])
-        saved = self.image, self.autoDownsample, self.levels
         self.drawn = part = np.ascontiguousarray(part)
+        direct = direct_qimage(part, levels, self.lut)
+        if direct is not None:
+            self.qimage, self._qimage_buffer = direct
+            self._processingBuffer = self._displayBuffer = None
+            self._renderRequired = False
+            self._unrenderable = False
+            self._lastDownsample = (xds, yds)
+            self._drawn = geometry
+            return
+        self._qimage_buffer = None
+        saved = self.image, self.autoDownsample, self.levels
         self.image, self.autoDownsample, self.levels = part, False, levels
         self._imageHasNans = None
         self._imageNanLocations = None
