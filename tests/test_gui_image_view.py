@@ -10,6 +10,7 @@ from PySide6.QtCore import QEvent, QObject
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QGroupBox, QVBoxLayout
 
+from cnnviz.gui.widgets.color_bar import ColorBar, auto_ticks, bar_ticks
 from cnnviz.gui.widgets.image_view import (
     ImageView,
     _lookup_table,
@@ -105,6 +106,52 @@ def test_a_view_draws_a_nan_as_pyqtgraph_does(qtbot):
     assert (pixels(view.image_item.qimage)[5, 7] >> 24) == 0  # transparent, as pyqtgraph draws it
 
 
+def test_the_bars_ticks_are_round_and_inside_the_levels():
+    assert [t for _, t in bar_ticks(-3.0, 3.0)] == ["−2", "−1", "0", "1", "2"]
+    assert bar_ticks(0.0, 3.0) is None
+    assert [t for _, t in auto_ticks(0.0, 255.0)] == ["0", "50", "100", "150", "200", "250"]
+    assert [t for _, t in auto_ticks(0.0, 1.27)] == ["0", "0.25", "0.5", "0.75", "1", "1.25"]
+    assert [t for _, t in auto_ticks(-0.3, 0.7)] == ["−0.2", "0", "0.2", "0.4", "0.6"]
+    assert auto_ticks(2.0, 2.0) == [(2.0, "2")]
+    for lo, hi in ((-7.3, 1e5), (0.001, 0.0013), (3.0, 9.0)):
+        values = [v for v, _ in auto_ticks(lo, hi)]
+        assert 2 <= len(values) <= 6 and all(lo <= v <= hi for v in values)
+
+
+def test_the_bar_draws_its_map_labels_and_title(qtbot):
+    view = ImageView("signed")
+    qtbot.addWidget(view)
+    view.resize(360, 300)
+    view.show()
+    qtbot.waitExposed(view)
+    view.set_image(np.linspace(-3e6, 3e6, 600, dtype=np.float32).reshape(20, 30), signed=True)
+    bar = view.color_bar
+    assert bar.isVisible() and bar.levels() == (-3.0, 3.0)  # in units of the title's 10⁶
+    assert bar.title() == "× 10⁶" and view.bar_labels() == ["−2", "−1", "0", "1", "2"]
+    shot = view.grab().toImage()
+    rect = bar.mapRectToScene(bar.boundingRect())
+    top = view.mapFromScene(rect.topLeft())
+    # the gradient runs from the map's high end (top, red) to its low end (bottom, blue)
+    x = top.x() + int(bar._bar_rect().center().x())
+    high = shot.pixelColor(x, top.y() + int(bar._bar_rect().top()) + 3)
+    low = shot.pixelColor(x, top.y() + int(bar._bar_rect().bottom()) - 3)
+    assert high.red() > high.blue() and low.blue() > low.red()
+    # the labels are drawn: light text right of the gradient
+    labels = shot.copy(top.x() + int(bar._bar_rect().right()) + 6, top.y(), bar.scale_width(), int(rect.height()))
+    assert max(labels.pixelColor(i, j).lightness() for i in range(labels.width()) for j in range(labels.height())) > 150
+
+
+def test_linked_bars_share_the_widest_width(qtbot):
+    a, b = ColorBar(), ColorBar()
+    a.share_width(b)
+    narrow = a.maximumWidth()
+    assert b.maximumWidth() == narrow
+    b.set_scale_width(80)
+    assert a.maximumWidth() == b.maximumWidth() > narrow
+    b.set_scale_width(10)
+    assert a.maximumWidth() == b.maximumWidth() == narrow  # a's own room is wider now
+
+
 class LayoutRequests(QObject):
     """Counts the layout requests a widget gets."""
 
@@ -145,3 +192,21 @@ def test_a_steady_label_lays_its_panel_out_again_only_for_a_new_height(qtbot):
     assert requests.count >= 1
     qtbot.waitUntil(lambda: line.height() > one_line, timeout=2000)  # the panel made room
     assert line.label.geometry() == line.rect()
+
+
+def test_a_short_bar_leaves_out_labels_that_would_overlap(qapp):
+    from PySide6.QtGui import QFont, QFontMetricsF
+
+    bar = ColorBar()
+    bar.setLevels((-3.0, 3.0))
+    bar.set_ticks(bar_ticks(-3.0, 3.0))
+    font = QFont()
+    font.setPixelSize(20)
+    bar.set_font(font)
+    bar.resize(80, 400)
+    assert [t for _, _, t in bar.drawn_ticks()] == ["−2", "−1", "0", "1", "2"]
+    bar.resize(80, 110)
+    drawn = bar.drawn_ticks()
+    assert 1 <= len(drawn) < 5
+    line = QFontMetricsF(font).height()
+    assert all(a[1] - b[1] >= line for a, b in zip(drawn, drawn[1:]))  # bottom up, a line apart

@@ -728,7 +728,7 @@ def test_the_colour_bar_is_relabelled_only_when_its_levels_change(pane, monkeypa
     assert view.bar_labels() == ["−20", "−10", "0", "10", "20"]
     view.set_image(data * 10, signed=True, bar_label="filter output")
     assert len(fits) == 3
-    assert view.color_bar.getAxis("left").labelText == "filter output"
+    assert view.color_bar.title() == "filter output"
 
 
 def test_the_colour_bar_keeps_its_width_while_a_live_update_narrows_its_labels(pane):
@@ -736,20 +736,21 @@ def test_the_colour_bar_keeps_its_width_while_a_live_update_narrows_its_labels(p
     would lay the view out again and make the image jump sideways); a new picture fits it anew.
     The labels are the bar's own, never rescaled by pyqtgraph's SI prefix."""
     view = pane.result_view
-    axis = view.color_bar.axis
+    bar = view.color_bar
     data = np.linspace(-1.0, 1.0, 64 * 48, dtype=np.float32).reshape(48, 64)
     view.set_image(data * 3, signed=True)
-    narrow = axis.fixedWidth
+    narrow = bar.scale_width(), bar.maximumWidth()
     view.set_image(data * 0.0009, signed=True)  # labels such as −0.00025
-    wide = axis.fixedWidth
+    wide = bar.scale_width(), bar.maximumWidth()
     assert wide > narrow
+    assert bar.scale_width() >= bar.label_widths(view.bar_labels())  # every label fits whole
     view.set_image(data * 3, signed=True)
-    assert axis.fixedWidth == wide
+    assert (bar.scale_width(), bar.maximumWidth()) == wide
     assert view.bar_labels() == ["−2", "−1", "0", "1", "2"]
     view.set_image(np.zeros((30, 40), np.float32) + data[:30, :40] * 3, signed=True)  # a new picture
-    assert axis.fixedWidth == narrow
+    assert (bar.scale_width(), bar.maximumWidth()) == narrow
     view.set_image(data * 0.5, signed=True, bar_label="score")
-    label = view.color_bar.getAxis("left").labelString()
+    label = bar.title()
     assert "score" in label and "(x" not in label  # no SI rescaling such as "(x0.001)"
     assert view.bar_labels() == ["−0.5", "−0.25", "0", "0.25", "0.5"]
 

@@ -254,9 +254,9 @@ def test_on_a_projector_the_ranks_of_the_matches_and_the_bars_power_of_ten_are_r
         assert [label.textItem.toPlainText() for label in shown] == ["1", "2", "3"]
         for label in shown:
             assert QFontInfo(label.textItem.font()).pixelSize() >= 14
-        bar_label = pane.score_view.color_bar.getAxis("left").label
-        assert "10⁶" in bar_label.toPlainText() and bar_label.isVisible()
-        assert QFontInfo(bar_label.font()).pixelSize() >= 14
+        bar = pane.score_view.color_bar
+        assert "10⁶" in bar.title() and bar.isVisible()
+        assert QFontInfo(bar.font()).pixelSize() >= 14
     finally:
         window.ctx.set_presentation(False)
     QApplication.processEvents()

@@ -212,6 +212,9 @@ class KernelsPane(Pane):
         self.original_view = ImageView("Original")
         self.result_view = ImageView("Result")
         link_views(self.original_view, self.result_view)
+        # the original's bar stays hidden but keeps the result's bar's room: the two images
+        # side by side are boxes of one size, showing the same pixels
+        self.original_view.color_bar.share_width(self.result_view.color_bar)
         views.addWidget(self.original_view)
         views.addWidget(self.result_view)
         rl.addWidget(views, 1)

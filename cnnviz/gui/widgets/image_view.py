@@ -18,16 +18,17 @@ import cv2
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QCoreApplication, QEvent, QPointF, QRectF, Qt, Signal, Slot
-from PySide6.QtGui import QColor, QFontMetricsF, QImage, QPen, QTextOption
+from PySide6.QtGui import QColor, QImage, QPen, QTextOption
 from PySide6.QtWidgets import QGraphicsRectItem, QWidget
 
+from cnnviz.gui.widgets.color_bar import ColorBar, bar_ticks
 from cnnviz.state.display import area_part, symmetric_levels, to_uint8
 
 # Once for the whole app: arrays are indexed [row, col] everywhere in cnnviz.
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=True)
 
-#: The colour bar's scale is at least this wide; wider when its labels need it.
-BAR_AXIS_WIDTH = 45
+#: The colour bar keeps at least this much room (pixels) for its labels; more when they need it.
+BAR_SCALE_WIDTH = 38
 _SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
 
 __all__ = [
@@ -65,34 +66,6 @@ def gray_colormap() -> pg.ColorMap:
 def heat_colormap() -> pg.ColorMap:
     """Perceptually uniform dark-to-bright map for scores and heatmaps."""
     return pg.colormap.get("inferno")
-
-
-def _nice_step(limit: float) -> float:
-    """The largest 1, 2, 2.5 or 5 × 10ᵏ that is at most ``limit`` (> 0)."""
-    k = math.floor(math.log10(limit))
-    for m in (5.0, 2.5, 2.0, 1.0):
-        if m * 10.0**k <= limit * (1 + 1e-9):
-            return m * 10.0**k
-    return 10.0 ** (k - 1) * 5.0
-
-
-def _tick_text(v: float) -> str:
-    text = f"{v:.6g}"
-    return "0" if v == 0 else text.replace("-", "−")
-
-
-def bar_ticks(lo: float, hi: float) -> list[tuple[float, str]] | None:
-    """Tick values and labels for a colour bar spanning ``lo``..``hi``.
-
-    A signed range (``lo == -hi``) gets symmetric ticks −2s, −s, 0, s, 2s with a round step s, so
-    the negative half is labelled as clearly as the positive one; other ranges get None (the axis
-    chooses its own ticks)."""
-    top = max(abs(lo), abs(hi))
-    if not (top > 0 and math.isfinite(top)) or not math.isclose(lo, -hi, rel_tol=1e-6):
-        return None
-    step = _nice_step(top / 2)
-    values = [-2 * step, -step, 0.0, step, 2 * step]
-    return [(v, _tick_text(v)) for v in values]
 
 
 #: Image formats Qt paints onto a window without converting them first.
@@ -454,13 +427,8 @@ class ImageView(pg.GraphicsLayoutWidget):
         self.addItem(self.view_box, row=1, col=0)
         self.image_item = AreaImageItem(axisOrder="row-major", autoDownsample=True)
         self.view_box.addItem(self.image_item)
-        self.color_bar = pg.ColorBarItem(interactive=False, width=16, colorMapMenu=False)
-        for side in ("right", "left"):
-            axis = self.color_bar.getAxis(side)
-            axis.setTextPen("#e8eaed")
-            # the bar writes its own "× 10ⁿ"; pyqtgraph's SI prefix would rewrite the label (and
-            # lay the axis out again) on every change of the levels
-            axis.enableAutoSIPrefix(False)
+        self.color_bar = ColorBar(BAR_SCALE_WIDTH)
+        self.color_bar.set_font(self.font())
         self.addItem(self.color_bar, row=1, col=1)
         self.color_bar.setVisible(False)
         self.ci.layout.setColumnStretchFactor(0, 1)
@@ -481,7 +449,6 @@ class ImageView(pg.GraphicsLayoutWidget):
         self._last_hover = (-1, -1)
         self._bar_cmap_key: tuple | None = None
         self._bar_levels_key: tuple | None = None  # (levels shown on the bar, its label)
-        self._bar_label_key: tuple | None = None  # (the bar's title, the font it is set in)
         self.scene().sigMouseMoved.connect(self._on_mouse_moved)
         self.view_box.selection_changing.connect(self._on_selection_changing)
         self.view_box.selection_finished.connect(self._on_selection_finished)
@@ -592,65 +559,35 @@ class ImageView(pg.GraphicsLayoutWidget):
         QCoreApplication.sendPostedEvents(self.scene(), QEvent.Type.MetaCall)
 
     def _fit_bar_axis(self, keep_width: bool = False) -> None:
-        """Label the colour bar's scale (symmetric ticks for signed data) and make its axis as
-        wide as its widest label in the current font: a label that does not fit is not drawn, and
-        on a projector's larger font that dropped every negative one. ``keep_width`` (a live
-        update of the same picture) only lets the axis grow: a narrower label would otherwise lay
-        the view out again, repaint it (and its linked neighbour) a second time, and make the
-        image jump sideways while a kernel is painted."""
-        axis = self.color_bar.axis
-        lo, hi = self.color_bar.levels()
-        ticks = bar_ticks(lo, hi)
-        axis.setTicks([ticks, []] if ticks is not None else None)
-        if ticks is not None:
-            labels = [t for _, t in ticks]
-        else:
-            length = max(1.0, axis.geometry().height())
-            levels = axis.tickValues(lo, hi, length)
-            labels = [t for spacing, values in levels for t in axis.tickStrings(values, 1.0, spacing)]
-        metrics = QFontMetricsF(axis.style.get("tickFont") or self.font())
-        widest = max((metrics.horizontalAdvance(t) for t in labels), default=0.0)
-        needed = int(math.ceil(widest)) + max(0, axis.style["tickLength"]) + axis.style["tickTextOffset"][0] + 2
-        width = max(BAR_AXIS_WIDTH, needed)
-        if keep_width and axis.fixedWidth is not None:
-            width = max(width, axis.fixedWidth)
-        if width != axis.fixedWidth:
-            axis.setWidth(width)
-        # the lowest label is centred on the bar's end: leave room under it (inside the bar, so
-        # the image's box, and a linked view's, keeps its size)
-        self.color_bar.layout.setContentsMargins(1, 1, 1, max(1, int(math.ceil(metrics.height() / 2))))
+        """Label the colour bar's scale (symmetric ticks for signed data) and make room for its
+        widest label in the current font: on a projector's larger font a label that did not fit
+        would be cut. ``keep_width`` (a live update of the same picture) only lets the room grow:
+        a narrower label would otherwise lay the view out again, repaint it (and its linked
+        neighbour) a second time, and make the image jump sideways while a kernel is painted."""
+        bar = self.color_bar
+        lo, hi = bar.levels()
+        bar.set_ticks(bar_ticks(lo, hi))
+        needed = int(math.ceil(bar.label_widths([t for _, t in bar.ticks()])))
+        width = max(BAR_SCALE_WIDTH, needed)
+        if keep_width:
+            width = max(width, bar.scale_width())
+        bar.set_scale_width(width)
 
     def bar_labels(self) -> list[str]:
         """The colour bar's tick labels as drawn now (empty when the bar is hidden)."""
         if not self.color_bar.isVisible():
             return []
-        from PySide6.QtGui import QPainter
-
-        image = QImage(4, 4, QImage.Format.Format_ARGB32)
-        painter = QPainter(image)
-        try:
-            specs = self.color_bar.axis.generateDrawSpecs(painter)
-        finally:
-            painter.end()
-        return [text for _, _, text in specs[2]] if specs else []
+        return [text for _, _, text in self.color_bar.drawn_ticks()]
 
     def changeEvent(self, ev) -> None:  # noqa: N802 (Qt name)
         super().changeEvent(ev)
-        if ev.type() == QEvent.Type.FontChange and self.color_bar.isVisible():
-            self._fit_bar_axis()  # presentation mode: the labels grew
-            axis = self.color_bar.getAxis("left")
-            self._label_bar(axis.labelText if axis.label.isVisible() else "")
+        if ev.type() == QEvent.Type.FontChange:
+            self.color_bar.set_font(self.font())  # presentation mode: the labels grew
+            self._fit_bar_axis()
 
     def _label_bar(self, label: str) -> None:
-        """The colour bar's title (e.g. "× 10⁶") in the view's font, as large as the numbers it
-        scales (pyqtgraph would keep the font of when it was made)."""
-        axis = self.color_bar.getAxis("left")
-        key = (label, self.font().key())
-        if key == self._bar_label_key:
-            return  # the same title again would lay the axis out anew for nothing
-        axis.label.setFont(self.font())
-        axis.setLabel(label or None)  # lays the axis out again for the label's size
-        self._bar_label_key = key
+        """The colour bar's title (e.g. "× 10⁶"), in the view's font like its numbers."""
+        self.color_bar.set_title(label)
 
     def drawn_image(self) -> np.ndarray | None:
         """The pixels drawn now (rendering first if a render is due): the visible part of the
