@@ -610,17 +610,18 @@ class IncrementalFilter:
         """A float32 array of ``shape`` for a new result: the memory of an earlier result that
         nothing outside this filter holds any more (its values are overwritten), else a new one."""
         with self._results_lock:
-            for i, old in enumerate(self._results):
-                # held by the list, ``old`` and getrefcount's argument only: nobody else has it
-                # (a view of it, e.g. a crop shown by a view, holds it too)
-                if old.shape == shape and sys.getrefcount(old) <= 3:
-                    del self._results[i]
+            results = self._results
+            for i in range(len(results)):
+                # held by the list and getrefcount's argument only: nobody else has it (a view of
+                # it, e.g. a crop shown by an image view, holds it too)
+                if results[i].shape == shape and sys.getrefcount(results[i]) <= 2:
+                    out = results.pop(i)
                     break
             else:
-                old = np.empty(shape, np.float32)
-            self._results.append(old)
-            del self._results[: -self.SPARE_RESULTS]
-            return old
+                out = np.empty(shape, np.float32)
+            results.append(out)
+            del results[: -self.SPARE_RESULTS]
+            return out
 
     def _changes(self, source: np.ndarray, kernel: np.ndarray, mode: str, border: str):
         """(slid kernel, anchor, cells changed as slid, last entry) when an incremental update
