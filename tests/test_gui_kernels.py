@@ -848,3 +848,64 @@ def test_an_edit_is_painted_in_one_repaint_of_the_window(pane, window, qtbot):
             assert not np.array_equal(pane.result_view.image_data(), before)
     finally:
         QApplication.instance().removeEventFilter(count)
+
+
+def test_the_editor_paints_the_panels_colour_itself_and_an_edit_does_not_repaint_the_panel(pane, window, qtbot):
+    """Once the editor has read the panel's colour, it paints the margin around the grid in it
+    (pixel for pixel what the panel would show there) and Qt no longer paints the panel under an
+    edited cell."""
+    from PySide6.QtCore import QEvent, QObject, QPoint, Qt
+    from PySide6.QtWidgets import QApplication
+
+    editor = pane.editor
+    qtbot.waitUntil(lambda: editor.testAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent), timeout=3000)
+
+    def margin_matches_panel() -> bool:
+        shot = window.grab().toImage()
+        at = editor.mapTo(window, QPoint(0, 0))
+        grid = editor.cell_rect(0, 0)
+        # a pixel of the editor's margin around the grid (above it or left of it)
+        margin = QPoint(editor.width() // 2, 1) if grid.top() > 2 else QPoint(1, editor.height() // 2)
+        assert grid.top() > 2 or grid.left() > 2
+        inside = shot.pixelColor(at + margin)
+        outside = shot.pixelColor(at.x() - 1, at.y() + editor.height() // 2)  # the panel beside it
+        return inside == outside
+
+    assert margin_matches_panel()
+
+    class Paints(QObject):
+        def __init__(self) -> None:
+            super().__init__()
+            self.painted: list[QObject] = []
+
+            self.regions: list = []  # what the panel repainted (in its own coordinates)
+
+        def eventFilter(self, obj, event) -> bool:  # noqa: N802 (Qt name)
+            if event.type() == QEvent.Type.Paint:
+                self.painted.append(obj)
+                if obj is editor.parentWidget():
+                    self.regions.append(event.region().boundingRect())
+            return False
+
+    editor.set_cell(0, 0, "6")  # the sum's line says "brightens" from now on: no new layout
+    pane.flush()
+    qtbot.wait(100)
+    paints = Paints()
+    QApplication.instance().installEventFilter(paints)
+    try:
+        editor.set_cell(0, 0, "7")
+        pane.flush()
+        for _ in range(3):
+            QApplication.processEvents()
+    finally:
+        QApplication.instance().removeEventFilter(paints)
+    assert editor in paints.painted
+    # the panel repaints under the sum's new text, not under the edited cell
+    assert not any(region.intersects(editor.geometry()) for region in paints.regions)
+    # a new look (presentation mode's font) reads the colour again
+    window.ctx.set_presentation(True)
+    try:
+        qtbot.waitUntil(lambda: editor.testAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent), timeout=3000)
+        assert margin_matches_panel()
+    finally:
+        window.ctx.set_presentation(False)

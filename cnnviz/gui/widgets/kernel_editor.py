@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from PySide6.QtCore import QPoint, QRect, QSize, Qt, Signal
+from PySide6.QtCore import QEvent, QPoint, QRect, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QFont, QKeyEvent, QMouseEvent, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import QLineEdit, QSizePolicy, QWidget
 
@@ -60,6 +60,14 @@ class KernelEditorWidget(QWidget):
         self._editor.installEventFilter(self)
         self._editing: tuple[int, int] | None = None
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        # The colour of the panel around the grid, read from the panel as it draws itself: once
+        # known, the editor paints every pixel it repaints (that colour around the grid) and Qt
+        # no longer paints the panel under an edited cell first (a group box's frame, clipped to
+        # the cell, cost ~0.5 ms on every edit). Read again after a change of size or look.
+        self._backdrop: QColor | None = None
+        self._backdrop_timer = QTimer(self)
+        self._backdrop_timer.setSingleShot(True)
+        self._backdrop_timer.timeout.connect(self._read_backdrop)
         self.setMouseTracking(False)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMinimumSize(120, 120)
@@ -142,10 +150,48 @@ class KernelEditorWidget(QWidget):
         side = min(side, 360 // max(rows, cols) + 8)
         return QSize(max(180, cols * side + 2), max(180, rows * side + 2))
 
+    # -- the panel's colour around the grid ---------------------------------------------------
+    def _forget_backdrop(self) -> None:
+        self._backdrop = None
+        self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent, False)
+        if self.isVisible():
+            self._backdrop_timer.start(0)
+
+    def _read_backdrop(self) -> None:
+        """Read the panel's colour just left of the editor (in the panel's margin) and paint
+        opaquely with it; no colour there (no margin): the panel keeps painting under the grid."""
+        parent = self.parentWidget()
+        if parent is None or not self.isVisible() or self.x() < 1:
+            return
+        image = parent.grab(QRect(self.x() - 1, self.y() + self.height() // 2, 1, 1)).toImage()
+        if image.isNull() or image.width() < 1:
+            return
+        self._backdrop = image.pixelColor(0, 0)
+        self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent, True)
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        super().showEvent(event)
+        self._forget_backdrop()
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        super().resizeEvent(event)
+        self._forget_backdrop()
+
+    def moveEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        super().moveEvent(event)
+        self._forget_backdrop()
+
+    def changeEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        super().changeEvent(event)
+        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.StyleChange, QEvent.Type.FontChange):
+            self._forget_backdrop()
+
     # -- drawing -----------------------------------------------------------------------------
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802
         p = QPainter(self)
         p.setRenderHint(QPainter.RenderHint.Antialiasing, False)
+        if self._backdrop is not None:
+            p.fillRect(event.rect(), self._backdrop)  # opaque: see __init__
         rows, cols = self._kernel.shape
         scale, longest = self._look()
         s = self._cell_size()
