@@ -94,6 +94,19 @@ def test_pictures_it_does_not_make_are_left_to_pyqtgraph(qapp):
     assert direct_qimage(np.ones((8, 8, 3), np.float32), None, None) is None
 
 
+def test_values_far_past_the_levels_get_the_end_colours(qapp):
+    """Values many colour steps past the levels saturate to the end colours, as pyqtgraph draws
+    them; values a billion steps past (or infinite), where OpenCV's rounding would wrap round,
+    are drawn by pyqtgraph itself."""
+    lut = _lookup_table(diverging_colormap())
+    near = np.array([[5.0, -4.0, 0.5, 1e5, -1e5]], np.float32)
+    np.testing.assert_array_equal(pixels(direct_qimage(near, (0.0, 1.0), lut)[0]), pyqtgraph_pixels(near, (0.0, 1.0), lut))
+    for far in (1e8, 3e9, np.inf, -np.inf, -3e9):
+        part = np.array([[far, 0.5]], np.float32)
+        assert direct_qimage(part, (0.0, 1.0), lut) is None
+    assert direct_qimage(np.array([[3, -3]], np.int16), (0.0, 1e-9), lut) is None  # tiny levels
+
+
 def test_a_view_draws_a_nan_as_pyqtgraph_does(qtbot):
     view = ImageView("with a hole")
     qtbot.addWidget(view)
@@ -113,9 +126,13 @@ def test_the_bars_ticks_are_round_and_inside_the_levels():
     assert [t for _, t in auto_ticks(0.0, 1.27)] == ["0", "0.25", "0.5", "0.75", "1", "1.25"]
     assert [t for _, t in auto_ticks(-0.3, 0.7)] == ["−0.2", "0", "0.2", "0.4", "0.6"]
     assert auto_ticks(2.0, 2.0) == [(2.0, "2")]
-    for lo, hi in ((-7.3, 1e5), (0.001, 0.0013), (3.0, 9.0)):
-        values = [v for v, _ in auto_ticks(lo, hi)]
+    for lo, hi in ((-7.3, 1e5), (0.001, 0.0013), (3.0, 9.0), (5.0, 5.0000001), (1e15, 1e15 + 3), (1e-14, 3e-14)):
+        ticks = auto_ticks(lo, hi)
+        values = [v for v, _ in ticks]
         assert 2 <= len(values) <= 6 and all(lo <= v <= hi for v in values)
+        assert len({t for _, t in ticks}) == len(ticks)  # as many digits as it takes to tell them apart
+    assert [t for _, t in auto_ticks(-1300.0, -200.0)] == ["−1200", "−1000", "−800", "−600", "−400", "−200"]
+    assert auto_ticks(-1e308, 1e308) == [] and auto_ticks(0.0, np.inf) == [] and auto_ticks(np.nan, 1.0) == []
 
 
 def test_the_bar_draws_its_map_labels_and_title(qtbot):

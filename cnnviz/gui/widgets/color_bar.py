@@ -29,9 +29,19 @@ def nice_step(limit: float) -> float:
     return 10.0 ** (k - 1) * 5.0
 
 
-def tick_text(v: float) -> str:
-    text = f"{v:.6g}"
-    return "0" if v == 0 else text.replace("-", "−")
+def tick_text(v: float, step: float | None = None) -> str:
+    """``v`` as a scale label: with as many digits as ticks ``step`` apart need to differ (six
+    significant digits without a step), a true minus sign, and 0 as "0"."""
+    if v == 0 or not math.isfinite(v):
+        return "0" if v == 0 else str(v)
+    digits = 6
+    if step is not None and step > 0 and math.isfinite(step):
+        mantissa = step / 10.0 ** math.floor(math.log10(step))
+        digits = math.floor(math.log10(abs(v))) - math.floor(math.log10(step)) + 1
+        digits += 1 if abs(mantissa - 2.5) < 1e-6 else 0
+        # whole numbers in full: "50", not "5e+01"
+        digits = min(17, max(1, digits, math.floor(math.log10(abs(v))) + 1))
+    return f"{v:.{digits}g}".replace("-", "−")
 
 
 def bar_ticks(lo: float, hi: float) -> list[tuple[float, str]] | None:
@@ -45,15 +55,15 @@ def bar_ticks(lo: float, hi: float) -> list[tuple[float, str]] | None:
         return None
     step = nice_step(top / 2)
     values = [-2 * step, -step, 0.0, step, 2 * step]
-    return [(v, tick_text(v)) for v in values]
+    return [(v, tick_text(v, step)) for v in values]
 
 
 def auto_ticks(lo: float, hi: float, most: int = 6) -> list[tuple[float, str]]:
     """Round ticks inside ``lo``..``hi``: every multiple of a 1, 2, 2.5 or 5 × 10ᵏ step in the
     range, the step chosen so that there are at most ``most`` of them (at least two, for any
     range wider than a rounding)."""
-    if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo:
-        return [(lo, tick_text(lo))] if math.isfinite(lo) else []
+    if not (math.isfinite(lo) and math.isfinite(hi) and math.isfinite(hi - lo)) or hi <= lo:
+        return [(lo, tick_text(lo))] if math.isfinite(lo) and lo == hi else []
     step = nice_step((hi - lo) / max(1, most - 1))
     while True:
         first = math.ceil(lo / step - 1e-9)
@@ -61,8 +71,12 @@ def auto_ticks(lo: float, hi: float, most: int = 6) -> list[tuple[float, str]]:
         if last - first < most:
             break
         step = nice_step(step * 2.01)  # the next round step up: 1 → 2 → 2.5 (… → 5) → 5 → 10
-    values = [round(i * step, 12) for i in range(first, last + 1)]
-    return [(0.0 if v == 0 else v, tick_text(v)) for v in values]
+    # i × m × 10ᵏ with the step's mantissa m and exponent k: dividing by 10⁻ᵏ, not multiplying by
+    # 10ᵏ (inexact for k < 0), keeps 13 × 0.0001 at 0.0013 and not a hair past it
+    k = math.floor(math.log10(step))
+    m = round(step / 10.0**k, 6)
+    values = [0.0 if i == 0 else (i * m) / 10.0 ** (-k) if k < 0 else (i * m) * 10.0**k for i in range(first, last + 1)]
+    return [(v, tick_text(v, step)) for v in values]
 
 
 class ColorBar(pg.GraphicsWidget):

@@ -111,8 +111,9 @@ def direct_qimage(part: np.ndarray, levels, lut) -> tuple[QImage, np.ndarray] | 
     * one channel, levels (low, high) and a 256-colour table: each value becomes the index
       ``⌊(v − low) · 256 / (high − low)⌋`` clipped to 0…255, pyqtgraph's rule (OpenCV rounds
       ``… − ½`` instead of cutting: the two differ only for a value exactly on a colour step),
-      drawn through the table as an indexed image; NaN values (pyqtgraph draws them transparent)
-      are left to pyqtgraph;
+      drawn through the table as an indexed image; NaN and infinite values (pyqtgraph draws NaN
+      transparent), and values about a billion colour steps past the levels, are left to
+      pyqtgraph;
     * RGB bytes, with no table and levels 0…255: reordered to Qt's byte order, opaque.
     """
     if part.ndim == 3 and part.shape[2] == 1:
@@ -137,12 +138,18 @@ def direct_qimage(part: np.ndarray, levels, lut) -> tuple[QImage, np.ndarray] | 
     lo, hi = float(levels[0]), float(levels[1])
     if not (math.isfinite(lo) and math.isfinite(hi)):
         return None
-    if part.dtype.kind == "f" and math.isnan(float(part.min())):
-        return None
     if part.dtype == np.uint8 and (lo, hi) == (0.0, 255.0):
         index = np.ascontiguousarray(part)  # the bytes are the indices
     else:
         scale = 256.0 / ((hi - lo) or 1.0)
+        # OpenCV rounds to a whole number before it saturates to 0…255: a value that many colour
+        # steps past the levels (or ±inf) would wrap round to colour 0; pyqtgraph's render,
+        # which clips first, draws such pictures (and NaN, transparent)
+        vmin, vmax = float(part.min()), float(part.max())
+        if not (math.isfinite(vmin) and math.isfinite(vmax)):
+            return None
+        if max(abs(vmin - lo), abs(vmax - lo)) * abs(scale) >= 2.0**30:
+            return None
         index = cv2.addWeighted(part, scale, part, 0.0, -lo * scale - 0.5, dtype=cv2.CV_8U)
     indexed = QImage(index.data, w, h, index.strides[0], QImage.Format.Format_Indexed8)
     indexed.setColorTable(_color_table(lut))
