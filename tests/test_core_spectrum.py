@@ -113,6 +113,40 @@ def test_the_incremental_filter_writes_again_only_results_nobody_holds(shape):
     assert all(a() is not None for a in arrays) and len({id(a()) for a in arrays}) == 2
 
 
+def test_two_threads_filtering_at_once_never_write_into_a_result_still_held():
+    """The window filters on its own thread and on a background one at the same time: each
+    result is right for its kernel, and none a thread still holds is ever written again."""
+    import threading
+
+    rng = np.random.default_rng(11)
+    image = rng.uniform(0, 255, (64, 72, 3)).astype(np.float32)
+    f = IncrementalFilter()
+    start = rng.normal(size=(5, 5)).astype(np.float32)
+    f.apply(image, start)
+    problems: list[str] = []
+
+    def work(seed: int) -> None:
+        local = np.random.default_rng(seed)
+        k, held = start.copy(), []
+        for step in range(40):
+            k = k.copy()
+            k[local.integers(5), local.integers(5)] += float(local.normal())
+            result = f.apply(image, k)
+            if not np.allclose(result, apply_kernel(image, k), rtol=0, atol=1e-4 * float(np.abs(result).max())):
+                problems.append(f"thread {seed}, step {step}: wrong result")
+            held.append((result, result.copy()))
+            del held[:-3]
+            if any(not np.array_equal(kept, values) for kept, values in held):
+                problems.append(f"thread {seed}, step {step}: a held result changed")
+
+    threads = [threading.Thread(target=work, args=(seed,)) for seed in (1, 2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert problems == []
+
+
 def test_fast_dft_sizes_are_large_enough_made_of_small_primes_and_remembered():
     for h, w in ((1096, 1936), (556, 1936), (70, 33)):
         a, b = spectrum.fast_dft_size(h, w)

@@ -569,6 +569,11 @@ def _slid(k: np.ndarray, mode: str) -> tuple[np.ndarray, tuple[int, int]]:
     return k, (kw // 2, kh // 2)
 
 
+#: A reference count of 2 (a list's and getrefcount's own) means nobody else holds an object:
+#: true of CPython with its global interpreter lock, not promised by other interpreters.
+_COUNTS_TELL_OWNERS = sys.implementation.name == "cpython" and getattr(sys, "_is_gil_enabled", lambda: True)()
+
+
 class IncrementalFilter:
     """:func:`apply_kernel_fast` that remembers its last result, so that a kernel changed in a few
     cells (painting, typing a value) costs a few passes over the image instead of a whole filter.
@@ -608,7 +613,11 @@ class IncrementalFilter:
 
     def _new_result(self, shape: tuple[int, ...]) -> np.ndarray:
         """A float32 array of ``shape`` for a new result: the memory of an earlier result that
-        nothing outside this filter holds any more (its values are overwritten), else a new one."""
+        nothing outside this filter holds any more (its values are overwritten), else a new one.
+        Who holds an array is read from its reference count, which tells it only in CPython with
+        its global interpreter lock: elsewhere every result is a new array."""
+        if not _COUNTS_TELL_OWNERS:
+            return np.empty(shape, np.float32)
         with self._results_lock:
             results = self._results
             for i in range(len(results)):

@@ -183,7 +183,14 @@ class KernelEditorWidget(QWidget):
 
     def changeEvent(self, event) -> None:  # noqa: N802 (Qt name)
         super().changeEvent(event)
-        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.StyleChange, QEvent.Type.FontChange):
+        if event.type() in (
+            QEvent.Type.PaletteChange,
+            QEvent.Type.StyleChange,
+            QEvent.Type.FontChange,
+            QEvent.Type.EnabledChange,
+            QEvent.Type.ActivationChange,  # some styles draw an inactive window in another shade
+            QEvent.Type.ParentChange,
+        ):
             self._forget_backdrop()
 
     # -- drawing -----------------------------------------------------------------------------
