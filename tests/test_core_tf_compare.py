@@ -254,7 +254,9 @@ def test_dropout_scaling_matches_keras_dropout(tf_keras, rate):
     _, keras = tf_keras
     rng = np.random.default_rng(int(rate * 100))
     x = rng.uniform(1.0, 2.0, size=(40, 50, 3))  # no zeros, so a zero output means dropped
-    theirs = np.asarray(keras.layers.Dropout(rate, dtype="float64")(x[None], training=True))[0]
+    # seeded: unseeded, its mean at rate 0.8 (1,200 values kept of 6,000) missed the 5 % below
+    # about one run in fifteen
+    theirs = np.asarray(keras.layers.Dropout(rate, dtype="float64", seed=7)(x[None], training=True))[0]
     kept = theirs != 0
     np.testing.assert_allclose(theirs[kept], x[kept] / (1 - rate), rtol=1e-12)
     ours = dropout(x, rate, seed=3, training=True)
