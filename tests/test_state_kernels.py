@@ -300,19 +300,30 @@ def test_compute_is_apply_kernel_for_large_low_rank_and_full_rank_kernels(border
 
 def test_work_counts_the_separable_passes_of_low_rank_kernels():
     """A 15×15 box or Haar feature is filtered as one separable pass (rows then columns): on a
-    1080p gray image that is cheap enough to compute at once; a random 15×15 kernel is not."""
+    1080p gray image a quarter of a random 15×15 kernel's work. Every update of a 1080p image
+    goes to the background; on the bundled 480×320 sample a one-cell edit or a 3×3 kernel is
+    computed at once."""
     from cnnviz.core.kernels import haar_feature
     from cnnviz.state.kernels import SYNC_WORK_LIMIT
 
     hd = np.zeros((1080, 1920), np.float32)
     s = KernelPlaygroundState(kernel=np.ones((15, 15), np.float32), kernel_name="custom")
-    assert s.work(hd) == hd.size * 30 * 1.8 < SYNC_WORK_LIMIT
+    assert s.work(hd) == hd.size * 30 * 1.8 > SYNC_WORK_LIMIT
+    box = s.work(hd)
     s.set_kernel(haar_feature("haar_four", 15))
-    assert s.work(hd) < SYNC_WORK_LIMIT
+    assert s.work(hd) < hd.size * 225 / 4
     s.set_kernel(np.random.default_rng(0).normal(size=(15, 15)))
-    assert s.work(hd) == hd.size * 225 > SYNC_WORK_LIMIT
+    assert s.work(hd) == hd.size * 225 > 4 * box
     s.set_kernel(np.array([[1.0, np.nan]]))
     assert s.work(hd) == 0.0
+    sample = np.zeros((320, 480), np.float32)
+    s.set_kernel(np.random.default_rng(1).normal(size=(3, 3)))
+    assert s.work(sample) == sample.size * 9 < SYNC_WORK_LIMIT
+    s.compute(sample, check_finite=False)
+    edited = s.kernel.copy()
+    edited[1, 1] += 1.0
+    s.set_kernel(edited)
+    assert s.work(sample) < SYNC_WORK_LIMIT < s.work(hd)  # one cell: a pass over the image
 
 
 def test_a_one_cell_edit_is_a_cheap_update_of_the_last_result():

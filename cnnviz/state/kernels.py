@@ -88,9 +88,13 @@ MAX_ARITHMETIC_SIDE = 7
 MAX_SIDE = 15
 #: The sizes a Haar feature can be given here: up to the largest kernel the editor holds.
 HAAR_SIZES = (4, MAX_SIDE)
-#: Above this many multiply-adds (pixels × channels × kernel cells) an update is computed off the
-#: GUI thread; below it (a 1080p gray image with a 7×7 kernel, RGB with 3×3) it is done at once.
-SYNC_WORK_LIMIT = 1.5e8
+#: Above this many multiply-adds (pixels × channels × kernel cells; about a millisecond of work)
+#: an update is computed off the GUI thread, which meanwhile paints the edited cell and stays free
+#: for the next mouse move: every update of a 1080p image (an edit there kept the window busy for
+#: up to 10 ms, and showed its result about 1 ms later than in the background). Below it (the
+#: bundled 480×320 sample: a one-cell edit, a whole 3×3 kernel) it is done at once, in the same
+#: repaint as the edit.
+SYNC_WORK_LIMIT = 1.5e6
 ARITHMETIC_HINT = (
     "<span style='color:gray'>Hover over the result to see the window under the kernel, "
     "the products and their sum — the book's arithmetic, pixel by pixel.</span>"
