@@ -19,13 +19,6 @@ def _close(fast: np.ndarray, direct: np.ndarray) -> None:
     np.testing.assert_allclose(fast, direct, rtol=0, atol=RTOL * float(np.abs(direct).max()))
 
 
-def _anchor(k: np.ndarray, mode: str) -> tuple[np.ndarray, tuple[int, int]]:
-    kh, kw = k.shape
-    if mode == "convolve":
-        return np.ascontiguousarray(k[::-1, ::-1]), (kw - 1 - kw // 2, kh - 1 - kh // 2)
-    return k, (kw // 2, kh // 2)
-
-
 @pytest.mark.parametrize("channels", [0, 1, 3, 4])
 @pytest.mark.parametrize("bands", [1, 2, 3])
 def test_spectrum_filter_gives_filter2d_for_every_border_mode_and_kernel_shape(channels, bands):
@@ -39,7 +32,7 @@ def test_spectrum_filter_gives_filter2d_for_every_border_mode_and_kernel_shape(c
         for kh, kw in ((15, 15), (17, 17), (12, 14), (9, 16), (1, 13), (16, 1), (3, 3)):
             k = rng.normal(size=(kh, kw)).astype(np.float32)
             for mode in ("correlate", "convolve"):
-                slid, anchor = _anchor(k, mode)
+                slid, anchor = kernels._slid(k, mode)
                 _close(sf.correlate(slid, anchor), apply_kernel(image, k, mode=mode, border=border))
 
 

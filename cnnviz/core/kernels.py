@@ -298,6 +298,14 @@ def _require_finite(img: np.ndarray) -> None:
         raise ValueError("The image contains NaN or infinite values; every pixel must be finite.")
 
 
+def _slid(k: np.ndarray, mode: str) -> tuple[np.ndarray, tuple[int, int]]:
+    """The kernel as slid over the image (flipped for convolve) and its anchor (x, y)."""
+    kh, kw = k.shape
+    if mode == "convolve":
+        return np.ascontiguousarray(k[::-1, ::-1]), (kw - 1 - kw // 2, kh - 1 - kh // 2)
+    return k, (kw // 2, kh // 2)
+
+
 def _prepared(image, kernel, mode, flip, border, check_finite):
     """apply_kernel's checks: the image (float32 or a dtype filter2D reads), the kernel as
     slid (flipped for convolve), its anchor and the OpenCV border flag."""
@@ -320,12 +328,7 @@ def _prepared(image, kernel, mode, flip, border, check_finite):
             _require_finite(img)
     elif img.dtype not in (np.uint8, np.uint16, np.int16):
         img = img.astype(np.float32)
-    kh, kw = k.shape
-    if mode == "convolve":
-        k = np.ascontiguousarray(k[::-1, ::-1])
-        anchor = (kw - 1 - kw // 2, kh - 1 - kh // 2)
-    else:
-        anchor = (kw // 2, kh // 2)
+    k, anchor = _slid(k, mode)
     return img, k, anchor, border_flag
 
 
@@ -561,14 +564,6 @@ SPECTRUM_MIN_PIXELS = 512 * 512
 SPECTRUM_PAD = 8
 
 
-def _slid(k: np.ndarray, mode: str) -> tuple[np.ndarray, tuple[int, int]]:
-    """The kernel as slid over the image (flipped for convolve) and its anchor (x, y)."""
-    kh, kw = k.shape
-    if mode == "convolve":
-        return np.ascontiguousarray(k[::-1, ::-1]), (kw - 1 - kw // 2, kh - 1 - kh // 2)
-    return k, (kw // 2, kh // 2)
-
-
 #: A reference count of 2 (a list's and getrefcount's own) means nobody else holds an object:
 #: true of CPython with its global interpreter lock, not promised by other interpreters.
 _COUNTS_TELL_OWNERS = sys.implementation.name == "cpython" and getattr(sys, "_is_gil_enabled", lambda: True)()
@@ -670,15 +665,14 @@ class IncrementalFilter:
         simple = source.dtype == np.float32 and (source.ndim == 2 or source.shape[2] <= 4)
         found = self._changes(source, k, mode, border) if simple else None
         if found is None:
+            slid, anchor = _slid(k, mode)
             spectrum = self._spectrum_for(source, k, mode, border) if simple else None
             if spectrum is not None:
                 if check_finite:
                     _require_finite(source)
-                slid, anchor = _slid(k, mode)
                 out = spectrum.correlate(slid, anchor, out=self._new_result(source.shape))
             else:
                 out = apply_kernel_fast(source, k, mode=mode, border=border, check_finite=check_finite)
-            slid = k[::-1, ::-1] if mode == "convolve" else k
             self._last = (source, mode, border, np.array(slid, np.float32), out, 0)
             return out
         slid, anchor, cells, last = found
@@ -691,9 +685,7 @@ class IncrementalFilter:
         src = previous
         for i, j in cells:
             d = float(slid[i, j]) - float(last[3][i, j])
-            written = cv2.scaleAdd(padded[i : i + h, j : j + w], d, src, dst=out)
-            if written is not out:  # OpenCV made an array of its own: not expected, but kept right
-                out[...] = written.reshape(out.shape)
+            cv2.scaleAdd(padded[i : i + h, j : j + w], d, src, dst=out)
             src = out
         self._last = (source, mode, border, np.array(slid, np.float32), out, last[5] + 1)
         return out

@@ -58,7 +58,8 @@ def to_uint8(data: np.ndarray, levels: tuple[float, float], *, at_least_low: boo
 def area_part(image: np.ndarray, geometry: tuple[int, int, int, int, int, int]) -> np.ndarray:
     """What a view draws of ``image`` for ``geometry`` = (row0, row1, col0, col1, xds, yds):
     that part of the image with each block of ``xds × yds`` pixels averaged (OpenCV's
-    ``INTER_AREA``; the last block row and column take the pixels that do not fill a block).
+    ``INTER_AREA``; rows and columns past the last whole block are left out of the averages,
+    and the view stretches the picture over them).
 
     The view (:class:`cnnviz.gui.widgets.image_view.AreaImageItem`) renders with it, and a
     state computing a result off the GUI thread can run it there too, for the geometry the view

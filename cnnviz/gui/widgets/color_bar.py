@@ -90,8 +90,10 @@ class ColorBar(pg.GraphicsWidget):
     BAR_WIDTH = 16
     TICK_LENGTH = 4
     TEXT_GAP = 3
+    #: The room (pixels) kept for the labels at least; more when they need it.
+    MIN_SCALE_WIDTH = 38
 
-    def __init__(self, scale_width: int = 38, text_color: str = "#e8eaed") -> None:
+    def __init__(self, text_color: str = "#e8eaed") -> None:
         super().__init__()
         self._levels = (0.0, 1.0)
         self._gradient: QImage | None = None
@@ -99,7 +101,7 @@ class ColorBar(pg.GraphicsWidget):
         self._ticks: list[tuple[float, str]] | None = None
         self._title = ""
         self._font = QFont()
-        self._scale_width = scale_width  # so a view whose bar stays hidden keeps the same room
+        self._scale_width = self.MIN_SCALE_WIDTH  # a view whose bar stays hidden keeps that room too
         self._text_color = QColor(text_color)
         self._frame = QColor("#9aa0a6")
         self.colorMap: pg.ColorMap | None = None
@@ -201,10 +203,12 @@ class ColorBar(pg.GraphicsWidget):
         self._fit_width()
 
     # -- geometry and drawing ---------------------------------------------------------------------
+    def _title_room(self) -> int:
+        """The width the title written upwards takes, left of the gradient (0 without one)."""
+        return math.ceil(QFontMetricsF(self._font).height()) + 2 if self._title else 0
+
     def _needed_width(self) -> int:
-        metrics = QFontMetricsF(self._font)
-        title = math.ceil(metrics.height()) + 2 if self._title else 0
-        return title + self.BAR_WIDTH + self.TICK_LENGTH + self.TEXT_GAP + self._scale_width + 2
+        return self._title_room() + self.BAR_WIDTH + self.TICK_LENGTH + self.TEXT_GAP + self._scale_width + 2
 
     def _fit_width(self) -> None:
         width = max(bar._needed_width() for bar in self._peers)
@@ -220,9 +224,8 @@ class ColorBar(pg.GraphicsWidget):
         metrics = QFontMetricsF(self._font)
         half = math.ceil(metrics.height() / 2)
         # drawn from the left edge, the room a wider linked bar needs staying on the right
-        left = math.ceil(metrics.height()) + 2 if self._title else 0
         height = max(1.0, self.size().height() - 2 * half)
-        return QRectF(left + 0.5, half + 0.5, self.BAR_WIDTH, height - 1)
+        return QRectF(self._title_room() + 0.5, half + 0.5, self.BAR_WIDTH, height - 1)
 
     def paint(self, painter: QPainter, *args) -> None:
         bar = self._bar_rect()
@@ -239,9 +242,9 @@ class ColorBar(pg.GraphicsWidget):
         painter.setFont(self._font)
         metrics = QFontMetricsF(self._font)
         x = bar.right()
-        text_pen = QPen(self._text_color)
+        tick_pen, text_pen = QPen(self._text_color, 0), QPen(self._text_color)
         for _value, y, text in self.drawn_ticks():
-            painter.setPen(QPen(self._text_color, 0))
+            painter.setPen(tick_pen)
             painter.drawLine(QPointF(x, y), QPointF(x + self.TICK_LENGTH, y))
             painter.setPen(text_pen)
             box = QRectF(x + self.TICK_LENGTH + self.TEXT_GAP, y - metrics.height() / 2, self._scale_width + 2, metrics.height())

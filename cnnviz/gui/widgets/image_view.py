@@ -27,8 +27,6 @@ from cnnviz.state.display import area_part, symmetric_levels, to_uint8
 # Once for the whole app: arrays are indexed [row, col] everywhere in cnnviz.
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=True)
 
-#: The colour bar keeps at least this much room (pixels) for its labels; more when they need it.
-BAR_SCALE_WIDTH = 38
 _SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
 
 __all__ = [
@@ -71,35 +69,34 @@ def heat_colormap() -> pg.ColorMap:
 #: Image formats Qt paints onto a window without converting them first.
 _DIRECT_FORMATS = (QImage.Format.Format_ARGB32_Premultiplied, QImage.Format.Format_RGB32)
 
-_LUTS: dict[int, tuple[pg.ColorMap, np.ndarray]] = {}
+def _per_object(cache: dict, obj, make):
+    """``make(obj)``, worked out once per object (kept by identity; at most 64 kept)."""
+    entry = cache.get(id(obj))
+    if entry is None or entry[0] is not obj:
+        if len(cache) > 64:
+            cache.clear()
+        entry = cache[id(obj)] = (obj, make(obj))
+    return entry[1]
+
+
+_LUTS: dict = {}
+_COLOR_TABLES: dict = {}
 
 
 def _lookup_table(cmap: pg.ColorMap) -> np.ndarray:
     """The 256-entry lookup table of ``cmap``, worked out once per colour-map object."""
-    entry = _LUTS.get(id(cmap))
-    if entry is None or entry[0] is not cmap:
-        entry = (cmap, cmap.getLookupTable(nPts=256))
-        if len(_LUTS) > 64:
-            _LUTS.clear()
-        _LUTS[id(cmap)] = entry
-    return entry[1]
-
-
-_COLOR_TABLES: dict[int, tuple[np.ndarray, list[int]]] = {}
+    return _per_object(_LUTS, cmap, lambda c: c.getLookupTable(nPts=256))
 
 
 def _color_table(lut: np.ndarray) -> list[int]:
     """``lut`` (256 × RGB or RGBA bytes) as the 256 colours of an indexed Qt image, made once per table."""
-    entry = _COLOR_TABLES.get(id(lut))
-    if entry is None or entry[0] is not lut:
+
+    def make(lut: np.ndarray) -> list[int]:
         rgba = np.full((256, 4), 255, np.uint32)
         rgba[:, : lut.shape[1]] = lut
-        table = ((rgba[:, 3] << 24) | (rgba[:, 0] << 16) | (rgba[:, 1] << 8) | rgba[:, 2]).tolist()
-        entry = (lut, table)
-        if len(_COLOR_TABLES) > 64:
-            _COLOR_TABLES.clear()
-        _COLOR_TABLES[id(lut)] = entry
-    return entry[1]
+        return ((rgba[:, 3] << 24) | (rgba[:, 0] << 16) | (rgba[:, 1] << 8) | rgba[:, 2]).tolist()
+
+    return _per_object(_COLOR_TABLES, lut, make)
 
 
 def direct_qimage(part: np.ndarray, levels, lut) -> tuple[QImage, np.ndarray] | None:
@@ -323,7 +320,7 @@ class AreaImageItem(pg.ImageItem):
             self._imageHasNans = None
             self._imageNanLocations = None
             self._lastDownsample = (xds, yds)
-        self._drawn = (r0, r1, c0, c1, xds, yds)
+        self._drawn = geometry
         qimage = self.qimage
         if qimage is not None and qimage.format() not in _DIRECT_FORMATS:
             # in the format the window is painted in: every paint is then a plain copy (an
@@ -434,7 +431,7 @@ class ImageView(pg.GraphicsLayoutWidget):
         self.addItem(self.view_box, row=1, col=0)
         self.image_item = AreaImageItem(axisOrder="row-major", autoDownsample=True)
         self.view_box.addItem(self.image_item)
-        self.color_bar = ColorBar(BAR_SCALE_WIDTH)
+        self.color_bar = ColorBar()
         self.color_bar.set_font(self.font())
         self.addItem(self.color_bar, row=1, col=1)
         self.color_bar.setVisible(False)
@@ -550,7 +547,7 @@ class ImageView(pg.GraphicsLayoutWidget):
             if bar != self._bar_levels_key or shape_changed:
                 self.color_bar.setLevels(bar[0])
                 self._fit_bar_axis(keep_width=not shape_changed)
-                self._label_bar(label)
+                self.color_bar.set_title(label)
                 self._bar_levels_key = bar
         if auto_range or (auto_range is None and shape_changed):
             self.view_box.autoRange(padding=0.01)
@@ -575,7 +572,7 @@ class ImageView(pg.GraphicsLayoutWidget):
         lo, hi = bar.levels()
         bar.set_ticks(bar_ticks(lo, hi))
         needed = int(math.ceil(bar.label_widths([t for _, t in bar.ticks()])))
-        width = max(BAR_SCALE_WIDTH, needed)
+        width = max(ColorBar.MIN_SCALE_WIDTH, needed)
         if keep_width:
             width = max(width, bar.scale_width())
         bar.set_scale_width(width)
@@ -591,10 +588,6 @@ class ImageView(pg.GraphicsLayoutWidget):
         if ev.type() == QEvent.Type.FontChange:
             self.color_bar.set_font(self.font())  # presentation mode: the labels grew
             self._fit_bar_axis()
-
-    def _label_bar(self, label: str) -> None:
-        """The colour bar's title (e.g. "× 10⁶"), in the view's font like its numbers."""
-        self.color_bar.set_title(label)
 
     def drawn_image(self) -> np.ndarray | None:
         """The pixels drawn now (rendering first if a render is due): the visible part of the
