@@ -118,6 +118,7 @@ def test_runner_keeps_the_error_of_a_failing_job(qtbot):
     runner.submit(fail, got.append)
     qtbot.waitUntil(lambda: not runner.is_busy(), timeout=2000)
     assert got == [] and isinstance(runner.last_error, ValueError)
+    runner.shutdown()  # its thread would otherwise wait for the next job a while
 
 
 def test_a_job_ending_after_its_runner_was_deleted_raises_nothing(qtbot):
@@ -140,3 +141,25 @@ def test_a_job_ending_after_its_runner_was_deleted_raises_nothing(qtbot):
         threading.excepthook = old_hook
     qtbot.wait(20)
     assert errors == [] and got == []
+
+
+def test_one_thread_serves_jobs_that_follow_each_other_and_ends_when_idle(qtbot):
+    runner = LatestWinsRunner()
+    runner.IDLE_EXIT_S = 0.2
+    threads, got = [], []
+
+    def job(value):
+        threads.append(threading.current_thread())
+        return value
+
+    for value in range(3):
+        runner.submit(lambda v=value: job(v), got.append)
+        qtbot.waitUntil(lambda: not runner.is_busy(), timeout=2000)
+    assert got == [0, 1, 2]
+    assert len(set(threads)) == 1 and threads[0] is not threading.main_thread()
+    qtbot.waitUntil(lambda: not threads[0].is_alive(), timeout=2000)  # idle: it ended
+    runner.submit(lambda: job(3), got.append)  # a new thread takes the next job
+    qtbot.waitUntil(lambda: not runner.is_busy(), timeout=2000)
+    assert got == [0, 1, 2, 3] and threads[-1] is not threads[0]
+    runner.shutdown()
+    assert not threads[-1].is_alive()
