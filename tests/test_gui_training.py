@@ -171,6 +171,50 @@ def test_the_plot_legends_sit_outside_the_plot_area(qtbot):
         assert plot.sceneRect().contains(box)  # and not cut off
 
 
+def test_a_legend_goes_beside_the_title_when_both_fit_else_under_the_axis(qtbot):
+    """On a projector's 720 lines the legend strips under the axes took ~60 px of each plot's
+    height: a legend that fits beside its title goes there, without covering the title or the
+    curves; a narrow plot keeps it under the axis."""
+    from cnnviz.gui.panes.training.monitor import RunMonitor
+    from cnnviz.state.training import RunProgress
+
+    monitor = RunMonitor(RunProgress(), 3)
+    qtbot.addWidget(monitor)
+    monitor.show_epoch({"epoch": 1, "epochs": 3, "loss": 1.0, "val_loss": 0.9,
+                        "metrics": {"accuracy": 0.5, "val_accuracy": 0.6}})
+    plots = monitor.plots()
+    monitor.resize(1000, 600)
+    monitor.show()
+    qtbot.waitUntil(lambda: all(p.legend_place() == "title" for p in plots))
+
+    def check(plot) -> None:
+        item = plot.getPlotItem()
+        legend = plot.legend.mapRectToScene(plot.legend.boundingRect())
+        title = item.titleLabel.item
+        text = title.mapRectToScene(title.boundingRect())
+        area = item.vb.mapRectToScene(item.vb.boundingRect())
+        assert not legend.intersects(area) and plot.sceneRect().contains(legend), plot.title()
+        assert not legend.intersects(text), (plot.title(), legend, text)
+
+    for plot in plots:
+        check(plot)
+        assert plot._legend_strip.maximumHeight() == 0  # no strip left under the axis
+    area_beside = monitor.batch_plot.getPlotItem().vb.height()
+    # a projector: large text in a small window
+    for plot in plots:
+        plot.set_presentation_mode(True)
+    monitor.resize(860, 560)
+    qtbot.waitUntil(lambda: [p.legend_place() for p in plots] == ["title", "below", "below"])
+    for plot in plots:
+        check(plot)
+    for plot in plots[1:]:
+        strip = plot._legend_strip
+        assert strip.maximumHeight() > 0
+        assert strip.mapRectToScene(strip.boundingRect()).contains(plot.legend.mapRectToScene(plot.legend.boundingRect()))
+    # the per-batch plot keeps most of its area: the legend strip would have taken ~60 px
+    assert monitor.batch_plot.getPlotItem().vb.height() > 120 and area_beside > 120
+
+
 def test_summary_table_is_built_off_the_gui_thread_like_listing_2_2(window, qtbot):
     # Checked right after the pane is first shown, before any event is processed: the table is
     # built on the worker, so the window is up meanwhile (a fixture would let pytest-qt process

@@ -381,17 +381,27 @@ class WrappingTitleItem(pg.LabelItem):
     """
 
     def __init__(self, text: str = " ", parent=None, **opts) -> None:
+        self._right_room = 0.0
         super().__init__(text, parent=parent, **opts)
         option = QTextOption(Qt.AlignmentFlag.AlignHCenter)
         option.setWrapMode(QTextOption.WrapMode.WordWrap)
         self.item.document().setDefaultTextOption(option)
 
+    def set_right_room(self, width: float) -> None:
+        """Leave ``width`` pixels at the right free (e.g. for a legend beside the title): the text
+        is centred, and wraps, in the rest."""
+        if width != self._right_room:
+            self._right_room = width
+            self.resizeEvent(None)
+
     def resizeEvent(self, ev) -> None:  # noqa: N802 (Qt name)
-        width = self.rect().width()
+        width = self.rect().width() - self._right_room
         self.item.setTextWidth(-1)
         if width > 0 and self.item.boundingRect().width() > width:
             self.item.setTextWidth(width)
         super().resizeEvent(ev)
+        if self._right_room:
+            self.item.moveBy(-self._right_room / 2, 0)
 
     def updateMin(self) -> None:  # noqa: N802 (pyqtgraph name)
         super().updateMin()

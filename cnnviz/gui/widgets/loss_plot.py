@@ -170,6 +170,7 @@ class LossPlotWidget(pg.PlotWidget):
         self._series: dict[str, _Series] = {}
         self._marks: list[pg.InfiniteLine] = []
         self._legend_columns: int | None = None
+        self._legend_strip: pg.GraphicsWidget | None = None  # see put_legend_outside
         self._smoothing = DEFAULT_SMOOTHING
         self._presentation = False
         plot = self.getPlotItem()
@@ -249,6 +250,64 @@ class LossPlotWidget(pg.PlotWidget):
         self.legend.setOffset(offset)
         self._legend_columns = columns
         self._update_legend()
+
+    def put_legend_outside(self) -> None:
+        """Keep the legend out of the plot area, all entries in one row: beside the title when
+        both fit in its row (the title then centred in the room left of the legend), else in a
+        strip under the x axis. Over
+        the curves it could hide a point wherever the data go; under the axis it took ~60 px of
+        height, and on a projector's 720 lines the plot area kept little more than that."""
+        item = self.getPlotItem()
+        self._legend_strip = strip = pg.GraphicsWidget()
+        item.layout.addItem(strip, 4, 1)
+        self.legend.layout.setContentsMargins(6, 2, 6, 2)
+        self._legend_columns = self.LEGEND_ROW
+        self._update_legend()
+        self.legend.geometryChanged.connect(self._place_legend)
+        self.legend.visibleChanged.connect(self._place_legend)
+        item.vb.sigResized.connect(self._place_legend)
+        self._place_legend()
+
+    #: Legend columns when it is kept outside the plot: every entry side by side.
+    LEGEND_ROW = 8
+    #: Room between the title and the legend beside it (pixels).
+    TITLE_GAP = 12
+
+    def legend_place(self) -> str:
+        """Where the legend is: "title" (beside the title), "below" (under the x axis) or
+        "inside" (over the plot area, when it is not kept outside)."""
+        if self._legend_strip is None:
+            return "inside"
+        return "title" if self.legend.parentItem() is self.getPlotItem().titleLabel else "below"
+
+    @Slot()
+    def _place_legend(self) -> None:
+        strip = self._legend_strip
+        if strip is None:
+            return
+        legend, item = self.legend, self.getPlotItem()
+        shown = legend.isVisible() and bool(legend.items)
+        box = legend.boundingRect()
+        beside = shown and self._title_width() + box.width() + self.TITLE_GAP <= item.vb.width()
+        item.titleLabel.set_right_room(box.width() + self.TITLE_GAP if beside else 0.0)
+        target = item.titleLabel if beside else strip
+        if legend.parentItem() is not target:
+            legend.setParentItem(target)
+        # top-right of the title row (beside a centred title), or top-left under the axis
+        legend.setOffset((-2, 1) if beside else (10, 4))
+        height = box.height() + 8 if shown and not beside else 0
+        if strip.minimumHeight() != height or strip.maximumHeight() != height:
+            strip.setMinimumHeight(height)
+            strip.setMaximumHeight(height)
+        self._fit_title()
+
+    def _title_width(self) -> float:
+        """The title's width on one line."""
+        if not self._title:
+            return 0.0
+        doc = self.getPlotItem().titleLabel.item.document().clone()
+        doc.setTextWidth(-1)
+        return doc.size().width()
 
     def _make_item(self, color: QColor, width: float, style, symbol, name, antialias: bool,
                    method: str = "peak"):
@@ -483,6 +542,7 @@ class LossPlotWidget(pg.PlotWidget):
         # Entries already in the legend keep their size unless re-styled.
         for _, label in self.legend.items:
             label.setText(label.text, size=legend_font, color="#202124")
+        self._place_legend()  # the title's and the legend's widths changed with the font
 
     def title(self) -> str:
         return self._title
@@ -511,6 +571,8 @@ class LossPlotWidget(pg.PlotWidget):
         if width > 0 and doc.size().width() > width:
             doc.setTextWidth(width)
         height = int(math.ceil(doc.size().height())) + 2
+        if self.legend_place() == "title":  # the legend beside it shares the row
+            height = max(height, int(math.ceil(self.legend.boundingRect().height())) + 2)
         if plot.layout.rowMinimumHeight(0) != height:
             label.setMaximumHeight(height)
             plot.layout.setRowFixedHeight(0, height)

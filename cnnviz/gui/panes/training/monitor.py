@@ -13,7 +13,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import pyqtgraph as pg
 from PySide6.QtCore import Qt, Slot
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import (
@@ -48,27 +47,6 @@ def set_text(widget, text: str, get=None, put=None) -> None:
         put(text)
 
 
-def legend_below(plot: LossPlotWidget) -> None:
-    """Put the plot's legend in a strip under its x axis, all entries in one row: outside the
-    plot area it never covers a curve, wherever the data goes."""
-    item = plot.getPlotItem()
-    strip = pg.GraphicsWidget()
-    item.layout.addItem(strip, 4, 1)
-    legend = plot.legend
-    legend.setParentItem(strip)
-    plot.set_legend_layout("top-left", columns=LEGEND_ROW)
-
-    def fit() -> None:
-        height = legend.boundingRect().height() + 12 if legend.isVisible() and legend.items else 0
-        strip.setMinimumHeight(height)
-        strip.setMaximumHeight(height)
-
-    legend.geometryChanged.connect(fit)
-    legend.visibleChanged.connect(fit)
-    fit()
-
-
-LEGEND_ROW = 8  # legend columns: every entry side by side
 
 
 class RunMonitor(QWidget):
@@ -113,7 +91,7 @@ class RunMonitor(QWidget):
         plots.setStretchFactor(1, 1)
         mid.addWidget(plots, 1)
         for plot in (self.batch_plot, self.loss_plot, self.metric_plot):
-            legend_below(plot)
+            plot.put_legend_outside()
 
         self.outcome_label = QLabel("")
         self.outcome_label.setWordWrap(True)
@@ -258,7 +236,6 @@ class RunMonitor(QWidget):
     def _add_metric_series(self, s: MetricSeries) -> None:
         plot = self.metric_plot
         plot.add_series(s.key, s.legend, s.color, symbol="o", dashed=s.dashed)
-        plot.set_legend_layout("top-left", columns=LEGEND_ROW)  # below the plot (legend_below)
         if not s.single:  # scores in [0, 1]
             plot.getPlotItem().setYRange(0.0, 1.15, padding=0.0)
         plot.set_title(s.heading)
