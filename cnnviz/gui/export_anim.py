@@ -20,7 +20,7 @@ from PIL import Image
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
 
-__all__ = ["MAX_FRAMES", "MAX_SIDE", "ExportCancelled", "plan_frames", "qimage_to_pil", "export_gif"]
+__all__ = ["MAX_FRAMES", "MAX_SIDE", "ExportCancelled", "plan_frames", "qimage_to_pil", "WalkPalette", "export_gif"]
 
 #: most frames one GIF gets; longer walks are sampled evenly (first and last step kept)
 MAX_FRAMES = 300
@@ -57,6 +57,56 @@ def qimage_to_pil(image: QImage, max_side: int = MAX_SIDE) -> Image.Image:
     return Image.fromarray(arr, "RGB")
 
 
+class WalkPalette:
+    """One palette for every frame of a walk, and each frame's pixels mapped to it.
+
+    The palette holds the colours of the frames it is made from (the walk's first and last
+    step: the start, and the end with every output cell filled) when they are at most 256,
+    else 255 chosen from them by median cut. A pixel gets its own colour when the palette has
+    it, else the nearest one (each new colour is looked up once per export). Choosing a palette
+    per frame took ~25 ms a frame, and its colours flickered from frame to frame."""
+
+    def __init__(self, *frames: Image.Image) -> None:
+        colours = np.unique(np.concatenate([_packed(f) for f in frames]))
+        if len(colours) > 256:
+            stacked = Image.new("RGB", (frames[0].width, frames[0].height * len(frames)))
+            for k, f in enumerate(frames):
+                stacked.paste(f, (0, k * frames[0].height))
+            chosen = stacked.convert("P", palette=Image.Palette.ADAPTIVE, colors=255)
+            table = np.asarray(chosen.getpalette()[: 3 * len(chosen.getcolors() or [])] or [0, 0, 0], np.uint8)
+            colours = np.unique(_pack(table.reshape(-1, 3)))
+        self.rgb = np.stack([(colours >> 16) & 255, (colours >> 8) & 255, colours & 255], axis=1).astype(np.int32)
+        self._index = np.full(1 << 24, -1, np.int16)  # packed colour → palette entry (-1: not looked up yet)
+        self._index[colours] = np.arange(len(colours), dtype=np.int16)
+
+    def apply(self, frame: Image.Image) -> Image.Image:
+        """``frame`` (RGB) as a "P" image with this palette."""
+        packed = _packed(frame)
+        index = self._index[packed]
+        missing = index < 0
+        if missing.any():
+            new, inverse = np.unique(packed[missing], return_inverse=True)
+            rgb = np.stack([(new >> 16) & 255, (new >> 8) & 255, new & 255], axis=1).astype(np.int32)
+            nearest = np.empty(len(new), np.int16)
+            for start in range(0, len(new), 4096):  # a few MB of distances at a time
+                d = ((rgb[start:start + 4096, None, :] - self.rgb[None, :, :]) ** 2).sum(axis=2)
+                nearest[start:start + 4096] = d.argmin(axis=1)
+            self._index[new] = nearest
+            index[missing] = nearest[inverse]
+        out = Image.fromarray(index.astype(np.uint8).reshape(frame.height, frame.width), "P")
+        out.putpalette(self.rgb.astype(np.uint8).ravel().tolist())
+        return out
+
+
+def _pack(rgb: np.ndarray) -> np.ndarray:
+    return (rgb[:, 0].astype(np.uint32) << 16) | (rgb[:, 1].astype(np.uint32) << 8) | rgb[:, 2]
+
+
+def _packed(frame: Image.Image) -> np.ndarray:
+    """A frame's pixels as 0xRRGGBB integers, row by row."""
+    return _pack(np.asarray(frame.convert("RGB"), np.uint8).reshape(-1, 3))
+
+
 def export_gif(
     path: str | Path,
     render: Callable[[int], QImage],
@@ -74,11 +124,22 @@ def export_gif(
         raise ValueError("There are no steps to export: the current settings give no output.")
     frames: list[Image.Image] = []
     total = len(steps)
+    # one palette for the whole walk, from its first and last frames (see WalkPalette)
+    first = qimage_to_pil(render(int(steps[0])))
+    last = qimage_to_pil(render(int(steps[-1]))) if len(steps) > 1 else first
+    if last.size != first.size:
+        last = last.resize(first.size)
+    palette = WalkPalette(first, last)
     for k, n in enumerate(steps):
-        im = qimage_to_pil(render(int(n)))
-        if frames and im.size != frames[0].size:
-            im = im.resize(frames[0].size)
-        frames.append(im.convert("P", palette=Image.Palette.ADAPTIVE, colors=255))
+        if k == 0:
+            im = first
+        elif k == total - 1:
+            im = last
+        else:
+            im = qimage_to_pil(render(int(n)))
+            if im.size != first.size:
+                im = im.resize(first.size)
+        frames.append(palette.apply(im))
         if progress is not None and progress(k + 1, total) is False:
             raise ExportCancelled()
     duration = max(20, int(round(1000.0 / max(fps, 0.1))))
