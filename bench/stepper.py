@@ -1,7 +1,8 @@
 """How fast the convolution stepper renders one step of a 256×256 walk.
 
 Measures "step forward + synchronous repaint of the whole pane" (what a user sees while playing
-or holding →) on a 256×256 gray crop with a 3×3 kernel, and a random scrub, against two
+or holding →) on a 256×256 gray crop with a 3×3 kernel, and a random scrub (and stepping a 64×64
+crop, whose cells are large enough for the lines between them), against two
 references measured in the same run: one ``repaint()`` of an empty widget of the same size, and
 one full ``conv2d`` of the same input. Smooth means at least 30 steps per second.
 
@@ -76,6 +77,12 @@ def main() -> None:
     t_empty = per_call(empty.repaint, 200)
     t_conv = per_call(lambda: conv2d(x, k, padding="same"), 50)
 
+    # a 64×64 crop: cells large enough for the lines between them (drawn at 6 px and more)
+    pane.set_crop(0, 0, 64, 64)
+    app.processEvents()
+    small_cell = pane.stage.input_views[0].cell_size()
+    t_small = per_call(step, 100)
+
     pane.set_mode("transpose")
     pane.set_crop(0, 0, 256, 256)
     app.processEvents()
@@ -87,8 +94,9 @@ def main() -> None:
     print(f"  random scrub + repaint{t_scrub * 1e3:7.2f} ms  -> {1 / t_scrub:7.1f} jumps/s")
     print(f"  reference: empty widget repaint {t_empty * 1e3:6.2f} ms; full conv2d {t_conv * 1e3:6.2f} ms")
     print(f"  ratio step/empty repaint {t_step / t_empty:6.1f}×   step/full conv2d {t_step / t_conv:6.2f}×")
+    print(f"  64×64 crop (cells of {small_cell:.1f} px, lines drawn) step + repaint {t_small * 1e3:6.2f} ms -> {1 / t_small:6.1f} steps/s")
     print(f"  transposed 256×256 → {t_shape[0]}×{t_shape[1]} step + repaint {t_transpose * 1e3:6.2f} ms -> {1 / t_transpose:6.1f} steps/s")
-    verdict = "smooth" if 1 / t_step >= TARGET and 1 / t_transpose >= TARGET else "NOT smooth"
+    verdict = "smooth" if min(1 / t_step, 1 / t_small, 1 / t_transpose) >= TARGET else "NOT smooth"
     print(f"target ≥ {TARGET:.0f} steps/s: {verdict}")
     pane.shutdown()
 
