@@ -65,3 +65,22 @@ def test_a_colour_only_a_middle_frame_has_is_drawn_close_to_it(tmp_path):
     assert error[50:60, 150:160].max() <= 80  # the nearest colour of the walk's palette
     error[50:60, 150:160] = 0
     assert error.max() == 0
+
+
+def test_frames_of_many_colours_share_a_chosen_palette_as_closely_as_one_of_their_own(tmp_path):
+    rng = np.random.default_rng(3)
+    base = rng.integers(0, 256, (60, 80, 3), dtype=np.uint8)  # ~4800 colours: more than a GIF holds
+
+    def frame(n: int) -> np.ndarray:
+        shifted = base.astype(int) + 4 * n
+        return np.clip(shifted, 0, 255).astype(np.uint8)
+
+    path = tmp_path / "many.gif"
+    export_gif(path, lambda n: _qimage(frame(n)), list(range(6)))
+    with Image.open(path) as gif:
+        for k in range(6):
+            gif.seek(k)
+            shown = np.asarray(gif.convert("RGB")).astype(int)
+            own = np.asarray(Image.fromarray(frame(k)).convert("P", palette=Image.Palette.ADAPTIVE, colors=255).convert("RGB"))
+            error, own_error = np.abs(shown - frame(k)).mean(), np.abs(own.astype(int) - frame(k)).mean()
+            assert error <= 1.2 * own_error + 0.5, (k, error, own_error)

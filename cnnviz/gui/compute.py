@@ -5,8 +5,9 @@ A slider drag or a kernel-painting stroke asks for a new result many times a sec
 changes into one refresh at the next turn of the event loop; the refresh hands the computation
 to :meth:`LiveComputation.request`, which computes a small job at once on the GUI thread and
 sends a large one to a :class:`LatestWinsRunner`: one thread (kept while requests keep coming)
-computes one request at a time, requests made meanwhile replace each other (only the newest waits), and a result is
-delivered only if no newer request was made since — stale results are dropped, never shown.
+computes one request at a time, requests made meanwhile replace each other (only the newest
+waits), and a result is delivered only if no newer request was made since — stale results are
+dropped, never shown.
 ``flush()`` shows the current state's result at once (tests and screenshots).
 
 Only plain data crosses threads: the job is a function of copies made on the GUI thread, and its
@@ -56,8 +57,8 @@ class LatestWinsRunner(QObject):
 
     #: Seconds the thread waits for the next job before it ends (a new one starts with the next
     #: job). While a kernel is painted the jobs follow each other closely and one thread serves
-    #: them all: starting a thread per job cost ~0.3 ms of each edit (the GUI thread waited for
-    #: the new thread to run).
+    #: them all: a thread per job made the GUI thread wait for each new thread to start, ~0.5 ms
+    #: of CPU per kernel edit.
     IDLE_EXIT_S = 2.0
 
     def __init__(self, parent: QObject | None = None, name: str = "cnnviz-compute") -> None:

@@ -73,8 +73,9 @@ class WalkPalette:
             for k, f in enumerate(frames):
                 stacked.paste(f, (0, k * frames[0].height))
             chosen = stacked.convert("P", palette=Image.Palette.ADAPTIVE, colors=255)
-            table = np.asarray(chosen.getpalette()[: 3 * len(chosen.getcolors() or [])] or [0, 0, 0], np.uint8)
-            colours = np.unique(_pack(table.reshape(-1, 3)))
+            table = np.asarray(chosen.getpalette(), np.uint8).reshape(-1, 3)
+            used = [index for _, index in chosen.getcolors()]  # a "P" image has at most 256
+            colours = np.unique(_pack(table[used]))
         self.rgb = np.stack([(colours >> 16) & 255, (colours >> 8) & 255, colours & 255], axis=1).astype(np.int32)
         self._index = np.full(1 << 24, -1, np.int16)  # packed colour → palette entry (-1: not looked up yet)
         self._index[colours] = np.arange(len(colours), dtype=np.int16)
@@ -104,7 +105,8 @@ def _pack(rgb: np.ndarray) -> np.ndarray:
 
 def _packed(frame: Image.Image) -> np.ndarray:
     """A frame's pixels as 0xRRGGBB integers, row by row."""
-    return _pack(np.asarray(frame.convert("RGB"), np.uint8).reshape(-1, 3))
+    rgb = frame if frame.mode == "RGB" else frame.convert("RGB")
+    return _pack(np.asarray(rgb, np.uint8).reshape(-1, 3))
 
 
 def export_gif(

@@ -254,9 +254,9 @@ class LossPlotWidget(pg.PlotWidget):
     def put_legend_outside(self) -> None:
         """Keep the legend out of the plot area, all entries in one row: beside the title when
         both fit in its row (the title then centred in the room left of the legend), else in a
-        strip under the x axis. Over
-        the curves it could hide a point wherever the data go; under the axis it took ~60 px of
-        height, and on a projector's 720 lines the plot area kept little more than that."""
+        strip under the x axis. Over the curves it could hide a point wherever the data go;
+        under the axis it takes ~45 px of height, and on a projector's 720 lines the plot area
+        kept little more than that."""
         item = self.getPlotItem()
         self._legend_strip = strip = pg.GraphicsWidget()
         item.layout.addItem(strip, 4, 1)
