@@ -76,7 +76,7 @@ class WalkPalette:
             table = np.asarray(chosen.getpalette(), np.uint8).reshape(-1, 3)
             used = [index for _, index in chosen.getcolors()]  # a "P" image has at most 256
             colours = np.unique(_pack(table[used]))
-        self.rgb = np.stack([(colours >> 16) & 255, (colours >> 8) & 255, colours & 255], axis=1).astype(np.int32)
+        self.rgb = _unpack(colours)
         self._index = np.full(1 << 24, -1, np.int16)  # packed colour → palette entry (-1: not looked up yet)
         self._index[colours] = np.arange(len(colours), dtype=np.int16)
 
@@ -87,7 +87,7 @@ class WalkPalette:
         missing = index < 0
         if missing.any():
             new, inverse = np.unique(packed[missing], return_inverse=True)
-            rgb = np.stack([(new >> 16) & 255, (new >> 8) & 255, new & 255], axis=1).astype(np.int32)
+            rgb = _unpack(new)
             nearest = np.empty(len(new), np.int16)
             for start in range(0, len(new), 4096):  # a few MB of distances at a time
                 d = ((rgb[start:start + 4096, None, :] - self.rgb[None, :, :]) ** 2).sum(axis=2)
@@ -101,6 +101,11 @@ class WalkPalette:
 
 def _pack(rgb: np.ndarray) -> np.ndarray:
     return (rgb[:, 0].astype(np.uint32) << 16) | (rgb[:, 1].astype(np.uint32) << 8) | rgb[:, 2]
+
+
+def _unpack(packed: np.ndarray) -> np.ndarray:
+    """0xRRGGBB integers back to (N, 3) int32 channels."""
+    return np.stack([(packed >> 16) & 255, (packed >> 8) & 255, packed & 255], axis=1).astype(np.int32)
 
 
 def _packed(frame: Image.Image) -> np.ndarray:

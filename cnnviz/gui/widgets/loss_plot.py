@@ -303,11 +303,13 @@ class LossPlotWidget(pg.PlotWidget):
 
     def _title_width(self) -> float:
         """The title's width on one line."""
-        if not self._title:
-            return 0.0
+        return self._title_document().size().width() if self._title else 0.0
+
+    def _title_document(self):
+        """A copy of the title's text, laid out on one line (the label's own may be wrapped)."""
         doc = self.getPlotItem().titleLabel.item.document().clone()
         doc.setTextWidth(-1)
-        return doc.size().width()
+        return doc
 
     def _make_item(self, color: QColor, width: float, style, symbol, name, antialias: bool,
                    method: str = "peak"):
@@ -565,8 +567,7 @@ class LossPlotWidget(pg.PlotWidget):
         label = plot.titleLabel
         if not self._title or not label.isVisible():
             return
-        doc = label.item.document().clone()
-        doc.setTextWidth(-1)
+        doc = self._title_document()
         width = plot.vb.width()
         if width > 0 and doc.size().width() > width:
             doc.setTextWidth(width)
